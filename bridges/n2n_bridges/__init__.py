@@ -1,0 +1,8 @@
+"""n2n's built-in bridge strategies, registered through the same hook as any plugin's."""
+
+from n2n.hookspecs import hookimpl
+
+
+@hookimpl
+def register_strategies(register):
+    pass

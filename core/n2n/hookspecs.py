@@ -1,0 +1,25 @@
+"""The hooks an n2n plugin implements. Each receives a `register` callback and calls it once per class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("n2n")
+hookimpl = pluggy.HookimplMarker("n2n")
+
+
+@hookspec
+def register_experts(register: Callable[[type], None]) -> None:
+    """Register `n2n.Expert` subclasses: `register(MyExpert)`."""
+
+
+@hookspec
+def register_strategies(register: Callable[[type], None]) -> None:
+    """Register bridge strategy classes (subclasses of `n2n.Strategy`): `register(MyStrategy)`."""
+
+
+@hookspec
+def register_datasets(register: Callable[[type], None]) -> None:
+    """Register `n2n.Dataset` subclasses: `register(MyDataset)`."""

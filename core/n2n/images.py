@@ -1,0 +1,52 @@
+"""Image helpers: PIL <-> float tensors in [0, 1], and PNG grids written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .io import atomic_path
+
+
+def pil_to_tensor(image: Image.Image, channels: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A PIL image -> float tensor [C, H, W] in [0, 1], converted to `channels` and resized to `size` (H, W)."""
+    if channels is not None:
+        image = image.convert("L" if channels == 1 else "RGB")
+    if size is not None and image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+    array = np.asarray(image, dtype=np.float32) / 255.0  # [H, W] or [H, W, C]
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)  # [C, H, W]
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    with Image.open(path) as image:
+        image.load()
+        return image
+
+
+def image_grid(images: torch.Tensor, rows: int, scale: int = 1, pad: int = 1) -> Image.Image:
+    """Images [R*K, C, H, W] in [0, 1], row-major -> one PIL image of R rows and K columns."""
+    count, channels, height, width = images.shape
+    cols = -(-count // rows)
+    grid = torch.ones(channels, rows * (height + pad) + pad, cols * (width + pad) + pad)
+    for index, image in enumerate(images.detach().float().clamp(0, 1).cpu()):
+        top, left = pad + (index // cols) * (height + pad), pad + (index % cols) * (width + pad)
+        grid[:, top : top + height, left : left + width] = image
+    array = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # [H', W', C]
+    picture = Image.fromarray(array[:, :, 0] if channels == 1 else array)
+    if scale != 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
+    return picture
+
+
+def save_grid(images: torch.Tensor, path: str | os.PathLike, rows: int, scale: int = 1) -> Path:
+    """Write `image_grid(images, rows, scale)` as a PNG, atomically."""
+    with atomic_path(path) as tmp:
+        image_grid(images, rows, scale).save(tmp, format="PNG")
+    return Path(path)

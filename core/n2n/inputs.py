@@ -1,0 +1,122 @@
+"""Validation of what users hand to an expert: one clear error for each way an input can be wrong."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from PIL import Image
+
+from .errors import InvalidInputError
+from .images import pil_to_tensor
+
+if TYPE_CHECKING:
+    from .expert import Expert
+
+
+def prepare_inputs(expert: Expert, inputs: Any) -> Any:
+    """Check `inputs` against the expert's modality and return the batch its `_encode` receives."""
+    converter = _CONVERTERS.get(expert.modality, _as_tensors)
+    return converter(expert, inputs)
+
+
+def validate_latents(expert: Expert, latents: Any) -> None:
+    """Latents must be a finite float tensor [B, *latent_shape] with B > 0."""
+    expected = "[B, " + ", ".join(map(str, expert.latent_shape)) + "]"
+    if not isinstance(latents, torch.Tensor):
+        raise InvalidInputError(f"expert {expert.name!r} decodes a float tensor {expected}, got {_kind(latents)}")
+    if not latents.is_floating_point():
+        raise InvalidInputError(f"expert {expert.name!r}: latents must be floating point, got {latents.dtype}")
+    if latents.ndim != 1 + len(expert.latent_shape) or tuple(latents.shape[1:]) != tuple(expert.latent_shape):
+        raise InvalidInputError(
+            f"expert {expert.name!r}: latents have shape {list(latents.shape)}, expected {expected}"
+        )
+    if latents.shape[0] == 0:
+        raise InvalidInputError(f"expert {expert.name!r}: empty batch (0 latents)")
+    if not torch.isfinite(latents).all():
+        raise InvalidInputError(f"expert {expert.name!r}: latents contain NaN or inf")
+
+
+def _as_texts(expert: Expert, inputs: Any) -> list[str]:
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)) or not all(isinstance(text, str) for text in inputs):
+        raise InvalidInputError(
+            f"expert {expert.name!r} encodes text: expected a string or a list of strings, got {_kind(inputs)}"
+        )
+    if not inputs:
+        raise InvalidInputError(f"expert {expert.name!r}: empty batch (no texts)")
+    return list(inputs)
+
+
+def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
+    channels = expert.image_channels
+    height, width = expert.image_size or ("H", "W")
+    expected = f"[B, {channels or 'C'}, {height}, {width}]"
+    if isinstance(inputs, Image.Image):
+        inputs = [inputs]
+    if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(im, Image.Image) for im in inputs):
+        inputs = torch.stack([pil_to_tensor(im, channels, expert.image_size) for im in inputs])
+    if not isinstance(inputs, torch.Tensor):
+        raise InvalidInputError(
+            f"expert {expert.name!r} encodes images: expected a float tensor {expected} in [0, 1] "
+            f"or PIL images, got {_kind(inputs)}"
+        )
+    if inputs.ndim != 4:
+        raise InvalidInputError(
+            f"expert {expert.name!r}: images have shape {list(inputs.shape)}, expected {expected}"
+        )
+    if inputs.shape[0] == 0:
+        raise InvalidInputError(f"expert {expert.name!r}: empty batch (0 images)")
+    if not inputs.is_floating_point():
+        raise InvalidInputError(
+            f"expert {expert.name!r}: images must be floating point in [0, 1], got {inputs.dtype} "
+            "(divide uint8 images by 255)"
+        )
+    if (channels and inputs.shape[1] != channels) or (
+        expert.image_size and tuple(inputs.shape[2:]) != tuple(expert.image_size)
+    ):
+        raise InvalidInputError(
+            f"expert {expert.name!r}: images have shape {list(inputs.shape)}, expected {expected}"
+        )
+    if not torch.isfinite(inputs).all():
+        raise InvalidInputError(f"expert {expert.name!r}: images contain NaN or inf")
+    low, high = inputs.min().item(), inputs.max().item()
+    if low < -1e-3 or high > 1 + 1e-3:
+        raise InvalidInputError(
+            f"expert {expert.name!r}: image values span [{low:.3g}, {high:.3g}], expected [0, 1] "
+            "(map [-1, 1] images with (x + 1) / 2)"
+        )
+    return inputs.to(expert.device, torch.float32)
+
+
+def _as_labels(expert: Expert, inputs: Any) -> torch.Tensor:
+    if isinstance(inputs, int):
+        inputs = [inputs]
+    if isinstance(inputs, (list, tuple)) and all(isinstance(label, int) for label in inputs):
+        inputs = torch.tensor(inputs, dtype=torch.long)
+    if not isinstance(inputs, torch.Tensor) or inputs.ndim != 1 or inputs.is_floating_point():
+        raise InvalidInputError(
+            f"expert {expert.name!r} encodes labels: expected a list of ints or an integer tensor [B], "
+            f"got {_kind(inputs)}"
+        )
+    if inputs.shape[0] == 0:
+        raise InvalidInputError(f"expert {expert.name!r}: empty batch (no labels)")
+    return inputs.to(expert.device)
+
+
+def _as_tensors(expert: Expert, inputs: Any) -> torch.Tensor:
+    if not isinstance(inputs, torch.Tensor) or inputs.ndim == 0:
+        raise InvalidInputError(f"expert {expert.name!r} encodes a tensor [B, ...], got {_kind(inputs)}")
+    if inputs.shape[0] == 0:
+        raise InvalidInputError(f"expert {expert.name!r}: empty batch")
+    return inputs.to(expert.device)
+
+
+_CONVERTERS = {"text": _as_texts, "image": _as_images, "label": _as_labels}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {list(value.shape)}"
+    return f"{type(value).__name__} {value!r}"[:120]

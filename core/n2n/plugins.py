@@ -1,0 +1,192 @@
+"""Plugin loading: one pluggy PluginManager; built-in plugins first, then the `n2n` entry points.
+
+Built-ins (`DEFAULT_PLUGINS`) register through the same hooks as third-party plugins. Entry points load
+once, lazily, on the first use of the registry. `N2N_LOAD_PLUGINS=a,b` restricts which entry-point
+plugins load (set but empty: none). A plugin that fails to import, or whose hook raises, is recorded
+with its error and skipped; the others still load. Two plugins registering one name is an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .data import Dataset
+from .errors import N2NError, PluginConflictError, UnknownNameError
+from .expert import Expert
+from .strategy import Strategy
+
+ENTRY_POINT_GROUP = "n2n"
+DEFAULT_PLUGINS: tuple[str, ...] = ("n2n_bridges",)
+
+pm = pluggy.PluginManager("n2n")
+pm.add_hookspecs(hookspecs)
+
+# kind -> (hook name, base class every registered class must subclass)
+KINDS: dict[str, tuple[str, type]] = {
+    "expert": ("register_experts", Expert),
+    "strategy": ("register_strategies", Strategy),
+    "dataset": ("register_datasets", Dataset),
+}
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as `n2n plugins` reports it."""
+
+    name: str
+    distribution: str | None = None
+    version: str | None = None
+    builtin: bool = False
+    error: str | None = None
+    registered: dict[str, list[str]] = field(default_factory=dict)  # kind -> names
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "builtin": self.builtin,
+            "error": self.error,
+            "registered": self.registered,
+        }
+
+
+class Registry:
+    """Everything the installed plugins registered: `experts`, `strategies`, `datasets` (name -> spec)."""
+
+    def __init__(self) -> None:
+        for plugin in list(pm.get_plugins()):  # a fresh start, also after a failed build
+            pm.unregister(plugin)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.specs: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        self._load_plugins()
+        self._collect()
+
+    # -- loading -----------------------------------------------------------------------------------
+    def _load_plugins(self) -> None:
+        for module_name in DEFAULT_PLUGINS:
+            info = PluginInfo(module_name, builtin=True)
+            self.plugins[module_name] = info
+            try:
+                pm.register(importlib.import_module(module_name), name=module_name)
+            except Exception as exc:  # a broken built-in is reported like any other plugin
+                info.error = _describe(exc)
+
+        allowed = _allowed_plugins()
+        seen = set()
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in seen or (allowed is not None and ep.name not in allowed):
+                continue
+            seen.add(ep.name)
+            dist = ep.dist
+            info = PluginInfo(ep.name, dist.name if dist else None, dist.version if dist else None)
+            self.plugins[ep.name] = info
+            try:
+                pm.register(ep.load(), name=ep.name)
+            except Exception as exc:
+                info.error = f"failed to import {ep.value!r}: {_describe(exc)}"
+        for name in sorted((allowed or set()) - seen):
+            self.plugins[name] = PluginInfo(
+                name, error="listed in N2N_LOAD_PLUGINS but no installed distribution provides it"
+            )
+
+    def _collect(self) -> None:
+        owners: dict[tuple[str, str], str] = {}
+        for plugin_name, plugin in pm.list_name_plugin():
+            info = self.plugins[plugin_name]
+            others = [p for p in pm.get_plugins() if p is not plugin]
+            found: dict[str, dict[str, type]] = {}
+            try:
+                for kind, (hook_name, base) in KINDS.items():
+                    found[kind] = {}
+                    caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
+                    caller(register=_register_callback(kind, base, found[kind]))
+            except Exception as exc:
+                info.error = f"{hook_name} failed: {_describe(exc)}"
+                continue
+            for kind, classes in found.items():
+                for name, cls in classes.items():
+                    if (kind, name) in owners:
+                        raise PluginConflictError(
+                            f"{kind} {name!r} is registered by two plugins: "
+                            f"{_label(self.plugins[owners[kind, name]])} and {_label(info)}. "
+                            "Uninstall one of them, or choose with N2N_LOAD_PLUGINS."
+                        )
+                    owners[kind, name] = plugin_name
+                    self.specs[kind][name] = cls.spec(plugin_name)
+                if classes:
+                    info.registered[kind] = sorted(classes)
+
+    # -- queries -----------------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> Any:
+        specs = self.specs[kind]
+        if name not in specs:
+            raise UnknownNameError(kind, name, specs, hint=_install_hint(kind))
+        return specs[name]
+
+
+def _register_callback(kind: str, base: type, into: dict[str, type]):
+    def register(cls: type) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise N2NError(f"register() for {kind}s takes a subclass of {base.__module__}.{base.__name__}, got {cls!r}")
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise N2NError(f"{cls.__qualname__} has no `name` class attribute")
+        if name in into:
+            raise PluginConflictError(f"{kind} {name!r} is registered twice by the same plugin")
+        into[name] = cls
+
+    return register
+
+
+def _allowed_plugins() -> set[str] | None:
+    value = os.environ.get("N2N_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _label(info: PluginInfo) -> str:
+    return f"{info.name!r} ({info.distribution or 'built-in'})"
+
+
+def _install_hint(kind: str) -> str:
+    return f"Installed plugins provide {kind}s; see `n2n plugins` (plugins are named n2n-plugin-NAME on PyPI)."
+
+
+_registry: Registry | None = None
+_lock = threading.Lock()
+
+
+def registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _registry
+    with _lock:
+        if _registry is None:
+            _registry = Registry()
+        return _registry
+
+
+def reset() -> None:
+    """Forget the loaded plugins: the next use of the registry loads them again."""
+    global _registry
+    with _lock:
+        _registry = None
+
+
+def reload() -> Registry:
+    """Load every plugin again now (after installing one, or in tests)."""
+    reset()
+    return registry()

@@ -1,0 +1,45 @@
+"""What the registry knows about each registered class, without loading any weights."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def summary(cls: type) -> str:
+    """The first line of a class's docstring."""
+    doc = (cls.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    plugin: str
+    description: str
+    cls: type = field(repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["cls"]
+        return data
+
+
+@dataclass(frozen=True)
+class ExpertSpec(Spec):
+    modality: str
+    latent_shape: tuple[int, ...]
+    can_encode: bool
+    can_decode: bool
+    default_checkpoint: str | None
+
+
+@dataclass(frozen=True)
+class StrategySpec(Spec):
+    needs: str  # "paired" | "unpaired" | "in_the_loop"
+
+
+@dataclass(frozen=True)
+class DatasetSpec(Spec):
+    fields: tuple[str, ...]
+    splits: tuple[str, ...]

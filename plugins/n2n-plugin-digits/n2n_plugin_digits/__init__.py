@@ -1,0 +1,22 @@
+"""n2n-plugin-digits: n2n's embedded default world, built on scikit-learn's handwritten digits.
+
+Experts `digits` (a small VAE) and `digits-classifier`; datasets `digits` and `digits-captions`. The
+weights ship with the package; `python -m n2n_plugin_digits.train` reproduces them.
+"""
+
+from n2n.hookspecs import hookimpl
+
+from .data import DigitsCaptionsDataset, DigitsDataset
+from .experts import DigitsClassifierExpert, DigitsExpert
+
+
+@hookimpl
+def register_experts(register):
+    register(DigitsExpert)
+    register(DigitsClassifierExpert)
+
+
+@hookimpl
+def register_datasets(register):
+    register(DigitsDataset)
+    register(DigitsCaptionsDataset)

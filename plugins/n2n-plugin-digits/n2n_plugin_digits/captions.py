@@ -1,0 +1,41 @@
+"""Caption templates for `digits-captions`: number words, numerals and different phrasings.
+
+`HELD_OUT_TEMPLATES` never appear in the dataset: they test whether a bridge understood the text
+expert's meaning rather than memorising the training phrasings.
+"""
+
+from __future__ import annotations
+
+import random
+
+WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+CAPTIONS_PER_IMAGE = 3
+
+# {word}: "seven"; {numeral}: "7"
+TEMPLATES = (
+    "a handwritten {word}",
+    "the digit {numeral}",
+    "the number {word}",
+    "a {word} written by hand",
+    "handwritten number {numeral}",
+    "an image of the digit {word}",
+    "a scanned {numeral}",
+    "{word}",
+    "{numeral}",
+    "a picture of a {word}",
+    "the numeral {numeral}, handwritten",
+    "a small grey image of a {word}",
+)
+
+HELD_OUT_TEMPLATES = (
+    "someone wrote the number {word}",
+    "a sketch of the figure {numeral}",
+    "digit: {word}",
+    "a pen drawing showing {numeral}",
+    "this is a {word}",
+)
+
+
+def caption(label: int, rng: random.Random, templates: tuple[str, ...] = TEMPLATES) -> str:
+    """One caption of digit `label`, its template drawn by `rng`."""
+    return rng.choice(templates).format(word=WORDS[label], numeral=label)

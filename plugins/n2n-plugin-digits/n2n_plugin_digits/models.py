@@ -1,0 +1,51 @@
+"""The two small networks of the digits world: an MLP VAE and a CNN classifier, for 8×8 images."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+PIXELS = 64  # 8 × 8
+
+
+class DigitsVAE(nn.Module):
+    """A VAE over flattened 8×8 images; the decoder's logits give pixel intensities through a sigmoid."""
+
+    def __init__(self, latent_dim: int = 24, hidden: int = 512):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = nn.Sequential(
+            nn.Linear(PIXELS, hidden), nn.SiLU(), nn.Linear(hidden, hidden // 2), nn.SiLU(),
+            nn.Linear(hidden // 2, 2 * latent_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden // 2), nn.SiLU(), nn.Linear(hidden // 2, hidden), nn.SiLU(),
+            nn.Linear(hidden, PIXELS),
+        )
+
+    def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images [B, 1, 8, 8] -> (mean, log-variance), each [B, latent_dim]."""
+        mean, logvar = self.encoder(images.flatten(1)).chunk(2, dim=-1)
+        return mean, logvar.clamp(-12, 8)
+
+    def decode_logits(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents [B, latent_dim] -> pixel logits [B, 1, 8, 8]."""
+        return self.decoder(latents).view(-1, 1, 8, 8)
+
+
+class DigitsClassifier(nn.Module):
+    """A small CNN: 8×8 image [B, 1, 8, 8] -> 10 class logits."""
+
+    def __init__(self, width: int = 32, num_classes: int = 10, dropout: float = 0.3):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),  # [B, 2w, 4, 4]
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.SiLU(), nn.MaxPool2d(2),  # [B, 2w, 2, 2]
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(8 * width, 4 * width), nn.SiLU(), nn.Linear(4 * width, num_classes)
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))

@@ -1,0 +1,116 @@
+"""The digits world: both experts through the conformance suite, their measured quality, the datasets."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+import torch
+from n2n_plugin_digits import train
+from n2n_plugin_digits.captions import HELD_OUT_TEMPLATES, TEMPLATES, WORDS
+from n2n_plugin_digits.experts import classifier_weights, vae_weights
+
+import n2n
+from n2n.testing import ExpertTests
+
+
+class TestDigitsVAE(ExpertTests):
+    expert_name = "digits"
+
+    @pytest.fixture
+    def checkpoint_dir(self, tmp_path):
+        return shutil.copytree(vae_weights(), tmp_path / "digits-vae")
+
+    @pytest.fixture
+    def inputs(self):
+        return n2n.load_dataset("digits").load("test")["image"][:5]
+
+    def test_rejects_images_of_the_wrong_size(self, expert):
+        with pytest.raises(n2n.N2NError, match=r"expected \[B, 1, 8, 8\]"):
+            expert.encode(torch.rand(2, 1, 28, 28))
+
+    def test_rejects_images_outside_0_1(self, expert):
+        with pytest.raises(n2n.N2NError, match=r"expected \[0, 1\]"):
+            expert.encode(torch.rand(2, 1, 8, 8) * 16)
+
+    def test_posterior_mean_is_the_encoding(self, expert, inputs):
+        mean, logvar = expert.posterior(inputs)
+        torch.testing.assert_close(mean, expert.encode(inputs))
+        assert logvar.shape == mean.shape
+
+
+class TestDigitsClassifier(ExpertTests):
+    expert_name = "digits-classifier"
+
+    @pytest.fixture
+    def checkpoint_dir(self, tmp_path):
+        return shutil.copytree(classifier_weights(), tmp_path / "digits-classifier")
+
+    @pytest.fixture
+    def inputs(self):
+        return n2n.load_dataset("digits").load("test")["image"][:5]
+
+
+@pytest.fixture(scope="module")
+def test_split():
+    columns = n2n.load_dataset("digits").load("test")
+    return columns["image"], columns["label"]
+
+
+def test_shipped_classifier_accuracy_is_at_least_97_percent(test_split):
+    images, labels = test_split
+    accuracy = (n2n.load_expert("digits-classifier").encode(images).argmax(-1) == labels).float().mean()
+    assert accuracy >= 0.97
+
+
+def test_shipped_vae_reconstructions_are_recognised_at_least_98_percent(test_split):
+    images, labels = test_split
+    vae, classifier = n2n.load_expert("digits"), n2n.load_expert("digits-classifier")
+    reconstructions = vae.decode(vae.encode(images))
+    assert (classifier.encode(reconstructions).argmax(-1) == labels).float().mean() >= 0.98
+    assert torch.nn.functional.mse_loss(reconstructions, images) < 0.01
+
+
+def test_split_is_fixed_stratified_and_disjoint():
+    train_images = n2n.load_dataset("digits").load("train")["image"]
+    test_images, test_labels = n2n.load_dataset("digits").load("test").values()
+    assert (len(train_images), len(test_images)) == (1437, 360)
+    assert torch.bincount(test_labels).min() >= 35
+    flat_train = {tuple(x.flatten().tolist()) for x in train_images}
+    overlap = sum(tuple(x.flatten().tolist()) in flat_train for x in test_images)
+    assert overlap <= 2  # scikit-learn's digits hold a few exact duplicates; the split itself is by index
+
+
+def test_unknown_split_is_a_clear_error():
+    with pytest.raises(n2n.N2NError, match="no split 'validation'; its splits: train, test"):
+        n2n.load_dataset("digits").load("validation")
+
+
+def test_captions_name_their_digit_in_varied_ways():
+    columns = n2n.load_dataset("digits-captions").load("train")
+    texts, labels = columns["text"], columns["label"]
+    assert len(texts) == len(labels) == len(columns["image"]) == 3 * 1437
+    for text, label in zip(texts, labels.tolist()):
+        assert WORDS[label] in text.split() or str(label) in re.findall(r"\d", text)
+    assert len(set(texts)) > 100
+    assert texts == n2n.load_dataset("digits-captions").load("train")["text"]  # deterministic
+
+
+def test_held_out_phrasings_never_appear_in_the_dataset():
+    texts = set(n2n.load_dataset("digits-captions").load("train")["text"])
+    texts |= set(n2n.load_dataset("digits-captions").load("test")["text"])
+    for template in HELD_OUT_TEMPLATES:
+        assert template not in TEMPLATES
+        assert not any(template.format(word=w, numeral=d) in texts for d, w in enumerate(WORDS))
+
+
+@pytest.mark.slow
+def test_training_script_writes_loadable_checkpoints(tmp_path, capsys):
+    metrics = train.main(["--out", str(tmp_path), "--classifier-steps", "300", "--vae-steps", "300"])
+    out = capsys.readouterr().out
+    assert "classifier_accuracy_on_vae_reconstructions" in out
+    assert metrics["classifier_test_accuracy"] > 0.8  # 300 steps already learn most digits
+    vae = n2n.load_expert("digits", checkpoint=tmp_path / "digits-vae")
+    assert vae.decode(torch.zeros(2, 24)).shape == (2, 1, 8, 8)
+    assert (tmp_path / "training-metrics.json").is_file()

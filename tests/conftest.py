@@ -1,0 +1,62 @@
+"""Shared fixtures: installing throw-away plugins through real entry points."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from n2n import plugins
+
+EXPERT_MODULE = '''
+import torch
+from n2n import Expert
+from n2n.hookspecs import hookimpl
+
+class {cls}(Expert):
+    """A fake expert for tests."""
+    name = {name!r}
+    modality = "vector"
+    latent_shape = (3,)
+    default_checkpoint = "."  # any existing directory: this expert has no weights
+
+    def _load(self, path):
+        pass
+
+    def _encode(self, batch):
+        return batch[:, :3].float()
+
+@hookimpl
+def register_experts(register):
+{body}
+'''
+
+
+@pytest.fixture
+def install_plugin(tmp_path, monkeypatch):
+    """install_plugin(name, source) -> makes `name` an installed `n2n` entry-point plugin backed by `source`."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def install(name: str, source: str) -> None:
+        module = f"fake_n2n_{name.replace('-', '_')}"
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        info = tmp_path / f"n2n_plugin_{module}-0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: n2n-plugin-{name}\nVersion: 0.1\n")
+        (info / "entry_points.txt").write_text(f"[n2n]\n{name} = {module}\n")
+        sys.modules.pop(module, None)
+
+    yield install
+    monkeypatch.undo()
+    plugins.reset()
+
+
+@pytest.fixture
+def expert_plugin():
+    """expert_plugin(expert_name, body) -> source of a plugin registering a fake expert class `Fake`."""
+
+    def source(expert_name: str, body: str = "    register(Fake)\n") -> str:
+        return EXPERT_MODULE.format(cls="Fake", name=expert_name, body=body)
+
+    return source

@@ -1,0 +1,81 @@
+"""The `n2n` command: listings, --json, --help everywhere, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from n2n import plugins
+from n2n.cli import build_parser, main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_experts_json_lists_the_default_experts_with_latent_shapes(capsys):
+    code, out, _ = run(capsys, "experts", "--json")
+    experts = {e["name"]: e for e in json.loads(out)}
+    assert code == 0
+    assert experts["bert"]["latent_shape"] == [384] and experts["bert"]["modality"] == "text"
+    assert experts["digits"]["latent_shape"] == [24]
+    assert experts["digits"]["can_encode"] and experts["digits"]["can_decode"]
+    assert experts["digits-classifier"]["latent_shape"] == [10] and not experts["digits-classifier"]["can_decode"]
+
+
+def test_experts_table(capsys):
+    code, out, _ = run(capsys, "experts")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["expert", "modality", "latent", "can", "default", "checkpoint", "plugin"]
+    assert any(line.split()[:4] == ["digits", "image", "24", "encode/decode"] for line in out.splitlines())
+
+
+def test_plugins_lists_builtin_and_entry_point_plugins(capsys):
+    code, out, _ = run(capsys, "plugins", "--json")
+    infos = {info["name"]: info for info in json.loads(out)}
+    assert code == 0
+    assert infos["n2n_bridges"]["builtin"]
+    assert infos["digits"]["distribution"] == "n2n-plugin-digits"
+    assert infos["digits"]["registered"] == {"expert": ["digits", "digits-classifier"], "dataset": ["digits", "digits-captions"]}
+
+
+def test_plugins_reports_a_broken_plugin(capsys, install_plugin):
+    install_plugin("broken", "import not_a_module_anywhere\n")
+    plugins.reload()
+    code, out, _ = run(capsys, "plugins")
+    line = next(line for line in out.splitlines() if line.startswith("broken"))
+    assert code == 0 and "FAILED: failed to import" in line and "not_a_module_anywhere" in line
+
+
+def test_datasets_and_strategies_listings(capsys):
+    code, out, _ = run(capsys, "datasets", "--json")
+    assert code == 0 and {d["name"] for d in json.loads(out)} >= {"digits", "digits-captions"}
+    code, out, _ = run(capsys, "strategies", "--json")
+    assert code == 0 and isinstance(json.loads(out), list)
+
+
+@pytest.mark.parametrize("command", [[], ["plugins"], ["experts"], ["strategies"], ["datasets"], ["demo"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([*command, "--help"])
+    assert exited.value.code == 0
+    assert "usage: n2n" in capsys.readouterr().out
+
+
+def test_usage_error_exits_2():
+    done = subprocess.run([sys.executable, "-m", "n2n.cli", "no-such-command"], capture_output=True, text=True)
+    assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_failure_exits_1_with_one_line(capsys, install_plugin, expert_plugin):
+    install_plugin("first", expert_plugin("twin"))
+    install_plugin("second", expert_plugin("twin"))
+    plugins.reset()
+    code, out, err = run(capsys, "experts")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("n2n: error: expert 'twin' is registered by two plugins")

@@ -1,0 +1,126 @@
+"""The plugin registry: entry points, N2N_LOAD_PLUGINS, failures reported and skipped, conflicts, names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import n2n
+from n2n import plugins
+from n2n.errors import PluginConflictError, UnknownNameError
+
+
+def test_installed_plugins_register_their_experts_and_datasets():
+    assert {"bert", "digits", "digits-classifier"} <= set(n2n.experts())
+    assert {"digits", "digits-captions"} <= set(n2n.datasets())
+    spec = n2n.experts()["digits"]
+    assert (spec.plugin, spec.modality, spec.latent_shape, spec.can_encode, spec.can_decode) == (
+        "digits", "image", (24,), True, True
+    )
+
+
+def test_builtin_plugins_load_through_the_same_hooks():
+    registry = plugins.registry()
+    for name in plugins.DEFAULT_PLUGINS:
+        assert registry.plugins[name].builtin and registry.plugins[name].error is None
+        assert plugins.pm.get_plugin(name) is not None
+
+
+def test_entry_point_plugin_is_loaded(install_plugin, expert_plugin):
+    install_plugin("extra", expert_plugin("extra-expert"))
+    plugins.reload()
+    assert n2n.experts()["extra-expert"].plugin == "extra"
+    expert = n2n.load_expert("extra-expert")
+    assert expert.encode(torch.arange(8.0).view(2, 4)).shape == (2, 3)
+
+
+def test_load_plugins_restricts_entry_points(install_plugin, expert_plugin, monkeypatch):
+    install_plugin("extra", expert_plugin("extra-expert"))
+    monkeypatch.setenv("N2N_LOAD_PLUGINS", "extra")
+    plugins.reload()
+    assert set(n2n.experts()) == {"extra-expert"}
+    monkeypatch.setenv("N2N_LOAD_PLUGINS", "")
+    plugins.reload()
+    assert n2n.experts() == {}
+    assert set(plugins.registry().plugins) == set(plugins.DEFAULT_PLUGINS)
+
+
+def test_load_plugins_naming_a_missing_plugin_is_reported(monkeypatch):
+    monkeypatch.setenv("N2N_LOAD_PLUGINS", "digits,ghost")
+    plugins.reload()
+    assert "digits" in n2n.experts()
+    assert "no installed distribution" in plugins.registry().plugins["ghost"].error
+    monkeypatch.undo()
+    plugins.reload()
+
+
+def test_plugin_failing_to_import_is_reported_and_skipped(install_plugin, expert_plugin):
+    install_plugin("broken", "raise RuntimeError('missing system library')\n")
+    install_plugin("fine", expert_plugin("fine-expert"))
+    plugins.reload()
+    info = plugins.registry().plugins["broken"]
+    assert "failed to import" in info.error and "missing system library" in info.error
+    assert info.distribution == "n2n-plugin-broken"
+    assert "fine-expert" in n2n.experts() and "digits" in n2n.experts()
+
+
+def test_plugin_whose_hook_raises_is_reported_and_skipped(install_plugin, expert_plugin):
+    install_plugin("half", expert_plugin("half-expert", body="    register(Fake)\n    raise ValueError('boom')\n"))
+    plugins.reload()
+    assert "register_experts failed: ValueError: boom" in plugins.registry().plugins["half"].error
+    assert "half-expert" not in n2n.experts()
+    assert "bert" in n2n.experts()
+
+
+def test_registering_something_that_is_not_an_expert_is_reported(install_plugin, expert_plugin):
+    install_plugin("wrong", expert_plugin("x", body="    register(object)\n"))
+    plugins.reload()
+    assert "subclass of n2n.expert.Expert" in plugins.registry().plugins["wrong"].error
+
+
+def test_two_plugins_registering_one_name_is_an_error_naming_both(install_plugin, expert_plugin):
+    install_plugin("first", expert_plugin("twin"))
+    install_plugin("second", expert_plugin("twin"))
+    with pytest.raises(PluginConflictError) as caught:
+        plugins.reload()
+    message = str(caught.value)
+    assert "expert 'twin'" in message
+    assert "'first' (n2n-plugin-first)" in message and "'second' (n2n-plugin-second)" in message
+
+
+def test_a_plugin_clashing_with_an_installed_dataset_name(install_plugin, expert_plugin):
+    source = expert_plugin("unused").replace(
+        "@hookimpl\ndef register_experts",
+        "from n2n import Dataset\n\nclass D(Dataset):\n    name = 'digits'\n    fields = ('image',)\n"
+        "    def _load(self, split):\n        return {}\n\n@hookimpl\ndef register_datasets(register):\n"
+        "    register(D)\n\n@hookimpl\ndef register_experts",
+    )
+    install_plugin("clash", source)
+    with pytest.raises(PluginConflictError, match="dataset 'digits' is registered by two plugins"):
+        plugins.reload()
+
+
+@pytest.mark.parametrize(
+    ("call", "kind", "name", "suggestion"),
+    [
+        (lambda: n2n.load_expert("digit"), "expert", "digit", "'digits'"),
+        (lambda: n2n.load_expert("brt"), "expert", "brt", "'bert'"),
+        (lambda: n2n.load_dataset("digits-caption"), "dataset", "digits-caption", "'digits-captions'"),
+    ],
+)
+def test_unknown_names_list_close_matches_and_installed_names(call, kind, name, suggestion):
+    with pytest.raises(UnknownNameError) as caught:
+        call()
+    message = str(caught.value)
+    assert message.startswith(f"unknown {kind} {name!r}.")
+    assert f"Did you mean {suggestion}" in message
+    assert f"Installed {kind}s:" in message and "digits" in message
+
+
+def test_unknown_name_without_close_match_lists_what_is_installed():
+    with pytest.raises(UnknownNameError) as caught:
+        n2n.load_expert("stable-cascade")
+    assert "Did you mean" not in str(caught.value)
+    assert "bert, digits, digits-classifier" in str(caught.value)
+
+

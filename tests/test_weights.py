@@ -1,0 +1,77 @@
+"""The native checkpoint format: round trip, and one clear error for every way it can be wrong."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from n2n.weights import WeightsError, load_module, save_module
+
+
+class Tiny(nn.Module):
+    def __init__(self, width: int = 4):
+        super().__init__()
+        self.layer = nn.Linear(3, width)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    module = Tiny(5)
+    save_module(module, {"width": 5}, tmp_path)
+    return module, tmp_path
+
+
+def test_round_trip(saved):
+    module, path = saved
+    loaded = load_module(Tiny, path)
+    for name, tensor in module.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor)
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_unexpected_config_field(saved):
+    _, path = saved
+    (path / "config.json").write_text(json.dumps({"width": 5, "depth": 2}))
+    with pytest.raises(WeightsError, match=r"unexpected fields \['depth'\]"):
+        load_module(Tiny, path)
+
+
+def test_config_that_is_not_json(saved):
+    _, path = saved
+    (path / "config.json").write_text("{width: 5")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        load_module(Tiny, path)
+
+
+def test_missing_and_extra_tensors(saved):
+    _, path = saved
+    save_file({"layer.weight": torch.zeros(5, 3), "other": torch.zeros(1)}, str(path / "model.safetensors"))
+    with pytest.raises(WeightsError, match=r"missing \['layer.bias'\], unexpected \['other'\]"):
+        load_module(Tiny, path)
+
+
+def test_wrong_shape(saved):
+    _, path = saved
+    (path / "config.json").write_text(json.dumps({"width": 6}))
+    with pytest.raises(WeightsError, match=r"layer.weight \[5, 3\] != \[6, 3\]"):
+        load_module(Tiny, path)
+
+
+def test_truncated_weights(saved):
+    _, path = saved
+    data = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        load_module(Tiny, path)
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(WeightsError, match="config.json is missing"):
+        load_module(Tiny, tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(WeightsError, match="model.safetensors is missing"):
+        load_module(Tiny, tmp_path)
