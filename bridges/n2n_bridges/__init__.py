@@ -2,7 +2,11 @@
 
 from n2n.hookspecs import hookimpl
 
+from .cinn import CINN
+from .mlp import MLP
+
 
 @hookimpl
 def register_strategies(register):
-    pass
+    register(CINN)
+    register(MLP)

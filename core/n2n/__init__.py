@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from . import plugins
+from .bridge import Bridge, create_bridge, load_bridge
 from .data import Dataset
 from .errors import N2NError
 from .expert import Expert
@@ -16,8 +17,8 @@ from .strategy import Strategy
 __version__ = "0.1.0"
 
 __all__ = [
-    "Dataset", "DatasetSpec", "Expert", "ExpertSpec", "N2NError", "Strategy", "StrategySpec",
-    "datasets", "experts", "load_dataset", "load_expert", "strategies",
+    "Bridge", "Dataset", "DatasetSpec", "Expert", "ExpertSpec", "N2NError", "Strategy", "StrategySpec",
+    "create_bridge", "datasets", "experts", "load_bridge", "load_dataset", "load_expert", "strategies",
 ]
 
 

@@ -157,3 +157,60 @@ def _decode_only(expert: Expert, inputs: Any) -> bool:
         assert inputs is not None, "an expert that encodes must override the `inputs` fixture"
         return False
     return True
+
+
+class StrategyTests:
+    """Conformance tests for a bridge strategy: subclass, set `strategy_name` and a small `config`."""
+
+    strategy_name: ClassVar[str]
+    config: ClassVar[dict[str, Any]] = {}
+    source_shape: ClassVar[tuple[int, ...]] = (6,)
+    target_shape: ClassVar[tuple[int, ...]] = (5,)
+
+    @pytest.fixture
+    def strategy(self) -> n2n.Strategy:
+        torch.manual_seed(0)
+        return n2n.strategies()[self.strategy_name].cls(self.source_shape, self.target_shape, **self.config)
+
+    @pytest.fixture
+    def batch(self) -> dict[str, torch.Tensor]:
+        generator = torch.Generator().manual_seed(0)
+        return {
+            "source": torch.randn(16, *self.source_shape, generator=generator),
+            "target": torch.randn(16, *self.target_shape, generator=generator),
+        }
+
+    def test_registered(self, strategy):
+        spec = n2n.strategies()[self.strategy_name]
+        assert spec.cls is type(strategy) and spec.needs in ("paired", "unpaired", "in_the_loop")
+        assert spec.description
+
+    def test_training_step_gives_a_finite_loss_with_gradients(self, strategy, batch):
+        losses = strategy.training_step(batch)
+        assert losses["loss"].ndim == 0 and torch.isfinite(losses["loss"])
+        losses["loss"].backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in strategy.parameters())
+
+    def test_sample_shape_and_input_major_order(self, strategy, batch):
+        strategy.training_step(batch)  # data-dependent initialisation, where a strategy has one
+        strategy.eval()
+        source = batch["source"][:3]
+        with torch.no_grad():
+            samples = strategy.sample(source, 4, torch.Generator().manual_seed(1))
+            first = strategy.sample(source[:1], 4, torch.Generator().manual_seed(1))
+        assert samples.shape == (12, *self.target_shape)
+        torch.testing.assert_close(samples[:4], first)
+
+    def test_same_seed_same_samples(self, strategy, batch):
+        strategy.eval()
+        with torch.no_grad():
+            one = strategy.sample(batch["source"], 2, torch.Generator().manual_seed(3))
+            two = strategy.sample(batch["source"], 2, torch.Generator().manual_seed(3))
+        torch.testing.assert_close(one, two, atol=0, rtol=0)
+
+    def test_unknown_or_mistyped_hyperparameters_are_clear_errors(self):
+        cls = n2n.strategies()[self.strategy_name].cls
+        with pytest.raises(InvalidInputError, match="unknown hyperparameters \\['no_such_knob'\\]"):
+            cls(self.source_shape, self.target_shape, no_such_knob=1)
+        with pytest.raises(InvalidInputError, match="hyperparameter 'lr' must be float"):
+            cls(self.source_shape, self.target_shape, lr="fast")

@@ -1,0 +1,150 @@
+"""A trained bridge: a strategy plus the two frozen experts it connects, saved as safetensors + JSON.
+
+On disk (and in a Hub repo): `config.json` = {"n2n_version", "strategy", "source": {"expert", "plugin",
+"checkpoint", "latent_shape"}, "target": {...}, "config": {hyperparameters}, "metrics": {...}} and
+`model.safetensors` with the strategy's tensors. Loading validates everything before building anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import plugins
+from .errors import N2NError, UnknownNameError
+from .expert import Expert
+from .strategy import Strategy
+from .weights import CONFIG_NAME, WEIGHTS_NAME, load_weights, read_config, save_module
+
+
+class BridgeConfigError(N2NError):
+    """A bridge config.json that is malformed or does not fit the installed experts."""
+
+
+class Bridge(nn.Module):
+    """Carries a source expert's latents into a target expert's: `translate`, `sample`, save and load."""
+
+    def __init__(self, strategy: Strategy, source: Expert, target: Expert, metrics: dict[str, Any] | None = None):
+        super().__init__()
+        self.strategy, self.source, self.target = strategy, source, target
+        self.metrics = dict(metrics or {})
+
+    @property
+    def config(self) -> dict[str, Any]:
+        from . import __version__
+
+        return {
+            "n2n_version": __version__,
+            "strategy": self.strategy.name,
+            "source": _expert_entry(self.source),
+            "target": _expert_entry(self.target),
+            "config": dataclasses.asdict(self.strategy.config),
+            "metrics": self.metrics,
+        }
+
+    @torch.no_grad()
+    def sample(self, source_latents: torch.Tensor, n_samples: int = 1, seed: int | None = None) -> torch.Tensor:
+        """Source latents [B, *S] -> target latents [B * n_samples, *T]; row i*n + j is sample j of input i."""
+        if n_samples < 1:
+            raise N2NError(f"n_samples must be at least 1, got {n_samples}")
+        expected = tuple(self.strategy.source_shape)
+        if tuple(source_latents.shape[1:]) != expected:
+            raise N2NError(f"source latents have shape {list(source_latents.shape)}, expected [B, {', '.join(map(str, expected))}]")
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.strategy.eval()
+        device = next(self.strategy.parameters()).device
+        return self.strategy.sample(source_latents.to(device, torch.float32), n_samples, generator)
+
+    def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
+        """source.encode -> sample target latents -> target.decode; outputs are input-major."""
+        return self.target.decode(self.sample(self.source.encode(inputs), n_samples, seed))
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write config.json and model.safetensors into `directory` (each atomically)."""
+        return save_module(self.strategy, self.config, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device | None = None) -> Bridge:
+        """Load a bridge directory, validating its config against the installed strategies and experts."""
+        directory = Path(directory)
+        config = read_config(directory)
+        _check_schema(config, directory / CONFIG_NAME)
+        registry = plugins.registry()
+        try:
+            strategy_cls = registry.get("strategy", config["strategy"]).cls
+        except UnknownNameError as exc:
+            raise BridgeConfigError(f"{directory}: {exc}") from None
+        source, target = (_load_expert(config[side], side, directory, device) for side in ("source", "target"))
+        strategy = strategy_cls(source.latent_shape, target.latent_shape, **config["config"])
+        load_weights(strategy, directory / WEIGHTS_NAME)
+        return cls(strategy.to(source.device).eval(), source, target, metrics=config["metrics"])
+
+
+def create_bridge(strategy: str, source: str | Expert, target: str | Expert, **config: Any) -> Bridge:
+    """An untrained bridge of `strategy` between two experts (names or instances)."""
+    from . import load_expert
+
+    source, target = (e if isinstance(e, Expert) else load_expert(e) for e in (source, target))
+    strategy_cls = plugins.registry().get("strategy", strategy).cls
+    source.load(), target.load()  # an expert knows its checkpoint's exact latent shape once loaded
+    return Bridge(strategy_cls(source.latent_shape, target.latent_shape, **config), source, target)
+
+
+def _expert_entry(expert: Expert) -> dict[str, Any]:
+    spec = plugins.registry().specs["expert"].get(expert.name)
+    plugin = plugins.registry().plugins.get(spec.plugin) if spec else None
+    return {
+        "expert": expert.name,
+        "plugin": plugin.distribution if plugin and plugin.distribution else None,
+        "checkpoint": expert.checkpoint,
+        "latent_shape": list(expert.latent_shape),
+    }
+
+
+SCHEMA = {"n2n_version": str, "strategy": str, "source": dict, "target": dict, "config": dict, "metrics": dict}
+SIDE_SCHEMA = {"expert": str, "checkpoint": str, "latent_shape": list}
+
+
+def _check_schema(config: dict[str, Any], path: Path) -> None:
+    for key, kind in SCHEMA.items():
+        if not isinstance(config.get(key), kind):
+            raise BridgeConfigError(f"{path}: {key!r} must be a {kind.__name__}, got {config.get(key)!r}")
+    for side in ("source", "target"):
+        for key, kind in SIDE_SCHEMA.items():
+            if not isinstance(config[side].get(key), kind):
+                raise BridgeConfigError(f"{path}: {side}.{key} must be a {kind.__name__}, got {config[side].get(key)!r}")
+        shape = config[side]["latent_shape"]
+        if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
+            raise BridgeConfigError(f"{path}: {side}.latent_shape must be a list of positive ints, got {shape!r}")
+
+
+def _load_expert(entry: dict[str, Any], side: str, directory: Path, device) -> Expert:
+    from . import load_expert
+
+    try:
+        expert = load_expert(entry["expert"], checkpoint=entry["checkpoint"], device=device)
+    except UnknownNameError:
+        install = entry.get("plugin") or f"n2n-plugin-{entry['expert']}"
+        raise BridgeConfigError(
+            f"{directory}: the {side} expert {entry['expert']!r} is not installed: pip install {install}"
+        ) from None
+    expert.load()
+    if list(expert.latent_shape) != entry["latent_shape"]:
+        raise BridgeConfigError(
+            f"{directory}: the {side} expert {entry['expert']!r} ({entry['checkpoint']}) has latent shape "
+            f"{list(expert.latent_shape)}, but the bridge was trained for {entry['latent_shape']}"
+        )
+    return expert
+
+
+def load_bridge(ref: str | os.PathLike, device: str | torch.device | None = None) -> Bridge:
+    """A bridge from a local bridge directory."""
+    path = Path(ref).expanduser()
+    if not (path / CONFIG_NAME).is_file():
+        raise N2NError(f"{ref} is not a bridge directory (no {CONFIG_NAME}); train one with `n2n train`")
+    return Bridge.from_pretrained(path, device=device)

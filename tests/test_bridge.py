@@ -1,0 +1,109 @@
+"""The Bridge: translate and sample order, seeds, save/load round trip, and validated loading."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import n2n
+from n2n.bridge import BridgeConfigError
+from n2n.weights import WeightsError
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    torch.manual_seed(0)
+    bridge = n2n.create_bridge("cinn", "digits-classifier", "digits", blocks=2, hidden=16, embed_dim=8, embed_hidden=16)
+    bridge.strategy.training_step({"source": torch.randn(32, 10), "target": torch.randn(32, 24)})  # ActNorm init
+    return bridge
+
+
+@pytest.fixture
+def saved(bridge, tmp_path):
+    return bridge.save_pretrained(tmp_path / "bridge")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return n2n.load_dataset("digits").load("test")["image"][:3]
+
+
+def test_translate_is_input_major_and_seeded(bridge, digits):
+    images = bridge.translate(digits, n_samples=4, seed=7)
+    assert images.shape == (12, 1, 8, 8) and 0 <= images.min() and images.max() <= 1
+    torch.testing.assert_close(bridge.translate(digits[:1], n_samples=4, seed=7), images[:4])
+    torch.testing.assert_close(bridge.translate(digits, n_samples=4, seed=7), images, atol=0, rtol=0)
+    assert not torch.equal(bridge.translate(digits, n_samples=4, seed=8), images)
+
+
+def test_config_records_strategy_experts_and_hyperparameters(bridge):
+    config = bridge.config
+    assert config["strategy"] == "cinn"
+    assert config["source"] == {"expert": "digits-classifier", "plugin": "n2n-plugin-digits",
+                                "checkpoint": "n2n/digits-classifier", "latent_shape": [10]}
+    assert config["target"]["latent_shape"] == [24]
+    assert config["config"]["blocks"] == 2 and config["config"]["hidden"] == 16
+
+
+def test_save_and_load_round_trip(bridge, saved, digits):
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]
+    loaded = n2n.load_bridge(saved)
+    torch.testing.assert_close(loaded.translate(digits, 2, seed=1), bridge.translate(digits, 2, seed=1), atol=0, rtol=0)
+    assert loaded.config == bridge.config
+
+
+def edit_config(path, change):
+    config = json.loads((path / "config.json").read_text())
+    change(config)
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def test_unknown_strategy(saved):
+    edit_config(saved, lambda c: c.update(strategy="cinnn"))
+    with pytest.raises(BridgeConfigError, match="unknown strategy 'cinnn'. Did you mean 'cinn'"):
+        n2n.load_bridge(saved)
+
+
+def test_missing_expert_plugin_names_the_pip_install(saved):
+    edit_config(saved, lambda c: c["target"].update(expert="biggan", plugin="n2n-plugin-biggan"))
+    with pytest.raises(BridgeConfigError, match="target expert 'biggan' is not installed: pip install n2n-plugin-biggan"):
+        n2n.load_bridge(saved)
+
+
+def test_latent_shape_mismatch(saved):
+    edit_config(saved, lambda c: c["target"].update(latent_shape=[16]))
+    with pytest.raises(BridgeConfigError, match=r"has latent shape \[24\], but the bridge was trained for \[16\]"):
+        n2n.load_bridge(saved)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("config", [], "'config' must be a dict"),
+    ("strategy", 3, "'strategy' must be a str"),
+])
+def test_malformed_config(saved, key, value, message):
+    edit_config(saved, lambda c: c.update({key: value}))
+    with pytest.raises(BridgeConfigError, match=message):
+        n2n.load_bridge(saved)
+
+
+def test_unknown_hyperparameter_in_config(saved):
+    edit_config(saved, lambda c: c["config"].update(warp=9))
+    with pytest.raises(n2n.N2NError, match=r"unknown hyperparameters \['warp'\]"):
+        n2n.load_bridge(saved)
+
+
+def test_missing_tensor(saved):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(saved / "model.safetensors"))
+    state.pop(next(iter(state)))
+    save_file(state, str(saved / "model.safetensors"))
+    with pytest.raises(WeightsError, match="missing"):
+        n2n.load_bridge(saved)
+
+
+def test_not_a_bridge_directory(tmp_path):
+    with pytest.raises(n2n.N2NError, match="is not a bridge directory"):
+        n2n.load_bridge(tmp_path)
