@@ -60,3 +60,17 @@ def expert_plugin():
         return EXPERT_MODULE.format(cls="Fake", name=expert_name, body=body)
 
     return source
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_n2n_home(tmp_path_factory):
+    """Feature cache and local zoo live in a temporary N2N_HOME for the whole test session."""
+    import os
+
+    previous = os.environ.get("N2N_HOME")
+    os.environ["N2N_HOME"] = str(tmp_path_factory.mktemp("n2n-home"))
+    yield
+    if previous is None:
+        os.environ.pop("N2N_HOME")
+    else:
+        os.environ["N2N_HOME"] = previous

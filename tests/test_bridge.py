@@ -105,5 +105,5 @@ def test_missing_tensor(saved):
 
 
 def test_not_a_bridge_directory(tmp_path):
-    with pytest.raises(n2n.N2NError, match="is not a bridge directory"):
+    with pytest.raises(n2n.N2NError, match="is neither a bridge directory .no config.json. nor an alias"):
         n2n.load_bridge(tmp_path)

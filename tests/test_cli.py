@@ -59,7 +59,9 @@ def test_datasets_and_strategies_listings(capsys):
     assert code == 0 and isinstance(json.loads(out), list)
 
 
-@pytest.mark.parametrize("command", [[], ["plugins"], ["experts"], ["strategies"], ["datasets"], ["demo"]])
+@pytest.mark.parametrize(
+    "command", [[], ["plugins"], ["experts"], ["strategies"], ["datasets"], ["demo"], ["train"], ["translate"], ["eval"]]
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args([*command, "--help"])

@@ -143,8 +143,12 @@ def _load_expert(entry: dict[str, Any], side: str, directory: Path, device) -> E
 
 
 def load_bridge(ref: str | os.PathLike, device: str | torch.device | None = None) -> Bridge:
-    """A bridge from a local bridge directory."""
+    """A bridge from a local bridge directory or a local-zoo alias (`bert->digits`, `bert->digits:mlp`)."""
+    from . import zoo
+
     path = Path(ref).expanduser()
+    if not path.is_dir() and zoo.parse_alias(str(ref)):
+        path = zoo.resolve(str(ref))
     if not (path / CONFIG_NAME).is_file():
-        raise N2NError(f"{ref} is not a bridge directory (no {CONFIG_NAME}); train one with `n2n train`")
+        raise N2NError(f"{ref} is neither a bridge directory (no {CONFIG_NAME}) nor an alias like 'bert->digits'")
     return Bridge.from_pretrained(path, device=device)

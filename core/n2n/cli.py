@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 import n2n
 
 from . import plugins
@@ -56,8 +58,34 @@ def build_parser() -> argparse.ArgumentParser:
     command("experts", show_experts, "List registered experts: modality, latent shape, encode/decode, default checkpoint.")
     command("strategies", show_strategies, "List registered bridge strategies and the data each trains on.")
     command("datasets", show_datasets, "List registered datasets, their fields and splits.")
-    demo = command("demo", run_demo, "Run the embedded default offline on the digits world and write its results.", json_flag=False)
+    demo = command("demo", run_demo, "Train and evaluate a bert->digits bridge offline; write bridge/, samples.png, metrics.json.", json_flag=False)
     demo.add_argument("--out", type=Path, default=Path("n2n-demo"), help="output folder (default: ./n2n-demo)")
+
+    fit = command("train", run_train, "Train a bridge between two experts and register it in the local zoo.", json_flag=False)
+    fit.add_argument("pair", metavar="SOURCE->TARGET", help="expert names, e.g. 'bert->digits' (quote it: > is a shell redirect)")
+    fit.add_argument("--strategy", default="cinn", help="bridge strategy (see `n2n strategies`; default: cinn)")
+    fit.add_argument("--dataset", required=True, help="a registered dataset (see `n2n datasets`) or a JSONL/CSV file or image folder")
+    fit.add_argument("--steps", type=int, default=2000, help="optimiser steps (default: 2000)")
+    fit.add_argument("--out", type=Path, help="run folder: checkpoints/ and bridge/ (default: runs/SOURCE-TARGET-STRATEGY)")
+    fit.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")
+    fit.add_argument("--checkpoint-every", type=int, default=500, metavar="N", help="steps between checkpoints (default: 500)")
+
+    trans = command("translate", run_translate, "Translate inputs with a bridge; image targets are written as a PNG grid.", json_flag=False)
+    trans.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias ('bert->digits', 'bert->digits:mlp') or directory")
+    trans.add_argument("inputs", metavar="INPUT", nargs="+", help="texts, or image files, as the source expert consumes")
+    trans.add_argument("--n", type=int, default=4, help="samples per input (default: 4)")
+    trans.add_argument("--seed", type=int, default=None, help="same seed, same output")
+    trans.add_argument("--out", type=Path, default=Path("translations.png"), help="PNG grid: rows are inputs, columns samples (default: translations.png)")
+
+    ev = command("eval", run_eval, "Evaluate a bridge: NLL, transfer accuracy, relative diversity (held-out probes too).")
+    ev.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias or directory")
+    ev.add_argument("--dataset", help="dataset to evaluate on (default: the one it was trained on)")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--n-samples", type=int, default=8, help="samples per input (default: 8)")
+    ev.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -114,6 +142,77 @@ def run_demo(args: argparse.Namespace) -> None:
     from .demo import run
 
     run(args.out)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from .bridge import create_bridge
+    from .metrics import default_classifier, evaluate
+    from .pairs import paired_data
+    from .train import train
+    from .userdata import resolve_dataset
+    from .zoo import parse_alias, register
+
+    parsed = parse_alias(args.pair)
+    if parsed is None or parsed[2] is not None:
+        raise N2NError(f"expected SOURCE->TARGET such as 'bert->digits', got {args.pair!r}")
+    source, target, _ = parsed
+    dataset = resolve_dataset(args.dataset)
+    out = args.out or Path("runs") / f"{source}-{target}-{args.strategy}"
+    torch.manual_seed(args.seed)
+    bridge = create_bridge(args.strategy, source, target, **dict(map(_override, args.overrides)))
+    pairs = paired_data(dataset, "train", bridge.source, bridge.target)
+    print(f"training {args.strategy} {source}->{target} on {len(pairs)} pairs of {dataset.name!r} for {args.steps} steps into {out}")
+    train(bridge, pairs, out, steps=args.steps, seed=args.seed, resume=args.resume, checkpoint_every=args.checkpoint_every)
+    metrics = evaluate(bridge, dataset, "test", default_classifier(bridge.target), seed=args.seed) if "test" in dataset.splits else {}
+    bridge.metrics = {**metrics, "train_steps": args.steps, "train_pairs": len(pairs), "dataset": dataset.name}
+    bridge.save_pretrained(out / "bridge")
+    alias = register(out / "bridge", source, target, args.strategy)
+    for key, value in metrics.items():
+        print(f"  {key:<30} {value:.4f}")
+    print(f"saved {out / 'bridge'}; in the local zoo as {alias!r}")
+
+
+def run_translate(args: argparse.Namespace) -> None:
+    from .images import load_image, save_grid
+
+    bridge = n2n.load_bridge(args.ref)
+    inputs: Any = args.inputs
+    if bridge.source.modality == "image":
+        missing = [path for path in inputs if not Path(path).is_file()]
+        if missing:
+            raise N2NError(f"{bridge.source.name!r} translates images, but these are not image files: {', '.join(missing)}")
+        inputs = [load_image(path) for path in inputs]
+    outputs = bridge.translate(inputs, n_samples=args.n, seed=args.seed)
+    if isinstance(outputs, torch.Tensor) and outputs.ndim == 4:
+        scale = max(1, 256 // max(outputs.shape[-2:]))
+        save_grid(outputs, args.out, rows=len(args.inputs), scale=scale)
+        print(f"wrote {args.out}: {len(args.inputs)} row(s) x {args.n} sample(s)")
+    else:
+        print_json(outputs.tolist() if isinstance(outputs, torch.Tensor) else outputs)
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    from .metrics import default_classifier, evaluate
+    from .userdata import resolve_dataset
+
+    bridge = n2n.load_bridge(args.ref)
+    name = args.dataset or bridge.metrics.get("dataset")
+    if not name:
+        raise N2NError("this bridge does not record its training dataset: pass --dataset")
+    metrics = evaluate(bridge, resolve_dataset(name), args.split, default_classifier(bridge.target), args.n_samples, args.seed)
+    if args.json:
+        return print_json(metrics)
+    print_table(("metric", "value"), [(key, f"{value:.4f}") for key, value in metrics.items()])
+
+
+def _override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise N2NError(f"--set takes KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def print_json(data: Any) -> None:

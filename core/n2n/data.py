@@ -38,6 +38,10 @@ class Dataset(abc.ABC):
             raise RuntimeError(f"dataset {self.name!r}: columns of different lengths {lengths}")
         return columns
 
+    def probe(self) -> dict[str, Sequence] | None:
+        """Inputs held out of every split, with labels, to test generalisation (unseen phrasings); or None."""
+        return None
+
     @abc.abstractmethod
     def _load(self, split: str) -> dict[str, Sequence]:
         """Build the columns of `split` (a valid split name)."""

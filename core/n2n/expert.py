@@ -137,6 +137,12 @@ class Expert:
         with torch.set_grad_enabled(grad):
             return self._decode(latents.to(self.device, torch.float32))
 
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws [n, *latent_shape] from the latent prior this expert decodes (a GAN's z ~ N(0, I));
+        experts with another prior (truncation, class embeddings) override it."""
+        self.load()
+        return torch.randn(n, *self.latent_shape, generator=generator)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, checkpoint={self.checkpoint!r}, device={str(self.device)!r})"
 

@@ -63,9 +63,16 @@ class Strategy(nn.Module, abc.ABC):
         """The optimiser the trainer steps; strategies with a published recipe override it."""
         return torch.optim.Adam(self.parameters(), lr=self.config.lr)
 
+    def initialize(self, batch: dict[str, torch.Tensor]) -> None:
+        """Data-dependent initialisation from the first batch, before training (by default, none)."""
+
     @abc.abstractmethod
     def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One batch -> losses; the trainer back-propagates `loss`."""
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`training_step`, so that a DistributedDataParallel wrapper sees the forward pass."""
+        return self.training_step(batch)
 
     @abc.abstractmethod
     def sample(self, source: torch.Tensor, n_samples: int, generator: torch.Generator | None) -> torch.Tensor:

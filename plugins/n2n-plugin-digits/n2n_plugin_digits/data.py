@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from n2n import Dataset
 
-from .captions import CAPTIONS_PER_IMAGE, caption
+from .captions import CAPTIONS_PER_IMAGE, HELD_OUT_TEMPLATES, WORDS, caption
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -54,3 +54,8 @@ class DigitsCaptionsDataset(Dataset):
         images = images.repeat_interleave(CAPTIONS_PER_IMAGE, dim=0)  # [N * k, 1, 8, 8]
         labels = labels.repeat_interleave(CAPTIONS_PER_IMAGE)
         return {"text": [caption(int(label), rng) for label in labels], "image": images, "label": labels}
+
+    def probe(self):
+        """Every held-out phrasing of every digit (never in a split): does the bridge understand, or recall?"""
+        pairs = [(template.format(word=WORDS[d], numeral=d), d) for template in HELD_OUT_TEMPLATES for d in range(10)]
+        return {"text": [text for text, _ in pairs], "label": torch.tensor([label for _, label in pairs])}

@@ -1,0 +1,150 @@
+"""The feature cache: each (expert, checkpoint, dataset, field, split) is encoded once into safetensors
+shards under `N2N_HOME` (default `~/.cache/n2n`), then reused.
+
+The cache key hashes the expert name, its checkpoint (and the files' sizes and mtimes when it is a local
+directory), and the dataset's fingerprint, so a change of any of them re-encodes. A manifest written
+last (atomically) lists every shard with its row count and SHA-256: a missing, truncated or corrupted
+shard is detected and the entry rebuilt, never silently used. Shards are read one at a time, so features
+larger than memory still train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .expert import Expert
+from .images import load_image
+from .io import atomic_path, write_json
+
+SHARD_ROWS = 8192
+ENCODE_BATCH = 256
+MANIFEST = "manifest.json"
+
+
+def n2n_home() -> Path:
+    return Path(os.environ.get("N2N_HOME", Path.home() / ".cache" / "n2n")).expanduser()
+
+
+@dataclass(frozen=True)
+class FeatureShards:
+    """The cached latents of one expert over one dataset column: `rows` in order, across `paths`."""
+
+    directory: Path
+    paths: tuple[Path, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts)
+
+    def shard(self, index: int) -> torch.Tensor:
+        return load_file(str(self.paths[index]))["latents"]
+
+    def load_all(self) -> torch.Tensor:
+        return torch.cat([self.shard(i) for i in range(len(self.paths))])
+
+
+def cached_features(
+    expert: Expert, column: Sequence, data_fingerprint: str, *, description: str = "", progress: bool = True
+) -> FeatureShards:
+    """Latents of `expert` for every item of `column`, from the cache or encoded now (and cached)."""
+    directory = n2n_home() / "features" / expert.name / cache_key(expert, data_fingerprint)
+    bar = tqdm(total=len(column), desc=f"encoding {description or expert.name}", unit="item", disable=not progress or None)
+
+    def encode(part: Sequence) -> torch.Tensor:
+        return torch.cat([_encode(expert, part[i : i + ENCODE_BATCH], bar) for i in range(0, len(part), ENCODE_BATCH)])
+
+    try:
+        return _cached(directory, len(column), lambda start: encode(column[start : start + SHARD_ROWS]), expert.name)
+    finally:
+        bar.close()
+
+
+def cached_tensor(tensor: torch.Tensor, key: str) -> FeatureShards:
+    """Latents that are data already (a generator's sampled latents), sharded like encoded features."""
+    directory = n2n_home() / "features" / "tensors" / hashlib.sha256(key.encode()).hexdigest()[:24]
+    return _cached(directory, len(tensor), lambda start: tensor[start : start + SHARD_ROWS], key)
+
+
+def _cached(directory: Path, rows: int, make_shard, owner: str) -> FeatureShards:
+    shards = _read_manifest(directory)
+    if shards is not None and shards.rows == rows:
+        return shards
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    entries = []
+    for shard_index, start in enumerate(range(0, rows, SHARD_ROWS)):
+        latents = make_shard(start)
+        path = directory / f"shard-{shard_index:05d}.safetensors"
+        with atomic_path(path) as tmp:
+            save_file({"latents": latents.detach().float().cpu().contiguous()}, str(tmp))
+        entries.append({"file": path.name, "rows": len(latents), "sha256": _sha256(path)})
+    write_json(directory / MANIFEST, {"owner": owner, "shards": entries})
+    return _read_manifest(directory)
+
+
+def cache_key(expert: Expert, data_fingerprint: str) -> str:
+    parts = [expert.name, expert.checkpoint, _checkpoint_fingerprint(expert.path), data_fingerprint]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+def fingerprint(column: Sequence) -> str:
+    """A content hash of a dataset column (texts, tensors, labels or file paths with their stat)."""
+    digest = hashlib.sha256()
+    if isinstance(column, torch.Tensor):
+        digest.update(str((column.dtype, tuple(column.shape))).encode())
+        digest.update(column.contiguous().numpy().tobytes())
+    else:
+        for item in column:
+            if isinstance(item, Path):
+                stat = item.stat()
+                item = f"{item}\0{stat.st_size}\0{stat.st_mtime_ns}"
+            digest.update(str(item).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _encode(expert: Expert, items: Sequence, bar: tqdm) -> torch.Tensor:
+    if isinstance(items, (list, tuple)) and items and isinstance(items[0], Path):
+        items = [load_image(path) for path in items]
+    latents = expert.encode(items)
+    bar.update(len(latents))
+    return latents
+
+
+def _read_manifest(directory: Path) -> FeatureShards | None:
+    """The shards listed in the manifest, if every one is present and intact; else None."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        entries = manifest["shards"]
+        paths = tuple(directory / entry["file"] for entry in entries)
+        if any(_sha256(path) != entry["sha256"] for path, entry in zip(paths, entries)):
+            return None
+        return FeatureShards(directory, paths, tuple(int(entry["rows"]) for entry in entries))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checkpoint_fingerprint(path: Path) -> str:
+    """The checkpoint files' names, sizes and mtimes (so retraining in place re-encodes)."""
+    stats = sorted(
+        f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in path.rglob("*") if p.is_file()
+    )
+    return hashlib.sha256("\n".join(stats).encode()).hexdigest()

@@ -1,0 +1,140 @@
+"""How good is a bridge: transfer accuracy, NLL per dimension, and sample diversity relative to the
+target expert's own reconstructions.
+
+- transfer accuracy: a classifier expert on the target side gives the translated sample the label of
+  the source item (Latent Translation's metric);
+- NLL per dimension (nats), for strategies with a `log_prob` (the cINN);
+- relative diversity: the mean pairwise distance of the n samples for one input, divided by the same
+  measure over the target expert's reconstructions of real items of that input's class. 1 means the
+  bridge covers the class as widely as the data does; a deterministic bridge scores 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .bridge import Bridge
+from .data import Dataset
+from .expert import Expert
+from .images import load_image
+from .pairs import PairedData, encoded_column, field_for, paired_data
+
+DECODE_BATCH = 512
+
+
+@torch.no_grad()
+def translate_latents(bridge: Bridge, source_latents: torch.Tensor, n_samples: int, seed: int) -> torch.Tensor:
+    """Decoded samples [B * n, ...] for source latents [B, *S], input-major, in batches."""
+    latents = bridge.sample(source_latents, n_samples, seed)
+    return torch.cat([bridge.target.decode(latents[i : i + DECODE_BATCH]) for i in range(0, len(latents), DECODE_BATCH)])
+
+
+@torch.no_grad()
+def transfer_accuracy(outputs: torch.Tensor, labels: torch.Tensor, classifier: Expert) -> float:
+    """Share of outputs [B * n, ...] that `classifier` assigns the label of their input (labels [B])."""
+    n = len(outputs) // len(labels)
+    predictions = torch.cat([classifier.encode(outputs[i : i + DECODE_BATCH]).argmax(-1) for i in range(0, len(outputs), DECODE_BATCH)])
+    return (predictions.cpu() == labels.repeat_interleave(n)).float().mean().item()
+
+
+def pairwise_spread(outputs: torch.Tensor, n_samples: int) -> torch.Tensor:
+    """Mean pairwise L2 distance within each group of n samples: outputs [B * n, ...] -> [B]."""
+    groups = outputs.flatten(1).view(-1, n_samples, outputs[0].numel()).float()  # [B, n, P]
+    distances = torch.cdist(groups, groups)  # [B, n, n]
+    return distances.sum((1, 2)) / (n_samples * (n_samples - 1))
+
+
+@torch.no_grad()
+def class_spread(target: Expert, inputs: Sequence, labels: torch.Tensor, per_class: int = 64) -> dict[int, float]:
+    """Per class: the pairwise spread of the target expert's reconstructions of real items of that class
+    (`inputs`: a tensor batch, or image paths)."""
+    spread = {}
+    for label in labels.unique().tolist():
+        rows = torch.nonzero(labels == label)[:per_class, 0]
+        items = inputs[rows] if isinstance(inputs, torch.Tensor) else [load_image(inputs[i]) for i in rows.tolist()]
+        reconstructions = target.decode(target.encode(items))
+        spread[label] = pairwise_spread(reconstructions, len(reconstructions)).item()
+    return spread
+
+
+def relative_diversity(outputs: torch.Tensor, labels: torch.Tensor, reference: dict[int, float]) -> float:
+    """Mean over inputs of (spread of its samples) / (reference spread of its class)."""
+    spread = pairwise_spread(outputs, len(outputs) // len(labels))
+    return (spread / torch.tensor([reference[label] for label in labels.tolist()])).mean().item()
+
+
+@torch.no_grad()
+def nll_per_dim(bridge: Bridge, data: PairedData, batch_size: int = 1024) -> float | None:
+    """Mean negative log-likelihood of the target latents given the source latents, nats per dimension."""
+    log_prob = getattr(bridge.strategy, "log_prob", None)
+    if log_prob is None:
+        return None
+    bridge.strategy.eval()
+    source, target = data.source.load_all(), data.target.load_all()
+    total = sum(log_prob(target[i : i + batch_size], source[i : i + batch_size]).sum().item() for i in range(0, len(source), batch_size))
+    return -total / (len(source) * bridge.strategy.target_dim)
+
+
+def translation_report(
+    bridge: Bridge,
+    source_latents: torch.Tensor,
+    labels: torch.Tensor,
+    classifier: Expert | None,
+    reference: dict[int, float] | None,
+    n_samples: int = 8,
+    seed: int = 0,
+    prefix: str = "",
+) -> dict[str, float]:
+    """Transfer accuracy and relative diversity of `n_samples` translations of each source latent."""
+    outputs = translate_latents(bridge, source_latents, n_samples, seed)
+    report = {}
+    if classifier is not None:
+        report[f"{prefix}transfer_accuracy"] = transfer_accuracy(outputs, labels, classifier)
+    if reference is not None and n_samples > 1:
+        report[f"{prefix}relative_diversity"] = relative_diversity(outputs.cpu(), labels, reference)
+    return report
+
+
+def default_classifier(target: Expert) -> Expert | None:
+    """The classifier expert that judges the target's outputs: `<target>-classifier` when installed."""
+    from . import experts, load_expert
+
+    name = f"{target.name}-classifier"
+    return load_expert(name, device=target.device) if name in experts() else None
+
+
+def evaluate(
+    bridge: Bridge,
+    dataset: Dataset,
+    split: str = "test",
+    classifier: Expert | None = None,
+    n_samples: int = 8,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Every metric that applies: NLL per dimension, transfer accuracy and relative diversity on `split`,
+    and the same on the dataset's held-out probe inputs (prefixed `heldout_`)."""
+    columns = dataset.load(split)
+    labels = torch.as_tensor(columns["label"]) if "label" in columns else None
+    metrics: dict[str, float] = {}
+    reference = None
+    if bridge.target.can_encode():
+        data = paired_data(dataset, split, bridge.source, bridge.target, progress)
+        source_latents = data.source.load_all()
+        if (nll := nll_per_dim(bridge, data)) is not None:
+            metrics["nll_per_dim"] = nll
+        if labels is not None:
+            reference = class_spread(bridge.target, columns[field_for(bridge.target, dataset)], labels)
+    else:
+        source_latents = encoded_column(bridge.source, dataset, split, columns, progress).load_all()
+    if labels is not None:
+        metrics.update(translation_report(bridge, source_latents, labels, classifier, reference, n_samples, seed))
+    probe = dataset.probe()
+    if probe is not None:
+        probe_latents = bridge.source.encode(probe[field_for(bridge.source, dataset)])
+        metrics.update(translation_report(
+            bridge, probe_latents, torch.as_tensor(probe["label"]), classifier, reference, n_samples, seed, "heldout_"
+        ))
+    return metrics

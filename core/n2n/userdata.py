@@ -1,0 +1,131 @@
+"""The user's own data, without code: `--dataset PATH` takes a JSONL or CSV file or a folder of images.
+
+Records name what each expert consumes: `text` (a string), `image` (a path relative to the file), `label`
+(an int, or a class name). In a folder of images the class is the sub-folder. Every 10th record is held
+out as the `test` split. A bad record is one clear error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data import Dataset
+from .errors import InvalidInputError, UnknownNameError
+
+FIELDS = ("text", "image", "label")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+TEST_EVERY = 10
+
+
+def resolve_dataset(ref: str) -> Dataset:
+    """A registered dataset by name, or the user's file or folder at path `ref`."""
+    from . import datasets, load_dataset
+
+    if ref in datasets():
+        return load_dataset(ref)
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return FileDataset(path, *_read_folder(path))
+    if path.is_file():
+        readers = {".jsonl": _read_jsonl, ".csv": _read_csv}
+        if path.suffix.lower() not in readers:
+            raise InvalidInputError(f"{path}: expected a .jsonl or .csv file (or a folder of images), got {path.suffix!r}")
+        return FileDataset(path, *_normalise(path, readers[path.suffix.lower()](path)))
+    raise UnknownNameError("dataset", ref, datasets(), hint="Or pass a path to a JSONL/CSV file or a folder of images.")
+
+
+class FileDataset(Dataset):
+    """Records from the user's JSONL/CSV file or image folder; every 10th record is the test split."""
+
+    version = "file"
+
+    def __init__(self, path: Path, fields: tuple[str, ...], columns: dict[str, Sequence]):
+        self.name = str(path.resolve())
+        self.fields = fields
+        self.splits = ("train", "test") if len(columns[fields[0]]) >= TEST_EVERY else ("train",)
+        self._columns = columns
+
+    def _load(self, split):
+        rows = [i for i in range(len(self._columns[self.fields[0]])) if (i % TEST_EVERY == TEST_EVERY - 1) == (split == "test")]
+        return {field: _take(column, rows) for field, column in self._columns.items()}
+
+
+def _take(column: Sequence, rows: list[int]) -> Sequence:
+    return column[torch.tensor(rows, dtype=torch.long)] if isinstance(column, torch.Tensor) else [column[i] for i in rows]
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise InvalidInputError(f"{path}:{number}: expected a JSON object with fields {', '.join(FIELDS)}")
+        records.append((number, record))
+    return records
+
+
+def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return [(number, dict(row)) for number, row in enumerate(reader, start=2)]
+
+
+def _normalise(path: Path, records: list[tuple[int, dict[str, Any]]]) -> tuple[tuple[str, ...], dict[str, Sequence]]:
+    """Check every record and turn them into columns (image paths resolved, labels as class indices)."""
+    if not records:
+        raise InvalidInputError(f"{path}: no records")
+    fields = tuple(field for field in FIELDS if field in records[0][1])
+    columns: dict[str, list] = {field: [] for field in fields}
+    for number, record in records:
+        where = f"{path}:{number}"
+        unknown = sorted(set(record) - set(FIELDS))
+        if unknown or set(record) != set(fields):
+            raise InvalidInputError(f"{where}: fields {sorted(record)}; every record needs the same fields, from {', '.join(FIELDS)}")
+        if "text" in record and not (isinstance(record["text"], str) and record["text"].strip()):
+            raise InvalidInputError(f"{where}: 'text' must be a non-empty string")
+        if "image" in record:
+            image = path.parent / str(record["image"])
+            if not image.is_file():
+                raise InvalidInputError(f"{where}: image {record['image']!r} not found (paths are relative to {path.parent})")
+            record = {**record, "image": image}
+        if "label" in record and not isinstance(record["label"], (int, str)) or isinstance(record.get("label"), bool):
+            raise InvalidInputError(f"{where}: 'label' must be an int or a class name")
+        for field in fields:
+            columns[field].append(record[field])
+    if "label" in columns:
+        columns["label"] = _label_indices(columns["label"])
+    return fields, columns
+
+
+def _label_indices(labels: list) -> torch.Tensor:
+    """Integer labels as they are (CSV gives digits as text); class names as their sorted index."""
+    if all(isinstance(label, int) or str(label).lstrip("-").isdigit() for label in labels):
+        return torch.tensor([int(label) for label in labels])
+    names = sorted({str(label) for label in labels})
+    return torch.tensor([names.index(str(label)) for label in labels])
+
+
+def _read_folder(path: Path) -> tuple[tuple[str, ...], dict[str, Sequence]]:
+    classes = sorted(p for p in path.iterdir() if p.is_dir())
+    if not classes:
+        raise InvalidInputError(f"{path}: an image folder needs one sub-folder per class (e.g. {path}/cat/1.png)")
+    images, labels = [], []
+    for index, folder in enumerate(classes):
+        for image in sorted(folder.iterdir()):
+            if image.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(image)
+                labels.append(index)
+    if not images:
+        raise InvalidInputError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class sub-folders")
+    return ("image", "label"), {"image": images, "label": torch.tensor(labels)}

@@ -1,0 +1,71 @@
+"""`n2n train`, `n2n translate`, `n2n eval` and the local zoo, end to end on the digits world."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+import n2n
+from n2n.cli import main
+from n2n.errors import N2NError
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    code = main(["train", "digits-classifier->digits", "--strategy", "cinn", "--dataset", "digits", "--steps", "60",
+                 "--out", str(out), "--set", "blocks=2", "--set", "hidden=32", "--set", "batch_size=64"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_validated_bridge_with_metrics(trained):
+    config = json.loads((trained / "bridge" / "config.json").read_text())
+    assert config["strategy"] == "cinn" and config["config"]["blocks"] == 2
+    assert config["metrics"]["dataset"] == "digits" and config["metrics"]["train_steps"] == 60
+    assert {"nll_per_dim", "transfer_accuracy", "relative_diversity"} <= set(config["metrics"])
+
+
+def test_trained_bridge_is_in_the_local_zoo(trained):
+    by_alias = n2n.load_bridge("digits-classifier->digits")
+    by_strategy = n2n.load_bridge("digits-classifier->digits:cinn")
+    by_path = n2n.load_bridge(trained / "bridge")
+    logits = torch.eye(10)[:2] * 10
+    reference = by_path.sample(logits, 3, seed=0)
+    torch.testing.assert_close(by_alias.sample(logits, 3, seed=0), reference, atol=0, rtol=0)
+    torch.testing.assert_close(by_strategy.sample(logits, 3, seed=0), reference, atol=0, rtol=0)
+
+
+def test_translate_writes_a_png_grid(trained, tmp_path, capsys):
+    image = tmp_path / "digit.png"
+    digit = n2n.load_dataset("digits").load("test")["image"][0, 0]
+    Image.fromarray((digit * 255).byte().numpy(), mode="L").save(image)
+    out = tmp_path / "grid.png"
+    assert main(["translate", "digits-classifier->digits", str(image), str(image), "--n", "3", "--seed", "1", "--out", str(out)]) == 0
+    assert "2 row(s) x 3 sample(s)" in capsys.readouterr().out
+    with Image.open(out) as grid:
+        assert grid.size == (32 * (3 * 9 + 1), 32 * (2 * 9 + 1))  # 8-px images scaled x32, 1-px padding
+
+
+def test_translate_of_a_missing_image_is_one_clear_error(trained, capsys):
+    assert main(["translate", "digits-classifier->digits", "nope.png"]) == 1
+    assert "translates images, but these are not image files: nope.png" in capsys.readouterr().err
+
+
+def test_eval_json(trained, capsys):
+    assert main(["eval", str(trained / "bridge"), "--json", "--n-samples", "4"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert 0 <= metrics["transfer_accuracy"] <= 1 and metrics["relative_diversity"] > 0
+
+
+def test_unknown_alias_says_how_to_train_one():
+    with pytest.raises(N2NError, match=r"no bridge 'bert->faces' in the local zoo .*n2n train 'bert->faces' --strategy cinn"):
+        n2n.load_bridge("bert->faces")
+
+
+def test_train_rejects_a_malformed_pair(capsys):
+    assert main(["train", "bert-digits", "--dataset", "digits"]) == 1
+    assert "expected SOURCE->TARGET such as 'bert->digits'" in capsys.readouterr().err

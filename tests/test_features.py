@@ -1,0 +1,82 @@
+"""The feature cache: encode once, reuse, invalidate on change, detect corruption, stream shards."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from n2n_plugin_digits.experts import DigitsExpert, vae_weights
+
+import n2n
+from n2n import features
+from n2n.features import cached_features, fingerprint
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    """Counts the images the digits expert really encodes."""
+    counted = []
+    original = DigitsExpert._encode
+    monkeypatch.setattr(DigitsExpert, "_encode", lambda self, batch: (counted.append(len(batch)), original(self, batch))[1])
+    return counted
+
+
+@pytest.fixture
+def images():
+    return n2n.load_dataset("digits").load("test")["image"]
+
+
+def test_encodes_once_then_reuses(counting, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path))
+    expert = n2n.load_expert("digits")
+    first = cached_features(expert, images, fingerprint(images), progress=False)
+    assert sum(counting) == len(images)
+    second = cached_features(expert, images, fingerprint(images), progress=False)
+    assert sum(counting) == len(images)  # nothing re-encoded
+    torch.testing.assert_close(second.load_all(), expert.encode(images), atol=1e-6, rtol=0)
+    assert first.paths == second.paths and str(first.directory).startswith(str(tmp_path))
+
+
+def test_a_change_of_data_or_checkpoint_re_encodes(counting, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    expert = n2n.load_expert("digits")
+    cached_features(expert, images, fingerprint(images), progress=False)
+    changed = images.clone()
+    changed[0, 0, 0, 0] = 1.0
+    cached_features(expert, changed, fingerprint(changed), progress=False)
+    assert sum(counting) == 2 * len(images)
+    retrained = shutil.copytree(vae_weights(), tmp_path / "vae")
+    other = n2n.load_expert("digits", checkpoint=retrained)
+    cached_features(other, images, fingerprint(images), progress=False)
+    assert sum(counting) == 3 * len(images)
+    (retrained / "config.json").write_text((retrained / "config.json").read_text() + "\n")  # retrained in place
+    cached_features(n2n.load_expert("digits", checkpoint=retrained), images, fingerprint(images), progress=False)
+    assert sum(counting) == 4 * len(images)
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncate", "delete"])
+def test_a_damaged_shard_is_detected_and_rebuilt(damage, counting, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path))
+    expert = n2n.load_expert("digits")
+    shards = cached_features(expert, images, fingerprint(images), progress=False)
+    path = shards.paths[0]
+    data = path.read_bytes()
+    if damage == "corrupt":
+        path.write_bytes(data[:-8] + b"\x00" * 8)
+    elif damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.unlink()
+    rebuilt = cached_features(expert, images, fingerprint(images), progress=False)
+    assert sum(counting) == 2 * len(images)
+    torch.testing.assert_close(rebuilt.load_all(), expert.encode(images), atol=1e-6, rtol=0)
+
+
+def test_large_columns_are_split_into_shards(images, tmp_path, monkeypatch):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path))
+    monkeypatch.setattr(features, "SHARD_ROWS", 100)
+    expert = n2n.load_expert("digits")
+    shards = cached_features(expert, images, fingerprint(images), progress=False)
+    assert shards.counts == (100, 100, 100, 60)
+    torch.testing.assert_close(shards.shard(3), expert.encode(images[300:]), atol=1e-6, rtol=0)
