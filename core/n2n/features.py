@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -77,6 +78,12 @@ def cached_tensor(tensor: torch.Tensor, key: str) -> FeatureShards:
 
 
 def _cached(directory: Path, rows: int, make_shard, owner: str) -> FeatureShards:
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{directory}.lock"):  # several processes (accelerate, torchrun): one encodes, the rest wait
+        return _cached_locked(directory, rows, make_shard, owner)
+
+
+def _cached_locked(directory: Path, rows: int, make_shard, owner: str) -> FeatureShards:
     shards = _read_manifest(directory)
     if shards is not None and shards.rows == rows:
         return shards

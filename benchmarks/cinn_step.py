@@ -1,0 +1,101 @@
+"""Benchmark: one cinn training step (forward, backward, optimiser) and sampling throughput.
+
+Configurations: Net2Net's text->BigGAN flow (268-d target, 768-d condition, 24 blocks, width 1024, depth
+2) at batch 16 and 64, and the demo's bridge (24-d target, 384-d condition). Achieved GFLOP/s (FLOPs
+counted by torch's FlopCounterMode) is compared with a plain fp32 matmul of equal FLOPs timed in the
+same run: that matmul is the machine's ceiling.
+
+    python benchmarks/cinn_step.py [--json out.json] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from n2n_bridges.cinn import CINN
+
+CONFIGS = {
+    "net2net b16": dict(source=768, target=268, batch=16, blocks=24, hidden=1024, depth=3, embed_dim=128),
+    "net2net b64": dict(source=768, target=268, batch=64, blocks=24, hidden=1024, depth=3, embed_dim=128),
+    "demo b128": dict(source=384, target=24, batch=128, blocks=6, hidden=256, depth=2, embed_dim=64),
+}
+
+
+def best_of(fn, repeats: int) -> float:
+    """Best wall time of `repeats` calls, in seconds (after one warm-up)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_ceiling(flops: float, repeats: int) -> float:
+    """GFLOP/s of one square fp32 matmul with the same FLOP count."""
+    n = max(64, round((flops / 2) ** (1 / 3)))
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n**3 / best_of(lambda: a @ b, repeats) / 1e9
+
+
+def measure(name: str, spec: dict, repeats: int) -> dict:
+    torch.manual_seed(0)
+    model = CINN((spec["source"],), (spec["target"],), blocks=spec["blocks"], hidden=spec["hidden"],
+                 depth=spec["depth"], embed_dim=spec["embed_dim"], batch_size=spec["batch"])
+    batch = {"source": torch.randn(spec["batch"], spec["source"]), "target": torch.randn(spec["batch"], spec["target"])}
+    model.initialize(batch)
+    model.train()
+    optimizer = model.optimizer()
+
+    def forward_backward():
+        model.zero_grad(set_to_none=True)
+        model.training_step(batch)["loss"].backward()
+
+    with FlopCounterMode(display=False) as counter:
+        forward_backward()
+    flops = counter.get_total_flops()
+    step = best_of(forward_backward, repeats)
+    optimise = best_of(optimizer.step, repeats)
+    ceiling = matmul_ceiling(flops, repeats)
+    model.eval()
+    with torch.no_grad():
+        condition = torch.randn(256, spec["source"])
+        sampling = best_of(lambda: model.sample(condition, 4, torch.Generator().manual_seed(0)), repeats)
+    achieved = flops / step / 1e9
+    return {
+        "config": name,
+        "parameters_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "fwd_bwd_ms": step * 1e3,
+        "optimizer_ms": optimise * 1e3,
+        "optimizer_share": optimise / step,
+        "gflops": achieved,
+        "matmul_ceiling_gflops": ceiling,
+        "fraction_of_ceiling": achieved / ceiling,
+        "samples_per_s": 1024 / sampling,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="also write the rows as JSON to this file")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", choices=sorted(CONFIGS), action="append", help="run only these configurations")
+    args = parser.parse_args()
+    rows = [measure(name, CONFIGS[name], args.repeats) for name in (args.only or CONFIGS)]
+    columns = list(rows[0])
+    print(" | ".join(f"{c:>20}" for c in columns))
+    for row in rows:
+        print(" | ".join(f"{row[c]:>20.3f}" if isinstance(row[c], float) else f"{row[c]:>20}" for c in columns))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Benchmark: `n2n demo` stage timings, first run (cold feature cache) vs second run (warm), and the
+demo bridge's quality next to the deterministic `mlp` baseline trained the same way.
+
+    python benchmarks/demo_stages.py [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="also write the results as JSON to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["N2N_HOME"] = home  # a cold cache for the first run
+        import n2n
+        from n2n import demo
+        from n2n.metrics import evaluate
+        from n2n.pairs import paired_data
+        from n2n.train import train
+
+        runs = []
+        for label in ("first run", "second run"):
+            start = time.perf_counter()
+            metrics = demo.run(Path(home) / "out", progress=False)
+            runs.append({"run": label, **{k: metrics[k] for k in ("encode_seconds", "train_seconds", "evaluate_seconds")},
+                         "total_seconds": time.perf_counter() - start})
+
+        text, digits = n2n.load_expert("bert"), n2n.load_expert("digits")
+        dataset = n2n.load_dataset(demo.DATASET)
+        mlp = n2n.create_bridge("mlp", text, digits, lr=1e-3)
+        train(mlp, paired_data(dataset, "train", text, digits, False), Path(home) / "mlp", steps=demo.STEPS, progress=False)
+        quality = {
+            "cinn": metrics,
+            "mlp": evaluate(mlp, dataset, "test", n2n.load_expert("digits-classifier"), progress=False),
+        }
+
+    print(f"{'run':<12} {'encode s':>9} {'train s':>9} {'evaluate s':>11} {'total s':>9}")
+    for row in runs:
+        print(f"{row['run']:<12} {row['encode_seconds']:>9.2f} {row['train_seconds']:>9.2f} {row['evaluate_seconds']:>11.2f} {row['total_seconds']:>9.2f}")
+    print(f"encode speed-up from the cache: {runs[0]['encode_seconds'] / runs[1]['encode_seconds']:.0f}x\n")
+    keys = ("transfer_accuracy", "heldout_transfer_accuracy", "relative_diversity", "heldout_relative_diversity", "nll_per_dim")
+    print(f"{'strategy':<9}" + "".join(f"{k:>28}" for k in keys))
+    for name, row in quality.items():
+        print(f"{name:<9}" + "".join(f"{row[k]:>28.4f}" if k in row else f"{'-':>28}" for k in keys))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"runs": runs, "quality": quality}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
