@@ -14,8 +14,7 @@ from n2n.weights import WeightsError
 
 @pytest.fixture(scope="module")
 def bridge():
-    torch.manual_seed(0)
-    bridge = n2n.create_bridge("cinn", "digits-classifier", "digits", blocks=2, hidden=16, embed_dim=8, embed_hidden=16)
+    bridge = n2n.create_bridge("cinn", "digits-classifier", "digits", seed=0, blocks=2, hidden=16, embed_dim=8, embed_hidden=16)
     bridge.strategy.training_step({"source": torch.randn(32, 10), "target": torch.randn(32, 24)})  # ActNorm init
     return bridge
 

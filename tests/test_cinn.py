@@ -47,7 +47,8 @@ def test_log_det_matches_the_autograd_jacobian(dim):
     x, h = torch.randn(3, dim, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
     _, log_det = model(x, h)
     for i in range(3):
-        jacobian = torch.autograd.functional.jacobian(lambda row: model(row[None], h[i : i + 1])[0][0], x[i])
+        condition = h[i : i + 1]
+        jacobian = torch.autograd.functional.jacobian(lambda row, c=condition: model(row[None], c)[0][0], x[i])
         assert torch.allclose(log_det[i], torch.linalg.slogdet(jacobian).logabsdet, atol=1e-8)
 
 

@@ -17,8 +17,7 @@ SCRIPT = textwrap.dedent('''
     from n2n.pairs import paired_data
     from n2n.train import train
 
-    torch.manual_seed(0)
-    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", hidden=32, depth=1, batch_size=32)
+    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0, hidden=32, depth=1, batch_size=32)
     pairs = paired_data(n2n.load_dataset("digits"), "train", bridge.source, bridge.target, progress=False)
     losses = train(bridge, pairs, sys.argv[1], steps=20, checkpoint_every=10, progress=False)
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()

@@ -19,8 +19,7 @@ def pairs():
 
 
 def fresh_bridge():
-    torch.manual_seed(0)
-    return n2n.create_bridge("cinn", "digits-classifier", "digits", **CONFIG)
+    return n2n.create_bridge("cinn", "digits-classifier", "digits", seed=0, **CONFIG)
 
 
 def weights(bridge):

@@ -32,7 +32,7 @@ class CINNConfig(StrategyConfig):
     # fitted on few items from collapsing onto them: held-out NLL stays finite)
     lr: float = 1e-3  # the paper: 4.5e-6 x batch size with Adam(0.5, 0.9)
     batch_size: int = 128
-    seed: int = 0  # draws the fixed permutations
+    permutation_seed: int = 0  # draws the fixed permutations
 
 
 def mlp(inputs: int, hidden: int, outputs: int, depth: int) -> nn.Sequential:
@@ -138,7 +138,7 @@ class CINN(Strategy):
             nn.Linear(c.embed_hidden, c.embed_hidden), nn.BatchNorm1d(c.embed_hidden), nn.LeakyReLU(0.01),
             nn.Linear(c.embed_hidden, c.embed_dim),
         )
-        self.flow = ConditionalFlow(self.target_dim, c.embed_dim, c.blocks, c.hidden, c.depth, c.seed)
+        self.flow = ConditionalFlow(self.target_dim, c.embed_dim, c.blocks, c.hidden, c.depth, c.permutation_seed)
 
     def optimizer(self) -> torch.optim.Optimizer:
         """Net2Net's Adam betas; fused (one kernel over all tensors, no per-parameter Python loop)."""

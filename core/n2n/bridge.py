@@ -85,13 +85,18 @@ class Bridge(nn.Module):
         return cls(strategy.to(source.device).eval(), source, target, metrics=config["metrics"])
 
 
-def create_bridge(strategy: str, source: str | Expert, target: str | Expert, **config: Any) -> Bridge:
-    """An untrained bridge of `strategy` between two experts (names or instances)."""
+def create_bridge(
+    strategy: str, source: str | Expert, target: str | Expert, *, seed: int | None = None, **config: Any
+) -> Bridge:
+    """An untrained bridge of `strategy` between two experts (names or instances); `seed` seeds its
+    initial weights (after the experts load, whose own initialisation may draw random numbers)."""
     from . import load_expert
 
     source, target = (e if isinstance(e, Expert) else load_expert(e) for e in (source, target))
     strategy_cls = plugins.registry().get("strategy", strategy).cls
     source.load(), target.load()  # an expert knows its checkpoint's exact latent shape once loaded
+    if seed is not None:
+        torch.manual_seed(seed)
     return Bridge(strategy_cls(source.latent_shape, target.latent_shape, **config), source, target)
 
 

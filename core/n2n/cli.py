@@ -158,8 +158,7 @@ def run_train(args: argparse.Namespace) -> None:
     source, target, _ = parsed
     dataset = resolve_dataset(args.dataset)
     out = args.out or Path("runs") / f"{source}-{target}-{args.strategy}"
-    torch.manual_seed(args.seed)
-    bridge = create_bridge(args.strategy, source, target, **dict(map(_override, args.overrides)))
+    bridge = create_bridge(args.strategy, source, target, seed=args.seed, **dict(map(_override, args.overrides)))
     pairs = paired_data(dataset, "train", bridge.source, bridge.target)
     print(f"training {args.strategy} {source}->{target} on {len(pairs)} pairs of {dataset.name!r} for {args.steps} steps into {out}")
     train(bridge, pairs, out, steps=args.steps, seed=args.seed, resume=args.resume, checkpoint_every=args.checkpoint_every)

@@ -12,7 +12,6 @@ import shutil
 import time
 from pathlib import Path
 
-import torch
 
 import n2n
 
@@ -39,8 +38,7 @@ def run(out: Path, steps: int = STEPS, seed: int = 0, progress: bool = True) -> 
     timings["encode_seconds"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    torch.manual_seed(seed)
-    bridge = n2n.create_bridge(STRATEGY, text, digits, **CONFIG)
+    bridge = n2n.create_bridge(STRATEGY, text, digits, seed=seed, **CONFIG)
     shutil.rmtree(out / "run", ignore_errors=True)  # the demo retrains from scratch; features stay cached
     print(f"training a {STRATEGY} bridge {SOURCE}->{TARGET} on {len(pairs)} caption/image pairs ...")
     train(bridge, pairs, out / "run", steps=steps, seed=seed, progress=progress)

@@ -7,7 +7,6 @@ bridge when there is one, else the one trained last.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
