@@ -90,3 +90,45 @@ def test_an_existing_run_is_not_overwritten_without_resume(pairs, tmp_path):
 def test_resume_without_a_checkpoint_is_a_clear_error(pairs, tmp_path):
     with pytest.raises(N2NError, match="nothing to resume"):
         train(fresh_bridge(), pairs, tmp_path, steps=5, resume=True, progress=False)
+
+
+class CentroidMatcher(n2n.Strategy):
+    """A toy `unpaired` strategy: maps each source class centroid onto the target's (no pairs needed)."""
+
+    name = "centroid-matcher"
+    needs = "unpaired"
+
+    def __init__(self, source_shape, target_shape, **config):
+        super().__init__(source_shape, target_shape, **config)
+        self.linear = torch.nn.Linear(self.source_dim, self.target_dim)
+
+    def training_step(self, batch):
+        mapped = self.linear(batch["source"])
+        loss = sum(
+            (mapped[batch["source_label"] == c].mean(0) - batch["target"][batch["target_label"] == c].mean(0)).pow(2).sum()
+            for c in range(10)
+        )
+        return {"loss": loss}
+
+    def sample(self, source, n_samples, generator=None):
+        return self.linear(source).repeat_interleave(n_samples, 0)
+
+
+def test_the_trainer_drives_an_unpaired_strategy_unchanged(tmp_path):
+    from n2n.pairs import UnpairedData, encoded_column
+
+    classifier, vae = n2n.load_expert("digits-classifier"), n2n.load_expert("digits")
+    digits = n2n.load_dataset("digits")
+    train_columns, test_columns = digits.load("train"), digits.load("test")
+    data = UnpairedData(
+        encoded_column(classifier, digits, "train", train_columns, False), train_columns["label"],
+        encoded_column(vae, digits, "test", test_columns, False), test_columns["label"],
+    )
+    batch = next(data.batches(256, seed=0))
+    assert set(batch) == {"source", "source_label", "target", "target_label"}
+    assert (batch["source"].argmax(-1) == batch["source_label"]).float().mean() > 0.95  # labels stay aligned
+    torch.manual_seed(0)
+    bridge = n2n.Bridge(CentroidMatcher((10,), (24,), batch_size=256), classifier, vae)
+    before = bridge.strategy.training_step(batch)["loss"].item()
+    train(bridge, data, tmp_path, steps=200, progress=False)
+    assert bridge.strategy.training_step(batch)["loss"].item() < before / 4

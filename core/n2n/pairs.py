@@ -1,6 +1,8 @@
-"""Paired training data: source and target latents of the same items, streamed shard by shard.
+"""Training data for every kind of strategy, streamed shard by shard from the feature cache.
 
-Two ways to get pairs:
+`PairedData` (source and target latents of the same items) feeds `paired` strategies; `UnpairedData`
+(each domain's latents with labels) feeds `unpaired` ones. Both follow `TrainingData`, the one protocol
+the trainer knows. Two ways to get pairs:
 - `paired_data`: a dataset whose records carry what both experts consume (caption + image): the
   source expert encodes its field, the target expert its own (both through the feature cache);
 - `generated_pairs`: Net2Net's recipe for a target without an encoder (BigGAN): draw target latents from
@@ -13,7 +15,7 @@ import itertools
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -25,9 +27,55 @@ from .features import FeatureShards, cached_features, cached_tensor, fingerprint
 FIELD_FOR_MODALITY = {"text": "text", "image": "image", "label": "label"}
 
 
+class TrainingData(Protocol):
+    """What the trainer consumes, whatever the strategy: a reproducible stream of batches."""
+
+    def __len__(self) -> int: ...
+
+    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+        """Endless shuffled batches: batch k is a function of (seed, k) alone, so a resumed run at step
+        `start` sees exactly what an uninterrupted one would; with `stride` > 1 (several processes) the
+        stream yields batches start, start + stride, ..."""
+
+
+def shuffled_rows(counts: tuple[int, ...], batch_size: int, seed: int, start: int, stride: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """Batches k = start, start + stride, ... as (shard, row indices); shards and rows reshuffled every epoch."""
+    per_epoch = len(_epoch_plan(counts, batch_size, seed, 0))  # the same in every epoch
+    epoch, plan = None, []
+    for k in itertools.count(start, stride):
+        if k // per_epoch != epoch:
+            epoch = k // per_epoch
+            plan = _epoch_plan(counts, batch_size, seed, epoch)
+        yield plan[k % per_epoch]
+
+
+def _epoch_plan(counts: tuple[int, ...], batch_size: int, seed: int, epoch: int) -> list[tuple[int, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    plan = []
+    for shard in torch.randperm(len(counts), generator=generator).tolist():
+        rows = torch.randperm(counts[shard], generator=generator)
+        size = min(batch_size, counts[shard])
+        plan += [(shard, rows[i * size : (i + 1) * size]) for i in range(counts[shard] // size)]
+    return plan
+
+
+class _ShardReader:
+    """Rows of cached shards, keeping one shard in memory at a time."""
+
+    def __init__(self, shards: FeatureShards, labels: torch.Tensor | None):
+        self.shards, self.labels, self.index, self.latents = shards, labels, None, None
+        self.starts = torch.tensor((0, *shards.counts)).cumsum(0)  # first row of each shard
+
+    def rows(self, shard: int, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.index != shard:
+            self.index, self.latents = shard, self.shards.shard(shard)
+        labels = self.labels[self.starts[shard] + rows] if self.labels is not None else None
+        return self.latents[rows], labels
+
+
 @dataclass(frozen=True)
 class PairedData:
-    """Row-aligned source and target latents (and labels, when the dataset has them)."""
+    """Row-aligned source and target latents (and labels, when the dataset has them): `paired` strategies."""
 
     source: FeatureShards
     target: FeatureShards
@@ -41,34 +89,39 @@ class PairedData:
         return self.source.rows
 
     def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
-        """Endless shuffled batches: batch k is a function of (seed, k) alone, so a resumed run at step
-        `start` sees exactly what an uninterrupted one would. With `stride` > 1 (several processes) this
-        yields batches start, start + stride, ..."""
-        starts = torch.tensor((0, *self.source.counts)).cumsum(0)  # first row of each shard
-        per_epoch = len(self._plan(batch_size, seed, 0))  # the same in every epoch
-        epoch, plan, loaded = None, [], {"shard": None}
-        for k in itertools.count(start, stride):
-            if k // per_epoch != epoch:
-                epoch = k // per_epoch
-                plan = self._plan(batch_size, seed, epoch)
-            shard, rows = plan[k % per_epoch]
-            if loaded["shard"] != shard:  # one shard in memory at a time
-                loaded = {"shard": shard, "source": self.source.shard(shard), "target": self.target.shard(shard)}
-            batch = {"source": loaded["source"][rows], "target": loaded["target"][rows]}
+        """Batches {"source", "target"[, "label"]}; see `TrainingData.batches`."""
+        source, target = _ShardReader(self.source, self.labels), _ShardReader(self.target, None)
+        for shard, rows in shuffled_rows(self.source.counts, batch_size, seed, start, stride):
+            batch = {"source": source.rows(shard, rows)[0], "target": target.rows(shard, rows)[0]}
             if self.labels is not None:
-                batch["label"] = self.labels[starts[shard] + rows]
+                batch["label"] = source.rows(shard, rows)[1]
             yield batch
 
-    def _plan(self, batch_size: int, seed: int, epoch: int) -> list[tuple[int, torch.Tensor]]:
-        """The batches of one epoch as (shard, row indices): shards and rows shuffled, seeded per epoch."""
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        plan = []
-        for shard in torch.randperm(len(self.source.counts), generator=generator).tolist():
-            count = self.source.counts[shard]
-            rows = torch.randperm(count, generator=generator)
-            size = min(batch_size, count)
-            plan += [(shard, rows[i * size : (i + 1) * size]) for i in range(count // size)]
-        return plan
+
+@dataclass(frozen=True)
+class UnpairedData:
+    """Each domain's latents with their labels, shuffled independently: `unpaired` strategies
+    (Latent Translation aligns the two domains through the labels, never through pairs)."""
+
+    source: FeatureShards
+    source_labels: torch.Tensor  # [N_source]
+    target: FeatureShards
+    target_labels: torch.Tensor  # [N_target]
+
+    def __len__(self) -> int:
+        return max(self.source.rows, self.target.rows)
+
+    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches {"source", "source_label", "target", "target_label"}; see `TrainingData.batches`."""
+        source, target = _ShardReader(self.source, self.source_labels), _ShardReader(self.target, self.target_labels)
+        streams = zip(
+            shuffled_rows(self.source.counts, batch_size, seed, start, stride),
+            shuffled_rows(self.target.counts, batch_size, seed + 1, start, stride),
+        )
+        for (source_shard, source_rows), (target_shard, target_rows) in streams:
+            source_latents, source_labels = source.rows(source_shard, source_rows)
+            target_latents, target_labels = target.rows(target_shard, target_rows)
+            yield {"source": source_latents, "source_label": source_labels, "target": target_latents, "target_label": target_labels}
 
 
 def field_for(expert: Expert, dataset: Dataset) -> str:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from .bridge import Bridge
 from .errors import N2NError
 from .io import atomic_path, write_json
-from .pairs import PairedData
+from .pairs import TrainingData
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.json"
@@ -36,7 +36,7 @@ class TrainingDivergedError(N2NError):
 
 def train(
     bridge: Bridge,
-    data: PairedData,
+    data: TrainingData,
     out: str | Path,
     *,
     steps: int,
