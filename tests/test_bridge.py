@@ -47,7 +47,7 @@ def test_config_records_strategy_experts_and_hyperparameters(bridge):
 
 
 def test_save_and_load_round_trip(bridge, saved, digits):
-    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in saved.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     loaded = n2n.load_bridge(saved)
     torch.testing.assert_close(loaded.translate(digits, 2, seed=1), bridge.translate(digits, 2, seed=1), atol=0, rtol=0)
     assert loaded.config == bridge.config
@@ -104,5 +104,5 @@ def test_missing_tensor(saved):
 
 
 def test_not_a_bridge_directory(tmp_path):
-    with pytest.raises(n2n.N2NError, match="is neither a bridge directory .no config.json. nor an alias"):
+    with pytest.raises(n2n.N2NError, match=r"is not a bridge directory \(no config.json\)"):
         n2n.load_bridge(tmp_path)

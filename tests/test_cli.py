@@ -60,7 +60,7 @@ def test_datasets_and_strategies_listings(capsys):
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["plugins"], ["experts"], ["strategies"], ["datasets"], ["demo"], ["train"], ["translate"], ["eval"]]
+    "command", [[], ["plugins"], ["experts"], ["strategies"], ["datasets"], ["demo"], ["train"], ["translate"], ["eval"], ["push"], ["pull"], ["zoo"]]
 )
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exited:

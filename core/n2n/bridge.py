@@ -16,6 +16,9 @@ import torch
 from torch import nn
 
 from . import plugins
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
 from .errors import N2NError, UnknownNameError
 from .expert import Expert
 from .strategy import Strategy
@@ -64,16 +67,38 @@ class Bridge(nn.Module):
         """source.encode -> sample target latents -> target.decode; outputs are input-major."""
         return self.target.decode(self.sample(self.source.encode(inputs), n_samples, seed))
 
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write config.json and model.safetensors into `directory` (each atomically)."""
-        return save_module(self.strategy, self.config, directory)
+    def save_pretrained(self, directory: str | os.PathLike, sample_inputs: Any = None, n_samples: int = 8) -> Path:
+        """Write config.json, model.safetensors and a model card (README.md) into `directory`, each
+        atomically; with `sample_inputs` and an image target, also samples.png (rows: inputs)."""
+        from .card import SAMPLES_NAME, write_model_card
+        from .images import save_grid
+
+        directory = save_module(self.strategy, self.config, directory)
+        if sample_inputs is not None and self.target.modality == "image":
+            images = self.translate(sample_inputs, n_samples=n_samples, seed=0)
+            scale = max(1, 64 // max(images.shape[-2:]))
+            save_grid(images, directory / SAMPLES_NAME, rows=len(images) // n_samples, scale=scale)
+        write_model_card(directory, self.config)
+        return directory
+
+    def push_to_hub(self, repo_id: str, *, revision: str | None = None, private: bool = False,
+                    commit_message: str | None = None, token: str | None = None, sample_inputs: Any = None) -> str:
+        """Save this bridge (with samples.png from `sample_inputs`) and upload it to the Hub repo
+        `repo_id`; returns the commit id."""
+        import tempfile
+
+        from .hub import push
+
+        with tempfile.TemporaryDirectory() as directory:
+            self.save_pretrained(directory, sample_inputs)
+            return push(directory, repo_id, revision=revision, private=private, commit_message=commit_message, token=token)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device | None = None) -> Bridge:
         """Load a bridge directory, validating its config against the installed strategies and experts."""
         directory = Path(directory)
         config = read_config(directory)
-        _check_schema(config, directory / CONFIG_NAME)
+        check_schema(config, directory / CONFIG_NAME)
         registry = plugins.registry()
         try:
             strategy_cls = registry.get("strategy", config["strategy"]).cls
@@ -115,7 +140,7 @@ SCHEMA = {"n2n_version": str, "strategy": str, "source": dict, "target": dict, "
 SIDE_SCHEMA = {"expert": str, "checkpoint": str, "latent_shape": list}
 
 
-def _check_schema(config: dict[str, Any], path: Path) -> None:
+def check_schema(config: dict[str, Any], path: Path) -> None:
     for key, kind in SCHEMA.items():
         if not isinstance(config.get(key), kind):
             raise BridgeConfigError(f"{path}: {key!r} must be a {kind.__name__}, got {config.get(key)!r}")
@@ -147,13 +172,26 @@ def _load_expert(entry: dict[str, Any], side: str, directory: Path, device) -> E
     return expert
 
 
-def load_bridge(ref: str | os.PathLike, device: str | torch.device | None = None) -> Bridge:
-    """A bridge from a local bridge directory or a local-zoo alias (`bert->digits`, `bert->digits:mlp`)."""
-    from . import zoo
+def load_bridge(ref: str | os.PathLike, revision: str | None = None, device: str | torch.device | None = None) -> Bridge:
+    """A bridge from a directory, a zoo alias (`bert->digits`, `bert->digits:mlp`: the local zoo first,
+    then the zoo index's Hub repo) or a Hub repo id (`org/name`, at `revision`)."""
+    from . import hub, zoo
 
     path = Path(ref).expanduser()
-    if not path.is_dir() and zoo.parse_alias(str(ref)):
-        path = zoo.resolve(str(ref))
-    if not (path / CONFIG_NAME).is_file():
-        raise N2NError(f"{ref} is neither a bridge directory (no {CONFIG_NAME}) nor an alias like 'bert->digits'")
-    return Bridge.from_pretrained(path, device=device)
+    if path.is_dir():
+        if not (path / CONFIG_NAME).is_file():
+            raise N2NError(f"{ref} is not a bridge directory (no {CONFIG_NAME})")
+        return Bridge.from_pretrained(path, device=device)
+    ref = str(ref)
+    if zoo.parse_alias(ref):
+        if (local := zoo.local_path(ref)) is not None:
+            return Bridge.from_pretrained(local, device=device)
+        repo = zoo.hub_repo(ref)
+        if repo is None:
+            raise zoo.missing(ref)
+        ref = repo
+    try:
+        validate_repo_id(ref)
+    except HFValidationError:
+        raise N2NError(f"{ref!r} is neither a bridge directory, nor an alias like 'bert->digits', nor a Hub repo id") from None
+    return Bridge.from_pretrained(hub.pull(ref, revision), device=device)

@@ -86,6 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test")
     ev.add_argument("--n-samples", type=int, default=8, help="samples per input (default: 8)")
     ev.add_argument("--seed", type=int, default=0)
+
+    up = command("push", run_push, "Upload a bridge directory to a Hugging Face Hub repo, with its model card.", json_flag=False)
+    up.add_argument("directory", metavar="DIR", type=Path, help="a saved bridge directory (e.g. n2n-demo/bridge)")
+    up.add_argument("repo_id", metavar="REPO_ID", help="Hub repo, e.g. my-org/bert-digits (created if missing)")
+    up.add_argument("--revision", help="branch to commit to (created from main if missing)")
+    up.add_argument("--private", action="store_true", help="create the repo private")
+    up.add_argument("--message", help="commit message")
+    up.add_argument("--license", default="apache-2.0", help="license in the model card (default: apache-2.0)")
+
+    down = command("pull", run_pull, "Download a bridge from the Hub (repo id or zoo alias) and verify it.", json_flag=False)
+    down.add_argument("ref", metavar="REF", help="Hub repo id (org/name) or zoo alias")
+    down.add_argument("--revision", help="branch, tag or commit id")
+    down.add_argument("--dir", type=Path, help="copy into this folder instead of only the Hub cache")
+
+    zoo = command("zoo", run_zoo, "List known bridges: the local zoo and the Hub zoo index.")
+    zoo.add_argument("--refresh", action="store_true", help="download the zoo index from the Hub first (N2N_ZOO_REPO)")
     return parser
 
 
@@ -164,7 +180,7 @@ def run_train(args: argparse.Namespace) -> None:
     train(bridge, pairs, out, steps=args.steps, seed=args.seed, resume=args.resume, checkpoint_every=args.checkpoint_every)
     metrics = evaluate(bridge, dataset, "test", default_classifier(bridge.target), seed=args.seed) if "test" in dataset.splits else {}
     bridge.metrics = {**metrics, "train_steps": args.steps, "train_pairs": len(pairs), "dataset": dataset.name}
-    bridge.save_pretrained(out / "bridge")
+    bridge.save_pretrained(out / "bridge", sample_inputs=_sample_inputs(dataset, bridge.source))
     alias = register(out / "bridge", source, target, args.strategy)
     for key, value in metrics.items():
         print(f"  {key:<30} {value:.4f}")
@@ -204,6 +220,60 @@ def run_eval(args: argparse.Namespace) -> None:
     print_table(("metric", "value"), [(key, f"{value:.4f}") for key, value in metrics.items()])
 
 
+def run_push(args: argparse.Namespace) -> None:
+    from .hub import push
+
+    commit = push(args.directory, args.repo_id, revision=args.revision, private=args.private,
+                  commit_message=args.message, license=args.license)
+    print(f"pushed {args.directory} to {args.repo_id}@{args.revision or 'main'} (commit {commit})")
+
+
+def run_pull(args: argparse.Namespace) -> None:
+    from .bridge import check_schema
+    from .hub import pull
+    from .weights import CONFIG_NAME, read_config
+    from .zoo import hub_repo, missing, parse_alias
+
+    repo = args.ref
+    if parse_alias(repo):
+        repo = hub_repo(args.ref)
+        if repo is None:
+            raise missing(args.ref)
+    path = pull(repo, args.revision, local_dir=args.dir)
+    check_schema(read_config(path), path / CONFIG_NAME)
+    print(f"pulled {repo} into {path}")
+
+
+def run_zoo(args: argparse.Namespace) -> None:
+    from .hub import zoo_index
+    from .zoo import local_bridges, refresh_index
+
+    if args.refresh:
+        refresh_index()
+    rows = [{"alias": alias, "where": "local", "location": str(path)} for alias, path in local_bridges().items()]
+    rows += [{"alias": alias, "where": "hub", "location": repo} for alias, repo in zoo_index().items()]
+    if args.json:
+        return print_json(rows)
+    print_table(("alias", "where", "location"), [tuple(row.values()) for row in rows],
+                empty="(no bridges: train one with `n2n train`, or fetch the index with `n2n zoo --refresh`)")
+
+
+def _sample_inputs(dataset, source) -> list | None:
+    """One test input per label (up to 8) for the bridge's samples.png."""
+    from .images import load_image
+    from .pairs import field_for
+
+    if "test" not in dataset.splits or "label" not in dataset.fields:
+        return None
+    columns = dataset.load("test")
+    column, labels = columns[field_for(source, dataset)], torch.as_tensor(columns["label"]).tolist()
+    rows = [labels.index(label) for label in sorted(set(labels))][:8]
+    picked = [column[i] for i in rows]
+    if isinstance(column, torch.Tensor):
+        return torch.stack(picked)
+    return [load_image(item) if isinstance(item, Path) else item for item in picked]
+
+
 def _override(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -218,9 +288,9 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str = "(none registered: see `n2n plugins`)") -> None:
     if not rows:
-        print("(none registered: see `n2n plugins`)")
+        print(empty)
         return
     widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, ["-" * w for w in widths], *rows]:

@@ -51,7 +51,7 @@ def run(out: Path, steps: int = STEPS, seed: int = 0, progress: bool = True) -> 
 
     prompts = [f"a handwritten {word}" for word in WORDS]
     samples = bridge.translate(prompts, n_samples=SAMPLES_PER_PROMPT, seed=seed)  # [10 * 8, 1, 8, 8]
-    bridge.save_pretrained(out / "bridge")
+    bridge.save_pretrained(out / "bridge", sample_inputs=prompts)
     alias = register(out / "bridge", SOURCE, TARGET, STRATEGY)
     save_grid(samples, out / "samples.png", rows=len(prompts), scale=8)
     write_json(out / "metrics.json", {**metrics, **{k: round(v, 2) for k, v in timings.items()}})

@@ -1,12 +1,16 @@
-"""The local zoo: bridges trained on this machine, under aliases `SOURCE->TARGET` / `SOURCE->TARGET:STRATEGY`.
+"""The zoo: aliases `SOURCE->TARGET` / `SOURCE->TARGET:STRATEGY` for bridges, local first, then the Hub.
 
-Each registered bridge is copied into `N2N_HOME/zoo/SOURCE->TARGET:STRATEGY/` (atomically: copy, then
-rename), so it outlives the run folder it was trained in. `SOURCE->TARGET` alone means the `cinn`
-bridge when there is one, else the one trained last.
+Bridges trained here are copied into `N2N_HOME/zoo/SOURCE->TARGET:STRATEGY/` (atomically: copy, then
+rename), so they outlive the run folder they were trained in. Aliases not trained here are looked up in
+the zoo index (alias -> Hub repo), shipped with n2n and refreshable from the Hub repo `N2N_ZOO_REPO`
+(default `n2n/zoo`, file `index.json`). `SOURCE->TARGET` alone means the `cinn` bridge when there is
+one, else the one trained (or listed) last.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import tempfile
@@ -53,20 +57,57 @@ def local_bridges() -> dict[str, Path]:
     return {p.name: p for p in sorted(found, key=lambda p: (p / "config.json").stat().st_mtime_ns)}
 
 
-def resolve(ref: str) -> Path:
-    """The local bridge directory for an alias, or one clear error saying how to train it."""
+def pick(ref: str, known: dict) -> str | None:
+    """The full alias in `known` that `ref` means: exact, or for SOURCE->TARGET the cinn one, else the last."""
+    source, target, strategy = parse_alias(ref)
+    if strategy is not None:
+        return ref if ref in known else None
+    candidates = [alias for alias in known if alias.startswith(f"{source}->{target}:")]
+    preferred = f"{source}->{target}:{DEFAULT_STRATEGY}"
+    return preferred if preferred in candidates else (candidates[-1] if candidates else None)
+
+
+def local_path(ref: str) -> Path | None:
+    known = local_bridges()
+    alias = pick(ref, known)
+    return known[alias] if alias else None
+
+
+def hub_repo(ref: str) -> str | None:
+    from .hub import zoo_index
+
+    index = zoo_index()
+    alias = pick(ref, index)
+    return index[alias] if alias else None
+
+
+def missing(ref: str) -> N2NError:
+    """The error for an alias known neither here nor in the index: how to train it."""
     source, target, strategy = parse_alias(ref)
     known = local_bridges()
-    if strategy is None:
-        candidates = [alias for alias in known if alias.startswith(f"{source}->{target}:")]
-        preferred = f"{source}->{target}:{DEFAULT_STRATEGY}"
-        if candidates:
-            return known[preferred] if preferred in candidates else known[candidates[-1]]
-    elif f"{source}->{target}:{strategy}" in known:
-        return known[f"{source}->{target}:{strategy}"]
     dataset = "digits-captions" if (source, target) == ("bert", "digits") else "DATASET"
-    raise N2NError(
-        f"no bridge {ref!r} in the local zoo ({zoo_dir()}); train one with "
-        f"`n2n train '{source}->{target}' --strategy {strategy or DEFAULT_STRATEGY} --dataset {dataset}`"
+    return N2NError(
+        f"no bridge {ref!r} in the local zoo ({zoo_dir()}) nor in the zoo index (`n2n zoo --refresh` updates it); "
+        f"train one with `n2n train '{source}->{target}' --strategy {strategy or DEFAULT_STRATEGY} --dataset {dataset}`"
         + (f" (known here: {', '.join(known)})" if known else "")
     )
+
+
+def refresh_index(token: str | None = None) -> dict[str, str]:
+    """Download the zoo index from the Hub into N2N_HOME; returns its aliases."""
+    from huggingface_hub import hf_hub_download
+
+    from .hub import HubError, _explained
+    from .io import write_json
+
+    repo = os.environ.get("N2N_ZOO_REPO", "n2n/zoo")
+    with _explained(repo, None):
+        path = hf_hub_download(repo, "index.json", token=token)
+    try:
+        aliases = json.loads(Path(path).read_text())["aliases"]
+        if not all(parse_alias(a) and isinstance(r, str) for a, r in aliases.items()):
+            raise ValueError("bad entry")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise HubError(f"{repo}/index.json is not a zoo index ({{\"aliases\": {{\"SOURCE->TARGET:STRATEGY\": \"org/repo\"}}}})") from None
+    write_json(zoo_dir().parent / "zoo-index.json", {"aliases": aliases})
+    return aliases

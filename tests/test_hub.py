@@ -1,0 +1,196 @@
+"""The Hub: push and pull through the real huggingface_hub client against a loopback Hub server."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+from huggingface_hub import HfApi, constants
+
+import n2n
+from n2n.cli import main
+from n2n.hub import HubError, pull, push
+
+
+@pytest.fixture(scope="module")
+def bridge_dir(tmp_path_factory):
+    bridge = n2n.create_bridge("cinn", "digits-classifier", "digits", seed=0, blocks=2, hidden=16, embed_dim=8, embed_hidden=16)
+    bridge.strategy.initialize({"source": torch.randn(64, 10), "target": torch.randn(64, 24)})
+    bridge.metrics = {"transfer_accuracy": 0.5, "dataset": "digits", "train_steps": 0, "train_pairs": 0}
+    samples = n2n.load_dataset("digits").load("test")["image"][:3]
+    return bridge.save_pretrained(tmp_path_factory.mktemp("bridge"), sample_inputs=samples)
+
+
+LOGITS = torch.eye(10)[:3] * 8
+
+
+def outputs(bridge):
+    return bridge.sample(LOGITS, 4, seed=0)
+
+
+def test_push_then_pull_into_an_empty_cache_gives_identical_outputs(hub, bridge_dir, capsys):
+    assert main(["push", str(bridge_dir), "org/digits-bridge"]) == 0
+    pulled = n2n.load_bridge("org/digits-bridge")
+    torch.testing.assert_close(outputs(pulled), outputs(n2n.load_bridge(bridge_dir)), atol=0, rtol=0)
+    assert str(pulled_dir := pull("org/digits-bridge")).startswith(constants.HF_HUB_CACHE)
+    assert sorted(p.name for p in pulled_dir.iterdir()) == ["README.md", "config.json", "model.safetensors", "samples.png"]
+
+
+def test_the_environment_variables_are_honoured(hub, bridge_dir, tmp_path):
+    """HF_ENDPOINT, HF_TOKEN and HF_HOME as a user sets them, in a fresh process."""
+    push(bridge_dir, "org/env", private=True)
+    env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_writer", "HF_HOME": str(tmp_path / "hf-home")}
+    done = subprocess.run([sys.executable, "-m", "n2n.cli", "pull", "org/env"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert str(tmp_path / "hf-home" / "hub" / "models--org--env" / "snapshots") in done.stdout
+    env["HF_TOKEN"] = "hf_wrong"
+    done = subprocess.run([sys.executable, "-m", "n2n.cli", "pull", "org/env"], env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "or it is private" in done.stderr
+
+
+def test_the_model_card(hub, bridge_dir):
+    push(bridge_dir, "org/card")
+    card = (pull("org/card") / "README.md").read_text()
+    front = card.split("---")[1]
+    assert "library_name: n2n" in front and "license: apache-2.0" in front
+    for tag in ("n2n", "bridge", "cinn", "digits-classifier", "digits"):
+        assert f"- {tag}\n" in front
+    assert "# digits-classifier → digits (cinn bridge)" in card
+    assert 'bridge = n2n.load_bridge("org/card")' in card and "| transfer_accuracy | 0.5 |" in card
+    assert "![translations" in card and "n2n-plugin-digits" in card
+
+
+def test_pull_by_tag_and_by_commit(hub, bridge_dir, tmp_path):
+    first = push(bridge_dir, "org/versions")
+    HfApi().create_tag("org/versions", tag="v1")
+    before = outputs(n2n.load_bridge("org/versions"))
+    changed = n2n.load_bridge(bridge_dir)
+    with torch.no_grad():
+        for parameter in changed.strategy.parameters():
+            parameter.add_(0.01)
+    changed.save_pretrained(tmp_path / "v2")
+    second = push(tmp_path / "v2", "org/versions")
+    assert first != second
+    assert not torch.equal(outputs(n2n.load_bridge("org/versions")), before)
+    torch.testing.assert_close(outputs(n2n.load_bridge("org/versions", revision="v1")), before, atol=0, rtol=0)
+    torch.testing.assert_close(outputs(n2n.load_bridge("org/versions", revision=first)), before, atol=0, rtol=0)
+
+
+def test_push_to_a_new_branch(hub, bridge_dir):
+    push(bridge_dir, "org/branchy", revision="experiment")
+    push(bridge_dir, "org/branchy", revision="experiment")  # the branch exists now: committed to again
+    n2n.load_bridge("org/branchy", revision="experiment")
+    with pytest.raises(HubError, match="org/branchy has no revision 'other'"):
+        n2n.load_bridge("org/branchy", revision="other")
+
+
+def test_private_repo_with_and_without_a_token(hub, bridge_dir, monkeypatch):
+    push(bridge_dir, "org/secret", private=True)
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", "/nonexistent/token")
+    with pytest.raises(HubError, match=r"org/secret was not found on http://127.0.0.1:\d+, or it is private: .*log in"):
+        n2n.load_bridge("org/secret")
+    pull("org/secret", token="hf_writer")
+
+
+def test_pushing_without_a_valid_token(hub, bridge_dir, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_wrong")
+    with pytest.raises(HubError, match="log in .* with a token that can write to it"):
+        push(bridge_dir, "org/denied")
+
+
+def test_missing_repo_and_missing_revision(hub, bridge_dir):
+    with pytest.raises(HubError, match="org/nothing was not found"):
+        n2n.load_bridge("org/nothing")
+    push(bridge_dir, "org/present")
+    with pytest.raises(HubError, match="org/present has no revision 'v9'"):
+        n2n.load_bridge("org/present", revision="v9")
+
+
+def test_network_failure_is_one_clear_message(hub, monkeypatch):
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(HubError, match=r"could not reach the Hub at http://127.0.0.1:9 .*HF_HUB_OFFLINE=1 uses the Hub cache"):
+        pull("org/anything")
+
+
+def test_offline_uses_the_cache_and_explains_what_is_missing(hub, bridge_dir, monkeypatch):
+    push(bridge_dir, "org/cached")
+    online = outputs(n2n.load_bridge("org/cached"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    torch.testing.assert_close(outputs(n2n.load_bridge("org/cached")), online, atol=0, rtol=0)
+    with pytest.raises(HubError, match="org/uncached is not in the local Hub cache"):
+        n2n.load_bridge("org/uncached")
+
+
+class Payload:
+    """Unpickling this creates a file: proof that a pickle ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_only_repo_is_refused_and_its_payload_never_runs(hub, tmp_path):
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil").mkdir()
+    (tmp_path / "evil" / "pytorch_model.bin").write_bytes(pickle.dumps(Payload(marker)))
+    (tmp_path / "evil" / "config.json").write_text("{}")
+    api = HfApi()
+    api.create_repo("org/evil")
+    api.upload_folder(repo_id="org/evil", folder_path=tmp_path / "evil")
+    with pytest.raises(HubError, match=r"org/evil offers only pickled weights \(pytorch_model.bin\): n2n never unpickles"):
+        n2n.load_bridge("org/evil")
+    assert not marker.exists()
+
+
+def test_a_damaged_cache_file_is_detected_and_fetched_again(hub, bridge_dir):
+    push(bridge_dir, "org/fragile")
+    path = pull("org/fragile") / "model.safetensors"
+    blob = path.resolve()
+    blob.write_bytes(blob.read_bytes()[:-16] + b"\0" * 16)  # corrupt the cached blob in place
+    repaired = pull("org/fragile") / "model.safetensors"
+    assert repaired.read_bytes() == (bridge_dir / "model.safetensors").read_bytes()
+
+
+def test_a_file_that_stays_wrong_after_a_fresh_download_is_reported(hub, bridge_dir):
+    push(bridge_dir, "org/tampered")
+    hub.tamper[("org/tampered", "model.safetensors")] = b"not what the tree says"
+    with pytest.raises(HubError, match="model.safetensors does not match the Hub's size and hash"):
+        pull("org/tampered")
+
+
+def test_no_pickle_is_loaded_on_any_bridge_load_path(hub, bridge_dir, monkeypatch, tmp_path):
+    from n2n.zoo import register
+
+    first = push(bridge_dir, "org/safe")
+    register(bridge_dir, "digits-classifier", "digits", "cinn")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a pickle was loaded")
+
+    for module, name in ((pickle, "load"), (pickle, "loads"), (torch, "load")):
+        monkeypatch.setattr(module, name, refuse)
+    for ref, revision in ((bridge_dir, None), ("digits-classifier->digits", None), ("org/safe", None), ("org/safe", first)):
+        n2n.load_bridge(ref, revision=revision)
+
+
+def test_zoo_index_refreshed_from_the_hub(hub, bridge_dir, tmp_path, monkeypatch, capsys):
+    push(bridge_dir, "org/zoo-bridge")
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "index.json").write_text('{"aliases": {"digits-classifier->digits:cinn": "org/zoo-bridge"}}')
+    HfApi().create_repo("n2n/zoo")
+    HfApi().upload_folder(repo_id="n2n/zoo", folder_path=tmp_path / "index")
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))  # an empty local zoo
+    with pytest.raises(n2n.N2NError, match="no bridge 'digits-classifier->digits'"):
+        n2n.load_bridge("digits-classifier->digits")
+    assert main(["zoo", "--refresh", "--json"]) == 0
+    assert {"alias": "digits-classifier->digits:cinn", "where": "hub", "location": "org/zoo-bridge"} in __import__("json").loads(capsys.readouterr().out)
+    torch.testing.assert_close(outputs(n2n.load_bridge("digits-classifier->digits")), outputs(n2n.load_bridge(bridge_dir)))
+    assert main(["pull", "digits-classifier->digits", "--dir", str(tmp_path / "copy")]) == 0
+    assert (tmp_path / "copy" / "model.safetensors").is_file()
