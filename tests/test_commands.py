@@ -42,7 +42,7 @@ def test_trained_bridge_is_in_the_local_zoo(trained):
 def test_translate_writes_a_png_grid(trained, tmp_path, capsys):
     image = tmp_path / "digit.png"
     digit = n2n.load_dataset("digits").load("test")["image"][0, 0]
-    Image.fromarray((digit * 255).byte().numpy(), mode="L").save(image)
+    Image.fromarray((digit * 255).byte().numpy()).save(image)
     out = tmp_path / "grid.png"
     assert main(["translate", "digits-classifier->digits", str(image), str(image), "--n", "3", "--seed", "1", "--out", str(out)]) == 0
     assert "2 row(s) x 3 sample(s)" in capsys.readouterr().out

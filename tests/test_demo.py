@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from PIL import Image
 
 import n2n
@@ -29,3 +30,15 @@ def test_demo_trains_a_text_to_digit_bridge(tmp_path, capsys):
     capsys.readouterr()
     assert main(["translate", "bert->digits", "a handwritten seven", "--n", "8", "--out", str(tmp_path / "seven.png")]) == 0
     assert (tmp_path / "seven.png").is_file()
+
+
+@pytest.mark.slow
+def test_faces_scene_translations_keep_what_the_classifier_sees(tmp_path):
+    from n2n.demo import run_faces
+
+    metrics = run_faces(tmp_path, steps=600, progress=False)
+    assert metrics["feature_cosine_input_vs_translations"] > metrics["feature_cosine_random_face_pairs"] + 0.02
+    assert metrics["pixel_spread_of_translations"] > 1.0  # the translations differ from each other
+    bridge = n2n.load_bridge("timm->faces")
+    assert sorted(p.name for p in (tmp_path / "bridge").iterdir()) == ["README.md", "config.json", "model.safetensors", "samples.png"]
+    assert bridge.translate(torch.rand(1, 3, 64, 64), n_samples=2, seed=0).shape == (2, 3, 64, 64)

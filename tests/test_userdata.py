@@ -15,7 +15,7 @@ from n2n.userdata import resolve_dataset
 def write_images(folder, count):
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        Image.fromarray((torch.rand(8, 8) * 255).byte().numpy(), mode="L").save(folder / f"{i}.png")
+        Image.fromarray((torch.rand(8, 8) * 255).byte().numpy()).save(folder / f"{i}.png")
 
 
 def write_jsonl(path, records):

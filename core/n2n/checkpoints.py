@@ -29,11 +29,11 @@ class PackagedCheckpoint:
     function: str
 
     def path(self) -> Path | None:
+        """The shipped directory, or None when the shipping package is not installed."""
         try:
-            module = importlib.import_module(self.module)
+            return Path(getattr(importlib.import_module(self.module), self.function)())
         except ImportError:
             return None
-        return Path(getattr(module, self.function)())
 
 
 def resolve_checkpoint(

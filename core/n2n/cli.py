@@ -58,8 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("experts", show_experts, "List registered experts: modality, latent shape, encode/decode, default checkpoint.")
     command("strategies", show_strategies, "List registered bridge strategies and the data each trains on.")
     command("datasets", show_datasets, "List registered datasets, their fields and splits.")
-    demo = command("demo", run_demo, "Train and evaluate a bert->digits bridge offline; write bridge/, samples.png, metrics.json.", json_flag=False)
-    demo.add_argument("--out", type=Path, default=Path("n2n-demo"), help="output folder (default: ./n2n-demo)")
+    demo = command("demo", run_demo, "Train and evaluate a bridge offline (digits: bert->digits; faces: timm->faces); "
+                   "write bridge/, samples.png, metrics.json.", json_flag=False)
+    demo.add_argument("scene", nargs="?", default="digits", choices=("digits", "faces"),
+                      help="digits (default): text to handwritten digits; faces: what an ImageNet classifier sees in a face")
+    demo.add_argument("--out", type=Path, help="output folder (default: ./n2n-demo, or ./n2n-demo-faces)")
 
     fit = command("train", run_train, "Train a bridge between two experts and register it in the local zoo.", json_flag=False)
     fit.add_argument("pair", metavar="SOURCE->TARGET", help="expert names, e.g. 'bert->digits' (quote it: > is a shell redirect)")
@@ -155,9 +158,9 @@ def show_datasets(args: argparse.Namespace) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> None:
-    from .demo import run
+    from .demo import SCENES
 
-    run(args.out)
+    SCENES[args.scene](args.out or Path("n2n-demo" if args.scene == "digits" else f"n2n-demo-{args.scene}"))
 
 
 def run_train(args: argparse.Namespace) -> None:

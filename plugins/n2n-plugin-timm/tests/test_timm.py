@@ -1,0 +1,78 @@
+"""Expert `timm`: conformance on a tiny random timm model saved in timm's format, and the real
+ImageNet EfficientNet-Lite0 offline (scikit-learn's flower photo is a daisy)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import timm
+import torch
+from sklearn.datasets import load_sample_images
+from timm.models import save_for_hf
+
+import n2n
+from n2n.testing import ExpertTests
+from n2n.weights import WeightsError
+
+
+def write_tiny_timm(directory):
+    torch.manual_seed(0)
+    save_for_hf(timm.create_model("test_efficientnet", pretrained=False), str(directory), safe_serialization=True)
+    return directory
+
+
+class TestTinyTimm(ExpertTests):
+    expert_name = "timm"
+
+    @pytest.fixture
+    def checkpoint_dir(self, tmp_path):
+        return write_tiny_timm(tmp_path)
+
+    @pytest.fixture
+    def inputs(self):
+        return torch.rand(3, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+
+    def test_features_are_the_models_pre_logits(self, expert, inputs):
+        assert expert.encode(inputs).shape == (3, expert.model.num_features) == (3, 256)
+        logits = expert.classify(inputs)
+        torch.testing.assert_close(expert.model.get_classifier()(expert.encode(inputs)), logits, atol=1e-5, rtol=1e-5)
+
+
+def test_an_unknown_architecture_is_a_clear_error(tmp_path):
+    write_tiny_timm(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "architecture": "no_such_net"}))
+    with pytest.raises(WeightsError, match="architecture 'no_such_net' is not a timm model"):
+        n2n.load_expert("timm", checkpoint=tmp_path).load()
+
+
+def test_a_timm_model_name_resolves_to_its_hub_repo():
+    assert n2n.load_expert("timm", checkpoint="resnet18").checkpoint.startswith("timm/resnet18")
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return n2n.load_expert("timm").load()
+
+
+class TestLite0(ExpertTests):
+    expert_name = "timm"
+
+    @pytest.fixture
+    def expert(self, lite0):
+        return lite0
+
+    @pytest.fixture
+    def checkpoint_dir(self, lite0):
+        return lite0.path
+
+    @pytest.fixture
+    def inputs(self):
+        return torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+
+
+def test_lite0_sees_a_daisy_in_scikit_learns_flower(lite0):
+    flower = torch.from_numpy(load_sample_images().images[1].copy()).permute(2, 0, 1)[None].float() / 255
+    assert lite0.classify(flower).argmax(-1).item() == 985  # ImageNet "daisy"
+    assert lite0.encode(flower).shape == (1, 1280)
