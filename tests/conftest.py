@@ -62,20 +62,6 @@ def expert_plugin():
     return source
 
 
-@pytest.fixture(autouse=True, scope="session")
-def isolated_n2n_home(tmp_path_factory):
-    """Feature cache and local zoo live in a temporary N2N_HOME for the whole test session."""
-    import os
-
-    previous = os.environ.get("N2N_HOME")
-    os.environ["N2N_HOME"] = str(tmp_path_factory.mktemp("n2n-home"))
-    yield
-    if previous is None:
-        os.environ.pop("N2N_HOME")
-    else:
-        os.environ["N2N_HOME"] = previous
-
-
 def _load_hub_server():
     """tests/hub_server.py, imported by path (pytest's importlib mode puts no test folder on sys.path)."""
     import importlib.util

@@ -69,3 +69,13 @@ def test_unknown_alias_says_how_to_train_one():
 def test_train_rejects_a_malformed_pair(capsys):
     assert main(["train", "bert-digits", "--dataset", "digits"]) == 1
     assert "expected SOURCE->TARGET such as 'bert->digits'" in capsys.readouterr().err
+
+
+def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):
+    from n2n_plugin_digits.experts import vae_weights
+
+    code = main(["train", "digits-classifier->digits", "--strategy", "mlp", "--generated", "128", "--steps", "10",
+                 "--target-checkpoint", str(vae_weights()), "--out", str(tmp_path), "--set", "batch_size=32"])
+    config = json.loads((tmp_path / "bridge" / "config.json").read_text())
+    assert code == 0 and config["metrics"]["dataset"] == "128 generated samples"
+    assert config["target"]["checkpoint"] == str(vae_weights())

@@ -121,6 +121,6 @@ def test_unknown_name_without_close_match_lists_what_is_installed():
     with pytest.raises(UnknownNameError) as caught:
         n2n.load_expert("stable-cascade")
     assert "Did you mean" not in str(caught.value)
-    assert "bert, digits, digits-classifier" in str(caught.value)
+    assert f"Installed experts: {', '.join(n2n.experts())}." in str(caught.value)
 
 

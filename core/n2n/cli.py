@@ -67,7 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit = command("train", run_train, "Train a bridge between two experts and register it in the local zoo.", json_flag=False)
     fit.add_argument("pair", metavar="SOURCE->TARGET", help="expert names, e.g. 'bert->digits' (quote it: > is a shell redirect)")
     fit.add_argument("--strategy", default="cinn", help="bridge strategy (see `n2n strategies`; default: cinn)")
-    fit.add_argument("--dataset", required=True, help="a registered dataset (see `n2n datasets`) or a JSONL/CSV file or image folder")
+    data = fit.add_mutually_exclusive_group(required=True)
+    data.add_argument("--dataset", help="a registered dataset (see `n2n datasets`) or a JSONL/CSV file or image folder")
+    data.add_argument("--generated", type=int, metavar="N",
+                      help="Net2Net's recipe for targets without an encoder: N samples of the target's prior, decoded "
+                           "and encoded by the source (captioned first when the target describes its samples)")
+    fit.add_argument("--source-checkpoint", metavar="CKPT", help="the source expert's checkpoint (default: its default)")
+    fit.add_argument("--target-checkpoint", metavar="CKPT", help="the target expert's checkpoint (default: its default)")
     fit.add_argument("--steps", type=int, default=2000, help="optimiser steps (default: 2000)")
     fit.add_argument("--out", type=Path, help="run folder: checkpoints/ and bridge/ (default: runs/SOURCE-TARGET-STRATEGY)")
     fit.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
@@ -166,7 +172,7 @@ def run_demo(args: argparse.Namespace) -> None:
 def run_train(args: argparse.Namespace) -> None:
     from .bridge import create_bridge
     from .metrics import default_classifier, evaluate
-    from .pairs import paired_data
+    from .pairs import generated_pairs, paired_data
     from .train import train
     from .userdata import resolve_dataset
     from .zoo import parse_alias, register
@@ -175,15 +181,25 @@ def run_train(args: argparse.Namespace) -> None:
     if parsed is None or parsed[2] is not None:
         raise N2NError(f"expected SOURCE->TARGET such as 'bert->digits', got {args.pair!r}")
     source, target, _ = parsed
-    dataset = resolve_dataset(args.dataset)
     out = args.out or Path("runs") / f"{source}-{target}-{args.strategy}"
-    bridge = create_bridge(args.strategy, source, target, seed=args.seed, **dict(map(_override, args.overrides)))
-    pairs = paired_data(dataset, "train", bridge.source, bridge.target)
-    print(f"training {args.strategy} {source}->{target} on {len(pairs)} pairs of {dataset.name!r} for {args.steps} steps into {out}")
+    source_expert = n2n.load_expert(source, checkpoint=args.source_checkpoint)
+    target_expert = n2n.load_expert(target, checkpoint=args.target_checkpoint)
+    bridge = create_bridge(args.strategy, source_expert, target_expert, seed=args.seed, **dict(map(_override, args.overrides)))
+    if args.generated:
+        describe = getattr(bridge.target, "describe", None) if bridge.source.modality == "text" else None
+        pairs = generated_pairs(bridge.source, bridge.target, args.generated, args.seed,
+                                describe=(lambda latents, outputs: describe(latents)) if describe else None)
+        dataset, name = None, f"{args.generated} generated samples"
+    else:
+        dataset = resolve_dataset(args.dataset)
+        pairs, name = paired_data(dataset, "train", bridge.source, bridge.target), dataset.name
+    print(f"training {args.strategy} {source}->{target} on {len(pairs)} pairs of {name!r} for {args.steps} steps into {out}")
     train(bridge, pairs, out, steps=args.steps, seed=args.seed, resume=args.resume, checkpoint_every=args.checkpoint_every)
-    metrics = evaluate(bridge, dataset, "test", default_classifier(bridge.target), seed=args.seed) if "test" in dataset.splits else {}
-    bridge.metrics = {**metrics, "train_steps": args.steps, "train_pairs": len(pairs), "dataset": dataset.name}
-    bridge.save_pretrained(out / "bridge", sample_inputs=_sample_inputs(dataset, bridge.source))
+    metrics = {}
+    if dataset is not None and "test" in dataset.splits:
+        metrics = evaluate(bridge, dataset, "test", default_classifier(bridge.target), seed=args.seed)
+    bridge.metrics = {**metrics, "train_steps": args.steps, "train_pairs": len(pairs), "dataset": name}
+    bridge.save_pretrained(out / "bridge", sample_inputs=_sample_inputs(dataset, bridge.source) if dataset else None)
     alias = register(out / "bridge", source, target, args.strategy)
     for key, value in metrics.items():
         print(f"  {key:<30} {value:.4f}")

@@ -82,13 +82,14 @@ class Expert:
     def path(self) -> Path:
         """The local directory of this checkpoint (resolved, and downloaded if needed, once)."""
         if self._path is None:
-            self._path = resolve_checkpoint(
-                self.checkpoint,
-                expert=self.name,
-                packaged=dict(self.packaged_checkpoints),
-                allow_patterns=self.hub_allow_patterns,
-            )
+            self._path = self._locate()
         return self._path
+
+    def _locate(self) -> Path:
+        """Find (or fetch) the checkpoint directory; experts whose upstream is not on the Hub extend it."""
+        return resolve_checkpoint(
+            self.checkpoint, expert=self.name, packaged=dict(self.packaged_checkpoints), allow_patterns=self.hub_allow_patterns
+        )
 
     def load(self) -> Expert:
         """Load the weights now (otherwise the first encode/decode does); frozen, eval mode, on `device`."""

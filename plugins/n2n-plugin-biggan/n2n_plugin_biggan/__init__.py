@@ -1,0 +1,93 @@
+"""n2n expert `biggan`: BigGAN-deep (pytorch-pretrained-biggan) seen through [z (128) ‖ class embedding (128)].
+
+That 256-d vector is the latent Net2Net translated into: the generator takes it directly, so a bridge can
+pick the class as well as the noise. `decode` gives images in [0, 1] at the checkpoint's resolution.
+Checkpoints: `biggan-deep-128` / `-256` / `-512` (fetched once from the upstream package's URLs and
+converted to safetensors), or a local directory with `config.json` and `model.safetensors` (or the
+upstream `pytorch_model.bin`, read with `torch.load(weights_only=True)` and converted once). Loading is
+strict: every tensor must be present, expected and of the right shape (upstream loads with strict=False).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from pytorch_pretrained_biggan import BigGAN, BigGANConfig
+
+from n2n import Expert
+from n2n.errors import InvalidInputError
+from n2n.hookspecs import hookimpl
+from n2n.weights import WEIGHTS_NAME, WeightsError, convert_pickled_weights, load_weights, read_config
+
+from .classes import class_index, class_name
+from .upstream import UPSTREAM, fetch_upstream
+
+CONFIG_FIELDS = set(vars(BigGANConfig()))
+
+
+class BigGANExpert(Expert):
+    """[z ‖ class embedding] (256) -> ImageNet images from BigGAN-deep (decode only)."""
+
+    name = "biggan"
+    modality = "image"
+    latent_shape = (256,)
+    image_channels = 3
+    default_checkpoint = "biggan-deep-256"
+    truncation = 0.4  # BigGAN's truncation trick: lower is cleaner, less varied (0 < t <= 1)
+
+    def _locate(self) -> Path:
+        return fetch_upstream(self.checkpoint) if self.checkpoint in UPSTREAM else super()._locate()
+
+    def _load(self, path: Path) -> None:
+        config = read_config(path)
+        unknown = sorted(set(config) - CONFIG_FIELDS)
+        if unknown:
+            raise WeightsError(f"{path / 'config.json'}: unknown BigGAN config fields {unknown}")
+        self.model = BigGAN(BigGANConfig.from_dict(config))
+        weights = path / WEIGHTS_NAME
+        if not weights.is_file():
+            weights = convert_pickled_weights(path / "pytorch_model.bin", f"biggan-{path.name}")
+        load_weights(self.model, weights)
+        z_dim = self.model.config.z_dim
+        self.latent_shape = (z_dim + self.model.embeddings.out_features,)
+        self.z_dim = z_dim
+
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        if not 0 < self.truncation <= 1:
+            raise InvalidInputError(f"biggan: truncation must be in (0, 1], got {self.truncation}")
+        images = self.model.generator(latents, self.truncation)  # [B, 3, R, R] in [-1, 1]
+        return ((images + 1) / 2).clamp(0, 1)
+
+    @property
+    def embedding_table(self) -> torch.Tensor:
+        """Every class's embedding [num_classes, 128] (the class-embedding strategy optimises one row)."""
+        self.load()
+        return self.model.embeddings.weight.T.detach()
+
+    def class_embedding(self, label: int | str) -> torch.Tensor:
+        """The embedding [128] of an ImageNet class, by index or name ("goldfish")."""
+        return self.embedding_table[label if isinstance(label, int) else class_index(label)]
+
+    def latents(self, z: torch.Tensor, labels) -> torch.Tensor:
+        """[z ‖ embedding of each label]: z [B, 128] and B labels (indices or names) -> [B, 256]."""
+        embeddings = torch.stack([self.class_embedding(label) for label in labels])
+        return torch.cat([z.to(embeddings), embeddings], dim=-1)
+
+    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws of BigGAN's prior: z from a normal truncated to [-2, 2] times `truncation`, and the
+        embedding of a uniformly drawn class."""
+        self.load()
+        z = torch.fmod(torch.randn(n, self.z_dim, generator=generator), 2) * self.truncation  # [n, z_dim]
+        labels = torch.randint(self.embedding_table.shape[0], (n,), generator=generator).tolist()
+        return self.latents(z, labels)
+
+    def describe(self, latents: torch.Tensor) -> list[str]:
+        """A caption per latent, from the nearest class embedding: "a photo of a goldfish"."""
+        distances = torch.cdist(latents[:, self.z_dim :].to(self.embedding_table), self.embedding_table)  # [B, classes]
+        return [f"a photo of a {class_name(index)}" for index in distances.argmin(-1).tolist()]
+
+
+@hookimpl
+def register_experts(register):
+    register(BigGANExpert)

@@ -1,0 +1,29 @@
+"""ImageNet class names, offline, from timm's bundled class info."""
+
+from __future__ import annotations
+
+import functools
+
+from timm.data import ImageNetInfo
+
+from n2n.errors import UnknownNameError
+
+
+@functools.cache
+def _names() -> tuple[str, ...]:
+    info = ImageNetInfo()
+    return tuple(info.index_to_description(i) for i in range(1000))
+
+
+def class_name(index: int) -> str:
+    """The first name of ImageNet class `index`: 1 -> "goldfish"."""
+    return _names()[index].split(",")[0].strip()
+
+
+def class_index(name: str) -> int:
+    """The ImageNet class whose names include `name` (case-insensitive): "goldfish" -> 1."""
+    wanted = name.strip().lower()
+    for index, names in enumerate(_names()):
+        if wanted in (part.strip().lower() for part in names.split(",")):
+            return index
+    raise UnknownNameError("ImageNet class", name, (class_name(i) for i in range(1000)))

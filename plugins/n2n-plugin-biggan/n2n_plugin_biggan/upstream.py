@@ -1,0 +1,33 @@
+"""The published BigGAN-deep checkpoints, fetched once through pytorch-pretrained-biggan's own cache and
+converted to n2n's format (config.json + model.safetensors) under N2N_HOME."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pytorch_pretrained_biggan import cached_path
+from pytorch_pretrained_biggan.model import PRETRAINED_CONFIG_ARCHIVE_MAP, PRETRAINED_MODEL_ARCHIVE_MAP
+
+from n2n.errors import CheckpointNotFoundError
+from n2n.io import atomic_path
+from n2n.weights import CONFIG_NAME, convert_pickled_weights
+
+UPSTREAM = tuple(PRETRAINED_MODEL_ARCHIVE_MAP)  # biggan-deep-128, -256, -512
+
+
+def fetch_upstream(name: str) -> Path:
+    """The checkpoint directory of a published BigGAN-deep model (downloaded and converted on first use)."""
+    try:
+        config = cached_path(PRETRAINED_CONFIG_ARCHIVE_MAP[name])
+        weights = cached_path(PRETRAINED_MODEL_ARCHIVE_MAP[name])
+    except (OSError, ValueError) as exc:
+        raise CheckpointNotFoundError(
+            f"expert 'biggan': {name} could not be downloaded ({type(exc).__name__}); it needs network once. "
+            "Elsewhere, pass a local directory with config.json and model.safetensors (or pytorch_model.bin)."
+        ) from None
+    directory = convert_pickled_weights(weights, name).parent
+    if not (directory / CONFIG_NAME).is_file():
+        with atomic_path(directory / CONFIG_NAME) as tmp:
+            shutil.copyfile(config, tmp)
+    return directory
