@@ -41,7 +41,7 @@ def test_config_records_strategy_experts_and_hyperparameters(bridge):
     config = bridge.config
     assert config["strategy"] == "cinn"
     assert config["source"] == {"expert": "digits-classifier", "plugin": "n2n-plugin-digits",
-                                "checkpoint": "n2n/digits-classifier", "latent_shape": [10]}
+                                "checkpoint": "n2n/digits-classifier", "options": {}, "latent_shape": [10]}
     assert config["target"]["latent_shape"] == [24]
     assert config["config"]["blocks"] == 2 and config["config"]["hidden"] == 16
 

@@ -38,10 +38,11 @@ def datasets() -> dict[str, DatasetSpec]:
 
 
 def load_expert(
-    name: str, checkpoint: str | Path | None = None, device: str | torch.device | None = None
+    name: str, checkpoint: str | Path | None = None, device: str | torch.device | None = None, **options
 ) -> Expert:
-    """The expert `name` at `checkpoint` (default: its default checkpoint); weights load on first use."""
-    return plugins.registry().get("expert", name).cls(checkpoint=checkpoint, device=device)
+    """The expert `name` at `checkpoint` (default: its default checkpoint), with expert-specific `options`
+    (see `n2n experts`); weights load on first use."""
+    return plugins.registry().get("expert", name).cls(checkpoint=checkpoint, device=device, **options)
 
 
 def load_dataset(name: str) -> Dataset:

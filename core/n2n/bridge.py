@@ -132,6 +132,7 @@ def _expert_entry(expert: Expert) -> dict[str, Any]:
         "expert": expert.name,
         "plugin": plugin.distribution if plugin and plugin.distribution else None,
         "checkpoint": expert.checkpoint,
+        "options": dict(expert.settings),
         "latent_shape": list(expert.latent_shape),
     }
 
@@ -151,13 +152,15 @@ def check_schema(config: dict[str, Any], path: Path) -> None:
         shape = config[side]["latent_shape"]
         if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
             raise BridgeConfigError(f"{path}: {side}.latent_shape must be a list of positive ints, got {shape!r}")
+        if not isinstance(config[side].get("options", {}), dict):
+            raise BridgeConfigError(f"{path}: {side}.options must be an object, got {config[side]['options']!r}")
 
 
 def _load_expert(entry: dict[str, Any], side: str, directory: Path, device) -> Expert:
     from . import load_expert
 
     try:
-        expert = load_expert(entry["expert"], checkpoint=entry["checkpoint"], device=device)
+        expert = load_expert(entry["expert"], checkpoint=entry["checkpoint"], device=device, **entry.get("options", {}))
     except UnknownNameError:
         install = entry.get("plugin") or f"n2n-plugin-{entry['expert']}"
         raise BridgeConfigError(

@@ -44,15 +44,32 @@ class Expert:
     hub_allow_patterns: ClassVar[Sequence[str] | None] = None  # files to fetch from a Hub checkpoint
     image_channels: ClassVar[int | None] = None  # image experts: C of the [B, C, H, W] inputs/outputs
     image_size: ClassVar[tuple[int, int] | None] = None  # image experts with a fixed input size (H, W)
+    options: ClassVar[Mapping[str, Any]] = {}  # settings beyond the checkpoint, with their defaults
+    # (BigGAN's truncation, a VAE's resolution); bridges record them beside the checkpoint
 
-    def __init__(self, checkpoint: str | Path | None = None, device: str | torch.device | None = None):
+    def __init__(self, checkpoint: str | Path | None = None, device: str | torch.device | None = None, **options: Any):
         checkpoint = checkpoint if checkpoint is not None else self.default_checkpoint
         if checkpoint is None:
             raise InvalidInputError(f"expert {self.name!r} has no default checkpoint: pass checkpoint=...")
         self.checkpoint = str(checkpoint)
         self.device = resolve_device(device)
+        self.settings = self._check_options(options)
         self._path: Path | None = None
         self._loaded = False
+
+    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options merged over their defaults; one clear error for an unknown one or a wrong type."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(f"{k}={v!r}" for k, v in self.options.items()) or "none"
+            raise InvalidInputError(f"expert {self.name!r}: unknown options {unknown}; its options: {known}")
+        for key, value in options.items():
+            default = self.options[key]
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                options[key] = float(value)
+            elif type(options[key]) is not type(default):
+                raise InvalidInputError(f"expert {self.name!r}: option {key!r} must be {type(default).__name__}, got {value!r}")
+        return {**self.options, **options}
 
     # -- capabilities ------------------------------------------------------------------------------
     @classmethod
@@ -75,6 +92,7 @@ class Expert:
             can_encode=cls.can_encode(),
             can_decode=cls.can_decode(),
             default_checkpoint=cls.default_checkpoint,
+            options=dict(cls.options),
         )
 
     # -- weights -----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class ExpertSpec(Spec):
     can_encode: bool
     can_decode: bool
     default_checkpoint: str | None
+    options: dict
 
 
 @dataclass(frozen=True)

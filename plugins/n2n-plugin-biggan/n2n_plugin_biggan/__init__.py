@@ -34,7 +34,13 @@ class BigGANExpert(Expert):
     latent_shape = (256,)
     image_channels = 3
     default_checkpoint = "biggan-deep-256"
-    truncation = 0.4  # BigGAN's truncation trick: lower is cleaner, less varied (0 < t <= 1)
+    options = {"truncation": 0.4}  # BigGAN's truncation trick: lower is cleaner, less varied (0 < t <= 1)
+
+    def __init__(self, checkpoint=None, device=None, **options):
+        super().__init__(checkpoint, device, **options)
+        self.truncation = self.settings["truncation"]
+        if not 0 < self.truncation <= 1:
+            raise InvalidInputError(f"biggan: truncation must be in (0, 1], got {self.truncation}")
 
     def _locate(self) -> Path:
         return fetch_upstream(self.checkpoint) if self.checkpoint in UPSTREAM else super()._locate()
@@ -54,8 +60,6 @@ class BigGANExpert(Expert):
         self.z_dim = z_dim
 
     def _decode(self, latents: torch.Tensor) -> torch.Tensor:
-        if not 0 < self.truncation <= 1:
-            raise InvalidInputError(f"biggan: truncation must be in (0, 1], got {self.truncation}")
         images = self.model.generator(latents, self.truncation)  # [B, 3, R, R] in [-1, 1]
         return ((images + 1) / 2).clamp(0, 1)
 

@@ -55,10 +55,13 @@ class TestTinyBigGAN(ExpertTests):
 
         assert expert.describe(latents) == [f"a photo of a {class_name(i)}" for i in rows.tolist()]
 
-    def test_truncation_out_of_range(self, expert):
-        expert.truncation = 1.5
+    def test_truncation_is_an_option(self, checkpoint_dir):
         with pytest.raises(n2n.N2NError, match=r"truncation must be in \(0, 1\], got 1.5"):
-            expert.decode(torch.zeros(1, 256))
+            n2n.load_expert("biggan", checkpoint=checkpoint_dir, truncation=1.5)
+        with pytest.raises(n2n.N2NError, match=r"unknown options \['trunc'\]; its options: truncation=0.4"):
+            n2n.load_expert("biggan", checkpoint=checkpoint_dir, trunc=0.5)
+        bridge = n2n.create_bridge("mlp", "digits-classifier", n2n.load_expert("biggan", checkpoint=checkpoint_dir, truncation=1))
+        assert bridge.config["target"]["options"] == {"truncation": 1.0}
 
 
 def test_mismatched_tensors_fail_clearly_instead_of_loading_silently(tmp_path):
