@@ -1,0 +1,69 @@
+"""n2n experts `clip-text` and `clip-image`: CLIP (transformers' CLIPModel) in its joint embedding space.
+
+Both encode into the same space (the projected, L2-normalised embeddings CLIP compares by cosine), so a
+bridge trained from one also reads the other. Preprocessing comes from the checkpoint's processor
+(tokenizer; image resize, crop and normalisation). Default: `openai/clip-vit-base-patch32`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from transformers import CLIPModel, CLIPProcessor
+
+from n2n import Expert
+from n2n.hookspecs import hookimpl
+
+DEFAULT = "openai/clip-vit-base-patch32"
+
+
+class _CLIPExpert(Expert):
+    latent_shape = (512,)  # clip-vit-base-patch32's projection; other checkpoints report theirs once loaded
+    default_checkpoint = DEFAULT
+    hub_allow_patterns = ("*.json", "*.txt", "model.safetensors")
+
+    def _load(self, path: Path) -> None:
+        self.model = CLIPModel.from_pretrained(path, use_safetensors=True)
+        self.processor = CLIPProcessor.from_pretrained(path)
+        self.latent_shape = (self.model.config.projection_dim,)
+
+
+class CLIPTextExpert(_CLIPExpert):
+    """Text -> CLIP's joint embedding (projected, L2-normalised)."""
+
+    name = "clip-text"
+    modality = "text"
+
+    def _encode(self, texts: list[str]) -> torch.Tensor:
+        limit = self.processor.tokenizer.model_max_length
+        lengths = [len(ids) for ids in self.processor.tokenizer(texts)["input_ids"]]
+        if (long := sum(length > limit for length in lengths)):
+            warnings.warn(f"clip-text: {long} input(s) longer than {limit} tokens were truncated", stacklevel=3)
+        batch = self.processor.tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(self.device)
+        return _embedding(self.model.get_text_features(**batch))
+
+
+class CLIPImageExpert(_CLIPExpert):
+    """Images -> CLIP's joint embedding (projected, L2-normalised)."""
+
+    name = "clip-image"
+    modality = "image"
+    image_channels = 3
+
+    def _encode(self, images: torch.Tensor) -> torch.Tensor:
+        pixels = self.processor.image_processor(images=list(images.cpu()), do_rescale=False, return_tensors="pt")
+        return _embedding(self.model.get_image_features(pixel_values=pixels["pixel_values"].to(self.device)))
+
+
+def _embedding(features) -> torch.Tensor:
+    """CLIP's projected features (a tensor, or an output object in newer transformers) -> unit vectors [B, D]."""
+    tensor = features if isinstance(features, torch.Tensor) else features.pooler_output
+    return torch.nn.functional.normalize(tensor, dim=-1)
+
+
+@hookimpl
+def register_experts(register):
+    register(CLIPTextExpert)
+    register(CLIPImageExpert)
