@@ -14,13 +14,17 @@ from huggingface_hub import HfApi, constants
 import n2n
 from n2n.cli import main
 from n2n.hub import HubError, pull, push
+from n2n.pairs import paired_data
+from n2n.train import train
 
 
 @pytest.fixture(scope="module")
 def bridge_dir(tmp_path_factory):
+    """A tiny trained bridge, saved with its model card and samples."""
     bridge = n2n.create_bridge("cinn", "digits-classifier", "digits", seed=0, blocks=2, hidden=16, embed_dim=8, embed_hidden=16)
-    bridge.strategy.initialize({"source": torch.randn(64, 10), "target": torch.randn(64, 24)})
-    bridge.metrics = {"transfer_accuracy": 0.5, "dataset": "digits", "train_steps": 0, "train_pairs": 0}
+    pairs = paired_data(n2n.load_dataset("digits"), "train", bridge.source, bridge.target, progress=False)
+    train(bridge, pairs, tmp_path_factory.mktemp("run"), steps=20, progress=False)
+    bridge.metrics = {"transfer_accuracy": 0.5, "dataset": "digits", "train_steps": 20, "train_pairs": len(pairs)}
     samples = n2n.load_dataset("digits").load("test")["image"][:3]
     return bridge.save_pretrained(tmp_path_factory.mktemp("bridge"), sample_inputs=samples)
 
