@@ -173,9 +173,9 @@ def run_train(args: argparse.Namespace) -> None:
     from .bridge import create_bridge
     from .metrics import default_classifier, evaluate
     from .pairs import generated_pairs, paired_data
-    from .train import train
+    from .train import publish, train
     from .userdata import resolve_dataset
-    from .zoo import parse_alias, register
+    from .zoo import parse_alias
 
     parsed = parse_alias(args.pair)
     if parsed is None or parsed[2] is not None:
@@ -198,9 +198,8 @@ def run_train(args: argparse.Namespace) -> None:
     metrics = {}
     if dataset is not None and "test" in dataset.splits:
         metrics = evaluate(bridge, dataset, "test", default_classifier(bridge.target), seed=args.seed)
-    bridge.metrics = {**metrics, "train_steps": args.steps, "train_pairs": len(pairs), "dataset": name}
-    bridge.save_pretrained(out / "bridge", sample_inputs=_sample_inputs(dataset, bridge.source) if dataset else None)
-    alias = register(out / "bridge", source, target, args.strategy)
+    alias = publish(bridge, out, metrics, steps=args.steps, pairs=len(pairs), data=name,
+                    sample_inputs=_sample_inputs(dataset, bridge.source) if dataset else None)
     for key, value in metrics.items():
         print(f"  {key:<30} {value:.4f}")
     print(f"saved {out / 'bridge'}; in the local zoo as {alias!r}")

@@ -25,8 +25,7 @@ from .images import save_grid
 from .io import write_json
 from .metrics import evaluate, pairwise_spread
 from .pairs import generated_pairs, paired_data
-from .train import train
-from .zoo import register
+from .train import CHECKPOINTS, publish, train
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SOURCE, TARGET, DATASET, STRATEGY = "bert", "digits", "digits-captions", "cinn"
@@ -45,20 +44,18 @@ def run(out: Path, steps: int = STEPS, seed: int = 0, progress: bool = True) -> 
 
     clock = time.perf_counter()
     bridge = n2n.create_bridge(STRATEGY, text, digits, seed=seed, **CONFIG)
-    shutil.rmtree(out / "run", ignore_errors=True)  # the demo retrains from scratch; features stay cached
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # the demo retrains from scratch; features stay cached
     print(f"training a {STRATEGY} bridge {SOURCE}->{TARGET} on {len(pairs)} caption/image pairs ...")
-    train(bridge, pairs, out / "run", steps=steps, seed=seed, progress=progress)
+    train(bridge, pairs, out, steps=steps, seed=seed, progress=progress)
     timings["train_seconds"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     metrics = evaluate(bridge, dataset, "test", n2n.load_expert("digits-classifier"), seed=seed, progress=progress)
     timings["evaluate_seconds"] = time.perf_counter() - clock
-    bridge.metrics = {**metrics, "train_steps": steps, "train_pairs": len(pairs), "dataset": DATASET}
 
     prompts = [f"a handwritten {word}" for word in WORDS]
     samples = bridge.translate(prompts, n_samples=SAMPLES_PER_PROMPT, seed=seed)  # [10 * 8, 1, 8, 8]
-    bridge.save_pretrained(out / "bridge", sample_inputs=prompts)
-    alias = register(out / "bridge", SOURCE, TARGET, STRATEGY)
+    alias = publish(bridge, out, metrics, steps=steps, pairs=len(pairs), data=DATASET, sample_inputs=prompts)
     save_grid(samples, out / "samples.png", rows=len(prompts), scale=8)
     write_json(out / "metrics.json", {**metrics, **{k: round(v, 2) for k, v in timings.items()}})
 
@@ -84,9 +81,9 @@ def run_faces(out: Path, steps: int = FACES_STEPS, seed: int = 0, progress: bool
 
     clock = time.perf_counter()
     bridge = n2n.create_bridge("cinn", features, faces, seed=seed, **FACES_CONFIG)
-    shutil.rmtree(out / "run", ignore_errors=True)
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     print(f"training a cinn bridge timm->faces on {len(pairs)} generated faces ...")
-    train(bridge, pairs, out / "run", steps=steps, seed=seed, progress=progress)
+    train(bridge, pairs, out, steps=steps, seed=seed, progress=progress)
     train_seconds = time.perf_counter() - clock
 
     probes = faces.decode(faces.sample_latents(FACES_PROBES, torch.Generator().manual_seed(seed + 1)))  # unseen faces
@@ -103,10 +100,9 @@ def run_faces(out: Path, steps: int = FACES_STEPS, seed: int = 0, progress: bool
         "encode_seconds": encode_seconds,
         "train_seconds": train_seconds,
     }
-    bridge.metrics = {**metrics, "train_steps": steps, "train_pairs": len(pairs), "dataset": f"{FACES_PAIRS} generated faces"}
+    alias = publish(bridge, out, metrics, steps=steps, pairs=len(pairs), data=f"{FACES_PAIRS} generated faces",
+                    sample_inputs=probes[:4])
     rows = torch.cat([probes[:6, None], translations.view(FACES_PROBES, SAMPLES_PER_PROMPT, 3, 64, 64)[:6]], dim=1)
-    bridge.save_pretrained(out / "bridge", sample_inputs=probes[:4])
-    alias = register(out / "bridge", "timm", "faces", "cinn")
     save_grid(rows.flatten(0, 1), out / "samples.png", rows=6, scale=2)
     write_json(out / "metrics.json", metrics)
     for key, value in metrics.items():

@@ -94,6 +94,17 @@ def train(
     return losses
 
 
+def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int, pairs: int, data: str,
+            sample_inputs: Any = None) -> str:
+    """Record how the bridge was made and how it measures, save it as out/bridge (model card, samples
+    from `sample_inputs`) and register it in the local zoo; returns its alias."""
+    from .zoo import register
+
+    bridge.metrics = {**metrics, "train_steps": steps, "train_pairs": pairs, "dataset": data}
+    bridge.save_pretrained(Path(out) / "bridge", sample_inputs=sample_inputs)
+    return register(Path(out) / "bridge", bridge.source.name, bridge.target.name, bridge.strategy.name)
+
+
 # -- checkpoints -------------------------------------------------------------------------------------
 def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, seed: int) -> None:
     """Write step-N/ (weights, optimiser tensors and the RNG state, the rest as JSON), then point

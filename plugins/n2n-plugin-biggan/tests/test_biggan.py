@@ -39,7 +39,8 @@ class TestTinyBigGAN(ExpertTests):
             n2n.load_expert("biggan", checkpoint=checkpoint_dir, truncation=1.5)
         with pytest.raises(n2n.N2NError, match=r"unknown options \['trunc'\]; its options: truncation=0.4"):
             n2n.load_expert("biggan", checkpoint=checkpoint_dir, trunc=0.5)
-        bridge = n2n.create_bridge("mlp", "digits-classifier", n2n.load_expert("biggan", checkpoint=checkpoint_dir, truncation=1))
+        expert = n2n.load_expert("biggan", checkpoint=checkpoint_dir, truncation=1)
+        bridge = n2n.create_bridge("mlp", expert, expert)  # any bridge into biggan records its options
         assert bridge.config["target"]["options"] == {"truncation": 1.0}
 
 
