@@ -1,8 +1,9 @@
 """A trained bridge: a strategy plus the two frozen experts it connects, saved as safetensors + JSON.
 
 On disk (and in a Hub repo): `config.json` = {"n2n_version", "strategy", "source": {"expert", "plugin",
-"checkpoint", "latent_shape"}, "target": {...}, "config": {hyperparameters}, "metrics": {...}} and
-`model.safetensors` with the strategy's tensors. Loading validates everything before building anything.
+"checkpoint", "options", "latent_shape"}, "target": {...}, "config": {hyperparameters}, "metrics": {...}},
+`model.safetensors` with the strategy's tensors, and a model card `README.md` (with `samples.png` when
+the target decodes images). Loading validates everything before building anything.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 from torch import nn
 
 from . import plugins
-from huggingface_hub.errors import HFValidationError
-from huggingface_hub.utils import validate_repo_id
-
 from .errors import N2NError, UnknownNameError
 from .expert import Expert
 from .strategy import Strategy

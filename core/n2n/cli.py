@@ -263,8 +263,7 @@ def run_pull(args: argparse.Namespace) -> None:
 
 
 def run_zoo(args: argparse.Namespace) -> None:
-    from .hub import zoo_index
-    from .zoo import local_bridges, refresh_index
+    from .zoo import local_bridges, refresh_index, zoo_index
 
     if args.refresh:
         refresh_index()

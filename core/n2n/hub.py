@@ -9,7 +9,6 @@ the Hub's size and hash (a damaged cache entry is fetched again, or reported).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def push(directory: str | os.PathLike, repo_id: str, *, revision: str | None = N
     write_model_card(directory, config, repo_id, license)
     api = HfApi(token=token)
     message = commit_message or f"Upload {config['source']['expert']}->{config['target']['expert']} {config['strategy']} bridge"
-    with _explained(repo_id, revision, writing=True):
+    with explained(repo_id, revision, writing=True):
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -60,10 +59,10 @@ def push(directory: str | os.PathLike, repo_id: str, *, revision: str | None = N
 def pull(repo_id: str, revision: str | None = None, token: str | None = None, local_dir: str | os.PathLike | None = None) -> Path:
     """Download a bridge repo (into the Hub cache, or `local_dir`) and verify it; returns its directory."""
     if constants.is_offline_mode():
-        with _explained(repo_id, revision):
+        with explained(repo_id, revision):
             return Path(snapshot_download(repo_id, revision=revision, allow_patterns=BRIDGE_FILES, local_dir=local_dir))
     api = HfApi(token=token)
-    with _explained(repo_id, revision):
+    with explained(repo_id, revision):
         sha = api.repo_info(repo_id, revision=revision).sha
         files = _files(api, repo_id, sha)
         _refuse_unsafe(repo_id, files)  # before anything is downloaded
@@ -106,7 +105,7 @@ def _intact(path: Path, entry) -> bool:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest() == entry.blob_id
 
 
-class _explained:
+class explained:
     """Turns the Hub client's errors into one clear message naming the repo and what to do."""
 
     def __init__(self, repo_id: str, revision: str | None, writing: bool = False):
@@ -140,16 +139,3 @@ class _explained:
             return False
         raise HubError(message) from exc
 
-
-def zoo_index() -> dict[str, str]:
-    """Alias -> Hub repo: the index refreshed from the Hub (N2N_HOME/zoo-index.json) over the shipped one."""
-    from .features import n2n_home
-
-    index: dict[str, str] = {}
-    for path in (Path(__file__).with_name("zoo-index.json"), n2n_home() / "zoo-index.json"):
-        if path.is_file():
-            try:
-                index.update(json.loads(path.read_text())["aliases"])
-            except (ValueError, KeyError, TypeError):
-                raise HubError(f"{path} is not a zoo index ({{\"aliases\": {{alias: repo}}}}); delete it or refresh") from None
-    return index

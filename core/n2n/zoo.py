@@ -74,8 +74,6 @@ def local_path(ref: str) -> Path | None:
 
 
 def hub_repo(ref: str) -> str | None:
-    from .hub import zoo_index
-
     index = zoo_index()
     alias = pick(ref, index)
     return index[alias] if alias else None
@@ -97,11 +95,11 @@ def refresh_index(token: str | None = None) -> dict[str, str]:
     """Download the zoo index from the Hub into N2N_HOME; returns its aliases."""
     from huggingface_hub import hf_hub_download
 
-    from .hub import HubError, _explained
+    from .hub import HubError, explained
     from .io import write_json
 
     repo = os.environ.get("N2N_ZOO_REPO", "n2n/zoo")
-    with _explained(repo, None):
+    with explained(repo, None):
         path = hf_hub_download(repo, "index.json", token=token)
     try:
         aliases = json.loads(Path(path).read_text())["aliases"]
@@ -111,3 +109,15 @@ def refresh_index(token: str | None = None) -> dict[str, str]:
         raise HubError(f"{repo}/index.json is not a zoo index ({{\"aliases\": {{\"SOURCE->TARGET:STRATEGY\": \"org/repo\"}}}})") from None
     write_json(zoo_dir().parent / "zoo-index.json", {"aliases": aliases})
     return aliases
+
+
+def zoo_index() -> dict[str, str]:
+    """Alias -> Hub repo: the index refreshed from the Hub (N2N_HOME/zoo-index.json) over the shipped one."""
+    index: dict[str, str] = {}
+    for path in (Path(__file__).with_name("zoo-index.json"), n2n_home() / "zoo-index.json"):
+        if path.is_file():
+            try:
+                index.update(json.loads(path.read_text())["aliases"])
+            except (ValueError, KeyError, TypeError):
+                raise N2NError(f"{path} is not a zoo index ({{\"aliases\": {{alias: repo}}}}); delete it or refresh") from None
+    return index
