@@ -80,3 +80,11 @@ def test_large_columns_are_split_into_shards(images, tmp_path, monkeypatch):
     shards = cached_features(expert, images, fingerprint(images), progress=False)
     assert shards.counts == (100, 100, 100, 60)
     torch.testing.assert_close(shards.shard(3), expert.encode(images[300:]), atol=1e-6, rtol=0)
+
+
+def test_a_change_of_expert_options_re_encodes(counting, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path))
+    monkeypatch.setattr(DigitsExpert, "options", {"resolution": 8})  # as if digits had an option
+    for resolution in (8, 8, 16):
+        cached_features(n2n.load_expert("digits", resolution=resolution), images, fingerprint(images), progress=False)
+    assert sum(counting) == 2 * len(images)  # the repeated setting hit the cache, the new one did not

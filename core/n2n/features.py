@@ -60,15 +60,20 @@ def cached_features(
 ) -> FeatureShards:
     """Latents of `expert` for every item of `column`, from the cache or encoded now (and cached)."""
     directory = n2n_home() / "features" / expert.name / cache_key(expert, data_fingerprint)
-    bar = tqdm(total=len(column), desc=f"encoding {description or expert.name}", unit="item", disable=not progress or None)
+    bars: list[tqdm] = []  # made on the first shard encoded: a cache hit shows no bar
 
-    def encode(part: Sequence) -> torch.Tensor:
-        return torch.cat([_encode(expert, part[i : i + ENCODE_BATCH], bar) for i in range(0, len(part), ENCODE_BATCH)])
+    def encode(start: int) -> torch.Tensor:
+        if not bars:
+            bars.append(tqdm(total=len(column), desc=f"encoding {description or expert.name}", unit="item",
+                             disable=not progress or None))
+        part = column[start : start + SHARD_ROWS]
+        return torch.cat([_encode(expert, part[i : i + ENCODE_BATCH], bars[0]) for i in range(0, len(part), ENCODE_BATCH)])
 
     try:
-        return _cached(directory, len(column), lambda start: encode(column[start : start + SHARD_ROWS]), expert.name)
+        return _cached(directory, len(column), encode, expert.name)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
 
 
 def cached_tensor(tensor: torch.Tensor, key: str) -> FeatureShards:
@@ -101,8 +106,13 @@ def _cached_locked(directory: Path, rows: int, make_shard, owner: str) -> Featur
 
 
 def cache_key(expert: Expert, data_fingerprint: str) -> str:
-    parts = [expert.name, expert.checkpoint, _checkpoint_fingerprint(expert.path), data_fingerprint]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+    return hashlib.sha256(f"{expert_identity(expert)}\0{data_fingerprint}".encode()).hexdigest()[:24]
+
+
+def expert_identity(expert: Expert) -> str:
+    """What decides an expert's outputs: name, checkpoint (and its files' sizes and mtimes), options."""
+    options = json.dumps(expert.settings, sort_keys=True)
+    return "\0".join([expert.name, expert.checkpoint, _checkpoint_fingerprint(expert.path), options])
 
 
 def fingerprint(column: Sequence) -> str:

@@ -22,7 +22,7 @@ import torch
 from .data import Dataset
 from .errors import InvalidInputError
 from .expert import Expert
-from .features import FeatureShards, cached_features, cached_tensor, fingerprint
+from .features import FeatureShards, cached_features, cached_tensor, expert_identity, fingerprint
 
 FIELD_FOR_MODALITY = {"text": "text", "image": "image", "label": "label"}
 
@@ -179,7 +179,7 @@ def generated_pairs(
     """Net2Net's generator sampling: z ~ target prior, x = target.decode(z), pair (source.encode(x), z).
     `describe(z, x)` turns generated outputs into the source's modality first (e.g. captions for text)."""
     latents = target.sample_latents(n, torch.Generator().manual_seed(seed))  # [n, *T]
-    key = f"generated:{target.name}:{target.checkpoint}:{n}:{seed}:{getattr(describe, '__qualname__', '')}"
+    key = f"generated:{expert_identity(target)}:{n}:{seed}:{getattr(describe, '__qualname__', '')}"
     return PairedData(
         cached_features(source, _Decoded(target, latents, describe), key, description=f"{n} generated samples", progress=progress),
         cached_tensor(latents, key),
