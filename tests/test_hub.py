@@ -198,3 +198,12 @@ def test_zoo_index_refreshed_from_the_hub(hub, bridge_dir, tmp_path, monkeypatch
     torch.testing.assert_close(outputs(n2n.load_bridge("digits-classifier->digits")), outputs(n2n.load_bridge(bridge_dir)))
     assert main(["pull", "digits-classifier->digits", "--dir", str(tmp_path / "copy")]) == 0
     assert (tmp_path / "copy" / "model.safetensors").is_file()
+
+
+def test_push_to_hub_from_a_bridge_in_memory(hub, bridge_dir):
+    bridge = n2n.load_bridge(bridge_dir)
+    samples = n2n.load_dataset("digits").load("test")["image"][:2]
+    commit = bridge.push_to_hub("org/from-api", sample_inputs=samples)
+    assert len(commit) == 40
+    assert (pull("org/from-api") / "samples.png").is_file()
+    torch.testing.assert_close(outputs(n2n.load_bridge("org/from-api", revision=commit)), outputs(bridge), atol=0, rtol=0)
