@@ -17,6 +17,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+import n2n
 from n2n_bridges.cinn import CINN
 
 CONFIGS = {
@@ -46,7 +47,8 @@ def matmul_ceiling(flops: float, repeats: int) -> float:
 
 def measure(name: str, spec: dict, repeats: int) -> dict:
     torch.manual_seed(0)
-    model = CINN((spec["source"],), (spec["target"],), blocks=spec["blocks"], hidden=spec["hidden"],
+    source, target = (n2n.load_expert("latent", dim=spec[side]) for side in ("source", "target"))
+    model = CINN(source, target, blocks=spec["blocks"], hidden=spec["hidden"],
                  depth=spec["depth"], embed_dim=spec["embed_dim"], batch_size=spec["batch"])
     batch = {"source": torch.randn(spec["batch"], spec["source"]), "target": torch.randn(spec["batch"], spec["target"])}
     model.initialize(batch)

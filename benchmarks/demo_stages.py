@@ -21,25 +21,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["N2N_HOME"] = home  # a cold cache for the first run
         import n2n
-        from n2n import demo
-        from n2n.metrics import evaluate
-        from n2n.pairs import paired_data
-        from n2n.train import train
+        from n2n_plugin_digits import demo
 
         runs = []
         for label in ("first run", "second run"):
             start = time.perf_counter()
-            metrics = demo.run(Path(home) / "out", progress=False)
+            metrics = demo.DigitsDemo().run(Path(home) / "out", progress=False)
             runs.append({"run": label, **{k: metrics[k] for k in ("encode_seconds", "train_seconds", "evaluate_seconds")},
                          "total_seconds": time.perf_counter() - start})
 
         text, digits = n2n.load_expert("bert"), n2n.load_expert("digits")
         dataset = n2n.load_dataset(demo.DATASET)
         mlp = n2n.create_bridge("mlp", text, digits, lr=1e-3)
-        train(mlp, paired_data(dataset, "train", text, digits, False), Path(home) / "mlp", steps=demo.STEPS, progress=False)
+        n2n.train(mlp, Path(home) / "mlp", dataset=dataset, steps=demo.STEPS, progress=False)
         quality = {
             "cinn": metrics,
-            "mlp": evaluate(mlp, dataset, "test", n2n.load_expert("digits-classifier"), progress=False),
+            "mlp": n2n.evaluate_bridge(mlp, n2n.DataSource(dataset=dataset), n2n.load_expert("digits-classifier"), progress=False),
         }
 
     print(f"{'run':<12} {'encode s':>9} {'train s':>9} {'evaluate s':>11} {'total s':>9}")

@@ -32,8 +32,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, server_module.HubServer(tokens={"hf_bench"}) as hub:
         os.environ.update(HF_ENDPOINT=hub.url, HF_TOKEN="hf_bench", HF_HOME=f"{scratch}/hf", N2N_HOME=f"{scratch}/n2n")
         import n2n  # after the environment: huggingface_hub reads it on import
-        from n2n import demo
-        from n2n.hub import push
+        from n2n.hub.transfer import push
+        from n2n_plugin_digits import demo
 
         bridge_dir = args.bridge
         if not (bridge_dir / "config.json").is_file():

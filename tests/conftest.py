@@ -7,12 +7,12 @@ import textwrap
 
 import pytest
 
-from n2n import plugins
+from n2n.registry import manager as plugins
 
 EXPERT_MODULE = '''
 import torch
 from n2n import Expert
-from n2n.hookspecs import hookimpl
+from n2n import hookimpl
 
 class {cls}(Expert):
     """A fake expert for tests."""

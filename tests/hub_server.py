@@ -184,8 +184,14 @@ class HubServer:
                     elif entry["key"] == "lfsFile":
                         return self.error(400, "BadRequest", "this server takes regular files only")
                 sha = hub.commit(found, found.refs[unquote(rev)], files, deleted)
-                found.refs[unquote(rev)] = sha
-                self.reply(200, {"commitOid": sha, "commitUrl": f"{hub.url}/{repo}/commit/{sha}", "success": True})
+                reply = {"commitOid": sha, "commitUrl": f"{hub.url}/{repo}/commit/{sha}", "success": True}
+                if query.get("create_pr", ["0"])[0] in ("1", "true", "True"):  # a pull request: refs/pr/N, base untouched
+                    number = sum(ref.startswith("refs/pr/") for ref in found.refs) + 1
+                    found.refs[f"refs/pr/{number}"] = sha
+                    reply["pullRequestUrl"] = f"{hub.url}/{repo}/discussions/{number}"
+                else:
+                    found.refs[unquote(rev)] = sha
+                self.reply(200, reply)
 
             def info(self, body, query, repo, rev="main"):
                 if (found := self.repo(repo)) is None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from n2n_plugin_biggan.testing import write_tiny_biggan
 
 import n2n
-from n2n.pairs import generated_pairs
-from n2n.train import train
+from n2n.data.build import generated_pairs
+from n2n.training.trainer import train
+from n2n_plugin_biggan.testing import write_tiny_biggan
 
 
 @pytest.mark.slow

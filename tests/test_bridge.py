@@ -8,8 +8,7 @@ import pytest
 import torch
 
 import n2n
-from n2n.bridge import BridgeConfigError
-from n2n.weights import WeightsError
+from n2n.errors import BridgeConfigError, WeightsError
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +39,9 @@ def test_translate_is_input_major_and_seeded(bridge, digits):
 def test_config_records_strategy_experts_and_hyperparameters(bridge):
     config = bridge.config
     assert config["strategy"] == "cinn"
-    assert config["source"] == {"expert": "digits-classifier", "plugin": "n2n-plugin-digits",
+    assert config["source"] == {"expert": "digits-classifier", "modality": "image", "plugin": "n2n-plugin-digits",
                                 "checkpoint": "n2n/digits-classifier", "options": {}, "latent_shape": [10]}
-    assert config["target"]["latent_shape"] == [24]
+    assert config["target"]["latent_shape"] == [24] and config["auxiliary"] == {}
     assert config["config"]["blocks"] == 2 and config["config"]["hidden"] == 16
 
 
@@ -106,3 +105,30 @@ def test_missing_tensor(saved):
 def test_not_a_bridge_directory(tmp_path):
     with pytest.raises(n2n.N2NError, match=r"is not a bridge directory \(no config.json\)"):
         n2n.load_bridge(tmp_path)
+
+
+def test_bridge_to_moves_the_strategy_and_every_expert():
+    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", hidden=8, depth=1)
+    bridge.to("meta")
+    assert all(p.device.type == "meta" for p in bridge.strategy.parameters())
+    assert all(e.device.type == "meta" and all(p.device.type == "meta" for m in e._modules() for p in m.parameters())
+               for e in bridge.experts)
+
+
+def test_an_unsupported_dtype_is_one_clear_error():
+    with pytest.raises(n2n.N2NError, match="expert 'digits' runs in float32, not float16"):
+        n2n.load_expert("digits", dtype=torch.float16)
+
+
+def test_auxiliary_experts_are_recorded_and_validated_on_load(tmp_path):
+    saved = n2n.create_bridge("mlp", "digits-classifier", "digits", hidden=8, depth=1).save_pretrained(tmp_path / "b")
+    edit_config(saved, lambda c: c.update(auxiliary={"judge": {"expert": "digits-classifier", "checkpoint": "n2n/digits-classifier",
+                                                                  "latent_shape": [10]}}))
+    with pytest.raises(BridgeConfigError, match=r"strategy 'mlp' takes auxiliary experts for the roles \[none\]; unknown \['judge'\]"):
+        n2n.load_bridge(saved)
+    edit_config(saved, lambda c: c["auxiliary"]["judge"].update(expert="nope", plugin="n2n-plugin-nope"))
+    with pytest.raises(BridgeConfigError, match="judge .auxiliary. expert 'nope' is not installed: pip install n2n-plugin-nope"):
+        n2n.load_bridge(saved)
+    edit_config(saved, lambda c: c["auxiliary"].update(judge=[1]))
+    with pytest.raises(BridgeConfigError, match="auxiliary.judge must be an object"):
+        n2n.load_bridge(saved)

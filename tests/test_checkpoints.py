@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from n2n.checkpoints import PackagedCheckpoint, resolve_checkpoint
 from n2n.errors import CheckpointNotFoundError
+from n2n.hub.checkpoints import PackagedCheckpoint, resolve_checkpoint
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -18,7 +18,7 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 def resolve_in_subprocess(tmp_path, ref: str, packaged: str = "None") -> dict:
     """Resolve `ref` in a fresh interpreter whose HF_HOME is tmp_path and which is offline."""
     code = (
-        "import json; from n2n.checkpoints import *; from n2n.errors import N2NError\n"
+        "import json; from n2n.hub.checkpoints import *; from n2n.errors import N2NError\n"
         f"try: print(json.dumps({{'path': str(resolve_checkpoint({ref!r}, expert='fake', packaged={packaged}))}}))\n"
         "except N2NError as e: print(json.dumps({'error': str(e)}))\n"
     )

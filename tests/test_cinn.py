@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import n2n
 from n2n.testing import StrategyTests
 from n2n_bridges.cinn import CINN, ConditionalFlow
 
@@ -17,8 +18,8 @@ class TestCINN(StrategyTests):
 class TestCINNOddSizes(StrategyTests):
     strategy_name = "cinn"
     config = {"blocks": 2, "hidden": 16, "embed_dim": 4, "embed_hidden": 8}
-    source_shape = (3,)
-    target_shape = (7,)
+    source_dim = 3
+    target_dim = 7
 
 
 def flow(dim: int, dtype=torch.float32) -> ConditionalFlow:
@@ -63,7 +64,7 @@ def test_actnorm_initialises_from_the_first_training_batch():
 def test_learns_a_conditional_distribution():
     """x = (2c, -c) + noise(0.1): samples follow the condition, their spread far below the marginal's (~2.2)."""
     torch.manual_seed(0)
-    model = CINN((1,), (2,), blocks=4, hidden=64, embed_dim=8, embed_hidden=32, lr=3e-3)
+    model = CINN(n2n.load_expert("latent", dim=1), n2n.load_expert("latent", dim=2), blocks=4, hidden=64, embed_dim=8, embed_hidden=32, lr=3e-3)
     optimiser = model.optimizer()
     for _ in range(1000):
         c = torch.randn(128, 1)

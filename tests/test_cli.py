@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from n2n import plugins
 from n2n.cli import build_parser, main
+from n2n.registry import manager as plugins
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -39,9 +39,11 @@ def test_plugins_lists_builtin_and_entry_point_plugins(capsys):
     code, out, _ = run(capsys, "plugins", "--json")
     infos = {info["name"]: info for info in json.loads(out)}
     assert code == 0
-    assert infos["n2n_bridges"]["builtin"]
+    assert infos["n2n_bridges"]["builtin"] and infos["n2n.latent"]["builtin"]
+    assert infos["n2n.latent"]["registered"] == {"expert": ["latent"]}
     assert infos["digits"]["distribution"] == "n2n-plugin-digits"
-    assert infos["digits"]["registered"] == {"expert": ["digits", "digits-classifier"], "dataset": ["digits", "digits-captions"]}
+    assert infos["digits"]["registered"] == {"expert": ["digits", "digits-classifier"], "dataset": ["digits", "digits-captions"],
+                                             "demo": ["digits"]}
 
 
 def test_plugins_reports_a_broken_plugin(capsys, install_plugin):

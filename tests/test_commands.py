@@ -67,8 +67,20 @@ def test_unknown_alias_says_how_to_train_one():
 
 
 def test_train_rejects_a_malformed_pair(capsys):
-    assert main(["train", "bert-digits", "--dataset", "digits"]) == 1
+    assert main(["train", "bert-digits", "--dataset", "digits"]) == 2
     assert "expected SOURCE->TARGET such as 'bert->digits'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--strategy", "cinn", "--source-dataset", "digits", "--target-dataset", "digits"],
+     "--source-dataset, --target-dataset does not apply: strategy 'cinn' needs paired data: give --dataset D"),
+    (["--strategy", "cinn"], "strategy 'cinn' needs paired data: give --dataset D"),
+    (["--strategy", "mlp", "--dataset", "digits", "--generated", "10"], "needs paired data"),
+])
+def test_train_flags_that_do_not_fit_the_strategy_are_usage_errors(capsys, flags, message):
+    assert main(["train", "digits-classifier->digits", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):

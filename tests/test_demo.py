@@ -34,11 +34,20 @@ def test_demo_trains_a_text_to_digit_bridge(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_faces_scene_translations_keep_what_the_classifier_sees(tmp_path):
-    from n2n.demo import run_faces
+    from n2n_plugin_faces.demo import FacesDemo
 
-    metrics = run_faces(tmp_path, steps=600, progress=False)
+    metrics = FacesDemo().run(tmp_path, steps=600, progress=False)
     assert metrics["feature_cosine_input_vs_translations"] > metrics["feature_cosine_random_face_pairs"] + 0.02
     assert metrics["pixel_spread_of_translations"] > 1.0  # the translations differ from each other
     bridge = n2n.load_bridge("timm->faces")
     assert sorted(p.name for p in (tmp_path / "bridge").iterdir()) == ["README.md", "config.json", "model.safetensors", "samples.png"]
     assert bridge.translate(torch.rand(1, 3, 64, 64), n_samples=2, seed=0).shape == (2, 3, 64, 64)
+
+
+def test_scenes_come_from_plugins(capsys):
+    assert main(["demo", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "digits" in listing and "n2n-plugin" not in listing.split()[0]
+    assert n2n.demos()["digits"].default and n2n.demos()["faces"].plugin == "faces"
+    assert main(["demo", "facez"]) == 1
+    assert "unknown demo scene 'facez'. Did you mean 'faces'" in capsys.readouterr().err

@@ -6,11 +6,11 @@ import shutil
 
 import pytest
 import torch
-from n2n_plugin_digits.experts import DigitsExpert, vae_weights
 
 import n2n
-from n2n import features
-from n2n.features import cached_features, fingerprint
+from n2n.data import features
+from n2n.data.features import cached_features, fingerprint
+from n2n_plugin_digits.experts import DigitsExpert, vae_weights
 
 
 @pytest.fixture

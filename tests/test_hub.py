@@ -13,9 +13,10 @@ from huggingface_hub import HfApi, constants
 
 import n2n
 from n2n.cli import main
-from n2n.hub import HubError, pull, push
-from n2n.pairs import paired_data
-from n2n.train import train
+from n2n.data.build import paired_data
+from n2n.errors import HubError
+from n2n.hub.transfer import pull, push
+from n2n.training.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_the_model_card(hub, bridge_dir):
 
 
 def test_pull_by_tag_and_by_commit(hub, bridge_dir, tmp_path):
-    first = push(bridge_dir, "org/versions")
+    first = push(bridge_dir, "org/versions").oid
     HfApi().create_tag("org/versions", tag="v1")
     before = outputs(n2n.load_bridge("org/versions"))
     changed = n2n.load_bridge(bridge_dir)
@@ -77,7 +78,7 @@ def test_pull_by_tag_and_by_commit(hub, bridge_dir, tmp_path):
         for parameter in changed.strategy.parameters():
             parameter.add_(0.01)
     changed.save_pretrained(tmp_path / "v2")
-    second = push(tmp_path / "v2", "org/versions")
+    second = push(tmp_path / "v2", "org/versions").oid
     assert first != second
     assert not torch.equal(outputs(n2n.load_bridge("org/versions")), before)
     torch.testing.assert_close(outputs(n2n.load_bridge("org/versions", revision="v1")), before, atol=0, rtol=0)
@@ -85,8 +86,8 @@ def test_pull_by_tag_and_by_commit(hub, bridge_dir, tmp_path):
 
 
 def test_push_to_a_new_branch(hub, bridge_dir):
-    push(bridge_dir, "org/branchy", revision="experiment")
-    push(bridge_dir, "org/branchy", revision="experiment")  # the branch exists now: committed to again
+    push(bridge_dir, "org/branchy", branch="experiment")
+    push(bridge_dir, "org/branchy", branch="experiment")  # the branch exists now: committed to again
     n2n.load_bridge("org/branchy", revision="experiment")
     with pytest.raises(HubError, match="org/branchy has no revision 'other'"):
         n2n.load_bridge("org/branchy", revision="other")
@@ -170,9 +171,9 @@ def test_a_file_that_stays_wrong_after_a_fresh_download_is_reported(hub, bridge_
 
 
 def test_no_pickle_is_loaded_on_any_bridge_load_path(hub, bridge_dir, monkeypatch, tmp_path):
-    from n2n.zoo import register
+    from n2n.hub.zoo import register
 
-    first = push(bridge_dir, "org/safe")
+    first = push(bridge_dir, "org/safe").oid
     register(bridge_dir, "digits-classifier", "digits", "cinn")
 
     def refuse(*args, **kwargs):
@@ -203,7 +204,49 @@ def test_zoo_index_refreshed_from_the_hub(hub, bridge_dir, tmp_path, monkeypatch
 def test_push_to_hub_from_a_bridge_in_memory(hub, bridge_dir):
     bridge = n2n.load_bridge(bridge_dir)
     samples = n2n.load_dataset("digits").load("test")["image"][:2]
-    commit = bridge.push_to_hub("org/from-api", sample_inputs=samples)
-    assert len(commit) == 40
+    commit = bridge.push_to_hub("org/from-api", sample_inputs=samples, commit_message="first upload")
+    assert len(commit.oid) == 40 and commit.commit_message == "first upload"
     assert (pull("org/from-api") / "samples.png").is_file()
-    torch.testing.assert_close(outputs(n2n.load_bridge("org/from-api", revision=commit)), outputs(bridge), atol=0, rtol=0)
+    torch.testing.assert_close(outputs(n2n.load_bridge("org/from-api", revision=commit.oid)), outputs(bridge), atol=0, rtol=0)
+
+
+def test_from_pretrained_takes_the_hub_arguments(hub, bridge_dir, tmp_path):
+    push(bridge_dir, "org/mixin")
+    cache = tmp_path / "elsewhere"
+    bridge = n2n.Bridge.from_pretrained("org/mixin", cache_dir=cache, token="hf_writer", device="cpu")
+    assert any(cache.rglob("model.safetensors"))  # downloaded into the given cache
+    offline = n2n.Bridge.from_pretrained("org/mixin", cache_dir=cache, local_files_only=True)
+    torch.testing.assert_close(outputs(offline), outputs(bridge), atol=0, rtol=0)
+    with pytest.raises(n2n.N2NError, match="not in the local Hub cache"):
+        n2n.Bridge.from_pretrained("org/mixin", cache_dir=tmp_path / "empty", local_files_only=True)
+
+
+def test_save_pretrained_can_push_and_keeps_a_card_you_wrote(hub, bridge_dir, tmp_path):
+    bridge = n2n.load_bridge(bridge_dir)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "README.md").write_text("# My own card\n")
+    bridge.save_pretrained(tmp_path / "mine", push_to_hub=True, repo_id="org/mine")
+    assert (tmp_path / "mine" / "README.md").read_text() == "# My own card\n"
+    assert (pull("org/mine") / "README.md").read_text() == "# My own card\n"
+
+
+def test_push_refuses_a_symlink_instead_of_uploading_its_target(hub, bridge_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(bridge_dir, tmp_path / "linked")
+    (tmp_path / "linked" / "model.safetensors").unlink()
+    (tmp_path / "secret").write_text("root:x:0:0")
+    (tmp_path / "linked" / "model.safetensors").symlink_to(tmp_path / "secret")
+    with pytest.raises(n2n.N2NError, match="not a regular file"):
+        push(tmp_path / "linked", "org/linked")
+
+
+def test_push_as_a_pull_request(hub, bridge_dir, tmp_path):
+    import shutil
+
+    first = push(bridge_dir, "org/reviewed").oid
+    shutil.copytree(bridge_dir, tmp_path / "v2")
+    (tmp_path / "v2" / "config.json").write_text((bridge_dir / "config.json").read_text().replace('"train_steps": 20', '"train_steps": 21'))
+    proposal = push(tmp_path / "v2", "org/reviewed", create_pr=True, commit_message="proposal")
+    assert proposal.pr_url.endswith("/discussions/1") and proposal.pr_revision == "refs/pr/1"
+    assert HfApi().repo_info("org/reviewed").sha == first  # main is untouched until the PR is merged

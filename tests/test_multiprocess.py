@@ -11,18 +11,17 @@ import textwrap
 import pytest
 
 SCRIPT = textwrap.dedent('''
+    import hashlib
     import sys
     import torch
     import n2n
-    from n2n.pairs import paired_data
-    from n2n.train import train
 
     bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0, hidden=32, depth=1, batch_size=32)
-    pairs = paired_data(n2n.load_dataset("digits"), "train", bridge.source, bridge.target, progress=False)
-    losses = train(bridge, pairs, sys.argv[1], steps=20, checkpoint_every=10, progress=False)
+    losses = n2n.train(bridge, sys.argv[1], dataset="digits", steps=20, checkpoint_every=10, progress=False)
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in bridge.strategy.state_dict().values())).hexdigest()
     with open(f"{sys.argv[1]}/rank{rank}.txt", "w") as handle:
-        handle.write(f"{world} {losses['loss']}")
+        handle.write(f"{world} {losses['loss']} {digest}")
 ''')
 
 
@@ -37,5 +36,9 @@ def test_two_processes_train_one_bridge(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     reports = [(tmp_path / "run" / f"rank{rank}.txt").read_text().split() for rank in (0, 1)]
-    assert all(world == "2" and math.isfinite(float(loss)) for world, loss in reports)  # both ranks trained
-    assert (tmp_path / "run" / "checkpoints" / "step-00000020" / "strategy.safetensors").is_file()
+    assert all(world == "2" and math.isfinite(float(loss)) for world, loss, _ in reports)  # both ranks trained
+    assert reports[0][1] != reports[1][1]  # on different batches ...
+    assert reports[0][2] == reports[1][2]  # ... to identical weights: gradients were synchronised
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-00000020"
+    assert (checkpoint / "strategy.safetensors").is_file()
+    assert {p.name for p in checkpoint.glob("rng-rank*.safetensors")} == {"rng-rank0.safetensors", "rng-rank1.safetensors"}

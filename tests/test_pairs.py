@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import n2n
-from n2n import features
+from n2n.data import features
+from n2n.data.build import generated_pairs, paired_data
 from n2n.errors import InvalidInputError
-from n2n.pairs import generated_pairs, paired_data
 
 
 @pytest.fixture

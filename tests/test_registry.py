@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import n2n
-from n2n import plugins
 from n2n.errors import PluginConflictError, UnknownNameError
+from n2n.registry import manager as plugins
 
 
 def test_installed_plugins_register_their_experts_and_datasets():
@@ -38,10 +38,10 @@ def test_load_plugins_restricts_entry_points(install_plugin, expert_plugin, monk
     install_plugin("extra", expert_plugin("extra-expert"))
     monkeypatch.setenv("N2N_LOAD_PLUGINS", "extra")
     plugins.reload()
-    assert set(n2n.experts()) == {"extra-expert"}
+    assert set(n2n.experts()) == {"extra-expert", "latent"}  # built-ins always load
     monkeypatch.setenv("N2N_LOAD_PLUGINS", "")
     plugins.reload()
-    assert n2n.experts() == {}
+    assert set(n2n.experts()) == {"latent"}
     assert set(plugins.registry().plugins) == set(plugins.DEFAULT_PLUGINS)
 
 
@@ -75,7 +75,7 @@ def test_plugin_whose_hook_raises_is_reported_and_skipped(install_plugin, expert
 def test_registering_something_that_is_not_an_expert_is_reported(install_plugin, expert_plugin):
     install_plugin("wrong", expert_plugin("x", body="    register(object)\n"))
     plugins.reload()
-    assert "subclass of n2n.expert.Expert" in plugins.registry().plugins["wrong"].error
+    assert "subclass of n2n.Expert" in plugins.registry().plugins["wrong"].error
 
 
 def test_two_plugins_registering_one_name_is_an_error_naming_both(install_plugin, expert_plugin):
@@ -124,3 +124,21 @@ def test_unknown_name_without_close_match_lists_what_is_installed():
     assert f"Installed experts: {', '.join(n2n.experts())}." in str(caught.value)
 
 
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ("class S(n2n.Strategy):\n    name = 'typo'\n    needs = 'unpared'\n", "needs='unpared', expected one of"),
+    ("class S(n2n.Strategy):\n    name = 'noconf'\n    needs = 'paired'\n    Config = dict\n", "Config must be a dataclass"),
+])
+def test_a_malformed_strategy_is_reported_and_skipped(install_plugin, body, error):
+    install_plugin("malformed", "import n2n\n" + body + "\n@n2n.hookimpl\ndef register_strategies(register):\n    register(S)\n")
+    plugins.reload()
+    assert error in plugins.registry().plugins["malformed"].error
+    assert set(n2n.strategies()) >= {"cinn", "mlp"}  # every other plugin still works
+
+
+def test_a_malformed_expert_is_reported_and_skipped(install_plugin, expert_plugin):
+    install_plugin("shapeless", expert_plugin("shapeless").replace("latent_shape = (3,)", "latent_shape = [3]"))
+    plugins.reload()
+    assert "latent_shape` must be a tuple of positive ints" in plugins.registry().plugins["shapeless"].error
+    assert "shapeless" not in n2n.experts() and "digits" in n2n.experts()

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import n2n
-from n2n.errors import N2NError
-from n2n.pairs import paired_data
-from n2n.train import TrainingDivergedError, train
+from n2n.data.build import paired_data
+from n2n.errors import N2NError, TrainingDivergedError
+from n2n.training.trainer import train
 
 CONFIG = {"blocks": 2, "hidden": 32, "embed_dim": 8, "embed_hidden": 16, "batch_size": 32, "target_noise": 0.05}
 
@@ -92,43 +92,42 @@ def test_resume_without_a_checkpoint_is_a_clear_error(pairs, tmp_path):
         train(fresh_bridge(), pairs, tmp_path, steps=5, resume=True, progress=False)
 
 
-class CentroidMatcher(n2n.Strategy):
-    """A toy `unpaired` strategy: maps each source class centroid onto the target's (no pairs needed)."""
-
-    name = "centroid-matcher"
-    needs = "unpaired"
-
-    def __init__(self, source_shape, target_shape, **config):
-        super().__init__(source_shape, target_shape, **config)
-        self.linear = torch.nn.Linear(self.source_dim, self.target_dim)
-
-    def training_step(self, batch):
-        mapped = self.linear(batch["source"])
-        loss = sum(
-            (mapped[batch["source_label"] == c].mean(0) - batch["target"][batch["target_label"] == c].mean(0)).pow(2).sum()
-            for c in range(10)
-        )
-        return {"loss": loss}
-
-    def sample(self, source, n_samples, generator=None):
-        return self.linear(source).repeat_interleave(n_samples, 0)
+def test_resume_finds_the_newest_complete_checkpoint_by_itself(pairs, tmp_path):
+    """A garbled latest.json, or a step folder cut short by a crash, does not strand the run."""
+    straight = fresh_bridge()
+    train(straight, pairs, tmp_path / "straight", steps=20, checkpoint_every=10, progress=False)
+    run = tmp_path / "run"
+    with pytest.raises(Interrupt):
+        train(fresh_bridge(), pairs, run, steps=20, checkpoint_every=10, progress=False, on_step=interrupt_at(12))
+    (run / "checkpoints" / "latest.json").write_text("{garbled")
+    (run / "checkpoints" / "step-00000015").mkdir()  # a write interrupted before trainer.json
+    (run / "checkpoints" / "step-00000015" / "strategy.safetensors").write_bytes(b"partial")
+    resumed = fresh_bridge()
+    train(resumed, pairs, run, steps=20, checkpoint_every=10, resume=True, progress=False)
+    for name, tensor in weights(straight).items():
+        assert torch.equal(tensor, weights(resumed)[name]), name
 
 
-def test_the_trainer_drives_an_unpaired_strategy_unchanged(tmp_path):
-    from n2n.pairs import UnpairedData, encoded_column
+def test_every_random_generator_resumes(pairs, tmp_path, monkeypatch):
+    """Noise drawn from Python's or NumPy's generator in a training step continues the same stream."""
+    import random
 
-    classifier, vae = n2n.load_expert("digits-classifier"), n2n.load_expert("digits")
-    digits = n2n.load_dataset("digits")
-    train_columns, test_columns = digits.load("train"), digits.load("test")
-    data = UnpairedData(
-        encoded_column(classifier, digits, "train", train_columns, False), train_columns["label"],
-        encoded_column(vae, digits, "test", test_columns, False), test_columns["label"],
-    )
-    batch = next(data.batches(256, seed=0))
-    assert set(batch) == {"source", "source_label", "target", "target_label"}
-    assert (batch["source"].argmax(-1) == batch["source_label"]).float().mean() > 0.95  # labels stay aligned
-    torch.manual_seed(0)
-    bridge = n2n.Bridge(CentroidMatcher((10,), (24,), batch_size=256), classifier, vae)
-    before = bridge.strategy.training_step(batch)["loss"].item()
-    train(bridge, data, tmp_path, steps=200, progress=False)
-    assert bridge.strategy.training_step(batch)["loss"].item() < before / 4
+    import numpy as np
+
+    draws = []
+
+    def noisy(self, batch):
+        draws.append((random.random(), float(np.random.rand()), torch.rand(()).item()))
+        return original(self, batch)
+
+    bridge = fresh_bridge()
+    original = type(bridge.strategy).training_step
+    monkeypatch.setattr(type(bridge.strategy), "training_step", noisy)
+    train(bridge, pairs, tmp_path / "straight", steps=8, checkpoint_every=4, progress=False)
+    straight, draws[:] = list(draws), []
+    with pytest.raises(Interrupt):
+        train(fresh_bridge(), pairs, tmp_path / "run", steps=8, checkpoint_every=4, progress=False, on_step=interrupt_at(6))
+    random.seed(123), np.random.seed(123), torch.manual_seed(123)  # a new process starts elsewhere
+    draws[:] = []
+    train(fresh_bridge(), pairs, tmp_path / "run", steps=8, checkpoint_every=4, resume=True, progress=False)
+    assert draws == straight[-4:]  # steps 5-8 (the first draw was ActNorm's initialisation)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
+from n2n.data.userdata import resolve_dataset
 from n2n.errors import InvalidInputError, UnknownNameError
-from n2n.userdata import resolve_dataset
 
 
 def write_images(folder, count):

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from n2n.weights import WeightsError, load_module, save_module
+from n2n.errors import WeightsError
+from n2n.hub.weights import load_module, save_module
 
 
 class Tiny(nn.Module):

@@ -1,6 +1,6 @@
 """n2n's built-in bridge strategies, registered through the same hook as any plugin's."""
 
-from n2n.hookspecs import hookimpl
+from n2n import hookimpl
 
 from .cinn import CINN
 from .mlp import MLP

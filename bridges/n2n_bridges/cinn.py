@@ -129,9 +129,18 @@ class CINN(Strategy):
     name = "cinn"
     needs = "paired"
     Config = CINNConfig
+    paper = {
+        "arxiv": "2005.13580",
+        "title": "Network-to-Network Translation with Conditional Invertible Neural Networks",
+        "citation": (
+            "@inproceedings{rombach2020network,\n  title={Network-to-Network Translation with Conditional Invertible "
+            "Neural Networks},\n  author={Rombach, Robin and Esser, Patrick and Ommer, Bj{\\\"o}rn},\n  booktitle={Advances in "
+            "Neural Information Processing Systems},\n  year={2020}\n}"
+        ),
+    }
 
-    def __init__(self, source_shape, target_shape, **config):
-        super().__init__(source_shape, target_shape, **config)
+    def __init__(self, source, target, **config):
+        super().__init__(source, target, **config)
         c = self.config
         self.embed = nn.Sequential(  # source latent [B, S] -> condition embedding h [B, E]
             nn.Linear(self.source_dim, c.embed_hidden), nn.BatchNorm1d(c.embed_hidden), nn.LeakyReLU(0.01),

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from n2n.strategy import Strategy, StrategyConfig
 
-from .cinn import mlp
+from .cinn import CINN, mlp
 
 
 @dataclasses.dataclass
@@ -29,9 +29,10 @@ class MLP(Strategy):
     name = "mlp"
     needs = "paired"
     Config = MLPConfig
+    paper = CINN.paper  # the baseline of the same paper
 
-    def __init__(self, source_shape, target_shape, **config):
-        super().__init__(source_shape, target_shape, **config)
+    def __init__(self, source, target, **config):
+        super().__init__(source, target, **config)
         self.net = mlp(self.source_dim, self.config.hidden, self.target_dim, self.config.depth)
 
     def training_step(self, batch):

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import torch
-
-from . import plugins
 from .bridge import Bridge, create_bridge, load_bridge
-from .data import Dataset
+from .constants import VERSION
+from .dataset import Dataset
+from .demo import Demo
 from .errors import N2NError
 from .expert import Expert
-from .specs import DatasetSpec, ExpertSpec, StrategySpec
-from .strategy import Strategy
+from .progress import disable_progress_bars, enable_progress_bars
+from .registry import datasets, demos, experts, hookimpl, load_dataset, load_expert, strategies
+from .specs import DatasetSpec, DemoSpec, ExpertSpec, StrategySpec
+from .strategy import Strategy, StrategyConfig
+from .training.pipeline import DataSource, evaluate_bridge, train, training_data
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
-    "Bridge", "Dataset", "DatasetSpec", "Expert", "ExpertSpec", "N2NError", "Strategy", "StrategySpec",
-    "create_bridge", "datasets", "experts", "load_bridge", "load_dataset", "load_expert", "strategies",
+    "Bridge", "DataSource", "Dataset", "DatasetSpec", "Demo", "DemoSpec", "Expert", "ExpertSpec", "N2NError",
+    "Strategy", "StrategyConfig", "StrategySpec", "__version__", "create_bridge", "datasets", "demos",
+    "disable_progress_bars", "enable_progress_bars", "evaluate_bridge", "experts", "hookimpl", "load_bridge",
+    "load_dataset", "load_expert", "strategies", "train", "training_data",
 ]
-
-
-def experts() -> dict[str, ExpertSpec]:
-    """Every registered expert, by name."""
-    return dict(sorted(plugins.registry().specs["expert"].items()))
-
-
-def strategies() -> dict[str, StrategySpec]:
-    """Every registered bridge strategy, by name."""
-    return dict(sorted(plugins.registry().specs["strategy"].items()))
-
-
-def datasets() -> dict[str, DatasetSpec]:
-    """Every registered dataset, by name."""
-    return dict(sorted(plugins.registry().specs["dataset"].items()))
-
-
-def load_expert(
-    name: str, checkpoint: str | Path | None = None, device: str | torch.device | None = None, **options
-) -> Expert:
-    """The expert `name` at `checkpoint` (default: its default checkpoint), with expert-specific `options`
-    (see `n2n experts`); weights load on first use."""
-    return plugins.registry().get("expert", name).cls(checkpoint=checkpoint, device=device, **options)
-
-
-def load_dataset(name: str) -> Dataset:
-    """The registered dataset `name`."""
-    return plugins.registry().get("dataset", name).cls()

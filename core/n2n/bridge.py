@@ -1,200 +1,291 @@
-"""A trained bridge: a strategy plus the two frozen experts it connects, saved as safetensors + JSON.
+"""A trained bridge: a strategy plus the frozen experts it connects, saved as safetensors + JSON.
 
-On disk (and in a Hub repo): `config.json` = {"n2n_version", "strategy", "source": {"expert", "plugin",
-"checkpoint", "options", "latent_shape"}, "target": {...}, "config": {hyperparameters}, "metrics": {...}},
-`model.safetensors` with the strategy's tensors, and a model card `README.md` (with `samples.png` when
-the target decodes images). Loading validates everything before building anything.
+On disk (and in a Hub repo), as `hub.format` describes: `config.json` (strategy, source, target and
+auxiliary experts with their plugins, checkpoints, options and latent shapes; hyperparameters; metrics),
+`model.safetensors` with the strategy's tensors only (never an expert's), a model card `README.md`, and
+`samples.png` when the target decodes images. Loading validates everything before building anything.
+The surface follows huggingface_hub's `PyTorchModelHubMixin`: `save_pretrained`, `from_pretrained`,
+`push_to_hub`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from huggingface_hub import CommitInfo
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from torch import nn
 
-from . import plugins
-from .errors import N2NError, UnknownNameError
+from .constants import CONFIG_NAME, SAMPLES_NAME, VERSION, WEIGHTS_NAME
+from .errors import BridgeConfigError, InvalidInputError, N2NError, UnknownNameError
 from .expert import Expert
+from .hub import zoo
+from .hub.card import write_model_card
+from .hub.format import read_bridge_config
+from .hub.transfer import pull, push
+from .hub.weights import load_weights, save_module
+from .images import save_grid
+from .registry import experts, load_expert, plugin_distribution, strategy_class
 from .strategy import Strategy
-from .weights import CONFIG_NAME, WEIGHTS_NAME, load_weights, read_config, save_module
-
-
-class BridgeConfigError(N2NError):
-    """A bridge config.json that is malformed or does not fit the installed experts."""
 
 
 class Bridge(nn.Module):
     """Carries a source expert's latents into a target expert's: `translate`, `sample`, save and load."""
 
-    def __init__(self, strategy: Strategy, source: Expert, target: Expert, metrics: dict[str, Any] | None = None):
+    def __init__(self, strategy: Strategy, metrics: Mapping[str, Any] | None = None):
         super().__init__()
-        self.strategy, self.source, self.target = strategy, source, target
+        self.strategy = strategy
         self.metrics = dict(metrics or {})
 
     @property
-    def config(self) -> dict[str, Any]:
-        from . import __version__
+    def source(self) -> Expert:
+        return self.strategy.source
 
+    @property
+    def target(self) -> Expert:
+        return self.strategy.target
+
+    @property
+    def auxiliary(self) -> Mapping[str, Expert]:
+        return self.strategy.auxiliary
+
+    @property
+    def experts(self) -> list[Expert]:
+        """Every expert this bridge runs: source, target, then the auxiliary ones."""
+        return [self.source, self.target, *self.auxiliary.values()]
+
+    @property
+    def config(self) -> dict[str, Any]:
         return {
-            "n2n_version": __version__,
+            "n2n_version": VERSION,
             "strategy": self.strategy.name,
             "source": _expert_entry(self.source),
             "target": _expert_entry(self.target),
+            "auxiliary": {role: _expert_entry(expert) for role, expert in self.auxiliary.items()},
             "config": dataclasses.asdict(self.strategy.config),
             "metrics": self.metrics,
+            **({"paper": dict(self.strategy.paper)} if self.strategy.paper else {}),
         }
+
+    def to(self, *args, **kwargs) -> Bridge:
+        """`nn.Module.to` for the strategy, and every expert moved to the same device."""
+        super().to(*args, **kwargs)
+        device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        if device is not None:
+            for expert in self.experts:
+                expert.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        tensor = next(self.strategy.parameters(), None)
+        return tensor.device if tensor is not None else self.target.device
 
     @torch.no_grad()
     def sample(self, source_latents: torch.Tensor, n_samples: int = 1, seed: int | None = None) -> torch.Tensor:
-        """Source latents [B, *S] -> target latents [B * n_samples, *T]; row i*n + j is sample j of input i."""
+        """Source latents [B, *S] -> target latents [B * n_samples, *T]; row i*n + j is sample j of input i.
+        Runs in eval mode and restores the strategy's previous mode."""
         if n_samples < 1:
-            raise N2NError(f"n_samples must be at least 1, got {n_samples}")
+            raise InvalidInputError(f"n_samples must be at least 1, got {n_samples}")
         expected = tuple(self.strategy.source_shape)
         if tuple(source_latents.shape[1:]) != expected:
-            raise N2NError(f"source latents have shape {list(source_latents.shape)}, expected [B, {', '.join(map(str, expected))}]")
+            raise InvalidInputError(f"source latents have shape {list(source_latents.shape)}, expected [B, {', '.join(map(str, expected))}]")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        was_training = self.strategy.training
         self.strategy.eval()
-        device = next(self.strategy.parameters()).device
-        return self.strategy.sample(source_latents.to(device, torch.float32), n_samples, generator)
+        try:
+            return self.strategy.sample(source_latents.to(self.device, torch.float32), n_samples, generator)
+        finally:
+            self.strategy.train(was_training)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, source_latents: torch.Tensor) -> Any:
+        """Sampled target latents [B * n, *T] -> outputs, given the source latents [B, *S] they came
+        from (the strategy decides how: by default the target expert decodes)."""
+        n = len(latents) // len(source_latents)
+        was_training = self.strategy.training
+        self.strategy.eval()
+        try:
+            return self.strategy.decode(latents, source_latents.to(self.device, torch.float32).repeat_interleave(n, 0))
+        finally:
+            self.strategy.train(was_training)
 
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
-        """source.encode -> sample target latents -> target.decode; outputs are input-major."""
-        return self.target.decode(self.sample(self.source.encode(inputs), n_samples, seed))
+        """source.encode -> sample target latents -> decode; outputs are input-major."""
+        source_latents = self.source.encode(inputs)
+        return self.decode(self.sample(source_latents, n_samples, seed), source_latents)
 
-    def save_pretrained(self, directory: str | os.PathLike, sample_inputs: Any = None, n_samples: int = 8) -> Path:
-        """Write config.json, model.safetensors and a model card (README.md) into `directory`, each
-        atomically; with `sample_inputs` and an image target, also samples.png (rows: inputs)."""
-        from .card import SAMPLES_NAME, write_model_card
-        from .images import save_grid
-
-        directory = save_module(self.strategy, self.config, directory)
+    # -- save, load, share ---------------------------------------------------------------------------
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        *,
+        sample_inputs: Any = None,
+        n_samples: int = 8,
+        push_to_hub: bool = False,
+        repo_id: str | None = None,
+        **push_kwargs: Any,
+    ) -> Path:
+        """Write config.json, model.safetensors and a model card (README.md) into `save_directory`,
+        each atomically (a README.md you wrote yourself is kept); with `sample_inputs` and an image
+        target, also samples.png (rows: inputs). With `push_to_hub`, then upload it to `repo_id`."""
+        directory = save_module(self.strategy, self.config, save_directory)
         if sample_inputs is not None and self.target.modality == "image":
             images = self.translate(sample_inputs, n_samples=n_samples, seed=0)
             scale = max(1, 64 // max(images.shape[-2:]))
             save_grid(images, directory / SAMPLES_NAME, rows=len(images) // n_samples, scale=scale)
         write_model_card(directory, self.config)
+        if push_to_hub:
+            if repo_id is None:
+                raise InvalidInputError("save_pretrained(push_to_hub=True) needs repo_id='org/name'")
+            push(directory, repo_id, **push_kwargs)
         return directory
 
-    def push_to_hub(self, repo_id: str, *, revision: str | None = None, private: bool = False,
-                    commit_message: str | None = None, token: str | None = None, sample_inputs: Any = None) -> str:
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        branch: str | None = None,
+        create_pr: bool = False,
+        private: bool | None = None,
+        commit_message: str | None = None,
+        token: str | None = None,
+        license: str = "apache-2.0",
+        sample_inputs: Any = None,
+    ) -> CommitInfo:
         """Save this bridge (with samples.png from `sample_inputs`) and upload it to the Hub repo
-        `repo_id`; returns the commit id."""
-        import tempfile
-
-        from .hub import push
-
+        `repo_id` (created if missing) on `branch`, or as a pull request; returns the CommitInfo."""
         with tempfile.TemporaryDirectory() as directory:
-            self.save_pretrained(directory, sample_inputs)
-            return push(directory, repo_id, revision=revision, private=private, commit_message=commit_message, token=token)
+            self.save_pretrained(directory, sample_inputs=sample_inputs)
+            return push(directory, repo_id, branch=branch, create_pr=create_pr, private=private,
+                        commit_message=commit_message, token=token, license=license)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device | None = None) -> Bridge:
-        """Load a bridge directory, validating its config against the installed strategies and experts."""
-        directory = Path(directory)
-        config = read_config(directory)
-        check_schema(config, directory / CONFIG_NAME)
-        registry = plugins.registry()
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        token: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        force_download: bool = False,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Bridge:
+        """A bridge from a local directory or a Hub repo id (at `revision`), validated against the
+        installed strategies and experts before anything is built; experts load on `device` (in
+        `dtype`, for experts that support it)."""
+        directory = Path(pretrained_model_name_or_path).expanduser()
+        if not directory.is_dir():
+            ref = str(pretrained_model_name_or_path)
+            try:
+                validate_repo_id(ref)
+            except HFValidationError:
+                raise N2NError(f"{ref!r} is neither a bridge directory, nor an alias like 'bert->digits', "
+                               "nor a Hub repo id ('org/name')") from None
+            directory = pull(ref, revision, token=token, cache_dir=cache_dir,
+                             local_files_only=local_files_only, force_download=force_download)
+        config = read_bridge_config(directory)
         try:
-            strategy_cls = registry.get("strategy", config["strategy"]).cls
+            strategy_cls = strategy_class(config["strategy"])
         except UnknownNameError as exc:
             raise BridgeConfigError(f"{directory}: {exc}") from None
-        source, target = (_load_expert(config[side], side, directory, device) for side in ("source", "target"))
-        strategy = strategy_cls(source.latent_shape, target.latent_shape, **config["config"])
+        source, target = (_load_expert(config[side], side, directory, device, dtype) for side in ("source", "target"))
+        auxiliary = {role: _load_expert(entry, f"{role} (auxiliary)", directory, device, dtype)
+                     for role, entry in config.get("auxiliary", {}).items()}
+        try:
+            strategy = strategy_cls(source, target, auxiliary=auxiliary, **config["config"])
+        except InvalidInputError as exc:
+            raise BridgeConfigError(f"{directory / CONFIG_NAME}: {exc}") from None
         load_weights(strategy, directory / WEIGHTS_NAME)
-        return cls(strategy.to(source.device).eval(), source, target, metrics=config["metrics"])
+        return cls(strategy.eval(), metrics=config["metrics"]).to(source.device)
 
 
 def create_bridge(
-    strategy: str, source: str | Expert, target: str | Expert, *, seed: int | None = None, **config: Any
+    strategy: str,
+    source: str | Expert,
+    target: str | Expert,
+    *,
+    auxiliary: Mapping[str, str | Expert] | None = None,
+    seed: int | None = None,
+    **config: Any,
 ) -> Bridge:
-    """An untrained bridge of `strategy` between two experts (names or instances); `seed` seeds its
+    """An untrained bridge of `strategy` between two experts (names or instances), with the auxiliary
+    experts its roles need (e.g. `auxiliary={"classifier": "digits-classifier"}`); `seed` seeds its
     initial weights (after the experts load, whose own initialisation may draw random numbers)."""
-    from . import load_expert
-
-    source, target = (e if isinstance(e, Expert) else load_expert(e) for e in (source, target))
-    strategy_cls = plugins.registry().get("strategy", strategy).cls
-    source.load(), target.load()  # an expert knows its checkpoint's exact latent shape once loaded
+    strategy_cls = strategy_class(strategy)
+    source, target = (_expert(e) for e in (source, target))
+    helpers = {role: _expert(e) for role, e in (auxiliary or {}).items()}
+    for expert in (source, target, *helpers.values()):
+        expert.load()  # an expert knows its checkpoint's exact latent shape once loaded
     if seed is not None:
         torch.manual_seed(seed)
-    return Bridge(strategy_cls(source.latent_shape, target.latent_shape, **config), source, target)
+    return Bridge(strategy_cls(source, target, auxiliary=helpers, **config))
+
+
+def load_bridge(
+    ref: str | os.PathLike,
+    revision: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    **hub_kwargs: Any,
+) -> Bridge:
+    """A bridge from a directory, a zoo alias (`bert->digits`, `bert->digits:mlp`: the local zoo first,
+    then the zoo index's Hub repo) or a Hub repo id (`org/name`, at `revision`); `hub_kwargs` go to
+    `Bridge.from_pretrained` (token, cache_dir, local_files_only, force_download)."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if not (path / CONFIG_NAME).is_file():
+            raise N2NError(f"{ref} is not a bridge directory (no {CONFIG_NAME})")
+        return Bridge.from_pretrained(path, device=device, dtype=dtype)
+    ref = str(ref)
+    if zoo.parse_alias(ref):
+        if (local := zoo.local_path(ref)) is not None:
+            return Bridge.from_pretrained(local, device=device, dtype=dtype)
+        repo = zoo.hub_repo(ref)
+        if repo is None:
+            raise zoo.missing(ref)
+        ref = repo
+    return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, **hub_kwargs)
+
+
+def _expert(expert: str | Expert) -> Expert:
+    return expert if isinstance(expert, Expert) else load_expert(expert)
 
 
 def _expert_entry(expert: Expert) -> dict[str, Any]:
-    spec = plugins.registry().specs["expert"].get(expert.name)
-    plugin = plugins.registry().plugins.get(spec.plugin) if spec else None
     return {
         "expert": expert.name,
-        "plugin": plugin.distribution if plugin and plugin.distribution else None,
+        "modality": expert.modality,
+        "plugin": plugin_distribution(expert.name),
         "checkpoint": expert.checkpoint,
         "options": dict(expert.settings),
         "latent_shape": list(expert.latent_shape),
     }
 
 
-SCHEMA = {"n2n_version": str, "strategy": str, "source": dict, "target": dict, "config": dict, "metrics": dict}
-SIDE_SCHEMA = {"expert": str, "checkpoint": str, "latent_shape": list}
-
-
-def check_schema(config: dict[str, Any], path: Path) -> None:
-    for key, kind in SCHEMA.items():
-        if not isinstance(config.get(key), kind):
-            raise BridgeConfigError(f"{path}: {key!r} must be a {kind.__name__}, got {config.get(key)!r}")
-    for side in ("source", "target"):
-        for key, kind in SIDE_SCHEMA.items():
-            if not isinstance(config[side].get(key), kind):
-                raise BridgeConfigError(f"{path}: {side}.{key} must be a {kind.__name__}, got {config[side].get(key)!r}")
-        shape = config[side]["latent_shape"]
-        if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
-            raise BridgeConfigError(f"{path}: {side}.latent_shape must be a list of positive ints, got {shape!r}")
-        if not isinstance(config[side].get("options", {}), dict):
-            raise BridgeConfigError(f"{path}: {side}.options must be an object, got {config[side]['options']!r}")
-
-
-def _load_expert(entry: dict[str, Any], side: str, directory: Path, device) -> Expert:
-    from . import load_expert
-
+def _load_expert(entry: dict[str, Any], side: str, directory: Path, device, dtype) -> Expert:
+    name = entry["expert"]
+    if name not in experts():
+        install = entry.get("plugin") or f"n2n-plugin-{name}"
+        raise BridgeConfigError(f"{directory}: the {side} expert {name!r} is not installed: pip install {install}")
+    supported = dtype if dtype in experts()[name].cls.dtypes else None  # the others stay in their default
     try:
-        expert = load_expert(entry["expert"], checkpoint=entry["checkpoint"], device=device, **entry.get("options", {}))
-    except UnknownNameError:
-        install = entry.get("plugin") or f"n2n-plugin-{entry['expert']}"
-        raise BridgeConfigError(
-            f"{directory}: the {side} expert {entry['expert']!r} is not installed: pip install {install}"
-        ) from None
+        expert = load_expert(name, checkpoint=entry["checkpoint"], device=device, dtype=supported, **entry.get("options", {}))
+    except InvalidInputError as exc:
+        raise BridgeConfigError(f"{directory}: the {side} expert: {exc}") from None
     expert.load()
     if list(expert.latent_shape) != entry["latent_shape"]:
         raise BridgeConfigError(
-            f"{directory}: the {side} expert {entry['expert']!r} ({entry['checkpoint']}) has latent shape "
+            f"{directory}: the {side} expert {name!r} ({entry['checkpoint']}) has latent shape "
             f"{list(expert.latent_shape)}, but the bridge was trained for {entry['latent_shape']}"
         )
     return expert
-
-
-def load_bridge(ref: str | os.PathLike, revision: str | None = None, device: str | torch.device | None = None) -> Bridge:
-    """A bridge from a directory, a zoo alias (`bert->digits`, `bert->digits:mlp`: the local zoo first,
-    then the zoo index's Hub repo) or a Hub repo id (`org/name`, at `revision`)."""
-    from . import hub, zoo
-
-    path = Path(ref).expanduser()
-    if path.is_dir():
-        if not (path / CONFIG_NAME).is_file():
-            raise N2NError(f"{ref} is not a bridge directory (no {CONFIG_NAME})")
-        return Bridge.from_pretrained(path, device=device)
-    ref = str(ref)
-    if zoo.parse_alias(ref):
-        if (local := zoo.local_path(ref)) is not None:
-            return Bridge.from_pretrained(local, device=device)
-        repo = zoo.hub_repo(ref)
-        if repo is None:
-            raise zoo.missing(ref)
-        ref = repo
-    try:
-        validate_repo_id(ref)
-    except HFValidationError:
-        raise N2NError(f"{ref!r} is neither a bridge directory, nor an alias like 'bert->digits', nor a Hub repo id") from None
-    return Bridge.from_pretrained(hub.pull(ref, revision), device=device)

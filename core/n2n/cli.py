@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -17,18 +18,33 @@ import torch
 
 import n2n
 
-from . import plugins
-from .errors import N2NError
+from . import registry
+from .constants import VERSION
+from .data.build import field_for
+from .errors import N2NError, UnknownNameError, UsageError
+from .hub.format import read_bridge_config
+from .hub.transfer import pull, push
+from .hub.zoo import hub_repo, local_bridges, missing, parse_alias, refresh_index, zoo_index
+from .images import load_image, save_grid
+from .progress import logger
+from .training.metrics import default_classifier
+from .training.pipeline import RECIPES, DataSource, evaluate_bridge, publish, recipe, train, training_data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_to_stderr(logging.DEBUG if args.debug else logging.INFO)
     try:
         args.run(args)
     except KeyboardInterrupt:
         print("n2n: interrupted", file=sys.stderr)
         return 130
+    except UsageError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"n2n: error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
@@ -43,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="n2n",
         description="Reuse pretrained experts without fine-tuning them: learn small bridges between their latent spaces.",
     )
+    parser.add_argument("--version", action="version", version=f"n2n {VERSION}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     parser.set_defaults(run=lambda args: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -58,20 +75,31 @@ def build_parser() -> argparse.ArgumentParser:
     command("experts", show_experts, "List registered experts: modality, latent shape, encode/decode, default checkpoint.")
     command("strategies", show_strategies, "List registered bridge strategies and the data each trains on.")
     command("datasets", show_datasets, "List registered datasets, their fields and splits.")
-    demo = command("demo", run_demo, "Train and evaluate a bridge offline (digits: bert->digits; faces: timm->faces); "
-                   "write bridge/, samples.png, metrics.json.", json_flag=False)
-    demo.add_argument("scene", nargs="?", default="digits", choices=("digits", "faces"),
-                      help="digits (default): text to handwritten digits; faces: what an ImageNet classifier sees in a face")
-    demo.add_argument("--out", type=Path, help="output folder (default: ./n2n-demo, or ./n2n-demo-faces)")
+    demo = command("demo", run_demo, "Train and evaluate a bridge offline; write bridge/, samples.png, metrics.json. "
+                   "Scenes come from plugins: `n2n demo --list`.", json_flag=False)
+    demo.add_argument("scene", nargs="?", help="the scene to run (default: the embedded default, text -> digits)")
+    demo.add_argument("--out", type=Path, help="output folder (default: the scene's, e.g. ./n2n-demo)")
+    demo.add_argument("--list", action="store_true", help="list the installed scenes and exit")
 
     fit = command("train", run_train, "Train a bridge between two experts and register it in the local zoo.", json_flag=False)
+    fit.epilog = "training data, by what the strategy needs (see `n2n strategies`):\n" + "\n".join(
+        f"  {needs:<12} {recipe.usage}" for needs, recipe in RECIPES.items())
+    fit.formatter_class = argparse.RawDescriptionHelpFormatter
     fit.add_argument("pair", metavar="SOURCE->TARGET", help="expert names, e.g. 'bert->digits' (quote it: > is a shell redirect)")
     fit.add_argument("--strategy", default="cinn", help="bridge strategy (see `n2n strategies`; default: cinn)")
-    data = fit.add_mutually_exclusive_group(required=True)
-    data.add_argument("--dataset", help="a registered dataset (see `n2n datasets`) or a JSONL/CSV file or image folder")
+    data = fit.add_argument_group("training data (which apply depends on the strategy's needs)")
+    data.add_argument("--dataset", help="paired: a dataset carrying both experts' fields; in_the_loop: a labelled dataset. "
+                                        "A registered name (`n2n datasets`), a JSONL/CSV file or an image folder")
     data.add_argument("--generated", type=int, metavar="N",
-                      help="Net2Net's recipe for targets without an encoder: N samples of the target's prior, decoded "
-                           "and encoded by the source (captioned first when the target describes its samples)")
+                      help="paired, for targets without an encoder (Net2Net's recipe): N samples of the target's prior, "
+                           "decoded and encoded by the source (captioned first when the target describes its samples)")
+    data.add_argument("--source-dataset", metavar="D", help="unpaired: the source domain's labelled dataset")
+    data.add_argument("--target-dataset", metavar="D", help="unpaired: the target domain's labelled dataset")
+    fit.add_argument("--classifier", metavar="EXPERT",
+                     help="the expert that judges the target's outputs: the strategy's `classifier` role when it has one, "
+                          "and the judge of transfer accuracy (default: TARGET-classifier when installed)")
+    fit.add_argument("--auxiliary", action="append", default=[], metavar="ROLE=EXPERT",
+                     help="another auxiliary expert a strategy's role needs (see `n2n strategies`; repeatable)")
     fit.add_argument("--source-checkpoint", metavar="CKPT", help="the source expert's checkpoint (default: its default)")
     fit.add_argument("--target-checkpoint", metavar="CKPT", help="the target expert's checkpoint (default: its default)")
     fit.add_argument("--steps", type=int, default=2000, help="optimiser steps (default: 2000)")
@@ -91,7 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = command("eval", run_eval, "Evaluate a bridge: NLL, transfer accuracy, relative diversity (held-out probes too).")
     ev.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias or directory")
-    ev.add_argument("--dataset", help="dataset to evaluate on (default: the one it was trained on)")
+    ev.add_argument("--dataset", help="dataset to evaluate on (default: the data it was trained on)")
+    ev.add_argument("--source-dataset", metavar="D", help="unpaired bridges: the source domain's dataset")
+    ev.add_argument("--target-dataset", metavar="D", help="unpaired bridges: the target domain's dataset")
+    ev.add_argument("--classifier", metavar="EXPERT", help="the judge of transfer accuracy (default: the bridge's "
+                                                             "classifier, else TARGET-classifier when installed)")
     ev.add_argument("--split", default="test")
     ev.add_argument("--n-samples", type=int, default=8, help="samples per input (default: 8)")
     ev.add_argument("--seed", type=int, default=0)
@@ -100,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("directory", metavar="DIR", type=Path, help="a saved bridge directory (e.g. n2n-demo/bridge)")
     up.add_argument("repo_id", metavar="REPO_ID", help="Hub repo, e.g. my-org/bert-digits (created if missing)")
     up.add_argument("--revision", help="branch to commit to (created from main if missing)")
+    up.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
     up.add_argument("--private", action="store_true", help="create the repo private")
     up.add_argument("--message", help="commit message")
     up.add_argument("--license", default="apache-2.0", help="license in the model card (default: apache-2.0)")
@@ -115,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def show_plugins(args: argparse.Namespace) -> None:
-    infos = sorted(plugins.registry().plugins.values(), key=lambda info: (not info.builtin, info.name))
+    infos = registry.plugins()
     if args.json:
         return print_json([info.to_dict() for info in infos])
     rows = [
@@ -152,7 +185,8 @@ def show_strategies(args: argparse.Namespace) -> None:
     specs = n2n.strategies()
     if args.json:
         return print_json([spec.to_dict() for spec in specs.values()])
-    print_table(("strategy", "needs", "plugin", "description"), [(s.name, s.needs, s.plugin, s.description) for s in specs.values()])
+    rows = [(s.name, s.needs, ", ".join(s.roles) or "-", s.plugin, s.description) for s in specs.values()]
+    print_table(("strategy", "needs", "roles", "plugin", "description"), rows)
 
 
 def show_datasets(args: argparse.Namespace) -> None:
@@ -164,41 +198,47 @@ def show_datasets(args: argparse.Namespace) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> None:
-    from .demo import SCENES
-
-    SCENES[args.scene](args.out or Path("n2n-demo" if args.scene == "digits" else f"n2n-demo-{args.scene}"))
+    scenes = n2n.demos()
+    if args.list:
+        return print_table(("scene", "plugin", "description"), [(d.name, d.plugin, d.description) for d in scenes.values()],
+                           empty="(no demo scenes: install n2n-plugin-digits)")
+    defaults = [name for name, spec in scenes.items() if spec.default]
+    name = args.scene or (defaults[0] if defaults else None)
+    if name not in scenes:
+        raise UnknownNameError("demo scene", name or "(default)", scenes,
+                               hint="Scenes come from plugins (`n2n demo --list`); the default one from n2n-plugin-digits.")
+    spec = scenes[name]
+    spec.cls().run(args.out or Path(spec.default_out))
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from .bridge import create_bridge
-    from .metrics import default_classifier, evaluate
-    from .pairs import generated_pairs, paired_data
-    from .train import publish, train
-    from .userdata import resolve_dataset
-    from .zoo import parse_alias
-
     parsed = parse_alias(args.pair)
     if parsed is None or parsed[2] is not None:
-        raise N2NError(f"expected SOURCE->TARGET such as 'bert->digits', got {args.pair!r}")
+        raise UsageError(f"expected SOURCE->TARGET such as 'bert->digits', got {args.pair!r}")
     source, target, _ = parsed
+    strategy = registry.registry().get("strategy", args.strategy)
+    data = DataSource(dataset=args.dataset, generated=args.generated, source_dataset=args.source_dataset,
+                      target_dataset=args.target_dataset)
+    recipe(strategy.needs, data, strategy.name)  # the flags fit the strategy, before any expert loads
+    auxiliary = dict(_pair("--auxiliary", text) for text in args.auxiliary)
+    if args.classifier and "classifier" in strategy.roles:
+        auxiliary.setdefault("classifier", args.classifier)
+    if missing := sorted(set(strategy.roles) - set(auxiliary)):
+        flags = " ".join("--classifier EXPERT" if role == "classifier" else f"--auxiliary {role}=EXPERT" for role in missing)
+        raise UsageError(f"strategy {strategy.name!r} needs the auxiliary experts {missing}: give {flags}")
     out = args.out or Path("runs") / f"{source}-{target}-{args.strategy}"
     source_expert = n2n.load_expert(source, checkpoint=args.source_checkpoint)
     target_expert = n2n.load_expert(target, checkpoint=args.target_checkpoint)
-    bridge = create_bridge(args.strategy, source_expert, target_expert, seed=args.seed, **dict(map(_override, args.overrides)))
-    if args.generated:
-        describe = getattr(bridge.target, "describe", None) if bridge.source.modality == "text" else None
-        pairs = generated_pairs(bridge.source, bridge.target, args.generated, args.seed,
-                                describe=(lambda latents, outputs: describe(latents)) if describe else None)
-        dataset, name = None, f"{args.generated} generated samples"
-    else:
-        dataset = resolve_dataset(args.dataset)
-        pairs, name = paired_data(dataset, "train", bridge.source, bridge.target), dataset.name
-    print(f"training {args.strategy} {source}->{target} on {len(pairs)} pairs of {name!r} for {args.steps} steps into {out}")
-    train(bridge, pairs, out, steps=args.steps, seed=args.seed, resume=args.resume, checkpoint_every=args.checkpoint_every)
-    metrics = {}
-    if dataset is not None and "test" in dataset.splits:
-        metrics = evaluate(bridge, dataset, "test", default_classifier(bridge.target), seed=args.seed)
-    alias = publish(bridge, out, metrics, steps=args.steps, pairs=len(pairs), data=name,
+    bridge = n2n.create_bridge(args.strategy, source_expert, target_expert, auxiliary=auxiliary, seed=args.seed,
+                               **dict(_pair("--set", text, parse=True) for text in args.overrides))
+    if args.generated and bridge.source.modality == "text" and hasattr(bridge.target, "describe"):
+        data.describe = lambda latents, outputs: bridge.target.describe(latents)
+    items = training_data(bridge, data, seed=args.seed)
+    print(f"training {args.strategy} {source}->{target} on {len(items)} items of {data.label()!r} for {args.steps} steps into {out}")
+    train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume, checkpoint_every=args.checkpoint_every)
+    metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed)
+    dataset = data.resolved("dataset") or data.resolved("source_dataset")
+    alias = publish(bridge, out, metrics, steps=args.steps, items=len(items), data=data,
                     sample_inputs=_sample_inputs(dataset, bridge.source) if dataset else None)
     for key, value in metrics.items():
         print(f"  {key:<30} {value:.4f}")
@@ -206,8 +246,6 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_translate(args: argparse.Namespace) -> None:
-    from .images import load_image, save_grid
-
     bridge = n2n.load_bridge(args.ref)
     inputs: Any = args.inputs
     if bridge.source.modality == "image":
@@ -225,46 +263,39 @@ def run_translate(args: argparse.Namespace) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from .metrics import default_classifier, evaluate
-    from .userdata import resolve_dataset
-
     bridge = n2n.load_bridge(args.ref)
-    name = args.dataset or bridge.metrics.get("dataset")
-    if not name:
-        raise N2NError("this bridge does not record its training dataset: pass --dataset")
-    metrics = evaluate(bridge, resolve_dataset(name), args.split, default_classifier(bridge.target), args.n_samples, args.seed)
+    given = {"dataset": args.dataset, "source_dataset": args.source_dataset, "target_dataset": args.target_dataset}
+    recorded = bridge.metrics.get("data") or {"dataset": bridge.metrics.get("dataset")}
+    data = DataSource(**{k: v for k, v in given.items() if v}) if any(given.values()) else DataSource(**{
+        k: v for k, v in recorded.items() if k != "generated" and v})
+    if not data.given():
+        raise UsageError("this bridge does not record a dataset to evaluate on: pass --dataset (or --source-dataset "
+                         "and --target-dataset)")
+    metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), n_samples=args.n_samples, seed=args.seed)
     if args.json:
         return print_json(metrics)
     print_table(("metric", "value"), [(key, f"{value:.4f}") for key, value in metrics.items()])
 
 
 def run_push(args: argparse.Namespace) -> None:
-    from .hub import push
-
-    commit = push(args.directory, args.repo_id, revision=args.revision, private=args.private,
-                  commit_message=args.message, license=args.license)
-    print(f"pushed {args.directory} to {args.repo_id}@{args.revision or 'main'} (commit {commit})")
+    commit = push(args.directory, args.repo_id, branch=args.revision, create_pr=args.create_pr,
+                  private=args.private or None, commit_message=args.message, license=args.license)
+    where = f"pull request {commit.pr_url}" if args.create_pr else f"{args.repo_id}@{args.revision or 'main'}"
+    print(f"pushed {args.directory} to {where} (commit {commit.oid})")
 
 
 def run_pull(args: argparse.Namespace) -> None:
-    from .bridge import check_schema
-    from .hub import pull
-    from .weights import CONFIG_NAME, read_config
-    from .zoo import hub_repo, missing, parse_alias
-
     repo = args.ref
     if parse_alias(repo):
         repo = hub_repo(args.ref)
         if repo is None:
             raise missing(args.ref)
     path = pull(repo, args.revision, local_dir=args.dir)
-    check_schema(read_config(path), path / CONFIG_NAME)
+    read_bridge_config(path)
     print(f"pulled {repo} into {path}")
 
 
 def run_zoo(args: argparse.Namespace) -> None:
-    from .zoo import local_bridges, refresh_index, zoo_index
-
     if args.refresh:
         refresh_index()
     rows = [{"alias": alias, "where": "local", "location": str(path)} for alias, path in local_bridges().items()]
@@ -275,11 +306,15 @@ def run_zoo(args: argparse.Namespace) -> None:
                 empty="(no bridges: train one with `n2n train`, or fetch the index with `n2n zoo --refresh`)")
 
 
+def _classifier(name: str | None, bridge: n2n.Bridge) -> n2n.Expert | None:
+    """The judge of transfer accuracy: --classifier, else the bridge's classifier role, else TARGET-classifier."""
+    if name:
+        return n2n.load_expert(name, device=bridge.target.device)
+    return bridge.auxiliary.get("classifier") or default_classifier(bridge.target)
+
+
 def _sample_inputs(dataset, source) -> list | None:
     """One test input per label (up to 8) for the bridge's samples.png."""
-    from .images import load_image
-    from .pairs import field_for
-
     if "test" not in dataset.splits or "label" not in dataset.fields:
         return None
     columns = dataset.load("test")
@@ -291,14 +326,27 @@ def _sample_inputs(dataset, source) -> list | None:
     return [load_image(item) if isinstance(item, Path) else item for item in picked]
 
 
-def _override(text: str) -> tuple[str, Any]:
+def _pair(flag: str, text: str, parse: bool = False) -> tuple[str, Any]:
+    """KEY=VALUE -> (key, value), the value parsed as JSON when `parse` and it is JSON."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise N2NError(f"--set takes KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+        raise UsageError(f"{flag} takes KEY=VALUE, got {text!r}")
+    if parse:
+        try:
+            return key, json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    return key, value
+
+
+def _log_to_stderr(level: int) -> None:
+    """The `n2n` logger (only n2n's messages, not its libraries') to stderr, once."""
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("n2n: %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level)
 
 
 def print_json(data: Any) -> None:

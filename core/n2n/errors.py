@@ -47,3 +47,27 @@ class InvalidInputError(N2NError, ValueError):
 
 class UnsupportedOperationError(N2NError, TypeError):
     """An expert asked to encode or decode when it cannot."""
+
+
+class PluginError(N2NError):
+    """A plugin that registered something malformed."""
+
+
+class WeightsError(N2NError):
+    """A checkpoint directory whose config or tensors do not fit the model."""
+
+
+class BridgeConfigError(N2NError):
+    """A bridge config.json that is malformed or does not fit the installed strategies and experts."""
+
+
+class HubError(N2NError):
+    """A Hub operation that failed: which repo, and what to do."""
+
+
+class TrainingDivergedError(N2NError):
+    """The loss became NaN or infinite."""
+
+
+class UsageError(N2NError):
+    """Options that do not fit together (the CLI exits 2 on it)."""

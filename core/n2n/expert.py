@@ -7,10 +7,17 @@ modules are frozen, in eval mode, and run under `torch.no_grad()` unless a calle
 
 A plugin subclasses `Expert`, sets the class attributes and implements `_load` plus `_encode` and/or
 `_decode`; what it implements decides `can_encode` / `can_decode`.
+
+Strategies that train with an expert in the loop get gradients through `encode(..., grad=True)` and
+`decode(..., grad=True)`, and can decode with parameters of their own: `decode(latents, parameters=...)`
+runs the expert's `decoder` module through `torch.func.functional_call` with some of its tensors
+replaced (a hypernetwork's modulated weights), without ever writing to the frozen weights.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,8 +25,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .checkpoints import PackagedCheckpoint, resolve_checkpoint
-from .errors import InvalidInputError, UnsupportedOperationError
+from .errors import InvalidInputError, PluginError, UnsupportedOperationError
+from .hub.checkpoints import PackagedCheckpoint, resolve_checkpoint
 from .inputs import prepare_inputs, validate_latents
 from .specs import ExpertSpec, summary
 
@@ -46,13 +53,27 @@ class Expert:
     image_size: ClassVar[tuple[int, int] | None] = None  # image experts with a fixed input size (H, W)
     options: ClassVar[Mapping[str, Any]] = {}  # settings beyond the checkpoint, with their defaults
     # (BigGAN's truncation, a VAE's resolution); bridges record them beside the checkpoint
+    dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.float32,)  # weight dtypes it runs in (first: default)
+    has_weights: ClassVar[bool] = True  # False: nothing to load (`_load` receives None)
+    decoder_attribute: ClassVar[str | None] = None  # the attribute holding the module `_decode` runs, when
+    # the expert holds several modules (with one, that one)
 
-    def __init__(self, checkpoint: str | Path | None = None, device: str | torch.device | None = None, **options: Any):
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        **options: Any,
+    ):
         checkpoint = checkpoint if checkpoint is not None else self.default_checkpoint
         if checkpoint is None:
             raise InvalidInputError(f"expert {self.name!r} has no default checkpoint: pass checkpoint=...")
         self.checkpoint = str(checkpoint)
         self.device = resolve_device(device)
+        self.dtype = dtype or self.dtypes[0]
+        if self.dtype not in self.dtypes:
+            supported = ", ".join(str(d).removeprefix("torch.") for d in self.dtypes)
+            raise InvalidInputError(f"expert {self.name!r} runs in {supported}, not {str(self.dtype).removeprefix('torch.')}")
         self.settings = self._check_options(options)
         self._path: Path | None = None
         self._loaded = False
@@ -82,6 +103,14 @@ class Expert:
 
     @classmethod
     def spec(cls, plugin: str) -> ExpertSpec:
+        """What the registry shows; a malformed class is a `PluginError` (the plugin is reported, skipped)."""
+        shape = getattr(cls, "latent_shape", None)
+        if not isinstance(getattr(cls, "modality", None), str):
+            raise PluginError(f"expert {cls.name!r}: `modality` must be a string such as 'image'")
+        if not isinstance(shape, tuple) or not shape or not all(isinstance(n, int) and n > 0 for n in shape):
+            raise PluginError(f"expert {cls.name!r}: `latent_shape` must be a tuple of positive ints, got {shape!r}")
+        if not (cls.can_encode() or cls.can_decode()):
+            raise PluginError(f"expert {cls.name!r} implements neither _encode nor _decode")
         return ExpertSpec(
             name=cls.name,
             plugin=plugin,
@@ -109,16 +138,28 @@ class Expert:
             self.checkpoint, expert=self.name, packaged=dict(self.packaged_checkpoints), allow_patterns=self.hub_allow_patterns
         )
 
+    def fingerprint(self) -> str:
+        """What decides this expert's outputs, for cache keys: name, checkpoint (with its files' names,
+        sizes and mtimes, so retraining in place re-encodes) and options."""
+        files = ""
+        if self.has_weights:
+            stats = sorted(f"{p.relative_to(self.path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                           for p in self.path.rglob("*") if p.is_file())
+            files = hashlib.sha256("\n".join(stats).encode()).hexdigest()
+        options = json.dumps(self.settings, sort_keys=True)
+        return "\0".join([self.name, self.checkpoint, files, options])
+
     def load(self) -> Expert:
         """Load the weights now (otherwise the first encode/decode does); frozen, eval mode, on `device`."""
         if not self._loaded:
-            self._load(self.path)
+            self._load(self.path if self.has_weights else None)
             for module in self._modules():
-                module.eval().requires_grad_(False).to(self.device)
+                module.eval().requires_grad_(False).to(self.device, self.dtype)
             self._loaded = True
         return self
 
     def to(self, device: str | torch.device) -> Expert:
+        """Move the expert (now, or when it loads) to `device`."""
         self.device = torch.device(device)
         for module in self._modules():
             module.to(self.device)
@@ -126,6 +167,19 @@ class Expert:
 
     def _modules(self) -> list[nn.Module]:
         return [value for value in vars(self).values() if isinstance(value, nn.Module)]
+
+    @property
+    def decoder(self) -> nn.Module:
+        """The module `_decode` runs (loaded, frozen): what an in-the-loop strategy modulates."""
+        if not self.can_decode():
+            raise UnsupportedOperationError(f"expert {self.name!r} cannot decode, so it has no decoder module")
+        self.load()
+        if self.decoder_attribute is not None:
+            return getattr(self, self.decoder_attribute)
+        modules = self._modules()
+        if len(modules) != 1:
+            raise PluginError(f"expert {self.name!r} holds {len(modules)} modules: set `decoder_attribute` to the one _decode runs")
+        return modules[0]
 
     # -- the contract ------------------------------------------------------------------------------
     def encode(self, inputs: Any, *, grad: bool = False) -> torch.Tensor:
@@ -137,15 +191,22 @@ class Expert:
             )
         batch = prepare_inputs(self, inputs)
         self.load()
+        if isinstance(batch, torch.Tensor) and batch.is_floating_point():
+            batch = batch.to(self.dtype)
         with torch.set_grad_enabled(grad):
-            latents = self._encode(batch)
+            latents = self._encode(batch).float()
         expected = (_batch_size(batch), *self.latent_shape)
         if tuple(latents.shape) != expected:
             raise RuntimeError(f"expert {self.name!r} encoded to shape {tuple(latents.shape)}, expected {expected}")
         return latents
 
-    def decode(self, latents: torch.Tensor, *, grad: bool = False) -> Any:
-        """Latents [B, *latent_shape] -> outputs of this expert's modality (images: [B, C, H, W] in [0, 1])."""
+    def decode(
+        self, latents: torch.Tensor, *, grad: bool = False, parameters: Mapping[str, torch.Tensor] | None = None
+    ) -> Any:
+        """Latents [B, *latent_shape] -> outputs of this expert's modality (images: [B, C, H, W] in [0, 1]).
+
+        `parameters` (names as in `decoder.named_parameters()` or buffers) replace those tensors of the
+        decoder for this call only, through `torch.func.functional_call`; gradients flow into them."""
         if not self.can_decode():
             raise UnsupportedOperationError(
                 f"expert {self.name!r} cannot decode: it only encodes {self.modality} into latents. "
@@ -153,8 +214,27 @@ class Expert:
             )
         self.load()  # the checkpoint decides the exact latent shape
         validate_latents(self, latents)
+        latents = latents.to(self.device, self.dtype)
         with torch.set_grad_enabled(grad):
-            return self._decode(latents.to(self.device, torch.float32))
+            outputs = self._decode(latents) if parameters is None else self._decode_with(latents, parameters)
+        return outputs.float() if isinstance(outputs, torch.Tensor) else outputs
+
+    def _decode_with(self, latents: torch.Tensor, parameters: Mapping[str, torch.Tensor]) -> Any:
+        decoder = self.decoder
+        known = dict(decoder.named_parameters()) | dict(decoder.named_buffers())
+        unknown = sorted(set(parameters) - set(known))
+        if unknown:
+            raise InvalidInputError(
+                f"expert {self.name!r}: the decoder has no tensors {unknown[:3]}; it has e.g. {sorted(known)[:3]}"
+            )
+        wrong = [name for name, tensor in parameters.items() if tensor.shape != known[name].shape]
+        if wrong:
+            raise InvalidInputError(
+                f"expert {self.name!r}: replacement tensors of the wrong shape: "
+                + "; ".join(f"{n} {list(parameters[n].shape)} != {list(known[n].shape)}" for n in wrong[:3])
+            )
+        call = _DecodeCall(self, decoder)
+        return torch.func.functional_call(call, {f"decoder.{name}": t for name, t in parameters.items()}, (latents,))
 
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws [n, *latent_shape] from the latent prior this expert decodes (a GAN's z ~ N(0, I));
@@ -177,6 +257,19 @@ class Expert:
     def _decode(self, latents: torch.Tensor) -> Any:
         """Validated latents [B, *latent_shape] on `device` -> outputs."""
         raise UnsupportedOperationError(f"expert {self.name!r} cannot decode")
+
+
+class _DecodeCall(nn.Module):
+    """`expert._decode` as a module whose only submodule is the expert's decoder, so that
+    `functional_call` can swap the decoder's tensors while the expert's own code runs."""
+
+    def __init__(self, expert: Expert, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+        object.__setattr__(self, "expert", expert)  # not a submodule
+
+    def forward(self, latents: torch.Tensor) -> Any:
+        return self.expert._decode(latents)
 
 
 def _batch_size(batch: Any) -> int:

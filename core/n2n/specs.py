@@ -38,9 +38,16 @@ class ExpertSpec(Spec):
 @dataclass(frozen=True)
 class StrategySpec(Spec):
     needs: str  # "paired" | "unpaired" | "in_the_loop"
+    roles: dict  # auxiliary experts it takes: role -> what the role does
 
 
 @dataclass(frozen=True)
 class DatasetSpec(Spec):
     fields: tuple[str, ...]
     splits: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DemoSpec(Spec):
+    default_out: str
+    default: bool

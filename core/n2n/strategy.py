@@ -1,12 +1,22 @@
 """The bridge strategy interface: what the one training loop drives, whatever the method.
 
-A strategy is an `nn.Module` holding the bridge's trainable weights, built from the two experts' latent
-shapes and a config dataclass of hyperparameters (`Config`). Its `needs` says what it trains on:
-- `paired`: source and target latents of the same item (caption + image; or generator samples
-  encoded by the source expert, as Net2Net did for BigGAN); batches hold `source` and `target`;
-- `unpaired`: each domain's latents with their labels (Latent Translation);
-- `in_the_loop`: the target expert's generator and a classifier/discriminator take part in every step
-  (hyper-modulation, class-embedding optimisation).
+A strategy is an `nn.Module` holding the bridge's trainable weights and a config dataclass of
+hyperparameters (`Config`). It is built with the experts it bridges and sees them (`self.source`,
+`self.target`, `self.auxiliary[role]`) without owning them: they are held outside the module tree, so
+their weights never enter the strategy's `state_dict`, its optimiser or a DDP wrapper.
+
+`needs` says what it trains on (`n2n.training.pipeline` turns it into data and an evaluation):
+- `paired`: source and target latents of the same item (caption + image; or generator samples encoded
+  by the source expert, as Net2Net did for BigGAN); batches {"source", "target"[, "label"]};
+- `unpaired`: each domain's latents with their labels (Latent Translation); batches {"source",
+  "source_label", "target", "target_label"};
+- `in_the_loop`: the target expert's generator (and an auxiliary classifier) run inside every step
+  (hyper-modulation, class-embedding optimisation); batches {"source", "label"[, "real"]}, where
+  "real" holds real target-modality items of those labels when the dataset has them.
+
+An in-the-loop strategy decodes through `self.target.decode(z, grad=True, parameters=...)` (the frozen
+generator with some tensors replaced via `torch.func.functional_call`) and may own the decode step of
+translation by overriding `decode`.
 """
 
 from __future__ import annotations
@@ -14,12 +24,15 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, PluginError
+from .expert import Expert
 from .specs import StrategySpec, summary
 
 NEEDS = ("paired", "unpaired", "in_the_loop")
@@ -34,16 +47,41 @@ class StrategyConfig:
 
 
 class Strategy(nn.Module, abc.ABC):
-    """A trainable map from a source expert's latents to a target expert's latents."""
+    """A trainable map from a source expert's latents to a target expert's latents (or outputs)."""
 
     name: ClassVar[str]
     needs: ClassVar[str]
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+    roles: ClassVar[Mapping[str, str]] = {}  # auxiliary experts it requires: role -> what the role does
+    paper: ClassVar[Mapping[str, str]] = {}  # {"arxiv", "title", "citation" (BibTeX)}: cited in model cards
 
-    def __init__(self, source_shape: tuple[int, ...], target_shape: tuple[int, ...], **config: Any):
+    def __init__(self, source: Expert, target: Expert, *, auxiliary: Mapping[str, Expert] | None = None, **config: Any):
         super().__init__()
-        self.source_shape, self.target_shape = tuple(source_shape), tuple(target_shape)
+        auxiliary = dict(auxiliary or {})
+        missing, unknown = sorted(set(self.roles) - set(auxiliary)), sorted(set(auxiliary) - set(self.roles))
+        if missing or unknown:
+            wanted = "; ".join(f"{role}: {what}" for role, what in self.roles.items()) or "none"
+            raise InvalidInputError(
+                f"strategy {self.name!r} takes auxiliary experts for the roles [{wanted}]"
+                + (f"; missing {missing}" if missing else "") + (f"; unknown {unknown}" if unknown else "")
+            )
         self.config = make_config(self.Config, dict(config), f"strategy {self.name!r}")
+        self.source_shape, self.target_shape = tuple(source.latent_shape), tuple(target.latent_shape)
+        # outside nn.Module's attribute registry: never a submodule, parameter or buffer of the bridge
+        object.__setattr__(self, "_experts", (source, target, MappingProxyType(auxiliary)))
+
+    @property
+    def source(self) -> Expert:
+        return self._experts[0]
+
+    @property
+    def target(self) -> Expert:
+        return self._experts[1]
+
+    @property
+    def auxiliary(self) -> Mapping[str, Expert]:
+        """Auxiliary experts by role (a classifier that judges the target, a labeller)."""
+        return self._experts[2]
 
     @property
     def source_dim(self) -> int:
@@ -55,9 +93,15 @@ class Strategy(nn.Module, abc.ABC):
 
     @classmethod
     def spec(cls, plugin: str) -> StrategySpec:
-        if cls.needs not in NEEDS:
-            raise ValueError(f"strategy {cls.name!r}: needs={cls.needs!r}, expected one of {NEEDS}")
-        return StrategySpec(name=cls.name, plugin=plugin, description=summary(cls), cls=cls, needs=cls.needs)
+        """What the registry shows; a malformed class is a `PluginError` (the plugin is reported, skipped)."""
+        if getattr(cls, "needs", None) not in NEEDS:
+            raise PluginError(f"strategy {cls.name!r}: needs={getattr(cls, 'needs', None)!r}, expected one of {NEEDS}")
+        if not (isinstance(cls.Config, type) and issubclass(cls.Config, StrategyConfig) and dataclasses.is_dataclass(cls.Config)):
+            raise PluginError(f"strategy {cls.name!r}: Config must be a dataclass subclassing n2n.StrategyConfig")
+        if not all(isinstance(role, str) and isinstance(what, str) for role, what in dict(cls.roles).items()):
+            raise PluginError(f"strategy {cls.name!r}: roles must map role names to descriptions")
+        return StrategySpec(name=cls.name, plugin=plugin, description=summary(cls), cls=cls, needs=cls.needs,
+                            roles=dict(cls.roles))
 
     def optimizer(self) -> torch.optim.Optimizer:
         """The optimiser the trainer steps; strategies with a published recipe override it."""
@@ -77,6 +121,12 @@ class Strategy(nn.Module, abc.ABC):
     @abc.abstractmethod
     def sample(self, source: torch.Tensor, n_samples: int, generator: torch.Generator | None) -> torch.Tensor:
         """Source latents [B, *S] -> target latents [B * n_samples, *T], input-major."""
+
+    def decode(self, latents: torch.Tensor, source: torch.Tensor) -> Any:
+        """Sampled target latents [B * n, *T] -> outputs; `source` [B * n, *S] is each row's source latent.
+        By default the target expert decodes; a strategy that renders through a modulated generator
+        overrides it."""
+        return self.target.decode(latents)
 
 
 def make_config(cls: type, values: dict[str, Any], owner: str) -> Any:

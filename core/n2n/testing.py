@@ -1,4 +1,4 @@
-"""Conformance tests that every expert plugin's test suite subclasses.
+"""Conformance tests that every expert plugin's and strategy's test suite subclasses.
 
 ```python
 from n2n.testing import ExpertTests
@@ -24,10 +24,16 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
+from safetensors import safe_open
 
 import n2n
+from n2n.constants import WEIGHTS_NAME
+from n2n.data.features import cached_tensor
+from n2n.data.streams import LoopData, PairedData, UnpairedData
 from n2n.errors import CheckpointNotFoundError, InvalidInputError, UnsupportedOperationError
 from n2n.expert import Expert
+from n2n.strategy import NEEDS
+from n2n.training.trainer import train
 
 
 class ExpertTests:
@@ -82,43 +88,41 @@ class ExpertTests:
 
     # -- encode ------------------------------------------------------------------------------------
     def test_encode_shape(self, expert, inputs):
-        if _decode_only(expert, inputs):
-            return
+        _require_encoder(expert, inputs)
         latents = expert.encode(inputs)
         assert latents.shape == (len(inputs), *expert.latent_shape)
         assert latents.dtype == torch.float32 and torch.isfinite(latents).all()
         assert not latents.requires_grad
 
     def test_encode_is_batch_independent(self, expert, inputs):
-        if _decode_only(expert, inputs):
-            return
+        _require_encoder(expert, inputs)
         together = expert.encode(inputs)
         alone = torch.cat([expert.encode(inputs[i : i + 1]) for i in range(len(inputs))])
         torch.testing.assert_close(together, alone, atol=self.atol, rtol=1e-4)
 
     def test_encode_is_deterministic(self, expert, inputs):
-        if _decode_only(expert, inputs):
-            return
+        _require_encoder(expert, inputs)
         torch.testing.assert_close(expert.encode(inputs), expert.encode(inputs), atol=0, rtol=0)
 
     def test_encode_rejects_wrong_type(self, expert, inputs):
-        if _decode_only(expert, inputs):
-            return
+        _require_encoder(expert, inputs)
         with pytest.raises(InvalidInputError, match=self.expert_name):
             expert.encode(object())
 
     def test_encode_rejects_empty_batch(self, expert, inputs):
-        if _decode_only(expert, inputs):
-            return
+        _require_encoder(expert, inputs)
         with pytest.raises(InvalidInputError, match="empty batch"):
             expert.encode(inputs[:0])
 
     # -- decode ------------------------------------------------------------------------------------
+    def test_cannot_decode_is_one_clear_error(self, expert):
+        if expert.can_decode():
+            pytest.skip(f"{self.expert_name} decodes")
+        with pytest.raises(UnsupportedOperationError, match="cannot decode"):
+            expert.decode(torch.zeros(1, *expert.latent_shape))
+
     def test_decode_shape_and_range(self, expert):
-        if not expert.can_decode():
-            with pytest.raises(UnsupportedOperationError, match="cannot decode"):
-                expert.decode(torch.zeros(1, *expert.latent_shape))
-            return
+        _require_decoder(expert)
         outputs = expert.decode(torch.randn(3, *expert.latent_shape, generator=torch.Generator().manual_seed(0)))
         assert len(outputs) == 3
         if expert.modality == "image":
@@ -128,13 +132,12 @@ class ExpertTests:
             assert 0.0 <= outputs.min() and outputs.max() <= 1.0
 
     def test_decode_is_deterministic(self, expert):
-        if expert.can_decode():
-            latents = torch.randn(2, *expert.latent_shape)
-            torch.testing.assert_close(expert.decode(latents), expert.decode(latents), atol=0, rtol=0)
+        _require_decoder(expert)
+        latents = torch.randn(2, *expert.latent_shape)
+        torch.testing.assert_close(expert.decode(latents), expert.decode(latents), atol=0, rtol=0)
 
     def test_decode_rejects_bad_latents(self, expert):
-        if not expert.can_decode():
-            return
+        _require_decoder(expert)
         shape = expert.latent_shape
         with pytest.raises(InvalidInputError, match="NaN"):
             expert.decode(torch.full((2, *shape), float("nan")))
@@ -146,59 +149,140 @@ class ExpertTests:
             expert.decode([[0.0] * shape[-1]])
 
     def test_cannot_encode_is_one_clear_error(self, expert):
-        if not expert.can_encode():
-            with pytest.raises(UnsupportedOperationError, match="cannot encode"):
-                expert.encode(torch.zeros(1))
+        if expert.can_encode():
+            pytest.skip(f"{self.expert_name} encodes")
+        with pytest.raises(UnsupportedOperationError, match="cannot encode"):
+            expert.encode(torch.zeros(1))
+
+    # -- in the loop: gradients, and decoding with parameters of a strategy's own -------------------
+    def test_gradients_flow_through_encode(self, expert, inputs):
+        _require_encoder(expert, inputs)
+        if expert.modality != "image":
+            pytest.skip(f"{self.expert_name} encodes {expert.modality}, which has no gradient")
+        images = inputs.clone().requires_grad_(True)
+        expert.encode(images, grad=True).sum().backward()
+        assert images.grad is not None and images.grad.abs().sum() > 0
+
+    def test_gradients_flow_through_decode(self, expert):
+        _require_decoder(expert)
+        latents = torch.randn(2, *expert.latent_shape, requires_grad=True)
+        expert.decode(latents, grad=True).float().sum().backward()
+        assert latents.grad is not None and latents.grad.abs().sum() > 0
+        assert all(p.grad is None for p in expert.decoder.parameters())  # the expert stays frozen
+
+    def test_decode_with_replaced_parameters(self, expert):
+        """What in-the-loop strategies rely on: the decoder's tensors, replaced for one call through
+        functional_call, change the output and receive gradients; the frozen weights never change."""
+        _require_decoder(expert)
+        latents = torch.randn(2, *expert.latent_shape, generator=torch.Generator().manual_seed(0))
+        copies = {n: p.detach().clone().requires_grad_(True) for n, p in expert.decoder.named_parameters()}
+        same = expert.decode(latents, grad=True, parameters=copies)
+        torch.testing.assert_close(same.detach(), expert.decode(latents), atol=1e-5, rtol=1e-4)
+        same.float().sum().backward()
+        name = next(n for n, copy in copies.items() if copy.grad is not None and copy.grad.any())  # one decoding uses
+        weight = dict(expert.decoder.named_parameters())[name]
+        before, same = weight.detach().clone(), same.detach()
+        scale = torch.full((), 1.5, requires_grad=True)
+        changed = expert.decode(latents, grad=True, parameters={name: weight.detach() * scale})
+        assert not torch.allclose(changed, same)
+        changed.float().sum().backward()
+        assert scale.grad is not None and scale.grad != 0
+        assert torch.equal(weight, before) and weight.grad is None
+        with pytest.raises(InvalidInputError, match="no tensors"):
+            expert.decode(latents, parameters={"no.such.weight": weight})
 
 
-def _decode_only(expert: Expert, inputs: Any) -> bool:
-    """True for an expert that cannot encode (and so has no inputs); an encoder must supply `inputs`."""
-    if expert.can_encode():
-        assert inputs is not None, "an expert that encodes must override the `inputs` fixture"
-        return False
-    return True
+def _require_encoder(expert: Expert, inputs: Any) -> None:
+    """Skip (with the reason) for an expert that cannot encode; an encoder must supply `inputs`."""
+    if not expert.can_encode():
+        pytest.skip(f"{expert.name} only decodes: nothing to encode")
+    assert inputs is not None, "an expert that encodes must override the `inputs` fixture"
+
+
+def _require_decoder(expert: Expert) -> None:
+    if not expert.can_decode():
+        pytest.skip(f"{expert.name} only encodes: nothing to decode")
 
 
 class StrategyTests:
-    """Conformance tests for a bridge strategy: subclass, set `strategy_name` and a small `config`."""
+    """Conformance tests for a bridge strategy: subclass, set `strategy_name` and a small `config`.
+
+    The bridge runs between `latent` experts of `source_dim` and `target_dim` by default; strategies
+    that need particular experts (a generator to modulate, a classifier role) override the `experts`
+    fixture, returning (source, target, {role: expert}), and `training_data`, returning the
+    `TrainingData` their kind trains on. Every test runs the real trainer, save and load paths.
+    """
 
     strategy_name: ClassVar[str]
     config: ClassVar[dict[str, Any]] = {}
-    source_shape: ClassVar[tuple[int, ...]] = (6,)
-    target_shape: ClassVar[tuple[int, ...]] = (5,)
+    source_dim: ClassVar[int] = 6
+    target_dim: ClassVar[int] = 5
+    items: ClassVar[int] = 96  # rows of the synthetic training data
 
     @pytest.fixture
-    def strategy(self) -> n2n.Strategy:
-        torch.manual_seed(0)
-        return n2n.strategies()[self.strategy_name].cls(self.source_shape, self.target_shape, **self.config)
+    def experts(self) -> tuple[Expert, Expert, dict[str, Expert]]:
+        return n2n.load_expert("latent", dim=self.source_dim), n2n.load_expert("latent", dim=self.target_dim), {}
 
     @pytest.fixture
-    def batch(self) -> dict[str, torch.Tensor]:
+    def spec(self) -> n2n.StrategySpec:
+        return n2n.strategies()[self.strategy_name]
+
+    def make_bridge(self, experts, seed: int = 0) -> n2n.Bridge:
+        source, target, auxiliary = experts
+        return n2n.create_bridge(self.strategy_name, source, target, auxiliary=auxiliary, seed=seed, **self.config)
+
+    @pytest.fixture
+    def strategy(self, experts) -> n2n.Strategy:
+        return self.make_bridge(experts).strategy
+
+    @pytest.fixture
+    def training_data(self, spec, experts):
+        """Synthetic data of the strategy's kind: labelled latents, the target a noisy function of the source."""
+        source, target, _ = experts
         generator = torch.Generator().manual_seed(0)
-        return {
-            "source": torch.randn(16, *self.source_shape, generator=generator),
-            "target": torch.randn(16, *self.target_shape, generator=generator),
-        }
+        labels = torch.randint(0, 4, (self.items,), generator=generator)
+        source_latents = torch.randn(self.items, *source.latent_shape, generator=generator) + labels.view(-1, 1)
+        target_latents = torch.randn(self.items, *target.latent_shape, generator=generator) - labels.view(-1, 1)
+        key = f"strategy-tests:{self.strategy_name}:{self.source_dim}:{self.target_dim}:{self.items}"
+        source_shards, target_shards = cached_tensor(source_latents, key + ":s"), cached_tensor(target_latents, key + ":t")
+        if spec.needs == "paired":
+            return PairedData(source_shards, target_shards, labels)
+        if spec.needs == "unpaired":
+            return UnpairedData(source_shards, labels, target_shards, labels.roll(1))
+        return LoopData(source_shards, labels)
 
-    def test_registered(self, strategy):
-        spec = n2n.strategies()[self.strategy_name]
-        assert spec.cls is type(strategy) and spec.needs in ("paired", "unpaired", "in_the_loop")
+    @pytest.fixture
+    def batch(self, training_data) -> dict[str, torch.Tensor]:
+        return next(training_data.batches(16, seed=0))
+
+    # -- the contract ------------------------------------------------------------------------------
+    def test_registered(self, spec, strategy):
+        assert spec.cls is type(strategy) and spec.needs in NEEDS
         assert spec.description
 
-    def test_training_step_gives_a_finite_loss_with_gradients(self, strategy, batch):
+    def test_training_step_gives_every_parameter_a_gradient(self, strategy, batch):
+        strategy.train()
         losses = strategy.training_step(batch)
         assert losses["loss"].ndim == 0 and torch.isfinite(losses["loss"])
         losses["loss"].backward()
-        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in strategy.parameters())
+        silent = [name for name, p in strategy.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+        assert not silent, f"parameters without a gradient: {silent[:5]}"
+
+    def test_experts_stay_outside_the_strategy(self, strategy, experts):
+        expert_tensors = {id(t) for e in [experts[0], experts[1], *experts[2].values()]
+                          for m in e._modules() for t in [*m.parameters(), *m.buffers()]}
+        assert not expert_tensors & {id(t) for t in [*strategy.parameters(), *strategy.buffers()]}
+        assert strategy.source is experts[0] and strategy.target is experts[1]
+        assert dict(strategy.auxiliary) == experts[2]
 
     def test_sample_shape_and_input_major_order(self, strategy, batch):
-        strategy.training_step(batch)  # data-dependent initialisation, where a strategy has one
+        strategy.initialize(batch)  # data-dependent initialisation, where a strategy has one
         strategy.eval()
         source = batch["source"][:3]
         with torch.no_grad():
             samples = strategy.sample(source, 4, torch.Generator().manual_seed(1))
             first = strategy.sample(source[:1], 4, torch.Generator().manual_seed(1))
-        assert samples.shape == (12, *self.target_shape)
+        assert samples.shape == (12, *strategy.target_shape)
         torch.testing.assert_close(samples[:4], first)
 
     def test_same_seed_same_samples(self, strategy, batch):
@@ -208,12 +292,60 @@ class StrategyTests:
             two = strategy.sample(batch["source"], 2, torch.Generator().manual_seed(3))
         torch.testing.assert_close(one, two, atol=0, rtol=0)
 
-    def test_unknown_or_mistyped_hyperparameters_are_clear_errors(self):
+    def test_bridge_sample_keeps_the_training_mode(self, experts, batch):
+        bridge = self.make_bridge(experts)
+        bridge.strategy.train()
+        bridge.sample(batch["source"][:2], 2, seed=0)
+        assert bridge.strategy.training
+        bridge.strategy.eval()
+        bridge.sample(batch["source"][:2], 2, seed=0)
+        assert not bridge.strategy.training
+
+    def test_unknown_or_mistyped_hyperparameters_are_clear_errors(self, experts):
         cls = n2n.strategies()[self.strategy_name].cls
+        source, target, auxiliary = experts
         with pytest.raises(InvalidInputError, match="unknown hyperparameters \\['no_such_knob'\\]"):
-            cls(self.source_shape, self.target_shape, no_such_knob=1)
+            cls(source, target, auxiliary=auxiliary, no_such_knob=1)
         with pytest.raises(InvalidInputError, match="hyperparameter 'lr' must be float"):
-            cls(self.source_shape, self.target_shape, lr="fast")
+            cls(source, target, auxiliary=auxiliary, lr="fast")
+
+    # -- the pipeline: train, resume, save, load, translate ---------------------------------------
+    def test_resume_ends_with_the_same_weights(self, experts, training_data, tmp_path):
+        straight = self.make_bridge(experts)
+        train(straight, training_data, tmp_path / "straight", steps=6, checkpoint_every=3, progress=False)
+        interrupted = self.make_bridge(experts)
+        with pytest.raises(_Interrupt):
+            train(interrupted, training_data, tmp_path / "run", steps=6, checkpoint_every=3, progress=False,
+                  on_step=_interrupt_at(4))
+        resumed = self.make_bridge(experts)
+        train(resumed, training_data, tmp_path / "run", steps=6, checkpoint_every=3, resume=True, progress=False)
+        for name, tensor in straight.strategy.state_dict().items():
+            assert torch.equal(tensor, resumed.strategy.state_dict()[name]), name
+
+    def test_save_load_translate_round_trip(self, experts, training_data, batch, tmp_path):
+        bridge = self.make_bridge(experts)
+        train(bridge, training_data, tmp_path / "run", steps=3, progress=False)
+        directory = bridge.save_pretrained(tmp_path / "bridge")
+        saved = set(safe_open(str(directory / WEIGHTS_NAME), "pt").keys())
+        assert saved == set(bridge.strategy.state_dict())  # the strategy's tensors, no expert's
+        loaded = n2n.load_bridge(directory)
+        assert type(loaded.strategy) is type(bridge.strategy) and loaded.config == bridge.config
+        source = batch["source"][:2]
+        torch.testing.assert_close(loaded.sample(source, 3, seed=5), bridge.sample(source, 3, seed=5), atol=0, rtol=0)
+        outputs = loaded.decode(loaded.sample(source, 3, seed=5), source)
+        assert len(outputs) == 6
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_at(step_to_stop: int):
+    def on_step(step, losses):
+        if step == step_to_stop:
+            raise _Interrupt
+
+    return on_step
 
 
 class DefaultCheckpointTests(ExpertTests):

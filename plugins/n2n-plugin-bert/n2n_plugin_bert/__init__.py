@@ -14,9 +14,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from n2n import Expert
-from n2n.checkpoints import PackagedCheckpoint
-from n2n.hookspecs import hookimpl
+from n2n import Expert, hookimpl
+from n2n.hub.checkpoints import PackagedCheckpoint
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 

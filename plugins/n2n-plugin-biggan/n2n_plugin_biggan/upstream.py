@@ -9,9 +9,10 @@ from pathlib import Path
 from pytorch_pretrained_biggan import cached_path
 from pytorch_pretrained_biggan.model import PRETRAINED_CONFIG_ARCHIVE_MAP, PRETRAINED_MODEL_ARCHIVE_MAP
 
+from n2n.constants import CONFIG_NAME
 from n2n.errors import CheckpointNotFoundError
+from n2n.hub.weights import convert_pickled_weights
 from n2n.io import atomic_path
-from n2n.weights import CONFIG_NAME, convert_pickled_weights
 
 UPSTREAM = tuple(PRETRAINED_MODEL_ARCHIVE_MAP)  # biggan-deep-128, -256, -512
 

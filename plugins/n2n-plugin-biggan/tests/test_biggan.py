@@ -6,11 +6,11 @@ import json
 
 import pytest
 import torch
-from n2n_plugin_biggan.testing import write_tiny_biggan
 
 import n2n
+from n2n.errors import WeightsError
 from n2n.testing import ExpertTests
-from n2n.weights import WeightsError
+from n2n_plugin_biggan.testing import write_tiny_biggan
 
 
 class TestTinyBigGAN(ExpertTests):
@@ -33,6 +33,16 @@ class TestTinyBigGAN(ExpertTests):
         from n2n_plugin_biggan.classes import class_name
 
         assert expert.describe(latents) == [f"a photo of a {class_name(i)}" for i in rows.tolist()]
+
+    def test_half_precision(self, checkpoint_dir):
+        """dtype= runs the weights in bfloat16; latents in and images out stay float32."""
+        half = n2n.load_expert("biggan", checkpoint=checkpoint_dir, dtype=torch.bfloat16, device="cpu").load()
+        assert next(half.model.parameters()).dtype == torch.bfloat16
+        full = n2n.load_expert("biggan", checkpoint=checkpoint_dir, device="cpu")
+        latents = full.sample_latents(2, torch.Generator().manual_seed(0))
+        images = half.decode(latents)
+        assert images.dtype == torch.float32
+        assert (images - full.decode(latents)).abs().mean() < 0.05
 
     def test_truncation_is_an_option(self, checkpoint_dir):
         with pytest.raises(n2n.N2NError, match=r"truncation must be in \(0, 1\], got 1.5"):

@@ -1,12 +1,14 @@
 """n2n-plugin-digits: n2n's embedded default world, built on scikit-learn's handwritten digits.
 
-Experts `digits` (a small VAE) and `digits-classifier`; datasets `digits` and `digits-captions`. The
+Experts `digits` (a small VAE) and `digits-classifier`; datasets `digits` and `digits-captions`; the
+default `n2n demo` scene (text -> digits). The
 weights ship with the package; `python -m n2n_plugin_digits.train` reproduces them.
 """
 
-from n2n.hookspecs import hookimpl
+from n2n import hookimpl
 
 from .data import DigitsCaptionsDataset, DigitsDataset
+from .demo import DigitsDemo
 from .experts import DigitsClassifierExpert, DigitsExpert
 
 
@@ -20,3 +22,8 @@ def register_experts(register):
 def register_datasets(register):
     register(DigitsDataset)
     register(DigitsCaptionsDataset)
+
+
+@hookimpl
+def register_demos(register):
+    register(DigitsDemo)

@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 
 from n2n import Expert
-from n2n.checkpoints import PackagedCheckpoint
+from n2n.hub.checkpoints import PackagedCheckpoint
+from n2n.hub.weights import load_module
 from n2n.inputs import prepare_inputs
-from n2n.weights import load_module
 
 from .models import DigitsClassifier, DigitsVAE
 

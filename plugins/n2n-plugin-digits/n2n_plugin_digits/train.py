@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import trange
 
+from n2n.hub.weights import save_module
 from n2n.io import write_json
-from n2n.weights import save_module
 
 from .data import digit_split
 from .experts import classifier_weights, vae_weights

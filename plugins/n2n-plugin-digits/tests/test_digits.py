@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 import torch
-from n2n_plugin_digits import train
-from n2n_plugin_digits.captions import HELD_OUT_TEMPLATES, TEMPLATES, WORDS
-from n2n_plugin_digits.experts import classifier_weights, vae_weights
 
 import n2n
 from n2n.testing import DefaultCheckpointTests
+from n2n_plugin_digits import train
+from n2n_plugin_digits.captions import HELD_OUT_TEMPLATES, TEMPLATES, WORDS
+from n2n_plugin_digits.experts import classifier_weights, vae_weights
 
 
 class TestDigitsVAE(DefaultCheckpointTests):

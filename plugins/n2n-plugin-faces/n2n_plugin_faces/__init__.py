@@ -11,11 +11,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from n2n import Expert
-from n2n.checkpoints import PackagedCheckpoint
-from n2n.hookspecs import hookimpl
+from n2n import Expert, hookimpl
+from n2n.constants import CONFIG_NAME
+from n2n.hub.checkpoints import PackagedCheckpoint
+from n2n.hub.weights import convert_pickled_weights, load_module
 from n2n.io import write_json
-from n2n.weights import CONFIG_NAME, convert_pickled_weights, load_module
+
+from .demo import FacesDemo
 
 SHIPPED = "gan-face-generate"
 
@@ -71,4 +73,9 @@ class FacesExpert(Expert):
 @hookimpl
 def register_experts(register):
     register(FacesExpert)
+
+
+@hookimpl
+def register_demos(register):
+    register(FacesDemo)
 

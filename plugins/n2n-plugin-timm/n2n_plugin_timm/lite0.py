@@ -11,8 +11,10 @@ from pathlib import Path
 
 import timm
 
+from n2n.constants import CONFIG_NAME
+from n2n.errors import WeightsError
+from n2n.hub.weights import convert_pickled_weights
 from n2n.io import write_json
-from n2n.weights import CONFIG_NAME, WeightsError, convert_pickled_weights
 
 LITE0 = "tf_efficientnet_lite0"
 

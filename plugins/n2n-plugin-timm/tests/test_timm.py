@@ -12,8 +12,8 @@ from sklearn.datasets import load_sample_images
 from timm.models import save_for_hf
 
 import n2n
+from n2n.errors import WeightsError
 from n2n.testing import DefaultCheckpointTests, ExpertTests
-from n2n.weights import WeightsError
 
 
 def write_tiny_timm(directory):

@@ -16,8 +16,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import N2NError
-from .features import n2n_home
+from huggingface_hub import hf_hub_download
+
+from ..constants import CONFIG_NAME, ENV_ZOO_REPO, n2n_home
+from ..errors import HubError, N2NError
+from ..io import write_json
+from .transfer import explained
 
 ALIAS = re.compile(r"^(?P<source>[\w.-]+)->(?P<target>[\w.-]+)(?::(?P<strategy>[\w.-]+))?$")
 DEFAULT_STRATEGY = "cinn"
@@ -53,8 +57,8 @@ def local_bridges() -> dict[str, Path]:
     """Full alias -> bridge directory, newest last."""
     if not zoo_dir().is_dir():
         return {}
-    found = [p for p in zoo_dir().iterdir() if p.is_dir() and parse_alias(p.name) and (p / "config.json").is_file()]
-    return {p.name: p for p in sorted(found, key=lambda p: (p / "config.json").stat().st_mtime_ns)}
+    found = [p for p in zoo_dir().iterdir() if p.is_dir() and parse_alias(p.name) and (p / CONFIG_NAME).is_file()]
+    return {p.name: p for p in sorted(found, key=lambda p: (p / CONFIG_NAME).stat().st_mtime_ns)}
 
 
 def pick(ref: str, known: dict) -> str | None:
@@ -83,22 +87,17 @@ def missing(ref: str) -> N2NError:
     """The error for an alias known neither here nor in the index: how to train it."""
     source, target, strategy = parse_alias(ref)
     known = local_bridges()
-    dataset = "digits-captions" if (source, target) == ("bert", "digits") else "DATASET"
     return N2NError(
         f"no bridge {ref!r} in the local zoo ({zoo_dir()}) nor in the zoo index (`n2n zoo --refresh` updates it); "
-        f"train one with `n2n train '{source}->{target}' --strategy {strategy or DEFAULT_STRATEGY} --dataset {dataset}`"
+        f"train one with `n2n train '{source}->{target}' --strategy {strategy or DEFAULT_STRATEGY} --dataset DATASET` "
+        "(`n2n datasets` lists them)"
         + (f" (known here: {', '.join(known)})" if known else "")
     )
 
 
 def refresh_index(token: str | None = None) -> dict[str, str]:
     """Download the zoo index from the Hub into N2N_HOME; returns its aliases."""
-    from huggingface_hub import hf_hub_download
-
-    from .hub import HubError, explained
-    from .io import write_json
-
-    repo = os.environ.get("N2N_ZOO_REPO", "n2n/zoo")
+    repo = os.environ.get(ENV_ZOO_REPO, "n2n/zoo")
     with explained(repo, None):
         path = hf_hub_download(repo, "index.json", token=token)
     try:

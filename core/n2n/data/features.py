@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,19 +20,17 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 from safetensors.torch import load_file, save_file
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
-from .expert import Expert
-from .images import load_image
-from .io import atomic_path, write_json
+from ..constants import n2n_home
+from ..expert import Expert
+from ..images import load_image
+from ..io import atomic_path, write_json
+from ..progress import progress_bar
 
 SHARD_ROWS = 8192
 ENCODE_BATCH = 256
 MANIFEST = "manifest.json"
-
-
-def n2n_home() -> Path:
-    return Path(os.environ.get("N2N_HOME", Path.home() / ".cache" / "n2n")).expanduser()
 
 
 @dataclass(frozen=True)
@@ -64,8 +61,8 @@ def cached_features(
 
     def encode(start: int) -> torch.Tensor:
         if not bars:
-            bars.append(tqdm(total=len(column), desc=f"encoding {description or expert.name}", unit="item",
-                             disable=not progress or None))
+            bars.append(progress_bar(total=len(column), desc=f"encoding {description or expert.name}", unit="item",
+                                     enabled=progress))
         part = column[start : start + SHARD_ROWS]
         return torch.cat([_encode(expert, part[i : i + ENCODE_BATCH], bars[0]) for i in range(0, len(part), ENCODE_BATCH)])
 
@@ -106,13 +103,7 @@ def _cached_locked(directory: Path, rows: int, make_shard, owner: str) -> Featur
 
 
 def cache_key(expert: Expert, data_fingerprint: str) -> str:
-    return hashlib.sha256(f"{expert_identity(expert)}\0{data_fingerprint}".encode()).hexdigest()[:24]
-
-
-def expert_identity(expert: Expert) -> str:
-    """What decides an expert's outputs: name, checkpoint (and its files' sizes and mtimes), options."""
-    options = json.dumps(expert.settings, sort_keys=True)
-    return "\0".join([expert.name, expert.checkpoint, _checkpoint_fingerprint(expert.path), options])
+    return hashlib.sha256(f"{expert.fingerprint()}\0{data_fingerprint}".encode()).hexdigest()[:24]
 
 
 def fingerprint(column: Sequence) -> str:
@@ -157,11 +148,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _checkpoint_fingerprint(path: Path) -> str:
-    """The checkpoint files' names, sizes and mtimes (so retraining in place re-encodes)."""
-    stats = sorted(
-        f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in path.rglob("*") if p.is_file()
-    )
-    return hashlib.sha256("\n".join(stats).encode()).hexdigest()

@@ -15,11 +15,14 @@ from collections.abc import Sequence
 
 import torch
 
-from .bridge import Bridge
-from .data import Dataset
-from .expert import Expert
-from .images import load_image
-from .pairs import PairedData, encoded_column, field_for, paired_data
+from ..bridge import Bridge
+from ..data.build import FIELD_FOR_MODALITY, encoded_column, field_for, paired_data
+from ..data.streams import PairedData
+from ..dataset import Dataset
+from ..expert import Expert
+from ..images import load_image
+from ..inputs import prepare_inputs
+from ..registry import experts, load_expert
 
 DECODE_BATCH = 512
 
@@ -28,7 +31,9 @@ DECODE_BATCH = 512
 def translate_latents(bridge: Bridge, source_latents: torch.Tensor, n_samples: int, seed: int) -> torch.Tensor:
     """Decoded samples [B * n, ...] for source latents [B, *S], input-major, in batches."""
     latents = bridge.sample(source_latents, n_samples, seed)
-    return torch.cat([bridge.target.decode(latents[i : i + DECODE_BATCH]) for i in range(0, len(latents), DECODE_BATCH)])
+    sources = source_latents.repeat_interleave(n_samples, 0)  # [B * n, *S]: each row's source
+    return torch.cat([bridge.decode(latents[i : i + DECODE_BATCH], sources[i : i + DECODE_BATCH])
+                      for i in range(0, len(latents), DECODE_BATCH)])
 
 
 @torch.no_grad()
@@ -48,14 +53,15 @@ def pairwise_spread(outputs: torch.Tensor, n_samples: int) -> torch.Tensor:
 
 @torch.no_grad()
 def class_spread(target: Expert, inputs: Sequence, labels: torch.Tensor, per_class: int = 64) -> dict[int, float]:
-    """Per class: the pairwise spread of the target expert's reconstructions of real items of that class
-    (`inputs`: a tensor batch, or image paths)."""
+    """Per class: the pairwise spread of real items of that class (`inputs`: a tensor batch, or image
+    paths) as the target expert renders them — its reconstructions when it encodes and decodes, the
+    items themselves when it only decodes (a GAN)."""
     spread = {}
     for label in labels.unique().tolist():
         rows = torch.nonzero(labels == label)[:per_class, 0]
         items = inputs[rows] if isinstance(inputs, torch.Tensor) else [load_image(inputs[i]) for i in rows.tolist()]
-        reconstructions = target.decode(target.encode(items))
-        spread[label] = pairwise_spread(reconstructions, len(reconstructions)).item()
+        rendered = target.decode(target.encode(items)) if target.can_encode() else prepare_inputs(target, items)
+        spread[label] = pairwise_spread(rendered.float().cpu(), len(rendered)).item()
     return spread
 
 
@@ -99,8 +105,6 @@ def translation_report(
 
 def default_classifier(target: Expert) -> Expert | None:
     """The classifier expert that judges the target's outputs: `<target>-classifier` when installed."""
-    from . import experts, load_expert
-
     name = f"{target.name}-classifier"
     return load_expert(name, device=target.device) if name in experts() else None
 
@@ -113,22 +117,28 @@ def evaluate(
     n_samples: int = 8,
     seed: int = 0,
     progress: bool = True,
+    reference_dataset: Dataset | None = None,
 ) -> dict[str, float]:
-    """Every metric that applies: NLL per dimension, transfer accuracy and relative diversity on `split`,
-    and the same on the dataset's held-out probe inputs (prefixed `heldout_`)."""
+    """Every metric that applies, translating the source items of `dataset[split]`: NLL per dimension
+    (when the dataset also carries the target's field and the strategy has `log_prob`), transfer
+    accuracy (with a classifier) and relative diversity (against real target items of the same class,
+    from `reference_dataset`, default `dataset`), and the same on held-out probe inputs (`heldout_`)."""
     columns = dataset.load(split)
     labels = torch.as_tensor(columns["label"]) if "label" in columns else None
     metrics: dict[str, float] = {}
-    reference = None
-    if bridge.target.can_encode():
+    target_field = FIELD_FOR_MODALITY.get(bridge.target.modality, bridge.target.modality)
+    if target_field in dataset.fields and bridge.target.can_encode():
         data = paired_data(dataset, split, bridge.source, bridge.target, progress)
         source_latents = data.source.load_all()
         if (nll := nll_per_dim(bridge, data)) is not None:
             metrics["nll_per_dim"] = nll
-        if labels is not None:
-            reference = class_spread(bridge.target, columns[field_for(bridge.target, dataset)], labels)
     else:
         source_latents = encoded_column(bridge.source, dataset, split, columns, progress).load_all()
+    reference = None
+    reference_dataset = reference_dataset or dataset
+    if target_field in reference_dataset.fields and "label" in reference_dataset.fields:
+        real = reference_dataset.load(split)
+        reference = class_spread(bridge.target, real[target_field], torch.as_tensor(real["label"]))
     if labels is not None:
         metrics.update(translation_report(bridge, source_latents, labels, classifier, reference, n_samples, seed))
     probe = dataset.probe()

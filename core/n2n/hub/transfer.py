@@ -12,7 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
@@ -22,56 +22,82 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from .card import SAMPLES_NAME, write_model_card
-from .errors import N2NError
-from .weights import CONFIG_NAME, WEIGHTS_NAME, read_config
+from ..constants import CARD_NAME, CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
+from ..errors import HubError, N2NError
+from .card import is_user_card, model_card_text
+from .format import read_bridge_config
 
-BRIDGE_FILES = [CONFIG_NAME, WEIGHTS_NAME, "README.md", SAMPLES_NAME]
+BRIDGE_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLES_NAME]
 PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
-class HubError(N2NError):
-    """A Hub operation that failed: which repo, and what to do."""
-
-
-def push(directory: str | os.PathLike, repo_id: str, *, revision: str | None = None, private: bool = False,
-         commit_message: str | None = None, token: str | None = None, license: str = "apache-2.0") -> str:
-    """Upload a saved bridge directory to `repo_id` (created if needed); returns the commit id."""
-    from .bridge import check_schema
-
+def push(
+    directory: str | os.PathLike,
+    repo_id: str,
+    *,
+    branch: str | None = None,
+    create_pr: bool = False,
+    private: bool | None = None,
+    commit_message: str | None = None,
+    token: str | None = None,
+    license: str = "apache-2.0",
+) -> CommitInfo:
+    """Upload a saved bridge directory to `repo_id` (created if needed) on `branch` (created from main
+    if missing), or as a pull request; returns the CommitInfo. Only the bridge's own regular files go
+    up (never a symlink), with a model card for `repo_id` unless the directory holds one you wrote."""
     directory = Path(directory)
-    config = read_config(directory)
-    check_schema(config, directory / CONFIG_NAME)
-    if not (directory / WEIGHTS_NAME).is_file():
+    config = read_bridge_config(directory)
+    files = {}
+    for name in BRIDGE_FILES:
+        path = directory / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise HubError(f"{path} is not a regular file: n2n push uploads only the bridge's own files, never a link")
+        if path.is_file():
+            files[name] = path
+    if WEIGHTS_NAME not in files:
         raise HubError(f"{directory} has no {WEIGHTS_NAME}: save the bridge with save_pretrained first")
-    write_model_card(directory, config, repo_id, license)
+    card = None if is_user_card(directory / CARD_NAME) else model_card_text(
+        config, repo_id, license, samples=SAMPLES_NAME in files)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))
+                  for name, path in files.items() if not (name == CARD_NAME and card is not None)]
+    if card is not None:
+        operations.append(CommitOperationAdd(path_in_repo=CARD_NAME, path_or_fileobj=card.encode()))
     api = HfApi(token=token)
     message = commit_message or f"Upload {config['source']['expert']}->{config['target']['expert']} {config['strategy']} bridge"
-    with explained(repo_id, revision, writing=True):
+    with explained(repo_id, branch, writing=True):
         api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=directory, revision=revision,
-                                 commit_message=message, allow_patterns=BRIDGE_FILES)
-    return info.oid
+        if branch:
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        return api.create_commit(repo_id, operations, commit_message=message, revision=branch, create_pr=create_pr)
 
 
-def pull(repo_id: str, revision: str | None = None, token: str | None = None, local_dir: str | os.PathLike | None = None) -> Path:
+def pull(
+    repo_id: str,
+    revision: str | None = None,
+    *,
+    token: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
+) -> Path:
     """Download a bridge repo (into the Hub cache, or `local_dir`) and verify it; returns its directory."""
-    if constants.is_offline_mode():
+    download = dict(revision=revision, allow_patterns=BRIDGE_FILES, cache_dir=cache_dir, local_dir=local_dir, token=token)
+    if local_files_only or constants.is_offline_mode():
         with explained(repo_id, revision):
-            return Path(snapshot_download(repo_id, revision=revision, allow_patterns=BRIDGE_FILES, local_dir=local_dir))
+            return Path(snapshot_download(repo_id, local_files_only=True, **download))
     api = HfApi(token=token)
     with explained(repo_id, revision):
         sha = api.repo_info(repo_id, revision=revision).sha
         files = _files(api, repo_id, sha)
         _refuse_unsafe(repo_id, files)  # before anything is downloaded
-        path = Path(snapshot_download(repo_id, revision=revision, allow_patterns=BRIDGE_FILES, local_dir=local_dir, token=token))
+        path = Path(snapshot_download(repo_id, force_download=force_download, **download))
         if local_dir is None and path.name != sha:  # a commit landed meanwhile: check against what came
             sha, files = path.name, _files(api, repo_id, path.name)
         for name in BRIDGE_FILES:
             if name in files and not _intact(path / name, files[name]):
-                hf_hub_download(repo_id, name, revision=sha, local_dir=local_dir, token=token, force_download=True)
+                hf_hub_download(repo_id, name, revision=sha, cache_dir=cache_dir, local_dir=local_dir, token=token,
+                                force_download=True)
                 if not _intact(path / name, files[name]):
                     raise HubError(f"{repo_id}: {name} does not match the Hub's size and hash even after a fresh download")
     return path

@@ -6,6 +6,7 @@ of the right shape, or one clear error says which. Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -13,22 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import N2NError
-from .io import atomic_path, write_json
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from ..constants import CONFIG_NAME, WEIGHTS_NAME, n2n_home
+from ..errors import WeightsError
+from ..io import atomic_path, write_json
 
 M = TypeVar("M", bound=nn.Module)
-
-
-class WeightsError(N2NError):
-    """A checkpoint directory whose config or tensors do not fit the model."""
-
 
 def save_module(module: nn.Module, config: dict[str, Any], directory: str | os.PathLike) -> Path:
     """Write `config` and the module's weights into `directory`, each file atomically."""
@@ -93,12 +88,6 @@ def convert_pickled_weights(
     """Upstream weights published only as a torch pickle, read once with `torch.load(weights_only=True)`
     (no code runs) and converted to safetensors under `N2N_HOME/converted/NAME/`; later calls read the
     safetensors. `select` picks the state dict out of what was saved. Returns the .safetensors path."""
-    import hashlib
-
-    import torch
-
-    from .features import n2n_home
-
     source = Path(source)
     stat = source.stat()
     key = hashlib.sha256(f"{source.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]

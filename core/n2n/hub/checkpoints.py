@@ -17,7 +17,7 @@ from huggingface_hub import constants, snapshot_download
 from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 
-from .errors import CheckpointNotFoundError
+from ..errors import CheckpointNotFoundError
 
 
 @dataclass(frozen=True)

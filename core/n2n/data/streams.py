@@ -1,30 +1,21 @@
 """Training data for every kind of strategy, streamed shard by shard from the feature cache.
 
 `PairedData` (source and target latents of the same items) feeds `paired` strategies; `UnpairedData`
-(each domain's latents with labels) feeds `unpaired` ones. Both follow `TrainingData`, the one protocol
-the trainer knows. Two ways to get pairs:
-- `paired_data`: a dataset whose records carry what both experts consume (caption + image): the
-  source expert encodes its field, the target expert its own (both through the feature cache);
-- `generated_pairs`: Net2Net's recipe for a target without an encoder (BigGAN): draw target latents from
-  the target's prior, decode them, and encode (or first `describe`) the results with the source side.
+(each domain's latents with labels) feeds `unpaired` ones; `LoopData` (source latents with their labels,
+and real target-modality items when there are some) feeds `in_the_loop` ones. All follow
+`TrainingData`, the one protocol the trainer knows; `data.build` makes them from datasets.
 """
 
 from __future__ import annotations
 
 import itertools
-
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 
-from .data import Dataset
-from .errors import InvalidInputError
-from .expert import Expert
-from .features import FeatureShards, cached_features, cached_tensor, expert_identity, fingerprint
-
-FIELD_FOR_MODALITY = {"text": "text", "image": "image", "label": "label"}
+from .features import FeatureShards
 
 
 class TrainingData(Protocol):
@@ -124,63 +115,25 @@ class UnpairedData:
             yield {"source": source_latents, "source_label": source_labels, "target": target_latents, "target_label": target_labels}
 
 
-def field_for(expert: Expert, dataset: Dataset) -> str:
-    """The dataset field this expert consumes (its modality's name)."""
-    field = FIELD_FOR_MODALITY.get(expert.modality, expert.modality)
-    if field not in dataset.fields:
-        raise InvalidInputError(
-            f"dataset {dataset.name!r} has no {field!r} field for expert {expert.name!r} "
-            f"(modality {expert.modality}); its fields: {', '.join(dataset.fields)}"
-        )
-    return field
+@dataclass(frozen=True)
+class LoopData:
+    """Source latents with their labels, and the real target-modality items of those rows when the
+    dataset has them: `in_the_loop` strategies (the generator runs inside the step; real items feed a
+    discriminator)."""
 
-
-def encoded_column(expert: Expert, dataset: Dataset, split: str, columns: dict[str, Sequence], progress: bool = True) -> FeatureShards:
-    """The expert's latents of its field of `dataset[split]`, through the feature cache."""
-    field = field_for(expert, dataset)
-    key = f"{dataset.name}:{dataset.version}:{split}:{field}:{fingerprint(columns[field])}"
-    return cached_features(expert, columns[field], key, description=f"{dataset.name}/{split} with {expert.name}", progress=progress)
-
-
-def paired_data(dataset: Dataset, split: str, source: Expert, target: Expert, progress: bool = True) -> PairedData:
-    """Pairs from a dataset whose records carry both experts' inputs."""
-    columns = dataset.load(split)
-    if not target.can_encode():
-        raise InvalidInputError(
-            f"target expert {target.name!r} cannot encode {target.modality}, so {dataset.name!r} cannot give its "
-            "latents: train on generated pairs instead (draw target latents, decode, encode with the source)"
-        )
-    labels = columns.get("label")
-    return PairedData(
-        encoded_column(source, dataset, split, columns, progress),
-        encoded_column(target, dataset, split, columns, progress),
-        torch.as_tensor(labels) if labels is not None else None,
-    )
-
-
-class _Decoded(Sequence):
-    """Target latents seen as the source expert's inputs: slicing decodes (and describes) on demand."""
-
-    def __init__(self, target: Expert, latents: torch.Tensor, describe: Callable | None):
-        self.target, self.latents, self.describe = target, latents, describe
+    source: FeatureShards
+    labels: torch.Tensor  # [N]
+    real: torch.Tensor | None = None  # [N, ...] target-modality items (images [N, C, H, W] in [0, 1])
 
     def __len__(self) -> int:
-        return len(self.latents)
+        return self.source.rows
 
-    def __getitem__(self, index: slice) -> Any:
-        latents = self.latents[index]
-        outputs = self.target.decode(latents)
-        return self.describe(latents, outputs) if self.describe else outputs
-
-
-def generated_pairs(
-    source: Expert, target: Expert, n: int, seed: int = 0, describe: Callable | None = None, progress: bool = True
-) -> PairedData:
-    """Net2Net's generator sampling: z ~ target prior, x = target.decode(z), pair (source.encode(x), z).
-    `describe(z, x)` turns generated outputs into the source's modality first (e.g. captions for text)."""
-    latents = target.sample_latents(n, torch.Generator().manual_seed(seed))  # [n, *T]
-    key = f"generated:{expert_identity(target)}:{n}:{seed}:{getattr(describe, '__qualname__', '')}"
-    return PairedData(
-        cached_features(source, _Decoded(target, latents, describe), key, description=f"{n} generated samples", progress=progress),
-        cached_tensor(latents, key),
-    )
+    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+        """Batches {"source", "label"[, "real"]}; see `TrainingData.batches`."""
+        reader = _ShardReader(self.source, self.labels)
+        for shard, rows in shuffled_rows(self.source.counts, batch_size, seed, start, stride):
+            latents, labels = reader.rows(shard, rows)
+            batch = {"source": latents, "label": labels}
+            if self.real is not None:
+                batch["real"] = self.real[reader.starts[shard] + rows]
+            yield batch

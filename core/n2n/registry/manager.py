@@ -17,14 +17,16 @@ from typing import Any
 
 import pluggy
 
+from ..constants import ENV_LOAD_PLUGINS
+from ..dataset import Dataset
+from ..demo import Demo
+from ..errors import PluginConflictError, PluginError, UnknownNameError
+from ..expert import Expert
+from ..strategy import Strategy
 from . import hookspecs
-from .data import Dataset
-from .errors import N2NError, PluginConflictError, UnknownNameError
-from .expert import Expert
-from .strategy import Strategy
 
 ENTRY_POINT_GROUP = "n2n"
-DEFAULT_PLUGINS: tuple[str, ...] = ("n2n_bridges",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("n2n.latent", "n2n_bridges")
 
 pm = pluggy.PluginManager("n2n")
 pm.add_hookspecs(hookspecs)
@@ -34,6 +36,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "expert": ("register_experts", Expert),
     "strategy": ("register_strategies", Strategy),
     "dataset": ("register_datasets", Dataset),
+    "demo": ("register_demos", Demo),
 }
 
 
@@ -95,7 +98,7 @@ class Registry:
                 info.error = f"failed to import {ep.value!r}: {_describe(exc)}"
         for name in sorted((allowed or set()) - seen):
             self.plugins[name] = PluginInfo(
-                name, error="listed in N2N_LOAD_PLUGINS but no installed distribution provides it"
+                name, error=f"listed in {ENV_LOAD_PLUGINS} but no installed distribution provides it"
             )
 
     def _collect(self) -> None:
@@ -103,27 +106,28 @@ class Registry:
         for plugin_name, plugin in pm.list_name_plugin():
             info = self.plugins[plugin_name]
             others = [p for p in pm.get_plugins() if p is not plugin]
-            found: dict[str, dict[str, type]] = {}
-            try:
+            found: dict[str, dict[str, Any]] = {}
+            try:  # everything a plugin registers is checked before any of it is kept
                 for kind, (hook_name, base) in KINDS.items():
-                    found[kind] = {}
+                    classes: dict[str, type] = {}
                     caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
-                    caller(register=_register_callback(kind, base, found[kind]))
+                    caller(register=_register_callback(kind, base, classes))
+                    found[kind] = {name: cls.spec(plugin_name) for name, cls in classes.items()}
             except Exception as exc:
                 info.error = f"{hook_name} failed: {_describe(exc)}"
                 continue
-            for kind, classes in found.items():
-                for name, cls in classes.items():
+            for kind, specs in found.items():
+                for name, spec in specs.items():
                     if (kind, name) in owners:
                         raise PluginConflictError(
                             f"{kind} {name!r} is registered by two plugins: "
                             f"{_label(self.plugins[owners[kind, name]])} and {_label(info)}. "
-                            "Uninstall one of them, or choose with N2N_LOAD_PLUGINS."
+                            f"Uninstall one of them, or choose with {ENV_LOAD_PLUGINS}."
                         )
                     owners[kind, name] = plugin_name
-                    self.specs[kind][name] = cls.spec(plugin_name)
-                if classes:
-                    info.registered[kind] = sorted(classes)
+                    self.specs[kind][name] = spec
+                if specs:
+                    info.registered[kind] = sorted(specs)
 
     # -- queries -----------------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:
@@ -136,10 +140,10 @@ class Registry:
 def _register_callback(kind: str, base: type, into: dict[str, type]):
     def register(cls: type) -> None:
         if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise N2NError(f"register() for {kind}s takes a subclass of {base.__module__}.{base.__name__}, got {cls!r}")
+            raise PluginError(f"register() for {kind}s takes a subclass of n2n.{base.__name__}, got {cls!r}")
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
-            raise N2NError(f"{cls.__qualname__} has no `name` class attribute")
+            raise PluginError(f"{cls.__qualname__} has no `name` class attribute")
         if name in into:
             raise PluginConflictError(f"{kind} {name!r} is registered twice by the same plugin")
         into[name] = cls
@@ -148,7 +152,7 @@ def _register_callback(kind: str, base: type, into: dict[str, type]):
 
 
 def _allowed_plugins() -> set[str] | None:
-    value = os.environ.get("N2N_LOAD_PLUGINS")
+    value = os.environ.get(ENV_LOAD_PLUGINS)
     if value is None:
         return None
     return {part.strip() for part in value.split(",") if part.strip()}

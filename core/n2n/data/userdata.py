@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
-from .data import Dataset
-from .errors import InvalidInputError, UnknownNameError
+from ..dataset import Dataset
+from ..errors import InvalidInputError, UnknownNameError
+from ..registry import datasets, load_dataset
 
 FIELDS = ("text", "image", "label")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -25,8 +26,6 @@ TEST_EVERY = 10
 
 def resolve_dataset(ref: str) -> Dataset:
     """A registered dataset by name, or the user's file or folder at path `ref`."""
-    from . import datasets, load_dataset
-
     if ref in datasets():
         return load_dataset(ref)
     path = Path(ref).expanduser()
@@ -46,7 +45,7 @@ class FileDataset(Dataset):
     version = "file"
 
     def __init__(self, path: Path, fields: tuple[str, ...], columns: dict[str, Sequence]):
-        self.name = str(path.resolve())
+        self.name = str(path)  # as the user gave it: no absolute path leaks into bridges
         self.fields = fields
         self.splits = ("train", "test") if len(columns[fields[0]]) >= TEST_EVERY else ("train",)
         self._columns = columns

@@ -1,4 +1,7 @@
-"""The hooks an n2n plugin implements. Each receives a `register` callback and calls it once per class."""
+"""The hooks an n2n plugin implements. Each receives a `register` callback and calls it once per class.
+
+A plugin module implements any of them with `@n2n.hookimpl`; n2n's built-ins register the same way.
+"""
 
 from __future__ import annotations
 
@@ -23,3 +26,8 @@ def register_strategies(register: Callable[[type], None]) -> None:
 @hookspec
 def register_datasets(register: Callable[[type], None]) -> None:
     """Register `n2n.Dataset` subclasses: `register(MyDataset)`."""
+
+
+@hookspec
+def register_demos(register: Callable[[type], None]) -> None:
+    """Register `n2n.Demo` subclasses, the scenes of `n2n demo NAME`: `register(MyDemo)`."""

@@ -1,0 +1,23 @@
+"""Names n2n shares across its layers: its version, where it keeps files, and the files of a bridge."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+VERSION = "0.1.0"
+
+CONFIG_NAME = "config.json"  # a bridge's (or an n2n-format checkpoint's) JSON
+WEIGHTS_NAME = "model.safetensors"  # every tensor of a bridge; never a pickle
+CARD_NAME = "README.md"  # the model card
+SAMPLES_NAME = "samples.png"  # translations shown in the model card (image targets)
+
+ENV_HOME = "N2N_HOME"  # feature cache, local zoo, converted upstream weights (default ~/.cache/n2n)
+ENV_LOAD_PLUGINS = "N2N_LOAD_PLUGINS"  # a,b: load only these entry-point plugins (set but empty: none)
+ENV_ZOO_REPO = "N2N_ZOO_REPO"  # the Hub repo holding the zoo index (default n2n/zoo)
+ENV_DISABLE_PROGRESS = "N2N_DISABLE_PROGRESS_BARS"  # 1: no progress bars (HF_HUB_DISABLE_PROGRESS_BARS too)
+
+
+def n2n_home() -> Path:
+    """Where n2n keeps what it computes: `N2N_HOME`, default `~/.cache/n2n`."""
+    return Path(os.environ.get(ENV_HOME, Path.home() / ".cache" / "n2n")).expanduser()

@@ -1,0 +1,51 @@
+"""A bridge on disk: the schema of its `config.json`, checked before anything is built from it.
+
+`{"n2n_version", "strategy", "source": SIDE, "target": SIDE, "auxiliary": {ROLE: SIDE}, "config": {...},
+"metrics": {...}}`, where SIDE is `{"expert", "plugin", "checkpoint", "options", "latent_shape"}`.
+Bridges written before `auxiliary` existed have none.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..constants import CONFIG_NAME
+from ..errors import BridgeConfigError
+from .weights import read_config
+
+SCHEMA = {"n2n_version": str, "strategy": str, "source": dict, "target": dict, "config": dict, "metrics": dict}
+SIDE_SCHEMA = {"expert": str, "checkpoint": str, "latent_shape": list}
+
+
+def read_bridge_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """The validated config.json of a bridge directory (one clear error for each way it can be wrong)."""
+    config = read_config(directory)
+    check_bridge_config(config, Path(directory) / CONFIG_NAME)
+    return config
+
+
+def check_bridge_config(config: dict[str, Any], path: Path) -> None:
+    for key, kind in SCHEMA.items():
+        if not isinstance(config.get(key), kind):
+            raise BridgeConfigError(f"{path}: {key!r} must be a {kind.__name__}, got {config.get(key)!r}")
+    auxiliary = config.get("auxiliary", {})
+    if not isinstance(auxiliary, dict):
+        raise BridgeConfigError(f"{path}: 'auxiliary' must be an object of role -> expert, got {auxiliary!r}")
+    for side, entry in [("source", config["source"]), ("target", config["target"]),
+                        *((f"auxiliary.{role}", entry) for role, entry in auxiliary.items())]:
+        _check_side(entry, side, path)
+
+
+def _check_side(entry: Any, side: str, path: Path) -> None:
+    if not isinstance(entry, dict):
+        raise BridgeConfigError(f"{path}: {side} must be an object, got {entry!r}")
+    for key, kind in SIDE_SCHEMA.items():
+        if not isinstance(entry.get(key), kind):
+            raise BridgeConfigError(f"{path}: {side}.{key} must be a {kind.__name__}, got {entry.get(key)!r}")
+    shape = entry["latent_shape"]
+    if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
+        raise BridgeConfigError(f"{path}: {side}.latent_shape must be a list of positive ints, got {shape!r}")
+    if not isinstance(entry.get("options", {}), dict):
+        raise BridgeConfigError(f"{path}: {side}.options must be an object, got {entry['options']!r}")

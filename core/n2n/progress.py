@@ -1,0 +1,43 @@
+"""What n2n tells its user while it works: one switch for every progress bar, and the `n2n` logger.
+
+Bars are off when `N2N_DISABLE_PROGRESS_BARS` (or huggingface_hub's `HF_HUB_DISABLE_PROGRESS_BARS`) is
+set to 1, after `disable_progress_bars()`, for a caller that passes `progress=False`, and when the
+output is not a terminal. Everything else n2n reports goes to `logging.getLogger("n2n")`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .constants import ENV_DISABLE_PROGRESS
+
+logger = logging.getLogger("n2n")
+
+_switch: bool | None = None  # set by enable/disable_progress_bars(); None: the environment decides
+
+
+def disable_progress_bars() -> None:
+    global _switch
+    _switch = False
+
+
+def enable_progress_bars() -> None:
+    global _switch
+    _switch = True
+
+
+def are_progress_bars_disabled() -> bool:
+    if _switch is not None:
+        return not _switch
+    return any(os.environ.get(name, "").upper() in ("1", "TRUE", "YES", "ON")
+               for name in (ENV_DISABLE_PROGRESS, "HF_HUB_DISABLE_PROGRESS_BARS"))
+
+
+def progress_bar(iterable: Iterable | None = None, *, enabled: bool = True, **kwargs: Any) -> tqdm:
+    """A tqdm bar that honours the switch above (and stays silent off a terminal)."""
+    return tqdm(iterable, disable=(not enabled or are_progress_bars_disabled()) or None, **kwargs)

@@ -1,0 +1,77 @@
+"""What the installed plugins registered, and the functions that build registered things by name.
+
+`manager` loads the plugins (built-ins first, then the `n2n` entry points); this module is the API over
+it that the layers above use (and `n2n.*` re-exports).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..dataset import Dataset
+from ..expert import Expert
+from ..specs import DatasetSpec, DemoSpec, ExpertSpec, StrategySpec
+from ..strategy import Strategy
+from .hookspecs import hookimpl
+from .manager import PluginInfo, registry, reload, reset
+
+__all__ = [
+    "PluginInfo", "datasets", "demos", "experts", "hookimpl", "load_dataset", "load_expert", "plugin_distribution",
+    "plugins", "registry", "reload", "reset", "strategies", "strategy_class",
+]
+
+
+def experts() -> dict[str, ExpertSpec]:
+    """Every registered expert, by name."""
+    return dict(sorted(registry().specs["expert"].items()))
+
+
+def strategies() -> dict[str, StrategySpec]:
+    """Every registered bridge strategy, by name."""
+    return dict(sorted(registry().specs["strategy"].items()))
+
+
+def datasets() -> dict[str, DatasetSpec]:
+    """Every registered dataset, by name."""
+    return dict(sorted(registry().specs["dataset"].items()))
+
+
+def demos() -> dict[str, DemoSpec]:
+    """Every registered demo scene, by name."""
+    return dict(sorted(registry().specs["demo"].items()))
+
+
+def plugins() -> list[PluginInfo]:
+    """Every plugin n2n tried to load (built-ins first), with what it registered or why it failed."""
+    return sorted(registry().plugins.values(), key=lambda info: (not info.builtin, info.name))
+
+
+def load_expert(
+    name: str,
+    checkpoint: str | Path | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    **options,
+) -> Expert:
+    """The expert `name` at `checkpoint` (default: its default checkpoint), in `dtype` where it supports
+    one, with expert-specific `options` (see `n2n experts`); weights load on first use."""
+    return registry().get("expert", name).cls(checkpoint=checkpoint, device=device, dtype=dtype, **options)
+
+
+def load_dataset(name: str) -> Dataset:
+    """The registered dataset `name`."""
+    return registry().get("dataset", name).cls()
+
+
+def strategy_class(name: str) -> type[Strategy]:
+    """The registered strategy class `name` (one clear error naming the installed ones if unknown)."""
+    return registry().get("strategy", name).cls
+
+
+def plugin_distribution(expert: str) -> str | None:
+    """The distribution (what to `pip install`) that registered the expert `expert`, if any."""
+    spec = registry().specs["expert"].get(expert)
+    info = registry().plugins.get(spec.plugin) if spec else None
+    return info.distribution if info else None

@@ -1,0 +1,1 @@
+"""Training: the one trainer, its checkpoints, the metrics, and the pipeline that `needs` drives."""

@@ -1,0 +1,140 @@
+"""Training checkpoints: `RUN/checkpoints/step-N/`, written atomically, read back with no pickle.
+
+A checkpoint holds the strategy's weights and the optimiser's tensors (safetensors), the rest of the
+optimiser state and the step (JSON), and every random number generator of every process: torch's CPU
+generator, each CUDA device's, Python's and NumPy's, one file per rank — so noise drawn anywhere
+continues the same stream after a resume. `trainer.json` is written last: a step folder without it was
+interrupted and is ignored. Resume takes the newest complete step folder; `latest.json` names it for
+people reading the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import N2NError
+from ..io import atomic_path, write_json
+
+CHECKPOINTS = "checkpoints"
+LATEST = "latest.json"
+DONE = "trainer.json"  # written last
+
+
+def step_dir(out: Path, step: int) -> Path:
+    return out / CHECKPOINTS / f"step-{step:08d}"
+
+
+def complete_steps(out: Path) -> list[int]:
+    """Steps of the complete checkpoints in `out`, oldest first."""
+    folder = out / CHECKPOINTS
+    if not folder.is_dir():
+        return []
+    steps = []
+    for path in folder.glob("step-*"):
+        try:
+            json.loads((path / DONE).read_text())["step"]
+            steps.append(int(path.name.removeprefix("step-")))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(steps)
+
+
+def latest_step(out: Path) -> int | None:
+    steps = complete_steps(out)
+    return steps[-1] if steps else None
+
+
+def save_rng(out: Path, step: int, rank: int) -> None:
+    """This process's generators into step-N/rng-rankR.{safetensors,json}."""
+    directory = step_dir(out, step)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"cuda_{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    tensors["numpy_keys"] = torch.from_numpy(keys.astype(np.int64))
+    with atomic_path(directory / f"rng-rank{rank}.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    version, state, gauss = random.getstate()
+    write_json(directory / f"rng-rank{rank}.json", {
+        "python": [version, list(state), gauss],
+        "numpy": [kind, int(position), int(has_gauss), float(cached)],
+    })
+
+
+def load_rng(out: Path, step: int, rank: int) -> None:
+    directory = step_dir(out, step)
+    try:
+        tensors = load_file(str(directory / f"rng-rank{rank}.safetensors"))
+        meta = json.loads((directory / f"rng-rank{rank}.json").read_text())
+    except FileNotFoundError:
+        raise N2NError(
+            f"{directory} has no random state for process {rank}: resume with as many processes as wrote it"
+        ) from None
+    torch.set_rng_state(tensors["torch_cpu"])
+    cuda = [tensors[f"cuda_{i}"] for i in range(torch.cuda.device_count()) if f"cuda_{i}" in tensors]
+    if cuda:
+        torch.cuda.set_rng_state_all(cuda)
+    version, state, gauss = meta["python"]
+    random.setstate((version, tuple(state), gauss))
+    kind, position, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), position, has_gauss, cached))
+
+
+def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, seed: int) -> None:
+    """Write step-N/ (weights and optimiser tensors, then the JSON rest last), point latest.json at it
+    and remove older checkpoints. Called on the main process after every rank saved its RNG state."""
+    directory = step_dir(out, step)
+    tensors, meta = _flatten_optimizer(optimizer.state_dict())
+    with atomic_path(directory / "strategy.safetensors") as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in strategy.state_dict().items()}, str(tmp))
+    with atomic_path(directory / "optimizer.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    write_json(directory / DONE, {"step": step, "seed": seed, "optimizer": meta})
+    write_json(out / CHECKPOINTS / LATEST, {"step": step, "directory": directory.name})
+    for path in (out / CHECKPOINTS).glob("step-*"):
+        if path != directory:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Restore the newest complete checkpoint into `strategy` and `optimizer`; returns its step."""
+    step = latest_step(out)
+    if step is None:
+        raise N2NError(f"nothing to resume: {out / CHECKPOINTS} holds no complete checkpoint (start without --resume)")
+    directory = step_dir(out, step)
+    try:
+        strategy.load_state_dict(load_file(str(directory / "strategy.safetensors")))
+        meta = json.loads((directory / DONE).read_text())["optimizer"]
+        optimizer.load_state_dict(_unflatten_optimizer(load_file(str(directory / "optimizer.safetensors")), meta))
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc})") from None
+    return step
+
+
+def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimiser state dict as safetensors-able tensors + JSON-able rest (no pickle anywhere)."""
+    tensors, scalars = {}, {}
+    for index, state in state_dict["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}.{key}"] = value.detach().contiguous().cpu()
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in [*tensors.items(), *meta["scalars"].items()]:
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}

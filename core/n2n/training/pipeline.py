@@ -1,0 +1,172 @@
+"""`needs` drives the pipeline: one table from a strategy's kind to how its training data is built and
+how the bridge is evaluated, consulted by `n2n.train`, `n2n train`, `n2n eval` and the demos.
+
+| needs         | training data (what you give)                                   | evaluation                           |
+| ------------- | --------------------------------------------------------------- | ------------------------------------ |
+| `paired`      | `dataset` carrying both experts' fields, or `generated` N samples of the target's prior | NLL, transfer accuracy, diversity on the dataset's test split |
+| `unpaired`    | `source_dataset` and `target_dataset`, each labelled            | transfer accuracy, diversity on the source dataset's test split |
+| `in_the_loop` | a labelled `dataset` (its real target items, when it has them)  | transfer accuracy, diversity per class on its test split |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..bridge import Bridge
+from ..data.build import generated_pairs, loop_data, paired_data, unpaired_data
+from ..data.streams import TrainingData
+from ..data.userdata import resolve_dataset
+from ..dataset import Dataset
+from ..errors import UsageError
+from ..expert import Expert
+from ..hub.zoo import register
+from ..strategy import NEEDS
+from .metrics import evaluate
+from .trainer import train as run_training
+
+
+@dataclass
+class DataSource:
+    """Where training data comes from: the fields that apply depend on the strategy's `needs`.
+    Datasets are registered names, paths of the user's files (`n2n.data.userdata`) or `Dataset`s."""
+
+    dataset: str | Dataset | None = None  # paired (both fields) or in_the_loop (labelled)
+    generated: int | None = None  # paired: N samples of the target's prior (targets without an encoder)
+    source_dataset: str | Dataset | None = None  # unpaired: the source domain, labelled
+    target_dataset: str | Dataset | None = None  # unpaired: the target domain, labelled
+    describe: Callable[[Any, Any], Any] | None = field(default=None, repr=False)  # generated: outputs -> source inputs
+
+    def given(self) -> set[str]:
+        return {f.name for f in fields(self) if f.name != "describe" and getattr(self, f.name) is not None}
+
+    def resolved(self, name: str) -> Dataset | None:
+        value = getattr(self, name)
+        return resolve_dataset(value) if isinstance(value, str) else value
+
+    def record(self) -> dict[str, Any]:
+        """The given fields as JSON (dataset names or the user's paths), for `n2n eval` to rebuild it."""
+        return {name: self.generated if name == "generated" else _name(getattr(self, name)) for name in sorted(self.given())}
+
+    def label(self) -> str:
+        """How the model card names this data."""
+        if self.generated is not None:
+            return f"{self.generated} generated samples"
+        if self.source_dataset is not None:
+            return f"{_name(self.source_dataset)} + {_name(self.target_dataset)}"
+        return _name(self.dataset)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What one kind of strategy trains on and how it is judged."""
+
+    needs: str
+    choices: tuple[frozenset[str], ...]  # the accepted combinations of DataSource fields
+    usage: str  # the flags, as `n2n train --help` shows them
+    build: Callable[[Bridge, DataSource, int, bool], TrainingData]
+    evaluate: Callable[[Bridge, DataSource, Expert | None, int, int, bool], dict[str, float]]
+
+
+def _paired(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> TrainingData:
+    if data.generated is not None:
+        return generated_pairs(bridge.source, bridge.target, data.generated, seed, describe=data.describe, progress=progress)
+    return paired_data(data.resolved("dataset"), "train", bridge.source, bridge.target, progress)
+
+
+def _unpaired(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> TrainingData:
+    return unpaired_data(data.resolved("source_dataset"), data.resolved("target_dataset"), "train",
+                         bridge.source, bridge.target, progress)
+
+
+def _loop(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> TrainingData:
+    return loop_data(data.resolved("dataset"), "train", bridge.source, bridge.target, progress)
+
+
+def _evaluate_on(dataset_field: str, reference_field: str | None = None):
+    def run(bridge: Bridge, data: DataSource, classifier, n_samples: int, seed: int, progress: bool) -> dict[str, float]:
+        dataset = data.resolved(dataset_field)
+        if dataset is None or "test" not in dataset.splits:
+            return {}
+        reference = data.resolved(reference_field) if reference_field else None
+        return evaluate(bridge, dataset, "test", classifier, n_samples, seed, progress, reference_dataset=reference)
+
+    return run
+
+
+RECIPES: dict[str, Recipe] = {
+    "paired": Recipe("paired", (frozenset({"dataset"}), frozenset({"generated"})),
+                     "--dataset D (both experts' fields) | --generated N", _paired, _evaluate_on("dataset")),
+    "unpaired": Recipe("unpaired", (frozenset({"source_dataset", "target_dataset"}),),
+                       "--source-dataset D --target-dataset D (each labelled)", _unpaired,
+                       _evaluate_on("source_dataset", "target_dataset")),
+    "in_the_loop": Recipe("in_the_loop", (frozenset({"dataset"}),),
+                          "--dataset D (labelled) --classifier EXPERT", _loop, _evaluate_on("dataset")),
+}
+assert set(RECIPES) == set(NEEDS)
+
+FLAG = {"dataset": "--dataset", "generated": "--generated", "source_dataset": "--source-dataset",
+        "target_dataset": "--target-dataset"}
+
+
+def recipe(needs: str, data: DataSource, strategy: str = "") -> Recipe:
+    """The recipe for `needs`, after checking that `data` gives exactly one accepted combination."""
+    kind = RECIPES[needs]
+    given = frozenset(data.given())
+    if given not in kind.choices:
+        wrong = sorted(given - frozenset().union(*kind.choices))
+        what = f"{', '.join(FLAG[name] for name in wrong)} does not apply: " if wrong else ""
+        raise UsageError(f"{what}strategy {strategy or '?'!r} needs {needs} data: give {kind.usage}")
+    return kind
+
+
+def training_data(bridge: Bridge, data: DataSource, *, seed: int = 0, progress: bool = True) -> TrainingData:
+    """The training data the bridge's strategy needs, built from `data` (checked against its kind)."""
+    return recipe(bridge.strategy.needs, data, bridge.strategy.name).build(bridge, data, seed, progress)
+
+
+def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None = None, *, n_samples: int = 8,
+                    seed: int = 0, progress: bool = True) -> dict[str, float]:
+    """Every metric that applies to the bridge's kind, on the test split of `data`'s datasets."""
+    kind = recipe(bridge.strategy.needs, data, bridge.strategy.name)
+    return kind.evaluate(bridge, data, classifier or bridge.auxiliary.get("classifier"), n_samples, seed, progress)
+
+
+def train(
+    bridge: Bridge,
+    out: str | Path,
+    data: DataSource | TrainingData | None = None,
+    *,
+    steps: int,
+    seed: int = 0,
+    resume: bool = False,
+    checkpoint_every: int = 500,
+    progress: bool = True,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    **sources: Any,
+) -> dict[str, float]:
+    """Train a bridge into the run folder `out`: `data` is ready training data, a `DataSource`, or
+    given as keywords (`dataset=`, `generated=`, `source_dataset=`, `target_dataset=`) — which of them
+    apply depends on the strategy's `needs`. Returns the last losses."""
+    if data is None or isinstance(data, DataSource):
+        data = training_data(bridge, data or DataSource(**sources), seed=seed, progress=progress)
+    elif sources:
+        raise UsageError(f"pass either training data or {sorted(sources)}, not both")
+    return run_training(bridge, data, out, steps=steps, seed=seed, resume=resume,
+                        checkpoint_every=checkpoint_every, progress=progress, on_step=on_step)
+
+
+def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int, items: int, data: DataSource,
+            sample_inputs: Any = None) -> str:
+    """Record how the bridge was made and how it measures, save it as out/bridge (model card, samples
+    from `sample_inputs`) and register it in the local zoo; returns its alias."""
+    bridge.metrics = {**metrics, "train_steps": steps, "train_items": items, "dataset": data.label(),
+                      "data": data.record()}
+    bridge.save_pretrained(Path(out) / "bridge", sample_inputs=sample_inputs)
+    return register(Path(out) / "bridge", bridge.source.name, bridge.target.name, bridge.strategy.name)
+
+
+def _name(dataset: str | Dataset | None) -> str:
+    return dataset if isinstance(dataset, str) or dataset is None else dataset.name
