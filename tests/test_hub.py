@@ -250,3 +250,9 @@ def test_push_as_a_pull_request(hub, bridge_dir, tmp_path):
     proposal = push(tmp_path / "v2", "org/reviewed", create_pr=True, commit_message="proposal")
     assert proposal.pr_url.endswith("/discussions/1") and proposal.pr_revision == "refs/pr/1"
     assert HfApi().repo_info("org/reviewed").sha == first  # main is untouched until the PR is merged
+
+
+def test_a_malformed_repo_id_is_one_clear_line(hub, capsys):
+    assert main(["pull", "not a repo"]) == 1
+    err = capsys.readouterr().err
+    assert "'not a repo' is not a Hub repo id" in err and len(err.strip().splitlines()) == 1

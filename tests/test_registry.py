@@ -142,3 +142,11 @@ def test_a_malformed_expert_is_reported_and_skipped(install_plugin, expert_plugi
     plugins.reload()
     assert "latent_shape` must be a tuple of positive ints" in plugins.registry().plugins["shapeless"].error
     assert "shapeless" not in n2n.experts() and "digits" in n2n.experts()
+
+
+def test_an_abstract_strategy_is_reported_not_registered(install_plugin):
+    body = "class S(n2n.Strategy):\n    name = 'half-done'\n    needs = 'paired'\n"
+    install_plugin("abstract", "import n2n\n" + body + "\n@n2n.hookimpl\ndef register_strategies(register):\n    register(S)\n")
+    plugins.reload()
+    assert "does not implement ['sample', 'training_step']" in plugins.registry().plugins["abstract"].error
+    assert "half-done" not in n2n.strategies()

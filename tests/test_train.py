@@ -131,3 +131,18 @@ def test_every_random_generator_resumes(pairs, tmp_path, monkeypatch):
     draws[:] = []
     train(fresh_bridge(), pairs, tmp_path / "run", steps=8, checkpoint_every=4, resume=True, progress=False)
     assert draws == straight[-4:]  # steps 5-8 (the first draw was ActNorm's initialisation)
+
+
+def test_bad_loop_settings_are_clear_errors(pairs, tmp_path):
+    with pytest.raises(N2NError, match="checkpoint_every must be at least 1"):
+        train(fresh_bridge(), pairs, tmp_path, steps=5, checkpoint_every=0, progress=False)
+    train(fresh_bridge(), pairs, tmp_path / "run", steps=5, progress=False)
+    with pytest.raises(N2NError, match="trained with seed 0: resume it with --seed 0, not 3"):
+        train(fresh_bridge(), pairs, tmp_path / "run", steps=10, seed=3, resume=True, progress=False)
+
+
+def test_a_failed_run_leaves_the_strategy_in_eval_mode(pairs, tmp_path):
+    bridge = fresh_bridge()
+    with pytest.raises(Interrupt):
+        train(bridge, pairs, tmp_path, steps=5, progress=False, on_step=interrupt_at(2))
+    assert not bridge.strategy.training

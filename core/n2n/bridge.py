@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,24 +99,16 @@ class Bridge(nn.Module):
         if tuple(source_latents.shape[1:]) != expected:
             raise InvalidInputError(f"source latents have shape {list(source_latents.shape)}, expected [B, {', '.join(map(str, expected))}]")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        was_training = self.strategy.training
-        self.strategy.eval()
-        try:
+        with evaluating(self.strategy):
             return self.strategy.sample(source_latents.to(self.device, torch.float32), n_samples, generator)
-        finally:
-            self.strategy.train(was_training)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, source_latents: torch.Tensor) -> Any:
         """Sampled target latents [B * n, *T] -> outputs, given the source latents [B, *S] they came
         from (the strategy decides how: by default the target expert decodes)."""
         n = len(latents) // len(source_latents)
-        was_training = self.strategy.training
-        self.strategy.eval()
-        try:
+        with evaluating(self.strategy):
             return self.strategy.decode(latents, source_latents.to(self.device, torch.float32).repeat_interleave(n, 0))
-        finally:
-            self.strategy.train(was_training)
 
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
         """source.encode -> sample target latents -> decode; outputs are input-major."""
@@ -207,6 +200,17 @@ class Bridge(nn.Module):
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: {exc}") from None
         load_weights(strategy, directory / WEIGHTS_NAME)
         return cls(strategy.eval(), metrics=config["metrics"]).to(source.device)
+
+
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[nn.Module]:
+    """`module` in eval mode for the block, then back in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 def create_bridge(

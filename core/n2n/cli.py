@@ -25,7 +25,7 @@ from .errors import N2NError, UnknownNameError, UsageError
 from .hub.format import read_bridge_config
 from .hub.transfer import pull, push
 from .hub.zoo import hub_repo, local_bridges, missing, parse_alias, refresh_index, zoo_index
-from .images import load_image, save_grid
+from .images import load_image, opened, save_grid
 from .progress import logger
 from .training.metrics import default_classifier
 from .training.pipeline import RECIPES, DataSource, evaluate_bridge, publish, recipe, train, training_data
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--target-dataset", metavar="D", help="unpaired bridges: the target domain's dataset")
     ev.add_argument("--classifier", metavar="EXPERT", help="the judge of transfer accuracy (default: the bridge's "
                                                              "classifier, else TARGET-classifier when installed)")
-    ev.add_argument("--split", default="test")
+    ev.add_argument("--split", default="test", help="the split of the dataset(s) to evaluate on (default: test)")
     ev.add_argument("--n-samples", type=int, default=8, help="samples per input (default: 8)")
     ev.add_argument("--seed", type=int, default=0)
 
@@ -271,7 +271,8 @@ def run_eval(args: argparse.Namespace) -> None:
     if not data.given():
         raise UsageError("this bridge does not record a dataset to evaluate on: pass --dataset (or --source-dataset "
                          "and --target-dataset)")
-    metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), n_samples=args.n_samples, seed=args.seed)
+    metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), split=args.split,
+                              n_samples=args.n_samples, seed=args.seed)
     if args.json:
         return print_json(metrics)
     print_table(("metric", "value"), [(key, f"{value:.4f}") for key, value in metrics.items()])
@@ -323,7 +324,7 @@ def _sample_inputs(dataset, source) -> list | None:
     picked = [column[i] for i in rows]
     if isinstance(column, torch.Tensor):
         return torch.stack(picked)
-    return [load_image(item) if isinstance(item, Path) else item for item in picked]
+    return opened(picked)
 
 
 def _pair(flag: str, text: str, parse: bool = False) -> tuple[str, Any]:

@@ -28,6 +28,7 @@ from torch import nn
 from .errors import InvalidInputError, PluginError, UnsupportedOperationError
 from .hub.checkpoints import PackagedCheckpoint, resolve_checkpoint
 from .inputs import prepare_inputs, validate_latents
+from .settings import check_settings
 from .specs import ExpertSpec, summary
 
 
@@ -74,23 +75,9 @@ class Expert:
         if self.dtype not in self.dtypes:
             supported = ", ".join(str(d).removeprefix("torch.") for d in self.dtypes)
             raise InvalidInputError(f"expert {self.name!r} runs in {supported}, not {str(self.dtype).removeprefix('torch.')}")
-        self.settings = self._check_options(options)
+        self.settings = check_settings(options, self.options, f"expert {self.name!r}", "option")
         self._path: Path | None = None
         self._loaded = False
-
-    def _check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """The options merged over their defaults; one clear error for an unknown one or a wrong type."""
-        unknown = sorted(set(options) - set(self.options))
-        if unknown:
-            known = ", ".join(f"{k}={v!r}" for k, v in self.options.items()) or "none"
-            raise InvalidInputError(f"expert {self.name!r}: unknown options {unknown}; its options: {known}")
-        for key, value in options.items():
-            default = self.options[key]
-            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-                options[key] = float(value)
-            elif type(options[key]) is not type(default):
-                raise InvalidInputError(f"expert {self.name!r}: option {key!r} must be {type(default).__name__}, got {value!r}")
-        return {**self.options, **options}
 
     # -- capabilities ------------------------------------------------------------------------------
     @classmethod
@@ -147,7 +134,7 @@ class Expert:
                            for p in self.path.rglob("*") if p.is_file())
             files = hashlib.sha256("\n".join(stats).encode()).hexdigest()
         options = json.dumps(self.settings, sort_keys=True)
-        return "\0".join([self.name, self.checkpoint, files, options])
+        return "\0".join([self.name, self.checkpoint, files, options, str(self.dtype)])
 
     def load(self) -> Expert:
         """Load the weights now (otherwise the first encode/decode does); frozen, eval mode, on `device`."""

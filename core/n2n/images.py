@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,14 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     with Image.open(path) as image:
         image.load()
         return image
+
+
+def opened(items: Any) -> Any:
+    """Dataset items as an expert takes them: a list of image paths becomes PIL images, anything else
+    (texts, tensors) stays as it is."""
+    if isinstance(items, (list, tuple)) and items and isinstance(items[0], Path):
+        return [load_image(path) for path in items]
+    return items
 
 
 def image_grid(images: torch.Tensor, rows: int, scale: int = 1, pad: int = 1) -> Image.Image:

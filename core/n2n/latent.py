@@ -11,7 +11,7 @@ import torch
 
 from .errors import InvalidInputError
 from .expert import Expert
-from .registry.hookspecs import hookimpl
+from .hookspecs import hookimpl
 
 
 class LatentExpert(Expert):

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from huggingface_hub.utils import tqdm as hf_progress
 from tqdm.auto import tqdm
 
 from .constants import ENV_DISABLE_PROGRESS
@@ -22,13 +23,16 @@ _switch: bool | None = None  # set by enable/disable_progress_bars(); None: the 
 
 
 def disable_progress_bars() -> None:
+    """No progress bars from n2n, nor from huggingface_hub's downloads and uploads."""
     global _switch
     _switch = False
+    hf_progress.disable_progress_bars()
 
 
 def enable_progress_bars() -> None:
     global _switch
     _switch = True
+    hf_progress.enable_progress_bars()
 
 
 def are_progress_bars_disabled() -> bool:

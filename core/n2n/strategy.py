@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import inspect
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -33,6 +34,7 @@ from torch import nn
 
 from .errors import InvalidInputError, PluginError
 from .expert import Expert
+from .settings import check_settings
 from .specs import StrategySpec, summary
 
 NEEDS = ("paired", "unpaired", "in_the_loop")
@@ -98,6 +100,11 @@ class Strategy(nn.Module, abc.ABC):
             raise PluginError(f"strategy {cls.name!r}: needs={getattr(cls, 'needs', None)!r}, expected one of {NEEDS}")
         if not (isinstance(cls.Config, type) and issubclass(cls.Config, StrategyConfig) and dataclasses.is_dataclass(cls.Config)):
             raise PluginError(f"strategy {cls.name!r}: Config must be a dataclass subclassing n2n.StrategyConfig")
+        if undefaulted := [f.name for f in dataclasses.fields(cls.Config)
+                           if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]:
+            raise PluginError(f"strategy {cls.name!r}: every Config field needs a default, {undefaulted} have none")
+        if inspect.isabstract(cls):
+            raise PluginError(f"strategy {cls.name!r} does not implement {sorted(cls.__abstractmethods__)}")
         if not all(isinstance(role, str) and isinstance(what, str) for role, what in dict(cls.roles).items()):
             raise PluginError(f"strategy {cls.name!r}: roles must map role names to descriptions")
         return StrategySpec(name=cls.name, plugin=plugin, description=summary(cls), cls=cls, needs=cls.needs,
@@ -130,18 +137,14 @@ class Strategy(nn.Module, abc.ABC):
 
 
 def make_config(cls: type, values: dict[str, Any], owner: str) -> Any:
-    """`cls(**values)` with one clear error for an unknown field or a value of the wrong type."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise InvalidInputError(f"{owner}: unknown hyperparameters {unknown}; known: {sorted(fields)}")
-    for key, value in values.items():
-        expected = type(getattr(cls(), key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            values[key] = float(value)
-        elif not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
-            raise InvalidInputError(f"{owner}: hyperparameter {key!r} must be {expected.__name__}, got {value!r}")
-    return cls(**values)
+    """The config dataclass `cls` built from `values`, checked against its defaults (`check_settings`)."""
+    return cls(**check_settings(values, config_defaults(cls), owner, "hyperparameter"))
+
+
+def config_defaults(cls: type) -> dict[str, Any]:
+    """Field name -> default of a config dataclass (every field has one: `Strategy.spec` checks it)."""
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(cls)}
 
 
 def input_major_noise(

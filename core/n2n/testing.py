@@ -241,9 +241,10 @@ class StrategyTests:
         source, target, _ = experts
         generator = torch.Generator().manual_seed(0)
         labels = torch.randint(0, 4, (self.items,), generator=generator)
-        source_latents = torch.randn(self.items, *source.latent_shape, generator=generator) + labels.view(-1, 1)
-        target_latents = torch.randn(self.items, *target.latent_shape, generator=generator) - labels.view(-1, 1)
-        key = f"strategy-tests:{self.strategy_name}:{self.source_dim}:{self.target_dim}:{self.items}"
+        shift = labels.view(-1, *[1] * len(source.latent_shape)).float()
+        source_latents = torch.randn(self.items, *source.latent_shape, generator=generator) + shift
+        target_latents = torch.randn(self.items, *target.latent_shape, generator=generator) - shift.view(-1, *[1] * len(target.latent_shape))
+        key = f"strategy-tests:{source.latent_shape}:{target.latent_shape}:{self.items}"
         source_shards, target_shards = cached_tensor(source_latents, key + ":s"), cached_tensor(target_latents, key + ":t")
         if spec.needs == "paired":
             return PairedData(source_shards, target_shards, labels)

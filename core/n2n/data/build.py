@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,7 +19,7 @@ import torch
 from ..dataset import Dataset
 from ..errors import InvalidInputError
 from ..expert import Expert
-from ..images import load_image
+from ..images import opened
 from ..inputs import prepare_inputs
 from .features import FeatureShards, cached_features, cached_tensor, fingerprint
 from .streams import LoopData, PairedData, UnpairedData
@@ -28,9 +27,14 @@ from .streams import LoopData, PairedData, UnpairedData
 FIELD_FOR_MODALITY = {"text": "text", "image": "image", "label": "label"}
 
 
+def field_name(expert: Expert) -> str:
+    """The name of the dataset field an expert consumes (its modality's)."""
+    return FIELD_FOR_MODALITY.get(expert.modality, expert.modality)
+
+
 def field_for(expert: Expert, dataset: Dataset) -> str:
-    """The dataset field this expert consumes (its modality's name)."""
-    field = FIELD_FOR_MODALITY.get(expert.modality, expert.modality)
+    """The dataset field this expert consumes; one clear error when the dataset has none."""
+    field = field_name(expert)
     if field not in dataset.fields:
         raise InvalidInputError(
             f"dataset {dataset.name!r} has no {field!r} field for expert {expert.name!r} "
@@ -82,6 +86,8 @@ def generated_pairs(
 ) -> PairedData:
     """Net2Net's generator sampling: z ~ target prior, x = target.decode(z), pair (source.encode(x), z).
     `describe(z, x)` turns generated outputs into the source's modality first (e.g. captions for text)."""
+    if n < 1:
+        raise InvalidInputError(f"generated pairs: n must be at least 1, got {n}")
     latents = target.sample_latents(n, torch.Generator().manual_seed(seed))  # [n, *T]
     key = f"generated:{target.fingerprint()}:{n}:{seed}:{getattr(describe, '__qualname__', '')}"
     return PairedData(
@@ -120,10 +126,8 @@ def loop_data(dataset: Dataset, split: str, source: Expert, target: Expert, prog
     (when it has that field) prepared as the target expert's inputs."""
     columns = dataset.load(split)
     real = None
-    field = FIELD_FOR_MODALITY.get(target.modality, target.modality)
+    field = field_name(target)
     if field in columns and field != field_for(source, dataset):
-        items = columns[field]
-        if isinstance(items, (list, tuple)) and items and isinstance(items[0], Path):
-            items = [load_image(path) for path in items]
-        real = prepare_inputs(target, items).cpu()
+        prepared = prepare_inputs(target, opened(columns[field]))
+        real = prepared.cpu() if isinstance(prepared, torch.Tensor) else None  # texts stay out of tensor batches
     return LoopData(encoded_column(source, dataset, split, columns, progress), labels_of(dataset, split, columns), real)

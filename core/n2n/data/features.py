@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..constants import n2n_home
 from ..expert import Expert
-from ..images import load_image
+from ..images import opened
 from ..io import atomic_path, write_json
 from ..progress import progress_bar
 
@@ -122,9 +122,7 @@ def fingerprint(column: Sequence) -> str:
 
 
 def _encode(expert: Expert, items: Sequence, bar: tqdm) -> torch.Tensor:
-    if isinstance(items, (list, tuple)) and items and isinstance(items[0], Path):
-        items = [load_image(path) for path in items]
-    latents = expert.encode(items)
+    latents = expert.encode(opened(items))
     bar.update(len(latents))
     return latents
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import torch
 
+from ..errors import InvalidInputError
 from .features import FeatureShards
 
 
@@ -74,7 +75,7 @@ class PairedData:
 
     def __post_init__(self) -> None:
         if self.source.counts != self.target.counts:
-            raise ValueError(f"unaligned pairs: {self.source.counts} source rows vs {self.target.counts} target rows")
+            raise InvalidInputError(f"unaligned pairs: {self.source.counts} source rows vs {self.target.counts} target rows")
 
     def __len__(self) -> int:
         return self.source.rows

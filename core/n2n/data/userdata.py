@@ -30,12 +30,12 @@ def resolve_dataset(ref: str) -> Dataset:
         return load_dataset(ref)
     path = Path(ref).expanduser()
     if path.is_dir():
-        return FileDataset(path, *_read_folder(path))
+        return FileDataset(ref, *_read_folder(path))
     if path.is_file():
         readers = {".jsonl": _read_jsonl, ".csv": _read_csv}
         if path.suffix.lower() not in readers:
             raise InvalidInputError(f"{path}: expected a .jsonl or .csv file (or a folder of images), got {path.suffix!r}")
-        return FileDataset(path, *_normalise(path, readers[path.suffix.lower()](path)))
+        return FileDataset(ref, *_normalise(path, readers[path.suffix.lower()](path)))
     raise UnknownNameError("dataset", ref, datasets(), hint="Or pass a path to a JSONL/CSV file or a folder of images.")
 
 
@@ -44,8 +44,8 @@ class FileDataset(Dataset):
 
     version = "file"
 
-    def __init__(self, path: Path, fields: tuple[str, ...], columns: dict[str, Sequence]):
-        self.name = str(path)  # as the user gave it: no absolute path leaks into bridges
+    def __init__(self, ref: str, fields: tuple[str, ...], columns: dict[str, Sequence]):
+        self.name = ref  # as the user gave it (n2n eval finds it again from there); cards show its file name
         self.fields = fields
         self.splits = ("train", "test") if len(columns[fields[0]]) >= TEST_EVERY else ("train",)
         self._columns = columns

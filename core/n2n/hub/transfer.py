@@ -16,6 +16,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, constants, hf
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
+    HFValidationError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
@@ -145,7 +146,9 @@ class explained:
             return False
         repo, endpoint = self.repo_id, constants.ENDPOINT
         status = getattr(getattr(exc, "response", None), "status_code", None)
-        if isinstance(exc, RevisionNotFoundError):
+        if isinstance(exc, HFValidationError):
+            message = f"{repo!r} is not a Hub repo id: expected 'org/name' ({exc})"
+        elif isinstance(exc, RevisionNotFoundError):
             message = f"{repo} has no revision {self.revision!r} (a branch, tag or commit id): check `n2n pull {repo}` without --revision"
         elif isinstance(exc, GatedRepoError) or status == 403:
             message = f"access to {repo} is forbidden with this token: request access, or log in with one that has it (`hf auth login` or HF_TOKEN)"
@@ -158,7 +161,7 @@ class explained:
                        "or load a local copy of the bridge directory")
         elif isinstance(exc, HfHubHTTPError):
             message = f"the Hub at {endpoint} refused {repo} ({exc})"
-        elif isinstance(exc, OSError) or "Connect" in type(exc).__name__ or "Timeout" in type(exc).__name__:
+        elif isinstance(exc, (ConnectionError, TimeoutError)) or "Connect" in type(exc).__name__ or "Timeout" in type(exc).__name__:
             message = (f"could not reach the Hub at {endpoint} for {repo} ({type(exc).__name__}): check the network or "
                        "HF_ENDPOINT, or go offline with a local copy (HF_HUB_OFFLINE=1 uses the Hub cache)")
         else:

@@ -12,9 +12,9 @@ import torch
 
 from ..dataset import Dataset
 from ..expert import Expert
+from ..hookspecs import hookimpl
 from ..specs import DatasetSpec, DemoSpec, ExpertSpec, StrategySpec
 from ..strategy import Strategy
-from .hookspecs import hookimpl
 from .manager import PluginInfo, registry, reload, reset
 
 __all__ = [

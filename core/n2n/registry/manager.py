@@ -17,13 +17,13 @@ from typing import Any
 
 import pluggy
 
+from .. import hookspecs
 from ..constants import ENV_LOAD_PLUGINS
 from ..dataset import Dataset
 from ..demo import Demo
 from ..errors import PluginConflictError, PluginError, UnknownNameError
 from ..expert import Expert
 from ..strategy import Strategy
-from . import hookspecs
 
 ENTRY_POINT_GROUP = "n2n"
 DEFAULT_PLUGINS: tuple[str, ...] = ("n2n.latent", "n2n_bridges")

@@ -105,15 +105,19 @@ def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
             shutil.rmtree(path, ignore_errors=True)
 
 
-def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Restore the newest complete checkpoint into `strategy` and `optimizer`; returns its step."""
+def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer, seed: int) -> int:
+    """Restore the newest complete checkpoint into `strategy` and `optimizer`; returns its step. The
+    run must continue with the seed it started with (the batches are a function of it)."""
     step = latest_step(out)
     if step is None:
         raise N2NError(f"nothing to resume: {out / CHECKPOINTS} holds no complete checkpoint (start without --resume)")
     directory = step_dir(out, step)
+    recorded = json.loads((directory / DONE).read_text())
+    if recorded.get("seed") != seed:
+        raise N2NError(f"{out} was trained with seed {recorded.get('seed')}: resume it with --seed {recorded.get('seed')}, not {seed}")
     try:
         strategy.load_state_dict(load_file(str(directory / "strategy.safetensors")))
-        meta = json.loads((directory / DONE).read_text())["optimizer"]
+        meta = recorded["optimizer"]
         optimizer.load_state_dict(_unflatten_optimizer(load_file(str(directory / "optimizer.safetensors")), meta))
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc})") from None

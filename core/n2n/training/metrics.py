@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 import torch
 
-from ..bridge import Bridge
-from ..data.build import FIELD_FOR_MODALITY, encoded_column, field_for, paired_data
+from ..bridge import Bridge, evaluating
+from ..data.build import encoded_column, field_for, field_name, paired_data
 from ..data.streams import PairedData
 from ..dataset import Dataset
 from ..expert import Expert
-from ..images import load_image
+from ..images import opened
 from ..inputs import prepare_inputs
 from ..registry import experts, load_expert
 
@@ -59,16 +59,22 @@ def class_spread(target: Expert, inputs: Sequence, labels: torch.Tensor, per_cla
     spread = {}
     for label in labels.unique().tolist():
         rows = torch.nonzero(labels == label)[:per_class, 0]
-        items = inputs[rows] if isinstance(inputs, torch.Tensor) else [load_image(inputs[i]) for i in rows.tolist()]
+        if len(rows) < 2:
+            continue  # one item has no spread
+        items = inputs[rows] if isinstance(inputs, torch.Tensor) else opened([inputs[i] for i in rows.tolist()])
         rendered = target.decode(target.encode(items)) if target.can_encode() else prepare_inputs(target, items)
         spread[label] = pairwise_spread(rendered.float().cpu(), len(rendered)).item()
     return spread
 
 
-def relative_diversity(outputs: torch.Tensor, labels: torch.Tensor, reference: dict[int, float]) -> float:
-    """Mean over inputs of (spread of its samples) / (reference spread of its class)."""
-    spread = pairwise_spread(outputs, len(outputs) // len(labels))
-    return (spread / torch.tensor([reference[label] for label in labels.tolist()])).mean().item()
+def relative_diversity(outputs: torch.Tensor, labels: torch.Tensor, reference: dict[int, float]) -> float | None:
+    """Mean over inputs of (spread of its samples) / (reference spread of its class), over the inputs
+    whose class has a reference spread (None when none has)."""
+    known = torch.tensor([reference.get(label, 0.0) > 0 for label in labels.tolist()])
+    if not known.any():
+        return None
+    spread = pairwise_spread(outputs, len(outputs) // len(labels))  # [B]
+    return (spread[known] / torch.tensor([reference[label] for label in labels[known].tolist()])).mean().item()
 
 
 @torch.no_grad()
@@ -77,9 +83,10 @@ def nll_per_dim(bridge: Bridge, data: PairedData, batch_size: int = 1024) -> flo
     log_prob = getattr(bridge.strategy, "log_prob", None)
     if log_prob is None:
         return None
-    bridge.strategy.eval()
-    source, target = data.source.load_all(), data.target.load_all()
-    total = sum(log_prob(target[i : i + batch_size], source[i : i + batch_size]).sum().item() for i in range(0, len(source), batch_size))
+    source, target = data.source.load_all().to(bridge.device), data.target.load_all().to(bridge.device)
+    with evaluating(bridge.strategy):
+        total = sum(log_prob(target[i : i + batch_size], source[i : i + batch_size]).sum().item()
+                    for i in range(0, len(source), batch_size))
     return -total / (len(source) * bridge.strategy.target_dim)
 
 
@@ -99,7 +106,8 @@ def translation_report(
     if classifier is not None:
         report[f"{prefix}transfer_accuracy"] = transfer_accuracy(outputs, labels, classifier)
     if reference is not None and n_samples > 1:
-        report[f"{prefix}relative_diversity"] = relative_diversity(outputs.cpu(), labels, reference)
+        if (diversity := relative_diversity(outputs.cpu(), labels, reference)) is not None:
+            report[f"{prefix}relative_diversity"] = diversity
     return report
 
 
@@ -126,7 +134,7 @@ def evaluate(
     columns = dataset.load(split)
     labels = torch.as_tensor(columns["label"]) if "label" in columns else None
     metrics: dict[str, float] = {}
-    target_field = FIELD_FOR_MODALITY.get(bridge.target.modality, bridge.target.modality)
+    target_field = field_name(bridge.target)
     if target_field in dataset.fields and bridge.target.can_encode():
         data = paired_data(dataset, split, bridge.source, bridge.target, progress)
         source_latents = data.source.load_all()

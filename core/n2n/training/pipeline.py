@@ -23,6 +23,7 @@ from ..dataset import Dataset
 from ..errors import UsageError
 from ..expert import Expert
 from ..hub.zoo import register
+from ..registry import datasets
 from ..strategy import NEEDS
 from .metrics import evaluate
 from .trainer import train as run_training
@@ -51,23 +52,22 @@ class DataSource:
         return {name: self.generated if name == "generated" else _name(getattr(self, name)) for name in sorted(self.given())}
 
     def label(self) -> str:
-        """How the model card names this data."""
+        """How the model card names this data: dataset names, and only the file name of the user's files."""
         if self.generated is not None:
             return f"{self.generated} generated samples"
         if self.source_dataset is not None:
-            return f"{_name(self.source_dataset)} + {_name(self.target_dataset)}"
-        return _name(self.dataset)
+            return f"{_shown(self.source_dataset)} + {_shown(self.target_dataset)}"
+        return _shown(self.dataset)
 
 
 @dataclass(frozen=True)
 class Recipe:
     """What one kind of strategy trains on and how it is judged."""
 
-    needs: str
     choices: tuple[frozenset[str], ...]  # the accepted combinations of DataSource fields
     usage: str  # the flags, as `n2n train --help` shows them
     build: Callable[[Bridge, DataSource, int, bool], TrainingData]
-    evaluate: Callable[[Bridge, DataSource, Expert | None, int, int, bool], dict[str, float]]
+    evaluate: Callable[[Bridge, DataSource, str, Expert | None, int, int, bool], dict[str, float]]
 
 
 def _paired(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> TrainingData:
@@ -86,26 +86,26 @@ def _loop(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> Traini
 
 
 def _evaluate_on(dataset_field: str, reference_field: str | None = None):
-    def run(bridge: Bridge, data: DataSource, classifier, n_samples: int, seed: int, progress: bool) -> dict[str, float]:
+    def run(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int, progress: bool) -> dict[str, float]:
         dataset = data.resolved(dataset_field)
-        if dataset is None or "test" not in dataset.splits:
+        if dataset is None or split not in dataset.splits:
             return {}
         reference = data.resolved(reference_field) if reference_field else None
-        return evaluate(bridge, dataset, "test", classifier, n_samples, seed, progress, reference_dataset=reference)
+        return evaluate(bridge, dataset, split, classifier, n_samples, seed, progress, reference_dataset=reference)
 
     return run
 
 
 RECIPES: dict[str, Recipe] = {
-    "paired": Recipe("paired", (frozenset({"dataset"}), frozenset({"generated"})),
+    "paired": Recipe((frozenset({"dataset"}), frozenset({"generated"})),
                      "--dataset D (both experts' fields) | --generated N", _paired, _evaluate_on("dataset")),
-    "unpaired": Recipe("unpaired", (frozenset({"source_dataset", "target_dataset"}),),
+    "unpaired": Recipe((frozenset({"source_dataset", "target_dataset"}),),
                        "--source-dataset D --target-dataset D (each labelled)", _unpaired,
                        _evaluate_on("source_dataset", "target_dataset")),
-    "in_the_loop": Recipe("in_the_loop", (frozenset({"dataset"}),),
+    "in_the_loop": Recipe((frozenset({"dataset"}),),
                           "--dataset D (labelled) --classifier EXPERT", _loop, _evaluate_on("dataset")),
 }
-assert set(RECIPES) == set(NEEDS)
+assert set(RECIPES) == set(NEEDS)  # every kind has its recipe
 
 FLAG = {"dataset": "--dataset", "generated": "--generated", "source_dataset": "--source-dataset",
         "target_dataset": "--target-dataset"}
@@ -127,11 +127,12 @@ def training_data(bridge: Bridge, data: DataSource, *, seed: int = 0, progress: 
     return recipe(bridge.strategy.needs, data, bridge.strategy.name).build(bridge, data, seed, progress)
 
 
-def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None = None, *, n_samples: int = 8,
-                    seed: int = 0, progress: bool = True) -> dict[str, float]:
-    """Every metric that applies to the bridge's kind, on the test split of `data`'s datasets."""
+def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None = None, *, split: str = "test",
+                    n_samples: int = 8, seed: int = 0, progress: bool = True) -> dict[str, float]:
+    """Every metric that applies to the bridge's kind, on `split` of `data`'s datasets (none when they
+    have no such split); `classifier` judges transfer accuracy (default: the bridge's classifier role)."""
     kind = recipe(bridge.strategy.needs, data, bridge.strategy.name)
-    return kind.evaluate(bridge, data, classifier or bridge.auxiliary.get("classifier"), n_samples, seed, progress)
+    return kind.evaluate(bridge, data, split, classifier or bridge.auxiliary.get("classifier"), n_samples, seed, progress)
 
 
 def train(
@@ -170,3 +171,9 @@ def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int,
 
 def _name(dataset: str | Dataset | None) -> str:
     return dataset if isinstance(dataset, str) or dataset is None else dataset.name
+
+
+def _shown(dataset: str | Dataset | None) -> str:
+    """A registered dataset's name, or the file or folder name of the user's own data."""
+    name = _name(dataset)
+    return name if name in datasets() else Path(name).name

@@ -21,8 +21,8 @@ from accelerate.utils import set_seed
 
 from ..bridge import Bridge
 from ..data.streams import TrainingData
-from ..errors import N2NError, TrainingDivergedError
-from ..progress import progress_bar
+from ..errors import InvalidInputError, N2NError, TrainingDivergedError
+from ..progress import logger, progress_bar
 from .checkpoints import CHECKPOINTS, complete_steps, latest_step, load_checkpoint, load_rng, save_checkpoint, save_rng
 
 
@@ -39,6 +39,10 @@ def train(
     on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, float]:
     """Train `bridge.strategy` for `steps` optimiser steps on `data`; returns the last losses."""
+    if steps < 1 or checkpoint_every < 1:
+        raise InvalidInputError(f"steps and checkpoint_every must be at least 1, got {steps} and {checkpoint_every}")
+    if len(data) == 0:
+        raise InvalidInputError("the training data is empty: nothing to train on")
     out = Path(out)
     strategy = bridge.strategy
     accelerator = Accelerator(cpu=not torch.accelerator.is_available())  # on CPUs, torchrun ranks use gloo
@@ -47,48 +51,51 @@ def train(
     optimizer = strategy.optimizer()
     start = 0
     if resume:
-        start = load_checkpoint(out, strategy, optimizer)
+        start = load_checkpoint(out, strategy, optimizer, seed)
         load_rng(out, start, accelerator.process_index)
+        logger.info("resuming %s from step %d of %s", strategy.name, start, out)
     elif complete_steps(out):
         raise N2NError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
     batch_size = strategy.config.batch_size
     if start == 0:
         strategy.initialize(_on(next(data.batches(batch_size, seed)), accelerator.device))
     model, optimizer = accelerator.prepare(strategy, optimizer)
-    model.train()
     stream = data.batches(batch_size, seed, start=start * accelerator.num_processes + accelerator.process_index,
                           stride=accelerator.num_processes)
     losses: dict[str, float] = {}
     bar = progress_bar(total=steps, initial=start, desc=f"training {strategy.name}",
                        enabled=progress and accelerator.is_main_process)
-    for step in range(start, steps):
-        batch = _on(next(stream), accelerator.device)
-        values = model(batch)  # Strategy.forward is training_step; through DDP's wrapper when distributed
-        loss = values["loss"]
-        if not torch.isfinite(loss):
-            last = latest_step(out)
-            raise TrainingDivergedError(
-                f"the {strategy.name} loss became {loss.item()} at step {step + 1}; "
-                + (f"the last good checkpoint (step {last}) is kept in {out / CHECKPOINTS}: lower the learning rate and rerun with --resume"
-                   if last else "lower the learning rate (and check the data for NaN)")
-            )
-        optimizer.zero_grad()
-        accelerator.backward(loss)
-        optimizer.step()
-        losses = {key: value.item() for key, value in values.items()}
-        bar.update(1)
-        bar.set_postfix({key: f"{value:.4g}" for key, value in losses.items()})
-        done = step + 1
-        if done % checkpoint_every == 0 or done == steps:
-            save_rng(out, done, accelerator.process_index)
-            accelerator.wait_for_everyone()
-            if accelerator.is_main_process:
-                save_checkpoint(out, accelerator.unwrap_model(model), optimizer, done, seed)
-        if on_step is not None:
-            on_step(done, losses)
-    bar.close()
-    accelerator.wait_for_everyone()
-    strategy.eval()
+    model.train()
+    try:
+        for step in range(start, steps):
+            batch = _on(next(stream), accelerator.device)
+            values = model(batch)  # Strategy.forward is training_step; through DDP's wrapper when distributed
+            loss = values["loss"]
+            if not torch.isfinite(loss):
+                last = latest_step(out)
+                raise TrainingDivergedError(
+                    f"the {strategy.name} loss became {loss.item()} at step {step + 1}; "
+                    + (f"the last good checkpoint (step {last}) is kept in {out / CHECKPOINTS}: lower the learning rate and rerun with --resume"
+                       if last else "lower the learning rate (and check the data for NaN)")
+                )
+            optimizer.zero_grad()
+            accelerator.backward(loss)
+            optimizer.step()
+            losses = {key: value.item() for key, value in values.items()}
+            bar.update(1)
+            bar.set_postfix({key: f"{value:.4g}" for key, value in losses.items()})
+            done = step + 1
+            if done % checkpoint_every == 0 or done == steps:
+                save_rng(out, done, accelerator.process_index)
+                accelerator.wait_for_everyone()
+                if accelerator.is_main_process:
+                    save_checkpoint(out, accelerator.unwrap_model(model), optimizer, done, seed)
+            if on_step is not None:
+                on_step(done, losses)
+        accelerator.wait_for_everyone()
+    finally:
+        bar.close()
+        strategy.eval()
     return losses
 
 

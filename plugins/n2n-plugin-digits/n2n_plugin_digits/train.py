@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import trange
 
 from n2n.hub.weights import save_module
 from n2n.io import write_json
+from n2n.progress import progress_bar
 
 from .data import digit_split
 from .experts import classifier_weights, vae_weights
@@ -42,7 +42,7 @@ def train_classifier(images, labels, steps: int, generator: torch.Generator) -> 
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=steps)
     stream = batches(len(labels), 64, generator)
-    for _ in (bar := trange(steps, desc="classifier", leave=False, disable=None)):
+    for _ in (bar := progress_bar(range(steps), desc="classifier", leave=False)):
         index = next(stream)
         loss = F.cross_entropy(model(shift(images[index], generator)), labels[index])
         optimiser.zero_grad()
@@ -58,7 +58,7 @@ def train_vae(images, steps: int, beta: float, latent_dim: int, generator: torch
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
     stream = batches(len(images), 128, generator)
-    for step in (bar := trange(steps, desc="vae", leave=False, disable=None)):
+    for step in (bar := progress_bar(range(steps), desc="vae", leave=False)):
         batch = shift(images[next(stream)], generator)  # [B, 1, 8, 8], randomly translated
         mean, logvar = model.posterior(batch)
         z = mean + torch.randn(mean.shape, generator=generator) * (0.5 * logvar).exp()

@@ -1,0 +1,33 @@
+"""One rule for settings a user gives by name: an expert's options and a strategy's hyperparameters.
+
+Each value must have its default's type, with the conversions JSON and the command line need: an int
+where a float is expected is promoted, a list where a tuple is expected is converted, and a default of
+None takes any value. Anything else is one clear error naming the owner, the setting and the type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InvalidInputError
+
+
+def check_settings(values: Mapping[str, Any], defaults: Mapping[str, Any], owner: str, kind: str) -> dict[str, Any]:
+    """`values` checked against `defaults` and merged over them; `kind` names one setting ("option")."""
+    unknown = sorted(set(values) - set(defaults))
+    if unknown:
+        known = ", ".join(f"{key}={value!r}" for key, value in defaults.items()) or "none"
+        raise InvalidInputError(f"{owner}: unknown {kind}s {unknown}; its {kind}s: {known}")
+    checked = {}
+    for key, value in values.items():
+        default = defaults[key]
+        if default is not None:
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            elif isinstance(default, tuple) and isinstance(value, list):
+                value = tuple(value)
+            if type(value) is not type(default):  # bool is not int, int is not float
+                raise InvalidInputError(f"{owner}: {kind} {key!r} must be {type(default).__name__}, got {value!r}")
+        checked[key] = value
+    return {**defaults, **checked}

@@ -1,0 +1,21 @@
+"""Metrics on awkward data: classes with one item, labels missing from the reference, never a NaN."""
+
+from __future__ import annotations
+
+import torch
+
+import n2n
+from n2n.training.metrics import class_spread, relative_diversity
+
+
+def test_a_class_with_one_item_has_no_reference_spread_and_no_nan():
+    digits = n2n.load_expert("digits")
+    images = n2n.load_dataset("digits").load("test")["image"][:5]
+    spread = class_spread(digits, images, torch.tensor([0, 0, 0, 1, 2]))
+    assert set(spread) == {0} and spread[0] > 0  # classes 1 and 2 have a single item
+
+
+def test_relative_diversity_uses_only_inputs_whose_class_has_a_reference():
+    outputs = torch.stack([torch.zeros(4), torch.ones(4), torch.zeros(4), torch.zeros(4)])  # 2 inputs x 2 samples
+    assert relative_diversity(outputs, torch.tensor([0, 7]), {0: 2.0}) == 1.0  # class 7 unknown: left out
+    assert relative_diversity(outputs, torch.tensor([5, 7]), {0: 2.0}) is None
