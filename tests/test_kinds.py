@@ -64,9 +64,9 @@ def test_the_unpaired_toy_aligns_digit_classes_through_labels_alone(tmp_path):
     """Classifier logits -> VAE latents with no pairs: class centroids meet, on the pipeline's data."""
     classifier, vae = n2n.load_expert("digits-classifier"), n2n.load_expert("digits")
     digits = n2n.load_dataset("digits")
-    data = unpaired_data(digits, digits, "train", classifier, vae, progress=False)
+    data = unpaired_data(classifier, vae, "train", source_dataset=digits, target_dataset=digits, progress=False)
     batch = next(data.batches(256, seed=0))
-    assert set(batch) == {"source", "source_label", "target", "target_label"}
+    assert set(batch) == {"source", "source_label", "target", "target_label", "target_logvar"}  # the VAE side resamples
     assert (batch["source"].argmax(-1) == batch["source_label"]).float().mean() > 0.95  # labels stay aligned
     bridge = n2n.create_bridge("toy-centroids", classifier, vae, seed=0, batch_size=256)
     before = bridge.strategy.training_step(batch)["loss"].item()

@@ -3,10 +3,12 @@
 from n2n import hookimpl
 
 from .cinn import CINN
+from .latent_vae import LatentVAE
 from .mlp import MLP
 
 
 @hookimpl
 def register_strategies(register):
     register(CINN)
+    register(LatentVAE)
     register(MLP)

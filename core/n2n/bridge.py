@@ -110,6 +110,11 @@ class Bridge(nn.Module):
         with evaluating(self.strategy):
             return self.strategy.decode(latents, source_latents.to(self.device, torch.float32).repeat_interleave(n, 0))
 
+    def reversed(self) -> Bridge:
+        """The bridge the other way, target -> source, on the same trained weights (strategies that are
+        `reversible`, like `latent-vae`); others raise a clear error."""
+        return Bridge(self.strategy.reversed(), metrics=self.metrics).to(self.device)
+
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
         """source.encode -> sample target latents -> decode; outputs are input-major."""
         source_latents = self.source.encode(inputs)

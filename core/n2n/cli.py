@@ -234,11 +234,12 @@ def run_train(args: argparse.Namespace) -> None:
     if args.generated and bridge.source.modality == "text" and hasattr(bridge.target, "describe"):
         data.describe = lambda latents, outputs: bridge.target.describe(latents)
     items = training_data(bridge, data, seed=args.seed)
-    print(f"training {args.strategy} {source}->{target} on {len(items)} items of {data.label()!r} for {args.steps} steps into {out}")
+    print(f"training {args.strategy} {source}->{target} on {len(items)} items ({data.label(items)}) for {args.steps} steps into {out}")
     train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume, checkpoint_every=args.checkpoint_every)
     metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed)
-    dataset = data.resolved("dataset") or data.resolved("source_dataset")
-    alias = publish(bridge, out, metrics, steps=args.steps, items=len(items), data=data,
+    dataset = data.resolved("dataset") or data.resolved("source_dataset") or (
+        n2n.load_dataset(bridge.source.dataset) if bridge.source.dataset else None)
+    alias = publish(bridge, out, metrics, steps=args.steps, data=data, built=items,
                     sample_inputs=_sample_inputs(dataset, bridge.source) if dataset else None)
     for key, value in metrics.items():
         print(f"  {key:<30} {value:.4f}")
@@ -265,17 +266,21 @@ def run_translate(args: argparse.Namespace) -> None:
 def run_eval(args: argparse.Namespace) -> None:
     bridge = n2n.load_bridge(args.ref)
     given = {"dataset": args.dataset, "source_dataset": args.source_dataset, "target_dataset": args.target_dataset}
-    recorded = bridge.metrics.get("data") or {"dataset": bridge.metrics.get("dataset")}
-    data = DataSource(**{k: v for k, v in given.items() if v}) if any(given.values()) else DataSource(**{
-        k: v for k, v in recorded.items() if k != "generated" and v})
-    if not data.given():
-        raise UsageError("this bridge does not record a dataset to evaluate on: pass --dataset (or --source-dataset "
+    if any(given.values()):
+        data = DataSource(**{k: v for k, v in given.items() if v})
+    elif "data" in bridge.metrics:  # what it was trained on, as `n2n train` recorded it
+        data = DataSource.from_record(bridge.metrics["data"], args.ref)
+    elif bridge.metrics.get("dataset"):
+        data = DataSource(dataset=bridge.metrics["dataset"])
+    else:
+        raise UsageError("this bridge does not record what it was trained on: pass --dataset (or --source-dataset "
                          "and --target-dataset)")
     metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), split=args.split,
                               n_samples=args.n_samples, seed=args.seed)
     if args.json:
         return print_json(metrics)
-    print_table(("metric", "value"), [(key, f"{value:.4f}") for key, value in metrics.items()])
+    print_table(("metric", "value"), [(key, f"{value:.4f}") for key, value in metrics.items()],
+                empty="(no metric applies: the data has no such split, or no classifier judges the target)")
 
 
 def run_push(args: argparse.Namespace) -> None:

@@ -55,6 +55,8 @@ class Expert:
     options: ClassVar[Mapping[str, Any]] = {}  # settings beyond the checkpoint, with their defaults
     # (BigGAN's truncation, a VAE's resolution); bridges record them beside the checkpoint
     dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.float32,)  # weight dtypes it runs in (first: default)
+    classifier: ClassVar[str | None] = None  # the classifier expert that judges (and labels) its outputs
+    dataset: ClassVar[str | None] = None  # a labelled dataset of its inputs: its domain when none is named
     has_weights: ClassVar[bool] = True  # False: nothing to load (`_load` receives None)
     decoder_attribute: ClassVar[str | None] = None  # the attribute holding the module `_decode` runs, when
     # the expert holds several modules (with one, that one)
@@ -87,6 +89,11 @@ class Expert:
     @classmethod
     def can_decode(cls) -> bool:
         return cls._decode is not Expert._decode
+
+    @classmethod
+    def has_posterior(cls) -> bool:
+        """Whether `posterior` gives a distribution over latents (a VAE's encoder), not just a point."""
+        return cls._posterior is not Expert._posterior
 
     @classmethod
     def spec(cls, plugin: str) -> ExpertSpec:
@@ -223,6 +230,17 @@ class Expert:
         call = _DecodeCall(self, decoder)
         return torch.func.functional_call(call, {f"decoder.{name}": t for name, t in parameters.items()}, (latents,))
 
+    def posterior(self, inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs -> (mean, log-variance) of q(latent | input), each [B, *latent_shape], for experts whose
+        encoder is probabilistic; `encode` gives the mean."""
+        if not self.has_posterior():
+            raise UnsupportedOperationError(f"expert {self.name!r} encodes to a point, not a distribution")
+        batch = prepare_inputs(self, inputs)
+        self.load()
+        with torch.no_grad():
+            mean, logvar = self._posterior(batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch)
+        return mean.float(), logvar.float()
+
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws [n, *latent_shape] from the latent prior this expert decodes (a GAN's z ~ N(0, I));
         experts with another prior (truncation, class embeddings) override it."""
@@ -244,6 +262,10 @@ class Expert:
     def _decode(self, latents: torch.Tensor) -> Any:
         """Validated latents [B, *latent_shape] on `device` -> outputs."""
         raise UnsupportedOperationError(f"expert {self.name!r} cannot decode")
+
+    def _posterior(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validated batch -> (mean, log-variance), each [B, *latent_shape] (probabilistic encoders)."""
+        raise UnsupportedOperationError(f"expert {self.name!r} has no posterior")
 
 
 class _DecodeCall(nn.Module):

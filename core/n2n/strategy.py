@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .errors import InvalidInputError, PluginError
+from .errors import InvalidInputError, PluginError, UnsupportedOperationError
 from .expert import Expert
 from .settings import check_settings
 from .specs import StrategySpec, summary
@@ -56,6 +56,7 @@ class Strategy(nn.Module, abc.ABC):
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
     roles: ClassVar[Mapping[str, str]] = {}  # auxiliary experts it requires: role -> what the role does
     paper: ClassVar[Mapping[str, str]] = {}  # {"arxiv", "title", "citation" (BibTeX)}: cited in model cards
+    reversible: ClassVar[bool] = False  # one trained bridge also translates target -> source (`reversed`)
 
     def __init__(self, source: Expert, target: Expert, *, auxiliary: Mapping[str, Expert] | None = None, **config: Any):
         super().__init__()
@@ -128,6 +129,10 @@ class Strategy(nn.Module, abc.ABC):
     @abc.abstractmethod
     def sample(self, source: torch.Tensor, n_samples: int, generator: torch.Generator | None) -> torch.Tensor:
         """Source latents [B, *S] -> target latents [B * n_samples, *T], input-major."""
+
+    def reversed(self) -> Strategy:
+        """The same trained weights translating target -> source (strategies with `reversible`)."""
+        raise UnsupportedOperationError(f"strategy {self.name!r} translates one way only: train a bridge the other way")
 
     def decode(self, latents: torch.Tensor, source: torch.Tensor) -> Any:
         """Sampled target latents [B * n, *T] -> outputs; `source` [B * n, *S] is each row's source latent.

@@ -4,7 +4,8 @@
   expert encodes its field, the target expert its own;
 - `generated_pairs`: Net2Net's recipe for a target without an encoder (BigGAN): draw target latents from
   the target's prior, decode them, and encode (or first `describe`) the results with the source side;
-- `unpaired_data`: two labelled datasets, one per domain, each encoded by its own expert;
+- `unpaired_data`: each domain's latents with labels, no pairs: a labelled dataset encoded by its expert,
+  or a generator's prior samples labelled by a classifier (`domain`);
 - `loop_data`: a labelled dataset whose source field the source expert encodes, with the real
   target-modality items kept for strategies that judge generated ones against them.
 """
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -21,10 +23,13 @@ from ..errors import InvalidInputError
 from ..expert import Expert
 from ..images import opened
 from ..inputs import prepare_inputs
+from ..registry import load_dataset, load_expert
 from .features import FeatureShards, cached_features, cached_tensor, fingerprint
 from .streams import LoopData, PairedData, UnpairedData
 
 FIELD_FOR_MODALITY = {"text": "text", "image": "image", "label": "label"}
+GENERATED = 40_000  # prior samples drawn for a generator's domain (cheap; fewer overfit the bridge)
+KEEP = 0.5  # the share of each class's samples, most confident first, that stays
 
 
 def field_name(expert: Expert) -> str:
@@ -106,19 +111,71 @@ def labels_of(dataset: Dataset, split: str, columns: dict[str, Sequence]) -> tor
     return torch.as_tensor(columns["label"]).long()
 
 
-def unpaired_data(source_dataset: Dataset, target_dataset: Dataset, split: str, source: Expert, target: Expert,
-                  progress: bool = True) -> UnpairedData:
-    """Each domain's latents with their labels, from one labelled dataset per domain (no pairs)."""
-    if not target.can_encode():
+@dataclass(frozen=True)
+class Domain:
+    """One side of unpaired data: latents with their labels (and posterior log-variances), and where
+    they came from (printed by `n2n train`, recorded in the model card)."""
+
+    latents: FeatureShards
+    labels: torch.Tensor  # [N]
+    logvar: FeatureShards | None
+    origin: str
+
+
+def domain(expert: Expert, dataset: Dataset | None, split: str, *, generated: int = GENERATED, seed: int = 0,
+           progress: bool = True) -> Domain:
+    """An expert's domain for unpaired training or evaluation: `dataset` (labelled, of its modality)
+    encoded by it; else the expert's own `dataset`; else, for a generator, `generated` draws of its
+    prior labelled by its `classifier` (Latent Translation's recipe for GANs; the test split draws
+    other samples than the train split)."""
+    if dataset is None and expert.dataset is not None and expert.can_encode():
+        dataset = load_dataset(expert.dataset)
+    if dataset is not None:
+        columns = dataset.load(split)
+        logvar = None
+        if expert.has_posterior():
+            field = field_for(expert, dataset)
+            key = f"{dataset.name}:{dataset.version}:{split}:{field}:{fingerprint(columns[field])}"
+            logvar = cached_features(expert, columns[field], key, progress=progress, log_variance=True)
+        return Domain(encoded_column(expert, dataset, split, columns, progress), labels_of(dataset, split, columns),
+                      logvar, f"{dataset.name}/{split}")
+    if not (expert.can_decode() and expert.classifier is not None):
         raise InvalidInputError(
-            f"target expert {target.name!r} cannot encode {target.modality}, so {target_dataset.name!r} cannot give "
-            "its latents: sample its prior and label the samples with a classifier instead"
+            f"expert {expert.name!r} has neither a labelled dataset nor a classifier to label its samples: "
+            "name a labelled dataset of its modality (--source-dataset / --target-dataset)"
         )
-    source_columns, target_columns = source_dataset.load(split), target_dataset.load(split)
-    return UnpairedData(
-        encoded_column(source, source_dataset, split, source_columns, progress), labels_of(source_dataset, split, source_columns),
-        encoded_column(target, target_dataset, split, target_columns, progress), labels_of(target_dataset, split, target_columns),
-    )
+    classifier = load_expert(expert.classifier, device=expert.device)
+    latents, labels = labelled_prior(expert, classifier, generated, seed + (split != "train"), progress=progress)
+    return Domain(latents, labels, None, f"{generated} samples of {expert.name} labelled by {classifier.name} ({split})")
+
+
+@torch.no_grad()
+def labelled_prior(generator: Expert, classifier: Expert, n: int, seed: int, keep: float = KEEP,
+                   progress: bool = True) -> tuple[FeatureShards, torch.Tensor]:
+    """`n` draws of a generator's prior, decoded and labelled by `classifier`; of each class, the `keep`
+    share it is most confident about stays (cached). Returns (latents, labels [M])."""
+    if n < 1:
+        raise InvalidInputError(f"labelled prior samples: n must be at least 1, got {n}")
+    key = f"labelled-prior:{generator.fingerprint()}:{classifier.fingerprint()}:{n}:{seed}:{keep}"
+    latents = generator.sample_latents(n, torch.Generator().manual_seed(seed))  # [n, *T]
+    outputs = _Decoded(generator, latents, None)
+    logits = cached_features(classifier, outputs, key, description=f"labelling {n} samples of {generator.name}",
+                             progress=progress).load_all()  # [n, classes]
+    confidence, labels = logits.softmax(-1).max(-1)
+    kept = torch.cat([rows[confidence[rows].argsort(descending=True)[: max(1, round(keep * len(rows)))]]
+                      for rows in (torch.nonzero(labels == c)[:, 0] for c in labels.unique())]).sort().values
+    return cached_tensor(latents[kept], key), labels[kept]
+
+
+def unpaired_data(source: Expert, target: Expert, split: str = "train", *, source_dataset: Dataset | None = None,
+                  target_dataset: Dataset | None = None, generated: int = GENERATED, seed: int = 0,
+                  progress: bool = True) -> UnpairedData:
+    """Each domain's latents with their labels (see `domain`): no pairs, only labels align them."""
+    sides = [domain(e, d, split, generated=generated, seed=seed, progress=progress)
+             for e, d in ((source, source_dataset), (target, target_dataset))]
+    description = f"{source.name}: {sides[0].origin}; {target.name}: {sides[1].origin}"
+    return UnpairedData(sides[0].latents, sides[0].labels, sides[1].latents, sides[1].labels, sides[0].logvar,
+                        sides[1].logvar, description)
 
 
 def loop_data(dataset: Dataset, split: str, source: Expert, target: Expert, progress: bool = True) -> LoopData:

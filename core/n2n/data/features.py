@@ -53,10 +53,13 @@ class FeatureShards:
 
 
 def cached_features(
-    expert: Expert, column: Sequence, data_fingerprint: str, *, description: str = "", progress: bool = True
+    expert: Expert, column: Sequence, data_fingerprint: str, *, description: str = "", progress: bool = True,
+    log_variance: bool = False,
 ) -> FeatureShards:
-    """Latents of `expert` for every item of `column`, from the cache or encoded now (and cached)."""
-    directory = n2n_home() / "features" / expert.name / cache_key(expert, data_fingerprint)
+    """Latents of `expert` for every item of `column`, from the cache or encoded now (and cached); with
+    `log_variance`, the log-variances of its posterior instead (experts with `has_posterior()`)."""
+    key = cache_key(expert, data_fingerprint + ("\0log-variance" if log_variance else ""))
+    directory = n2n_home() / "features" / expert.name / key
     bars: list[tqdm] = []  # made on the first shard encoded: a cache hit shows no bar
 
     def encode(start: int) -> torch.Tensor:
@@ -64,7 +67,8 @@ def cached_features(
             bars.append(progress_bar(total=len(column), desc=f"encoding {description or expert.name}", unit="item",
                                      enabled=progress))
         part = column[start : start + SHARD_ROWS]
-        return torch.cat([_encode(expert, part[i : i + ENCODE_BATCH], bars[0]) for i in range(0, len(part), ENCODE_BATCH)])
+        return torch.cat([_encode(expert, part[i : i + ENCODE_BATCH], bars[0], log_variance)
+                          for i in range(0, len(part), ENCODE_BATCH)])
 
     try:
         return _cached(directory, len(column), encode, expert.name)
@@ -121,8 +125,8 @@ def fingerprint(column: Sequence) -> str:
     return digest.hexdigest()
 
 
-def _encode(expert: Expert, items: Sequence, bar: tqdm) -> torch.Tensor:
-    latents = expert.encode(opened(items))
+def _encode(expert: Expert, items: Sequence, bar: tqdm, log_variance: bool) -> torch.Tensor:
+    latents = expert.posterior(opened(items))[1] if log_variance else expert.encode(opened(items))
     bar.update(len(latents))
     return latents
 

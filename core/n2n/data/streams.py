@@ -93,27 +93,37 @@ class PairedData:
 @dataclass(frozen=True)
 class UnpairedData:
     """Each domain's latents with their labels, shuffled independently: `unpaired` strategies
-    (Latent Translation aligns the two domains through the labels, never through pairs)."""
+    (Latent Translation aligns the two domains through the labels, never through pairs). A domain
+    encoded by a probabilistic encoder also carries its posterior log-variances, so that a strategy
+    can resample its inputs."""
 
     source: FeatureShards
     source_labels: torch.Tensor  # [N_source]
     target: FeatureShards
     target_labels: torch.Tensor  # [N_target]
+    source_logvar: FeatureShards | None = None  # row-aligned with `source`
+    target_logvar: FeatureShards | None = None
+    description: str = ""  # where each domain came from (a dataset, or labelled prior samples)
 
     def __len__(self) -> int:
         return max(self.source.rows, self.target.rows)
 
     def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
-        """Batches {"source", "source_label", "target", "target_label"}; see `TrainingData.batches`."""
-        source, target = _ShardReader(self.source, self.source_labels), _ShardReader(self.target, self.target_labels)
-        streams = zip(
-            shuffled_rows(self.source.counts, batch_size, seed, start, stride),
-            shuffled_rows(self.target.counts, batch_size, seed + 1, start, stride),
-        )
-        for (source_shard, source_rows), (target_shard, target_rows) in streams:
-            source_latents, source_labels = source.rows(source_shard, source_rows)
-            target_latents, target_labels = target.rows(target_shard, target_rows)
-            yield {"source": source_latents, "source_label": source_labels, "target": target_latents, "target_label": target_labels}
+        """Batches {"source", "source_label", "target", "target_label"[, "source_logvar", "target_logvar"]};
+        see `TrainingData.batches`."""
+        sides = {}
+        for offset, side in enumerate(("source", "target")):
+            latents, labels, logvar = getattr(self, side), getattr(self, f"{side}_labels"), getattr(self, f"{side}_logvar")
+            readers = (_ShardReader(latents, labels), _ShardReader(logvar, None) if logvar is not None else None)
+            sides[side] = (readers, shuffled_rows(latents.counts, batch_size, seed + offset, start, stride))
+        while True:
+            batch = {}
+            for side, ((reader, logvar_reader), stream) in sides.items():
+                shard, rows = next(stream)
+                batch[side], batch[f"{side}_label"] = reader.rows(shard, rows)
+                if logvar_reader is not None:
+                    batch[f"{side}_logvar"] = logvar_reader.rows(shard, rows)[0]
+            yield batch
 
 
 @dataclass(frozen=True)

@@ -56,14 +56,22 @@ def class_spread(target: Expert, inputs: Sequence, labels: torch.Tensor, per_cla
     """Per class: the pairwise spread of real items of that class (`inputs`: a tensor batch, or image
     paths) as the target expert renders them — its reconstructions when it encodes and decodes, the
     items themselves when it only decodes (a GAN)."""
+    rendered, kept = [], []
+    for label in labels.unique().tolist():
+        rows = torch.nonzero(labels == label)[:per_class, 0]
+        items = inputs[rows] if isinstance(inputs, torch.Tensor) else opened([inputs[i] for i in rows.tolist()])
+        rendered.append(target.decode(target.encode(items)) if target.can_encode() else prepare_inputs(target, items))
+        kept.append(labels[rows])
+    return spread_by_class(torch.cat(rendered).float().cpu(), torch.cat(kept))
+
+
+def spread_by_class(outputs: torch.Tensor, labels: torch.Tensor, per_class: int = 64) -> dict[int, float]:
+    """Per class with at least two items: the pairwise spread of its outputs [N, ...] (one item has none)."""
     spread = {}
     for label in labels.unique().tolist():
         rows = torch.nonzero(labels == label)[:per_class, 0]
-        if len(rows) < 2:
-            continue  # one item has no spread
-        items = inputs[rows] if isinstance(inputs, torch.Tensor) else opened([inputs[i] for i in rows.tolist()])
-        rendered = target.decode(target.encode(items)) if target.can_encode() else prepare_inputs(target, items)
-        spread[label] = pairwise_spread(rendered.float().cpu(), len(rendered)).item()
+        if len(rows) > 1:
+            spread[label] = pairwise_spread(outputs[rows], len(rows)).item()
     return spread
 
 
@@ -112,8 +120,9 @@ def translation_report(
 
 
 def default_classifier(target: Expert) -> Expert | None:
-    """The classifier expert that judges the target's outputs: `<target>-classifier` when installed."""
-    name = f"{target.name}-classifier"
+    """The classifier expert that judges an expert's outputs: the one it names (`Expert.classifier`),
+    else `<name>-classifier` when installed."""
+    name = target.classifier or f"{target.name}-classifier"
     return load_expert(name, device=target.device) if name in experts() else None
 
 

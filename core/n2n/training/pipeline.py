@@ -4,29 +4,32 @@ how the bridge is evaluated, consulted by `n2n.train`, `n2n train`, `n2n eval` a
 | needs         | training data (what you give)                                   | evaluation                           |
 | ------------- | --------------------------------------------------------------- | ------------------------------------ |
 | `paired`      | `dataset` carrying both experts' fields, or `generated` N samples of the target's prior | NLL, transfer accuracy, diversity on the dataset's test split |
-| `unpaired`    | `source_dataset` and `target_dataset`, each labelled            | transfer accuracy, diversity on the source dataset's test split |
+| `unpaired`    | each side's labelled dataset (default: the expert's own), or `generated` prior samples labelled by its classifier | transfer accuracy, agreement, consistency, diversity, locality, cycle; both ways when reversible |
 | `in_the_loop` | a labelled `dataset` (its real target items, when it has them)  | transfer accuracy, diversity per class on its test split |
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..bridge import Bridge
-from ..data.build import generated_pairs, loop_data, paired_data, unpaired_data
+from ..data.build import GENERATED, domain, generated_pairs, loop_data, paired_data, unpaired_data
 from ..data.streams import TrainingData
 from ..data.userdata import resolve_dataset
 from ..dataset import Dataset
-from ..errors import UsageError
+from ..errors import BridgeConfigError, UsageError
 from ..expert import Expert
 from ..hub.zoo import register
 from ..registry import datasets
 from ..strategy import NEEDS
-from .metrics import evaluate
+from .metrics import default_classifier, evaluate
 from .trainer import train as run_training
+from .transfer import transfer_report
 
 
 @dataclass
@@ -47,17 +50,32 @@ class DataSource:
         value = getattr(self, name)
         return resolve_dataset(value) if isinstance(value, str) else value
 
+    @classmethod
+    def from_record(cls, record: Any, where: str) -> DataSource:
+        """A DataSource from what `record` wrote into a bridge's config.json (checked: it may come from the Hub)."""
+        kinds = {"dataset": str, "generated": int, "source_dataset": str, "target_dataset": str}
+        if not isinstance(record, dict) or any(key not in kinds or not isinstance(value, kinds[key]) for key, value in record.items()):
+            raise BridgeConfigError(f"{where}: metrics.data must map {sorted(kinds)} to names (or a count), got {record!r}")
+        return cls(**record)
+
+    def reversed(self) -> DataSource:
+        """The same data seen from the other side (for a bridge run backwards)."""
+        return dataclasses.replace(self, source_dataset=self.target_dataset, target_dataset=self.source_dataset)
+
     def record(self) -> dict[str, Any]:
         """The given fields as JSON (dataset names or the user's paths), for `n2n eval` to rebuild it."""
         return {name: self.generated if name == "generated" else _name(getattr(self, name)) for name in sorted(self.given())}
 
-    def label(self) -> str:
-        """How the model card names this data: dataset names, and only the file name of the user's files."""
-        if self.generated is not None:
-            return f"{self.generated} generated samples"
-        if self.source_dataset is not None:
-            return f"{_shown(self.source_dataset)} + {_shown(self.target_dataset)}"
-        return _shown(self.dataset)
+    def label(self, built: TrainingData | None = None) -> str:
+        """How the model card names this data: what the built data says it came from, else dataset names
+        (only the file name of the user's files)."""
+        if description := getattr(built, "description", ""):
+            return description
+        if self.dataset is not None:
+            return _shown(self.dataset)
+        if self.source_dataset is not None or self.target_dataset is not None:
+            return " + ".join(_shown(d) if d is not None else "(the expert's own)" for d in (self.source_dataset, self.target_dataset))
+        return f"{self.generated} generated samples"
 
 
 @dataclass(frozen=True)
@@ -77,8 +95,25 @@ def _paired(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> Trai
 
 
 def _unpaired(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> TrainingData:
-    return unpaired_data(data.resolved("source_dataset"), data.resolved("target_dataset"), "train",
-                         bridge.source, bridge.target, progress)
+    return unpaired_data(bridge.source, bridge.target, "train", **_domains(data), seed=seed, progress=progress)
+
+
+def _domains(data: DataSource) -> dict[str, Any]:
+    """The keywords of `unpaired_data`/`domain` that `data` gives (each side's dataset, prior samples)."""
+    given = {"source_dataset": data.resolved("source_dataset"), "target_dataset": data.resolved("target_dataset")}
+    return given | ({"generated": data.generated} if data.generated is not None else {})
+
+
+def _evaluate_unpaired(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int,
+                       progress: bool) -> dict[str, float]:
+    sides = _domains(data)
+    generated = {"generated": min(sides.get("generated", GENERATED), EVALUATION_SAMPLES)}
+    source = domain(bridge.source, sides["source_dataset"], split, **generated, seed=seed, progress=progress)
+    target = domain(bridge.target, sides["target_dataset"], split, **generated, seed=seed, progress=progress)
+    judges = (classifier or default_classifier(bridge.target), default_classifier(bridge.source))
+    if judges[0] is None:
+        raise UsageError(f"no classifier judges {bridge.target.name!r}'s outputs: pass one (--classifier EXPERT)")
+    return transfer_report(bridge, source, target, judges, n_samples, seed)
 
 
 def _loop(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> TrainingData:
@@ -96,12 +131,18 @@ def _evaluate_on(dataset_field: str, reference_field: str | None = None):
     return run
 
 
+def _subsets(*names: str) -> tuple[frozenset[str], ...]:
+    return tuple(frozenset(c) for r in range(len(names) + 1) for c in itertools.combinations(names, r))
+
+
+EVALUATION_SAMPLES = 2000  # prior samples of a generator's held-out domain
+
 RECIPES: dict[str, Recipe] = {
     "paired": Recipe((frozenset({"dataset"}), frozenset({"generated"})),
                      "--dataset D (both experts' fields) | --generated N", _paired, _evaluate_on("dataset")),
-    "unpaired": Recipe((frozenset({"source_dataset", "target_dataset"}),),
-                       "--source-dataset D --target-dataset D (each labelled)", _unpaired,
-                       _evaluate_on("source_dataset", "target_dataset")),
+    "unpaired": Recipe(_subsets("source_dataset", "target_dataset", "generated"),
+                       "[--source-dataset D] [--target-dataset D] (labelled; default: each expert's own, or "
+                       "--generated N samples of a generator labelled by its classifier)", _unpaired, _evaluate_unpaired),
     "in_the_loop": Recipe((frozenset({"dataset"}),),
                           "--dataset D (labelled) --classifier EXPERT", _loop, _evaluate_on("dataset")),
 }
@@ -159,13 +200,21 @@ def train(
                         checkpoint_every=checkpoint_every, progress=progress, on_step=on_step)
 
 
-def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int, items: int, data: DataSource,
-            sample_inputs: Any = None) -> str:
-    """Record how the bridge was made and how it measures, save it as out/bridge (model card, samples
-    from `sample_inputs`) and register it in the local zoo; returns its alias."""
-    bridge.metrics = {**metrics, "train_steps": steps, "train_items": items, "dataset": data.label(),
+def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int, data: DataSource,
+            built: TrainingData, sample_inputs: Any = None) -> str:
+    """Record how the bridge was made (`data`, as `built`) and how it measures, save it as out/bridge
+    (model card, samples from `sample_inputs`) and register it in the local zoo; a reversible bridge
+    is also saved the other way (out/bridge-reversed) and registered under TARGET->SOURCE. Returns its alias."""
+    bridge.metrics = {**metrics, "train_steps": steps, "train_items": len(built), "dataset": data.label(built),
                       "data": data.record()}
     bridge.save_pretrained(Path(out) / "bridge", sample_inputs=sample_inputs)
+    if bridge.strategy.reversible:
+        back = bridge.reversed()
+        swapped = {key.removeprefix("reverse_") if key.startswith("reverse_") else f"reverse_{key}": value
+                   for key, value in metrics.items()}
+        back.metrics = {**swapped, **{k: v for k, v in bridge.metrics.items() if k not in metrics}, "data": data.reversed().record()}
+        back.save_pretrained(Path(out) / "bridge-reversed")
+        register(Path(out) / "bridge-reversed", bridge.target.name, bridge.source.name, bridge.strategy.name)
     return register(Path(out) / "bridge", bridge.source.name, bridge.target.name, bridge.strategy.name)
 
 

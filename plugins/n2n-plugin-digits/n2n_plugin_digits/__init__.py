@@ -1,7 +1,7 @@
 """n2n-plugin-digits: n2n's embedded default world, built on scikit-learn's handwritten digits.
 
-Experts `digits` (a small VAE) and `digits-classifier`; datasets `digits` and `digits-captions`; the
-default `n2n demo` scene (text -> digits). The
+Experts `digits` (a small VAE), `digits-classifier` and `digits-gan`; datasets `digits` and `digits-captions`; the
+default `n2n demo` scene (text -> digits) and `n2n demo transfer` (VAE <-> GAN, no pairs). The
 weights ship with the package; `python -m n2n_plugin_digits.train` reproduces them.
 """
 
@@ -9,13 +9,15 @@ from n2n import hookimpl
 
 from .data import DigitsCaptionsDataset, DigitsDataset
 from .demo import DigitsDemo
-from .experts import DigitsClassifierExpert, DigitsExpert
+from .experts import DigitsClassifierExpert, DigitsExpert, DigitsGANExpert
+from .transfer_demo import TransferDemo
 
 
 @hookimpl
 def register_experts(register):
     register(DigitsExpert)
     register(DigitsClassifierExpert)
+    register(DigitsGANExpert)
 
 
 @hookimpl
@@ -27,3 +29,4 @@ def register_datasets(register):
 @hookimpl
 def register_demos(register):
     register(DigitsDemo)
+    register(TransferDemo)

@@ -53,7 +53,7 @@ class DigitsDemo(n2n.Demo):
 
         prompts = [f"a handwritten {word}" for word in WORDS]
         samples = bridge.translate(prompts, n_samples=SAMPLES_PER_PROMPT, seed=seed)  # [10 * 8, 1, 8, 8]
-        alias = publish(bridge, out, metrics, steps=steps, items=len(pairs), data=data, sample_inputs=prompts)
+        alias = publish(bridge, out, metrics, steps=steps, data=data, built=pairs, sample_inputs=prompts)
         save_grid(samples, out / "samples.png", rows=len(prompts), scale=8)
         write_json(out / "metrics.json", {**metrics, **{k: round(v, 2) for k, v in timings.items()}})
 

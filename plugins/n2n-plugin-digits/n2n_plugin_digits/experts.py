@@ -1,4 +1,5 @@
-"""The experts of the digits world: `digits` (a VAE, encodes and decodes) and `digits-classifier`."""
+"""The experts of the digits world: `digits` (a VAE, encodes and decodes), `digits-classifier`, and
+`digits-gan` (an unconditional GAN, decodes only)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import torch
 from n2n import Expert
 from n2n.hub.checkpoints import PackagedCheckpoint
 from n2n.hub.weights import load_module
-from n2n.inputs import prepare_inputs
 
-from .models import DigitsClassifier, DigitsVAE
+from .models import DigitsClassifier, DigitsDiscriminator, DigitsGenerator, DigitsVAE
 
 VAE_CHECKPOINT = "n2n/digits-vae"
 CLASSIFIER_CHECKPOINT = "n2n/digits-classifier"
+GAN_CHECKPOINT = "n2n/digits-gan"
 
 
 def vae_weights() -> Path:
@@ -28,10 +29,17 @@ def classifier_weights() -> Path:
     return Path(str(files(__package__) / "weights" / "digits-classifier"))
 
 
+def gan_weights() -> Path:
+    """The shipped GAN checkpoint directory (generator; its discriminator in `discriminator/`)."""
+    return Path(str(files(__package__) / "weights" / "digits-gan"))
+
+
 class _DigitsImageExpert(Expert):
     modality = "image"
     image_channels = 1
     image_size = (8, 8)
+    classifier = "digits-classifier"
+    dataset = "digits"
 
 
 class DigitsExpert(_DigitsImageExpert):
@@ -52,12 +60,8 @@ class DigitsExpert(_DigitsImageExpert):
     def _decode(self, latents: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.vae.decode_logits(latents))  # [B, 1, 8, 8]
 
-    def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean, log-variance) of q(z | images), each [B, latent_dim], for callers that sample it."""
-        batch = prepare_inputs(self, images)
-        self.load()
-        with torch.no_grad():
-            return self.vae.posterior(batch)
+    def _posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.vae.posterior(images)  # ([B, latent_dim], [B, latent_dim])
 
 
 class DigitsClassifierExpert(_DigitsImageExpert):
@@ -75,3 +79,24 @@ class DigitsClassifierExpert(_DigitsImageExpert):
 
     def _encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.classifier(images)  # [B, 10]
+
+
+class DigitsGANExpert(_DigitsImageExpert):
+    """z [32] -> an 8×8 handwritten digit, from a GAN trained without labels (decode only)."""
+
+    name = "digits-gan"
+    latent_shape = (32,)
+    default_checkpoint = GAN_CHECKPOINT
+    packaged_checkpoints = {GAN_CHECKPOINT: PackagedCheckpoint("n2n-plugin-digits", __name__, "gan_weights")}
+    dataset = None  # its domain is its prior: samples labelled by `classifier`
+
+    def _load(self, path: Path) -> None:
+        self.generator = load_module(DigitsGenerator, path)
+        self.latent_shape = (self.generator.z_dim,)
+
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.generator(latents)  # [B, 1, 8, 8] in [0, 1]
+
+    def discriminator(self) -> DigitsDiscriminator:
+        """The discriminator trained with this generator (frozen, on the expert's device)."""
+        return load_module(DigitsDiscriminator, self.path / "discriminator").eval().requires_grad_(False).to(self.device)

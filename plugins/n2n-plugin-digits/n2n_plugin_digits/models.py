@@ -49,3 +49,41 @@ class DigitsClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))
+
+
+class DigitsGenerator(nn.Module):
+    """A small DCGAN-style generator: z [B, z_dim] -> 8×8 image [B, 1, 8, 8] in [0, 1]."""
+
+    def __init__(self, z_dim: int = 32, width: int = 48):
+        super().__init__()
+        self.z_dim = z_dim
+        self.project = nn.Sequential(nn.Linear(z_dim, 4 * width * 2 * 2), nn.LeakyReLU(0.2))  # -> [B, 4w, 2, 2]
+        self.body = nn.Sequential(
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),  # [B, 2w, 4, 4]
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.LeakyReLU(0.2),  # [B, w, 8, 8]
+            nn.Conv2d(width, 1, 3, padding=1),  # [B, 1, 8, 8] logits
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        hidden = self.project(z).view(len(z), -1, 2, 2)
+        return torch.sigmoid(self.body(hidden))
+
+
+class DigitsDiscriminator(nn.Module):
+    """Its discriminator: image [B, 1, 8, 8] -> realness logit [B]; the minibatch standard deviation
+    joins the last features so that a generator collapsing onto a few digits is easy to spot."""
+
+    def __init__(self, width: int = 48):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.LeakyReLU(0.2),  # [B, w, 8, 8]
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(0.2),  # [B, 2w, 4, 4]
+            nn.Conv2d(2 * width, 4 * width, 4, 2, 1), nn.LeakyReLU(0.2),  # [B, 4w, 2, 2]
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(4 * width * 2 * 2 + 1, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.features(images * 2 - 1)  # [B, 16w]
+        spread = features.std(0, unbiased=False).mean().expand(len(features), 1)  # [B, 1]
+        return self.head(torch.cat([features, spread], dim=-1)).squeeze(-1)

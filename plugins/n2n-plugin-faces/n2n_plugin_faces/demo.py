@@ -57,7 +57,7 @@ class FacesDemo(n2n.Demo):
             "encode_seconds": encode_seconds,
             "train_seconds": train_seconds,
         }
-        alias = publish(bridge, out, metrics, steps=steps, items=len(pairs), data=data, sample_inputs=probes[:4])
+        alias = publish(bridge, out, metrics, steps=steps, data=data, built=pairs, sample_inputs=probes[:4])
         rows = torch.cat([probes[:6, None], translations.view(PROBES, SAMPLES, 3, 64, 64)[:6]], dim=1)
         save_grid(rows.flatten(0, 1), out / "samples.png", rows=6, scale=2)
         write_json(out / "metrics.json", metrics)

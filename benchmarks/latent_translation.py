@@ -1,0 +1,86 @@
+"""Benchmark: Latent Translation between digits (VAE) and digits-gan, against a class-matched-pairs cINN.
+
+`latent-vae` (the `n2n demo transfer` settings) learns one shared latent space from labels alone and
+translates both ways. The baseline is
+a `cinn` trained on class-matched random pairs (each source item paired with a random target latent of
+the same class), one per direction: it can keep the class, it cannot keep locality (which source items
+are near each other). Both are judged by `digits-classifier` on held-out test digits and fresh GAN
+samples (`n2n.training.transfer`).
+
+    python benchmarks/latent_translation.py [--steps 3000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+KEYS = ("transfer_accuracy", "transfer_agreement", "class_consistency", "relative_diversity", "locality", "cycle_accuracy")
+
+
+def class_matched_pairs(source, target, seed: int):
+    """Each source item paired with a random target latent of its class: PairedData for the baseline."""
+    from n2n.data.features import cached_tensor
+    from n2n.data.streams import PairedData
+
+    generator = torch.Generator().manual_seed(seed)
+    source_latents, target_latents = source.latents.load_all(), target.latents.load_all()
+    partners = torch.empty(len(source.labels), dtype=torch.long)
+    for label in source.labels.unique():
+        rows, candidates = torch.nonzero(source.labels == label)[:, 0], torch.nonzero(target.labels == label)[:, 0]
+        partners[rows] = candidates[torch.randint(len(candidates), (len(rows),), generator=generator)]
+    key = f"benchmark-class-matched:{len(partners)}:{seed}:{source.origin}:{target.origin}"
+    return PairedData(cached_tensor(source_latents, key + ":s"), cached_tensor(target_latents[partners], key + ":t"), source.labels)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--json", help="also write the results as JSON to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["N2N_HOME"] = home
+        import n2n
+        from n2n.data.build import domain
+        from n2n.training.transfer import direction_report, transfer_report
+        from n2n_plugin_digits.transfer_demo import CONFIG
+
+        vae, gan, classifier = n2n.load_expert("digits"), n2n.load_expert("digits-gan"), n2n.load_expert("digits-classifier")
+        train = {expert.name: domain(expert, None, "train", progress=False) for expert in (vae, gan)}
+        test = {expert.name: domain(expert, None, "test", generated=2000, progress=False) for expert in (vae, gan)}
+        rows, seconds = {}, {}
+
+        start = time.perf_counter()
+        bridge = n2n.create_bridge("latent-vae", vae, gan, seed=0, **CONFIG)
+        n2n.train(bridge, Path(home) / "latent-vae", steps=args.steps, progress=False)
+        seconds["latent-vae"] = time.perf_counter() - start
+        report = transfer_report(bridge, test["digits"], test["digits-gan"], (classifier, classifier))
+        rows["latent-vae  digits->gan"] = {k: v for k, v in report.items() if not k.startswith("reverse_")}
+        rows["latent-vae  gan->digits"] = {k[8:]: v for k, v in report.items() if k.startswith("reverse_")}
+
+        for source, target in ((vae, gan), (gan, vae)):
+            start = time.perf_counter()
+            baseline = n2n.create_bridge("cinn", source, target, seed=0, blocks=6, target_noise=0.1)
+            pairs = class_matched_pairs(train[source.name], train[target.name], seed=0)
+            n2n.train(baseline, Path(home) / f"cinn-{source.name}", pairs, steps=args.steps, progress=False)
+            seconds[f"cinn {source.name}"] = time.perf_counter() - start
+            short = {"digits": "digits", "digits-gan": "gan"}
+            rows[f"cinn-random {short[source.name]}->{short[target.name]}"] = direction_report(
+                baseline, test[source.name], test[target.name], classifier, classifier)
+
+    print(f"{'bridge':<26}" + "".join(f"{k:>20}" for k in KEYS))
+    for name, row in rows.items():
+        print(f"{name:<26}" + "".join(f"{row[k]:>20.3f}" if k in row else f"{'-':>20}" for k in KEYS))
+    print("training seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "train_seconds": seconds, "steps": args.steps}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Strategy `latent-vae`: Latent Translation's bridging VAE between two frozen generative models.
+
+Tian, Engel, Gulrajani, Bahdanau et al., "Latent Translation: Crossing Modalities by Bridging Generative
+Models", 2019 (arXiv:1902.08261). One *shared* VAE sits between the two frozen latent spaces: its encoder
+takes [domain latent ‖ one-hot domain id], its decoder emits a domain's latent from [shared code ‖
+one-hot domain id]. Each domain is trained to reconstruct itself (L2 + β_KL·KL to N(0, I)); the two
+domains' shared codes are pulled together by the sliced Wasserstein distance (β_SWD) and made
+class-aware by a classifier on the shared code (β_cls) — from labels alone, never from pairs. Transfer
+encodes with the source's id and decodes with the target's, so one trained bridge runs both ways
+(`Bridge.reversed()`).
+
+Unlike the reference code, the shared-space classifier is trained (its weights are in the optimiser),
+inputs are resampled from the source expert's posterior when the data carries its log-variances, and
+evaluation uses held-out items only.
+
+Inside, domain 0 is the source the bridge was trained from and domain 1 its target; `reverse` swaps
+which one a bridge translates from. Latents are standardised per domain (statistics from the first
+training batch, kept as buffers) and zero-padded to the larger domain's size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from n2n.strategy import Strategy, StrategyConfig, input_major_noise
+
+from .cinn import mlp
+
+SIDES = ("source", "target")
+
+
+@dataclasses.dataclass
+class LatentVAEConfig(StrategyConfig):
+    shared_dim: int = 8  # the shared code (the paper: 8 image<->image, 16 image<->audio)
+    hidden: int = 512  # width of the encoder, decoder and classifier MLPs (the paper: 512; 1024 for audio)
+    depth: int = 4  # hidden layers of the encoder and decoder (the paper: 4; 8 for audio)
+    beta_kl: float = 0.005  # KL(q(z | x, d) || N(0, I))
+    beta_swd: float = 1.0  # sliced Wasserstein distance between the domains' shared codes
+    beta_cls: float = 0.05  # cross-entropy of the shared-code classifier
+    projections: int = 128  # random directions of the sliced Wasserstein distance
+    classes: int = 10  # classes the labels run over
+    residual_noise: float = 0.0  # translations add this share of the target decoder's residual spread (its
+    # reconstruction error per dimension, tracked in training): the part of a target latent the shared
+    # code does not explain is sampled, not set to its mean (0: the reference's deterministic decoder)
+    reverse: bool = False  # translate from the trained target back to the trained source
+    lr: float = 1e-3
+    batch_size: int = 512
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int) -> torch.Tensor:
+    """Sliced Wasserstein distance between samples a [N, D] and b [M, D]: L1 between the sorted
+    projections onto `projections` random unit directions (the smaller sample set decides N)."""
+    n = min(len(a), len(b))
+    directions = F.normalize(torch.randn(a.shape[1], projections, device=a.device), dim=0)  # [D, P]
+    sorted_a = (a[:n] @ directions).sort(0).values  # [n, P]
+    sorted_b = (b[:n] @ directions).sort(0).values
+    return (sorted_a - sorted_b).abs().mean()
+
+
+class LatentVAE(Strategy):
+    """Latent Translation's bridging VAE: one shared latent space between two frozen models, from labels alone."""
+
+    name = "latent-vae"
+    needs = "unpaired"
+    Config = LatentVAEConfig
+    reversible = True
+    paper = {
+        "arxiv": "1902.08261",
+        "title": "Latent Translation: Crossing Modalities by Bridging Generative Models",
+        "citation": (
+            "@article{tian2019latent,\n  title={Latent Translation: Crossing Modalities by Bridging Generative Models},\n"
+            "  author={Tian, Yingtao and Engel, Jesse and others},\n  journal={arXiv preprint arXiv:1902.08261},\n"
+            "  year={2019}\n}"
+        ),
+    }
+
+    def __init__(self, source, target, **config):
+        super().__init__(source, target, **config)
+        c = self.config
+        self.dims = (self.target_dim, self.source_dim) if c.reverse else (self.source_dim, self.target_dim)
+        width = max(self.dims)
+        self.encoder = mlp(width + 2, c.hidden, 2 * c.shared_dim, c.depth)  # [x ‖ domain] -> (mean, log-variance)
+        self.decoder = mlp(c.shared_dim + 2, c.hidden, width, c.depth)  # [z ‖ domain] -> x
+        self.classifier = mlp(c.shared_dim, c.hidden, c.classes, 1)  # z -> class logits (trained, unlike the reference)
+        for domain, dim in enumerate(self.dims):
+            self.register_buffer(f"mean_{domain}", torch.zeros(dim))
+            self.register_buffer(f"std_{domain}", torch.ones(dim))
+            self.register_buffer(f"residual_{domain}", torch.zeros(dim))  # standardised units
+
+    def domain_of(self, side: str) -> int:
+        """The internal domain (0: trained source, 1: trained target) of this bridge's `side`."""
+        return SIDES.index(side) ^ int(self.config.reverse)
+
+    @torch.no_grad()
+    def initialize(self, batch):
+        """Each domain's standardisation from the first training batch: the spread of the inputs as
+        training sees them (posterior means plus their resampling noise, when the data carries it), so
+        that a latent dimension the source expert leaves unused is not blown up."""
+        for side in SIDES:
+            domain, x = self.domain_of(side), batch[side].flatten(1)
+            variance = x.var(0)
+            if f"{side}_logvar" in batch:
+                variance = variance + batch[f"{side}_logvar"].flatten(1).exp().mean(0)
+            getattr(self, f"mean_{domain}").copy_(x.mean(0))
+            getattr(self, f"std_{domain}").copy_(variance.sqrt().clamp(min=1e-4))
+
+    def encode(self, x: torch.Tensor, domain: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A domain's latents [B, dim] -> (mean, log-variance) of the shared code, each [B, shared_dim]."""
+        x = (x - getattr(self, f"mean_{domain}")) / getattr(self, f"std_{domain}")
+        x = F.pad(x, (0, max(self.dims) - x.shape[1]))  # [B, width]
+        mean, logvar = self.encoder(torch.cat([x, self._one_hot(domain, len(x), x)], -1)).chunk(2, -1)
+        return mean, logvar.clamp(-12, 8)
+
+    def decode_domain(self, z: torch.Tensor, domain: int) -> torch.Tensor:
+        """Shared codes [B, shared_dim] -> the domain's latents [B, dim]."""
+        x = self.decoder(torch.cat([z, self._one_hot(domain, len(z), z)], -1))[:, : self.dims[domain]]
+        return x * getattr(self, f"std_{domain}") + getattr(self, f"mean_{domain}")
+
+    def training_step(self, batch):
+        c, codes, losses = self.config, [], {}
+        reconstruction = kl = classification = 0.0
+        for side in SIDES:
+            domain, x = self.domain_of(side), batch[side].flatten(1)  # [B, dim]
+            if self.training and f"{side}_logvar" in batch:  # resample from the expert's posterior
+                x = x + torch.randn_like(x) * (0.5 * batch[f"{side}_logvar"].flatten(1)).exp()
+            mean, logvar = self.encode(x, domain)
+            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()  # [B, shared_dim]
+            standardised = (x - getattr(self, f"mean_{domain}")) / getattr(self, f"std_{domain}")
+            rebuilt = (self.decode_domain(z, domain) - getattr(self, f"mean_{domain}")) / getattr(self, f"std_{domain}")
+            error = (rebuilt - standardised).pow(2)  # [B, dim]
+            reconstruction = reconstruction + error.mean()  # per element, as the reference
+            if self.training:
+                with torch.no_grad():
+                    getattr(self, f"residual_{domain}").lerp_(error.mean(0), 0.01)
+            kl = kl + 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(-1).mean()
+            classification = classification + F.cross_entropy(self.classifier(z), batch[f"{side}_label"])
+            codes.append(z)
+        swd = sliced_wasserstein(codes[0], codes[1], c.projections)
+        loss = reconstruction + c.beta_kl * kl + c.beta_swd * swd + c.beta_cls * classification
+        losses.update(loss=loss, reconstruction=reconstruction.detach(), kl=kl.detach(), swd=swd.detach(),
+                      classification=classification.detach())
+        return losses
+
+    def sample(self, source, n_samples, generator=None):
+        source_domain, target_domain = self.domain_of("source"), self.domain_of("target")
+        mean, logvar = self.encode(source.flatten(1), source_domain)  # [B, shared_dim] each
+        width = self.config.shared_dim + self.dims[target_domain]
+        noise = input_major_noise(len(source), n_samples, (width,), generator, source.device)  # [B * n, shared + T]
+        z = mean.repeat_interleave(n_samples, 0) + noise[:, : self.config.shared_dim] * (0.5 * logvar).exp().repeat_interleave(n_samples, 0)
+        spread = self.config.residual_noise * getattr(self, f"residual_{target_domain}").sqrt() * getattr(self, f"std_{target_domain}")
+        x = self.decode_domain(z, target_domain) + noise[:, self.config.shared_dim :] * spread  # [B * n, T]
+        return x.view(-1, *self.target_shape)
+
+    def reversed(self) -> LatentVAE:
+        """The same weights, translating the other way (target -> source)."""
+        config = {**dataclasses.asdict(self.config), "reverse": not self.config.reverse}
+        other = type(self)(self.target, self.source, auxiliary=dict(self.auxiliary), **config)
+        other.load_state_dict(self.state_dict())
+        return other.train(self.training)
+
+    def _one_hot(self, domain: int, rows: int, like: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(torch.full((rows,), domain, device=like.device), 2).to(like.dtype)  # [rows, 2]

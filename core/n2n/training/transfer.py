@@ -1,0 +1,97 @@
+"""How well a bridge trained without pairs transfers (Latent Translation's evaluation), on held-out items
+of each domain, in both directions when the bridge runs both ways:
+
+- `transfer_accuracy`: the target's classifier gives a translation the true label of its source item;
+- `transfer_agreement`: ... the class the same classifier gives the source item (the reference's metric);
+- `class_consistency`: of the n translations of one input, the share in its most common class;
+- `relative_diversity`: as for paired bridges (spread of an input's translations over the spread of
+  real target items of its class);
+- `locality`: within a class, the Spearman rank correlation between the pairwise distances of source
+  items and those of their translations (a bridge that keeps only the class scores about 0);
+- `cycle_accuracy`: source -> target -> source keeps the label (reversible bridges).
+Keys of the reverse direction are prefixed `reverse_`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..bridge import Bridge
+from ..data.build import Domain
+from ..expert import Expert
+from .metrics import DECODE_BATCH, relative_diversity, spread_by_class, translate_latents
+
+EVALUATED = 1000  # held-out items per direction at most (a seeded subset)
+REFERENCE = 2000  # target items whose spread per class is the diversity reference
+
+
+def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman's rank correlation of two vectors [N] (no ties expected in distances)."""
+    ranks = [x.argsort().argsort().float() for x in (a, b)]
+    ranks = [r - r.mean() for r in ranks]
+    return ((ranks[0] * ranks[1]).sum() / (ranks[0].norm() * ranks[1].norm()).clamp(min=1e-12)).item()
+
+
+def locality(sources: torch.Tensor, translations: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean over classes of the rank correlation between pairwise distances of source items and of their
+    translations (both [B, ...], row-aligned)."""
+    scores = []
+    for label in labels.unique():
+        rows = torch.nonzero(labels == label)[:, 0]
+        if len(rows) < 3:
+            continue
+        upper = torch.triu_indices(len(rows), len(rows), offset=1)
+        distances = [torch.cdist(x[rows].flatten(1).float(), x[rows].flatten(1).float())[upper[0], upper[1]]
+                     for x in (sources, translations)]
+        scores.append(rank_correlation(*distances))
+    return sum(scores) / len(scores) if scores else float("nan")
+
+
+@torch.no_grad()
+def predictions(classifier: Expert, outputs: torch.Tensor) -> torch.Tensor:
+    return torch.cat([classifier.encode(outputs[i : i + DECODE_BATCH]).argmax(-1).cpu()
+                      for i in range(0, len(outputs), DECODE_BATCH)])
+
+
+@torch.no_grad()
+def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier: Expert,
+                     source_classifier: Expert | None = None, n_samples: int = 8, seed: int = 0) -> dict[str, float]:
+    """Every transfer metric of the module docstring for one direction, on the domains' held-out items;
+    `classifier` judges the target's outputs, `source_classifier` the source's (for the cycle)."""
+    latents, labels = source.latents.load_all(), source.labels
+    if len(labels) > EVALUATED:
+        keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:EVALUATED].sort().values
+        latents, labels = latents[keep], labels[keep]
+    outputs = translate_latents(bridge, latents, n_samples, seed).cpu()  # [B * n, ...]
+    predicted = predictions(classifier, outputs).view(len(labels), n_samples)  # [B, n]
+    report = {
+        "transfer_accuracy": (predicted == labels[:, None]).float().mean().item(),
+        "class_consistency": (predicted == predicted.mode(-1).values[:, None]).float().mean().item(),
+    }
+    first = outputs.view(len(labels), n_samples, *outputs.shape[1:])[:, 0]  # one translation per input
+    if bridge.source.can_decode():
+        originals = torch.cat([bridge.source.decode(chunk).cpu() for chunk in latents.split(DECODE_BATCH)])
+        report["transfer_agreement"] = (predicted == predictions(classifier, originals)[:, None]).float().mean().item()
+        report["locality"] = locality(originals, first, labels)
+    reference = None
+    if bridge.target.can_decode():  # real target items as the target renders them (VAE: reconstructions)
+        rendered = torch.cat([bridge.target.decode(chunk).cpu() for chunk in target.latents.load_all()[:REFERENCE].split(DECODE_BATCH)])
+        reference = spread_by_class(rendered, target.labels[:REFERENCE])
+    if reference and n_samples > 1 and (diversity := relative_diversity(outputs, labels, reference)) is not None:
+        report["relative_diversity"] = diversity
+    if bridge.strategy.reversible and source_classifier is not None and bridge.source.can_decode():
+        back_latents = bridge.reversed().sample(bridge.sample(latents, 1, seed), 1, seed)
+        back = torch.cat([bridge.source.decode(chunk).cpu() for chunk in back_latents.split(DECODE_BATCH)])
+        report["cycle_accuracy"] = (predictions(source_classifier, back) == labels).float().mean().item()
+    return report
+
+
+def transfer_report(bridge: Bridge, source: Domain, target: Domain, classifiers: tuple[Expert, Expert | None],
+                    n_samples: int = 8, seed: int = 0) -> dict[str, float]:
+    """`direction_report` source -> target (judged by `classifiers[0]`) and, for a reversible bridge
+    with a classifier of the source's outputs (`classifiers[1]`), target -> source (`reverse_`)."""
+    report = direction_report(bridge, source, target, classifiers[0], classifiers[1], n_samples, seed)
+    if bridge.strategy.reversible and classifiers[1] is not None:
+        backwards = direction_report(bridge.reversed(), target, source, classifiers[1], classifiers[0], n_samples, seed)
+        report.update({f"reverse_{key}": value for key, value in backwards.items()})
+    return report

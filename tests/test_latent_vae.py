@@ -1,0 +1,90 @@
+"""Strategy `latent-vae` (Latent Translation): the conformance suite, the reference code's bugs as
+regression tests, both directions from one bridge, and the unpaired pipeline from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import n2n
+from n2n.testing import StrategyTests
+from n2n_bridges.latent_vae import sliced_wasserstein
+
+
+class TestLatentVAE(StrategyTests):
+    strategy_name = "latent-vae"
+    config = {"hidden": 32, "depth": 2, "batch_size": 32}
+
+
+def test_sliced_wasserstein_is_zero_for_identical_samples_and_grows_with_a_shift():
+    torch.manual_seed(0)
+    a = torch.randn(512, 8)
+    assert sliced_wasserstein(a, a.clone(), 128) == 0
+    shifted = [sliced_wasserstein(a, a[torch.randperm(512)] + shift, 128).item() for shift in (0.5, 1.0, 2.0)]
+    assert shifted[0] < shifted[1] < shifted[2]
+    assert sliced_wasserstein(a, torch.randn(512, 8), 128) < shifted[0]  # two samples of one distribution: close
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """digits -> digits-gan, trained briefly through the pipeline's defaults (no datasets named)."""
+    bridge = n2n.create_bridge("latent-vae", "digits", "digits-gan", seed=0, hidden=128, depth=2, batch_size=256, beta_cls=1.0)
+    classifier_before = {k: v.clone() for k, v in bridge.strategy.classifier.state_dict().items()}
+    n2n.train(bridge, tmp_path_factory.mktemp("run"), steps=300, progress=False)
+    return bridge, classifier_before
+
+
+def test_the_shared_classifier_is_trained(trained):
+    """The reference never put the shared-space classifier in its optimiser; here it learns."""
+    bridge, before = trained
+    assert any(not torch.equal(before[k], v) for k, v in bridge.strategy.classifier.state_dict().items())
+
+
+def test_one_bridge_translates_both_ways_and_round_trips_through_disk(trained, tmp_path):
+    bridge, _ = trained
+    digits = n2n.load_dataset("digits").load("test")["image"][:4]
+    back = bridge.reversed()
+    assert (back.source.name, back.target.name) == ("digits-gan", "digits")
+    assert back.reversed().config == bridge.config
+    z = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
+    for original, source_latents in ((bridge, bridge.source.encode(digits)), (back, z)):  # the GAN only decodes: its latents
+        loaded = n2n.load_bridge(original.save_pretrained(tmp_path / original.source.name))
+        torch.testing.assert_close(loaded.sample(source_latents, 2, seed=1), original.sample(source_latents, 2, seed=1), atol=0, rtol=0)
+    torch.testing.assert_close(n2n.load_bridge(tmp_path / "digits").translate(digits, 2, seed=1), bridge.translate(digits, 2, seed=1))
+
+
+def test_translations_keep_the_class_after_brief_training(trained):
+    bridge, _ = trained
+    columns = n2n.load_dataset("digits").load("test")
+    classifier = n2n.load_expert("digits-classifier")
+    forward = classifier.encode(bridge.translate(columns["image"][:100], seed=0)).argmax(-1)
+    assert (forward == columns["label"][:100]).float().mean() > 0.7
+
+
+def test_a_generator_without_a_labeller_is_one_clear_error():
+    bridge = n2n.create_bridge("latent-vae", "digits", "faces", hidden=16, depth=1)
+    with pytest.raises(n2n.N2NError, match="expert 'faces' has neither a labelled dataset nor a classifier to label its samples"):
+        n2n.training_data(bridge, n2n.DataSource())
+
+
+def test_only_reversible_strategies_run_backwards():
+    with pytest.raises(n2n.N2NError, match="strategy 'mlp' translates one way only"):
+        n2n.create_bridge("mlp", "digits", "digits-gan", hidden=8, depth=1).reversed()
+
+
+@pytest.mark.slow
+def test_n2n_train_with_defaults_registers_both_directions(tmp_path, capsys):
+    from n2n.cli import main
+
+    assert main(["train", "digits->digits-gan", "--strategy", "latent-vae", "--steps", "200", "--out", str(tmp_path),
+                 "--set", "hidden=128", "--set", "depth=2", "--set", "batch_size=256", "--set", "beta_cls=1.0"]) == 0
+    out = capsys.readouterr().out
+    assert "digits: digits/train; digits-gan: 40000 samples of digits-gan labelled by digits-classifier (train)" in out
+    metrics = json.loads((tmp_path / "bridge" / "config.json").read_text())["metrics"]
+    for key in ("transfer_accuracy", "transfer_agreement", "locality", "cycle_accuracy", "reverse_transfer_accuracy",
+                "reverse_locality", "relative_diversity", "class_consistency"):
+        assert 0 <= metrics[key] <= 1 or key.endswith("locality") or key.endswith("diversity"), key
+    back = n2n.load_bridge("digits-gan->digits")  # the reversed bridge, registered under its own alias
+    assert back.config["config"]["reverse"] and back.source.name == "digits-gan"
