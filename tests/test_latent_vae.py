@@ -45,8 +45,10 @@ def test_the_shared_classifier_is_trained(trained):
 def test_one_bridge_translates_both_ways_and_round_trips_through_disk(trained, tmp_path):
     bridge, _ = trained
     digits = n2n.load_dataset("digits").load("test")["image"][:4]
+    bridge.metrics = {"transfer_accuracy": 0.9, "reverse_transfer_accuracy": 0.8, "train_steps": 300}
     back = bridge.reversed()
     assert (back.source.name, back.target.name) == ("digits-gan", "digits")
+    assert back.metrics == {"transfer_accuracy": 0.8, "reverse_transfer_accuracy": 0.9, "train_steps": 300}
     assert back.reversed().config == bridge.config
     z = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
     for original, source_latents in ((bridge, bridge.source.encode(digits)), (back, z)):  # the GAN only decodes: its latents
@@ -88,3 +90,17 @@ def test_n2n_train_with_defaults_registers_both_directions(tmp_path, capsys):
         assert 0 <= metrics[key] <= 1 or key.endswith("locality") or key.endswith("diversity"), key
     back = n2n.load_bridge("digits-gan->digits")  # the reversed bridge, registered under its own alias
     assert back.config["config"]["reverse"] and back.source.name == "digits-gan"
+
+
+def test_held_out_prior_samples_never_repeat_training_ones():
+    from n2n.data.build import split_seed
+
+    seeds = {split_seed(seed, split) for seed in range(5) for split in ("train", "test")}
+    assert len(seeds) == 10  # the test split of one seed is no other seed's training draw
+
+
+def test_labels_beyond_the_configured_classes_are_one_clear_error():
+    bridge = n2n.create_bridge("latent-vae", n2n.load_expert("latent", dim=4), n2n.load_expert("latent", dim=3), classes=3, hidden=8, depth=1)
+    batch = {"source": torch.randn(8, 4), "source_label": torch.arange(8), "target": torch.randn(8, 3), "target_label": torch.zeros(8, dtype=torch.long)}
+    with pytest.raises(n2n.N2NError, match="a source label is 7, but classes=3"):
+        bridge.strategy.training_step(batch)

@@ -25,6 +25,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
+from n2n.errors import InvalidInputError
 from n2n.strategy import Strategy, StrategyConfig, input_major_noise
 
 from .cinn import mlp
@@ -136,7 +137,11 @@ class LatentVAE(Strategy):
                 with torch.no_grad():
                     getattr(self, f"residual_{domain}").lerp_(error.mean(0), 0.01)
             kl = kl + 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(-1).mean()
-            classification = classification + F.cross_entropy(self.classifier(z), batch[f"{side}_label"])
+            labels = batch[f"{side}_label"]
+            if labels.max() >= c.classes:
+                raise InvalidInputError(f"latent-vae: a {side} label is {labels.max().item()}, but classes={c.classes}: "
+                                        "set --set classes=N to the number of classes")
+            classification = classification + F.cross_entropy(self.classifier(z), labels)
             codes.append(z)
         swd = sliced_wasserstein(codes[0], codes[1], c.projections)
         loss = reconstruction + c.beta_kl * kl + c.beta_swd * swd + c.beta_cls * classification
@@ -157,7 +162,8 @@ class LatentVAE(Strategy):
     def reversed(self) -> LatentVAE:
         """The same weights, translating the other way (target -> source)."""
         config = {**dataclasses.asdict(self.config), "reverse": not self.config.reverse}
-        other = type(self)(self.target, self.source, auxiliary=dict(self.auxiliary), **config)
+        with torch.random.fork_rng(devices=[]):  # its initial weights are overwritten: draw no numbers of the caller's
+            other = type(self)(self.target, self.source, auxiliary=dict(self.auxiliary), **config)
         other.load_state_dict(self.state_dict())
         return other.train(self.training)
 

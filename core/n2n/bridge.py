@@ -113,7 +113,13 @@ class Bridge(nn.Module):
     def reversed(self) -> Bridge:
         """The bridge the other way, target -> source, on the same trained weights (strategies that are
         `reversible`, like `latent-vae`); others raise a clear error."""
-        return Bridge(self.strategy.reversed(), metrics=self.metrics).to(self.device)
+        def other_way(key: str) -> str:  # a measurement of one direction names the other; how it was trained stays
+            if key.startswith("train_") or key in ("dataset", "data"):
+                return key
+            return key.removeprefix("reverse_") if key.startswith("reverse_") else f"reverse_{key}"
+
+        metrics = {other_way(key): value for key, value in self.metrics.items()}
+        return Bridge(self.strategy.reversed(), metrics=metrics).to(self.device)
 
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
         """source.encode -> sample target latents -> decode; outputs are input-major."""

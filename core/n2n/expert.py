@@ -55,7 +55,7 @@ class Expert:
     options: ClassVar[Mapping[str, Any]] = {}  # settings beyond the checkpoint, with their defaults
     # (BigGAN's truncation, a VAE's resolution); bridges record them beside the checkpoint
     dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.float32,)  # weight dtypes it runs in (first: default)
-    classifier: ClassVar[str | None] = None  # the classifier expert that judges (and labels) its outputs
+    labeller: ClassVar[str | None] = None  # the classifier expert that judges (and labels) its outputs
     dataset: ClassVar[str | None] = None  # a labelled dataset of its inputs: its domain when none is named
     has_weights: ClassVar[bool] = True  # False: nothing to load (`_load` receives None)
     decoder_attribute: ClassVar[str | None] = None  # the attribute holding the module `_decode` runs, when

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -139,14 +140,20 @@ def domain(expert: Expert, dataset: Dataset | None, split: str, *, generated: in
             logvar = cached_features(expert, columns[field], key, progress=progress, log_variance=True)
         return Domain(encoded_column(expert, dataset, split, columns, progress), labels_of(dataset, split, columns),
                       logvar, f"{dataset.name}/{split}")
-    if not (expert.can_decode() and expert.classifier is not None):
+    if not (expert.can_decode() and expert.labeller is not None):
         raise InvalidInputError(
             f"expert {expert.name!r} has neither a labelled dataset nor a classifier to label its samples: "
             "name a labelled dataset of its modality (--source-dataset / --target-dataset)"
         )
-    classifier = load_expert(expert.classifier, device=expert.device)
-    latents, labels = labelled_prior(expert, classifier, generated, seed + (split != "train"), progress=progress)
+    classifier = load_expert(expert.labeller, device=expert.device)
+    latents, labels = labelled_prior(expert, classifier, generated, split_seed(seed, split), progress=progress)
     return Domain(latents, labels, None, f"{generated} samples of {expert.name} labelled by {classifier.name} ({split})")
+
+
+def split_seed(seed: int, split: str) -> int:
+    """A seed of its own for each (seed, split): prior samples drawn for one split never reappear in another,
+    whatever seed either was drawn with."""
+    return int(hashlib.sha256(f"{seed}:{split}".encode()).hexdigest()[:15], 16)
 
 
 @torch.no_grad()

@@ -120,9 +120,9 @@ def translation_report(
 
 
 def default_classifier(target: Expert) -> Expert | None:
-    """The classifier expert that judges an expert's outputs: the one it names (`Expert.classifier`),
+    """The classifier expert that judges an expert's outputs: the one it names (`Expert.labeller`),
     else `<name>-classifier` when installed."""
-    name = target.classifier or f"{target.name}-classifier"
+    name = target.labeller or f"{target.name}-classifier"
     return load_expert(name, device=target.device) if name in experts() else None
 
 

@@ -209,10 +209,8 @@ def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int,
                       "data": data.record()}
     bridge.save_pretrained(Path(out) / "bridge", sample_inputs=sample_inputs)
     if bridge.strategy.reversible:
-        back = bridge.reversed()
-        swapped = {key.removeprefix("reverse_") if key.startswith("reverse_") else f"reverse_{key}": value
-                   for key, value in metrics.items()}
-        back.metrics = {**swapped, **{k: v for k, v in bridge.metrics.items() if k not in metrics}, "data": data.reversed().record()}
+        back = bridge.reversed()  # its metrics swap directions
+        back.metrics["data"] = data.reversed().record()
         back.save_pretrained(Path(out) / "bridge-reversed")
         register(Path(out) / "bridge-reversed", bridge.target.name, bridge.source.name, bridge.strategy.name)
     return register(Path(out) / "bridge", bridge.source.name, bridge.target.name, bridge.strategy.name)

@@ -71,7 +71,8 @@ def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier:
     first = outputs.view(len(labels), n_samples, *outputs.shape[1:])[:, 0]  # one translation per input
     if bridge.source.can_decode():
         originals = torch.cat([bridge.source.decode(chunk).cpu() for chunk in latents.split(DECODE_BATCH)])
-        report["transfer_agreement"] = (predicted == predictions(classifier, originals)[:, None]).float().mean().item()
+        judge = source_classifier or classifier  # what the source item is, by its own domain's classifier
+        report["transfer_agreement"] = (predicted == predictions(judge, originals)[:, None]).float().mean().item()
         report["locality"] = locality(originals, first, labels)
     reference = None
     if bridge.target.can_decode():  # real target items as the target renders them (VAE: reconstructions)

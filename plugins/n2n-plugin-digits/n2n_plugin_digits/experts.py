@@ -38,7 +38,7 @@ class _DigitsImageExpert(Expert):
     modality = "image"
     image_channels = 1
     image_size = (8, 8)
-    classifier = "digits-classifier"
+    labeller = "digits-classifier"
     dataset = "digits"
 
 

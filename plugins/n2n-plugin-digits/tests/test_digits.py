@@ -45,7 +45,7 @@ class TestDigitsGAN(DefaultCheckpointTests):
         assert all(not p.requires_grad for p in expert.discriminator().parameters())
 
     def test_its_domain_is_its_prior_labelled_by_the_classifier(self, expert):
-        assert expert.classifier == "digits-classifier" and expert.dataset is None
+        assert expert.labeller == "digits-classifier" and expert.dataset is None
 
 
 def test_shipped_gan_passes_its_quality_bar():
