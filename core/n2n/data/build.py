@@ -49,11 +49,14 @@ def field_for(expert: Expert, dataset: Dataset) -> str:
     return field
 
 
-def encoded_column(expert: Expert, dataset: Dataset, split: str, columns: dict[str, Sequence], progress: bool = True) -> FeatureShards:
-    """The expert's latents of its field of `dataset[split]`, through the feature cache."""
+def encoded_column(expert: Expert, dataset: Dataset, split: str, columns: dict[str, Sequence], progress: bool = True,
+                   log_variance: bool = False) -> FeatureShards:
+    """The expert's latents of its field of `dataset[split]` (with `log_variance`, its posterior's
+    log-variances), through the feature cache."""
     field = field_for(expert, dataset)
     key = f"{dataset.name}:{dataset.version}:{split}:{field}:{fingerprint(columns[field])}"
-    return cached_features(expert, columns[field], key, description=f"{dataset.name}/{split} with {expert.name}", progress=progress)
+    return cached_features(expert, columns[field], key, description=f"{dataset.name}/{split} with {expert.name}",
+                           progress=progress, log_variance=log_variance)
 
 
 def paired_data(dataset: Dataset, split: str, source: Expert, target: Expert, progress: bool = True) -> PairedData:
@@ -127,17 +130,13 @@ def domain(expert: Expert, dataset: Dataset | None, split: str, *, generated: in
            progress: bool = True) -> Domain:
     """An expert's domain for unpaired training or evaluation: `dataset` (labelled, of its modality)
     encoded by it; else the expert's own `dataset`; else, for a generator, `generated` draws of its
-    prior labelled by its `classifier` (Latent Translation's recipe for GANs; the test split draws
+    prior labelled by its `labeller` (Latent Translation's recipe for GANs; the test split draws
     other samples than the train split)."""
     if dataset is None and expert.dataset is not None and expert.can_encode():
         dataset = load_dataset(expert.dataset)
     if dataset is not None:
         columns = dataset.load(split)
-        logvar = None
-        if expert.has_posterior():
-            field = field_for(expert, dataset)
-            key = f"{dataset.name}:{dataset.version}:{split}:{field}:{fingerprint(columns[field])}"
-            logvar = cached_features(expert, columns[field], key, progress=progress, log_variance=True)
+        logvar = encoded_column(expert, dataset, split, columns, progress, log_variance=True) if expert.has_posterior() else None
         return Domain(encoded_column(expert, dataset, split, columns, progress), labels_of(dataset, split, columns),
                       logvar, f"{dataset.name}/{split}")
     if not (expert.can_decode() and expert.labeller is not None):

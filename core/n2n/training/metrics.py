@@ -37,11 +37,21 @@ def translate_latents(bridge: Bridge, source_latents: torch.Tensor, n_samples: i
 
 
 @torch.no_grad()
+def predictions(classifier: Expert, outputs: torch.Tensor) -> torch.Tensor:
+    """The class `classifier` gives each of `outputs` [N, ...] -> [N] (on the CPU), in batches."""
+    return torch.cat([classifier.encode(chunk).argmax(-1).cpu() for chunk in outputs.split(DECODE_BATCH)])
+
+
+@torch.no_grad()
+def decoded(expert: Expert, latents: torch.Tensor) -> torch.Tensor:
+    """`expert.decode` of latents [N, ...] in batches, on the CPU."""
+    return torch.cat([expert.decode(chunk).cpu() for chunk in latents.split(DECODE_BATCH)])
+
+
 def transfer_accuracy(outputs: torch.Tensor, labels: torch.Tensor, classifier: Expert) -> float:
     """Share of outputs [B * n, ...] that `classifier` assigns the label of their input (labels [B])."""
     n = len(outputs) // len(labels)
-    predictions = torch.cat([classifier.encode(outputs[i : i + DECODE_BATCH]).argmax(-1) for i in range(0, len(outputs), DECODE_BATCH)])
-    return (predictions.cpu() == labels.repeat_interleave(n)).float().mean().item()
+    return (predictions(classifier, outputs) == labels.repeat_interleave(n)).float().mean().item()
 
 
 def pairwise_spread(outputs: torch.Tensor, n_samples: int) -> torch.Tensor:
@@ -134,12 +144,11 @@ def evaluate(
     n_samples: int = 8,
     seed: int = 0,
     progress: bool = True,
-    reference_dataset: Dataset | None = None,
 ) -> dict[str, float]:
     """Every metric that applies, translating the source items of `dataset[split]`: NLL per dimension
     (when the dataset also carries the target's field and the strategy has `log_prob`), transfer
-    accuracy (with a classifier) and relative diversity (against real target items of the same class,
-    from `reference_dataset`, default `dataset`), and the same on held-out probe inputs (`heldout_`)."""
+    accuracy (with a classifier) and relative diversity (against the dataset's real target items of the
+    same class), and the same on held-out probe inputs (`heldout_`)."""
     columns = dataset.load(split)
     labels = torch.as_tensor(columns["label"]) if "label" in columns else None
     metrics: dict[str, float] = {}
@@ -152,10 +161,8 @@ def evaluate(
     else:
         source_latents = encoded_column(bridge.source, dataset, split, columns, progress).load_all()
     reference = None
-    reference_dataset = reference_dataset or dataset
-    if target_field in reference_dataset.fields and "label" in reference_dataset.fields:
-        real = reference_dataset.load(split)
-        reference = class_spread(bridge.target, real[target_field], torch.as_tensor(real["label"]))
+    if target_field in columns and labels is not None:
+        reference = class_spread(bridge.target, columns[target_field], labels)
     if labels is not None:
         metrics.update(translation_report(bridge, source_latents, labels, classifier, reference, n_samples, seed))
     probe = dataset.probe()

@@ -120,15 +120,12 @@ def _loop(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> Traini
     return loop_data(data.resolved("dataset"), "train", bridge.source, bridge.target, progress)
 
 
-def _evaluate_on(dataset_field: str, reference_field: str | None = None):
-    def run(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int, progress: bool) -> dict[str, float]:
-        dataset = data.resolved(dataset_field)
-        if dataset is None or split not in dataset.splits:
-            return {}
-        reference = data.resolved(reference_field) if reference_field else None
-        return evaluate(bridge, dataset, split, classifier, n_samples, seed, progress, reference_dataset=reference)
-
-    return run
+def _evaluate_dataset(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int,
+                      progress: bool) -> dict[str, float]:
+    dataset = data.resolved("dataset")
+    if dataset is None or split not in dataset.splits:
+        return {}
+    return evaluate(bridge, dataset, split, classifier, n_samples, seed, progress)
 
 
 def _subsets(*names: str) -> tuple[frozenset[str], ...]:
@@ -139,12 +136,12 @@ EVALUATION_SAMPLES = 2000  # prior samples of a generator's held-out domain
 
 RECIPES: dict[str, Recipe] = {
     "paired": Recipe((frozenset({"dataset"}), frozenset({"generated"})),
-                     "--dataset D (both experts' fields) | --generated N", _paired, _evaluate_on("dataset")),
+                     "--dataset D (both experts' fields) | --generated N", _paired, _evaluate_dataset),
     "unpaired": Recipe(_subsets("source_dataset", "target_dataset", "generated"),
                        "[--source-dataset D] [--target-dataset D] (labelled; default: each expert's own, or "
                        "--generated N samples of a generator labelled by its classifier)", _unpaired, _evaluate_unpaired),
     "in_the_loop": Recipe((frozenset({"dataset"}),),
-                          "--dataset D (labelled) --classifier EXPERT", _loop, _evaluate_on("dataset")),
+                          "--dataset D (labelled) --classifier EXPERT", _loop, _evaluate_dataset),
 }
 assert set(RECIPES) == set(NEEDS)  # every kind has its recipe
 

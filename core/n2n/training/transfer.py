@@ -19,7 +19,7 @@ import torch
 from ..bridge import Bridge
 from ..data.build import Domain
 from ..expert import Expert
-from .metrics import DECODE_BATCH, relative_diversity, spread_by_class, translate_latents
+from .metrics import decoded, predictions, relative_diversity, spread_by_class, translate_latents
 
 EVALUATED = 1000  # held-out items per direction at most (a seeded subset)
 REFERENCE = 2000  # target items whose spread per class is the diversity reference
@@ -48,12 +48,6 @@ def locality(sources: torch.Tensor, translations: torch.Tensor, labels: torch.Te
 
 
 @torch.no_grad()
-def predictions(classifier: Expert, outputs: torch.Tensor) -> torch.Tensor:
-    return torch.cat([classifier.encode(outputs[i : i + DECODE_BATCH]).argmax(-1).cpu()
-                      for i in range(0, len(outputs), DECODE_BATCH)])
-
-
-@torch.no_grad()
 def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier: Expert,
                      source_classifier: Expert | None = None, n_samples: int = 8, seed: int = 0) -> dict[str, float]:
     """Every transfer metric of the module docstring for one direction, on the domains' held-out items;
@@ -70,19 +64,19 @@ def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier:
     }
     first = outputs.view(len(labels), n_samples, *outputs.shape[1:])[:, 0]  # one translation per input
     if bridge.source.can_decode():
-        originals = torch.cat([bridge.source.decode(chunk).cpu() for chunk in latents.split(DECODE_BATCH)])
+        originals = decoded(bridge.source, latents)
         judge = source_classifier or classifier  # what the source item is, by its own domain's classifier
         report["transfer_agreement"] = (predicted == predictions(judge, originals)[:, None]).float().mean().item()
         report["locality"] = locality(originals, first, labels)
     reference = None
     if bridge.target.can_decode():  # real target items as the target renders them (VAE: reconstructions)
-        rendered = torch.cat([bridge.target.decode(chunk).cpu() for chunk in target.latents.load_all()[:REFERENCE].split(DECODE_BATCH)])
+        rendered = decoded(bridge.target, target.latents.load_all()[:REFERENCE])
         reference = spread_by_class(rendered, target.labels[:REFERENCE])
     if reference and n_samples > 1 and (diversity := relative_diversity(outputs, labels, reference)) is not None:
         report["relative_diversity"] = diversity
     if bridge.strategy.reversible and source_classifier is not None and bridge.source.can_decode():
         back_latents = bridge.reversed().sample(bridge.sample(latents, 1, seed), 1, seed)
-        back = torch.cat([bridge.source.decode(chunk).cpu() for chunk in back_latents.split(DECODE_BATCH)])
+        back = decoded(bridge.source, back_latents)
         report["cycle_accuracy"] = (predictions(source_classifier, back) == labels).float().mean().item()
     return report
 
