@@ -41,9 +41,10 @@ def test_plugins_lists_builtin_and_entry_point_plugins(capsys):
     assert code == 0
     assert infos["n2n_bridges"]["builtin"] and infos["n2n.latent"]["builtin"]
     assert infos["n2n.latent"]["registered"] == {"expert": ["latent"]}
+    assert infos["n2n.label"]["builtin"] and infos["n2n.label"]["registered"] == {"expert": ["label"]}
     assert infos["digits"]["distribution"] == "n2n-plugin-digits"
     assert infos["digits"]["registered"] == {"expert": ["digits", "digits-classifier", "digits-gan"],
-                                             "dataset": ["digits", "digits-captions"], "demo": ["digits", "transfer"]}
+                                             "dataset": ["digits", "digits-captions"], "demo": ["digits", "hypermod", "transfer"]}
 
 
 def test_plugins_reports_a_broken_plugin(capsys, install_plugin):

@@ -38,10 +38,10 @@ def test_load_plugins_restricts_entry_points(install_plugin, expert_plugin, monk
     install_plugin("extra", expert_plugin("extra-expert"))
     monkeypatch.setenv("N2N_LOAD_PLUGINS", "extra")
     plugins.reload()
-    assert set(n2n.experts()) == {"extra-expert", "latent"}  # built-ins always load
+    assert set(n2n.experts()) == {"extra-expert", "label", "latent"}  # built-ins always load
     monkeypatch.setenv("N2N_LOAD_PLUGINS", "")
     plugins.reload()
-    assert set(n2n.experts()) == {"latent"}
+    assert set(n2n.experts()) == {"label", "latent"}
     assert set(plugins.registry().plugins) == set(plugins.DEFAULT_PLUGINS)
 
 

@@ -3,6 +3,7 @@
 from n2n import hookimpl
 
 from .cinn import CINN
+from .hypermod import Hypermod
 from .latent_vae import LatentVAE
 from .mlp import MLP
 
@@ -10,5 +11,6 @@ from .mlp import MLP
 @hookimpl
 def register_strategies(register):
     register(CINN)
+    register(Hypermod)
     register(LatentVAE)
     register(MLP)

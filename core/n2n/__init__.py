@@ -11,14 +11,14 @@ from .expert import Expert
 from .progress import disable_progress_bars, enable_progress_bars
 from .registry import datasets, demos, experts, hookimpl, load_dataset, load_expert, strategies
 from .specs import DatasetSpec, DemoSpec, ExpertSpec, StrategySpec
-from .strategy import Strategy, StrategyConfig
+from .strategy import LoopConfig, Strategy, StrategyConfig
 from .training.pipeline import DataSource, evaluate_bridge, train, training_data
 
 __version__ = VERSION
 
 __all__ = [
     "Bridge", "DataSource", "Dataset", "DatasetSpec", "Demo", "DemoSpec", "Expert", "ExpertSpec", "N2NError",
-    "Strategy", "StrategyConfig", "StrategySpec", "__version__", "create_bridge", "datasets", "demos",
+    "LoopConfig", "Strategy", "StrategyConfig", "StrategySpec", "__version__", "create_bridge", "datasets", "demos",
     "disable_progress_bars", "enable_progress_bars", "evaluate_bridge", "experts", "hookimpl", "load_bridge",
     "load_dataset", "load_expert", "strategies", "train", "training_data",
 ]

@@ -140,7 +140,7 @@ class Bridge(nn.Module):
         """Write config.json, model.safetensors and a model card (README.md) into `save_directory`,
         each atomically (a README.md you wrote yourself is kept); with `sample_inputs` and an image
         target, also samples.png (rows: inputs). With `push_to_hub`, then upload it to `repo_id`."""
-        directory = save_module(self.strategy, self.config, save_directory)
+        directory = save_module(self.strategy, self.config, save_directory, self.strategy.bridge_state_dict())
         if sample_inputs is not None and self.target.modality == "image":
             images = self.translate(sample_inputs, n_samples=n_samples, seed=0)
             scale = max(1, 64 // max(images.shape[-2:]))

@@ -241,6 +241,28 @@ class Expert:
             mean, logvar = self._posterior(batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch)
         return mean.float(), logvar.float()
 
+    @classmethod
+    def has_features(cls) -> bool:
+        """Whether `features` gives an embedding before the output layer (a classifier's penultimate)."""
+        return cls._features is not Expert._features
+
+    def features(self, inputs: Any) -> torch.Tensor:
+        """Inputs -> the embedding before the output layer [B, F] (a classifier's penultimate features:
+        what Fréchet distances between sets of images are measured on)."""
+        if not self.has_features():
+            raise UnsupportedOperationError(f"expert {self.name!r} exposes no features before its output layer")
+        batch = prepare_inputs(self, inputs)
+        self.load()
+        with torch.no_grad():
+            return self._features(batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch).float()
+
+    def discriminator(self) -> nn.Module | None:
+        """The discriminator trained with this generator, for strategies that continue its adversarial
+        training, or None when the expert ships none. A fresh, frozen copy on the expert's device, mapping
+        outputs to realness logits; its last layer is an `nn.Linear` attribute `head` (whose input is
+        the penultimate features)."""
+        return None
+
     def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n draws [n, *latent_shape] from the latent prior this expert decodes (a GAN's z ~ N(0, I));
         experts with another prior (truncation, class embeddings) override it."""
@@ -266,6 +288,10 @@ class Expert:
     def _posterior(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Validated batch -> (mean, log-variance), each [B, *latent_shape] (probabilistic encoders)."""
         raise UnsupportedOperationError(f"expert {self.name!r} has no posterior")
+
+    def _features(self, batch: Any) -> torch.Tensor:
+        """Validated batch -> the embedding before the output layer [B, F]."""
+        raise UnsupportedOperationError(f"expert {self.name!r} has no features")
 
 
 class _DecodeCall(nn.Module):

@@ -90,15 +90,17 @@ def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
     return inputs.to(expert.device, torch.float32)
 
 
-def _as_labels(expert: Expert, inputs: Any) -> torch.Tensor:
-    if isinstance(inputs, int):
+def _as_labels(expert: Expert, inputs: Any) -> torch.Tensor | list[int | str]:
+    if isinstance(inputs, (int, str)):
         inputs = [inputs]
-    if isinstance(inputs, (list, tuple)) and all(isinstance(label, int) for label in inputs):
-        inputs = torch.tensor(inputs, dtype=torch.long)
+    if isinstance(inputs, (list, tuple)) and not inputs:
+        raise InvalidInputError(f"expert {expert.name!r}: empty batch (no labels)")
+    if isinstance(inputs, (list, tuple)) and all(isinstance(label, (int, str)) and not isinstance(label, bool) for label in inputs):
+        return list(inputs)  # names are resolved by the expert's class list
     if not isinstance(inputs, torch.Tensor) or inputs.ndim != 1 or inputs.is_floating_point():
         raise InvalidInputError(
-            f"expert {expert.name!r} encodes labels: expected a list of ints or an integer tensor [B], "
-            f"got {_kind(inputs)}"
+            f"expert {expert.name!r} encodes labels: expected class names or indices (a list of strings or "
+            f"ints, or an integer tensor [B]), got {_kind(inputs)}"
         )
     if inputs.shape[0] == 0:
         raise InvalidInputError(f"expert {expert.name!r}: empty batch (no labels)")

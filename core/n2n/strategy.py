@@ -16,7 +16,9 @@ their weights never enter the strategy's `state_dict`, its optimiser or a DDP wr
 
 An in-the-loop strategy decodes through `self.target.decode(z, grad=True, parameters=...)` (the frozen
 generator with some tensors replaced via `torch.func.functional_call`) and may own the decode step of
-translation by overriding `decode`.
+translation by overriding `decode`. What only training needs (a discriminator: `Expert.discriminator`)
+is built in `setup_training` and named in `training_only`: training checkpoints hold it, the saved
+bridge does not.
 """
 
 from __future__ import annotations
@@ -48,6 +50,18 @@ class StrategyConfig:
     batch_size: int = 128
 
 
+@dataclasses.dataclass
+class LoopConfig(StrategyConfig):
+    """Hyperparameters of `in_the_loop` strategies: they may learn from only a share of the dataset's
+    labelled items (few labels is what transfer methods are for)."""
+
+    labelled_fraction: float = 1.0  # the share of each class's items kept (seeded), in (0, 1]
+
+    def __post_init__(self) -> None:
+        if not 0 < self.labelled_fraction <= 1:
+            raise InvalidInputError(f"labelled_fraction must be in (0, 1], got {self.labelled_fraction}")
+
+
 class Strategy(nn.Module, abc.ABC):
     """A trainable map from a source expert's latents to a target expert's latents (or outputs)."""
 
@@ -57,6 +71,8 @@ class Strategy(nn.Module, abc.ABC):
     roles: ClassVar[Mapping[str, str]] = {}  # auxiliary experts it requires: role -> what the role does
     paper: ClassVar[Mapping[str, str]] = {}  # {"arxiv", "title", "citation" (BibTeX)}: cited in model cards
     reversible: ClassVar[bool] = False  # one trained bridge also translates target -> source (`reversed`)
+    training_only: ClassVar[tuple[str, ...]] = ()  # submodules `setup_training` builds (a discriminator):
+    # in training checkpoints, never in the saved bridge
 
     def __init__(self, source: Expert, target: Expert, *, auxiliary: Mapping[str, Expert] | None = None, **config: Any):
         super().__init__()
@@ -114,6 +130,17 @@ class Strategy(nn.Module, abc.ABC):
     def optimizer(self) -> torch.optim.Optimizer:
         """The optimiser the trainer steps; strategies with a published recipe override it."""
         return torch.optim.Adam(self.parameters(), lr=self.config.lr)
+
+    def setup_training(self) -> None:
+        """Build what only training needs (the `training_only` submodules), before the optimiser: the
+        trainer calls it on every start and every resume (by default, nothing)."""
+
+    def after_step(self) -> None:
+        """Called by the trainer after every optimiser step (a moving average of the weights; by default, nothing)."""
+
+    def bridge_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights a trained bridge keeps: its state without the `training_only` submodules."""
+        return {key: value for key, value in self.state_dict().items() if key.split(".", 1)[0] not in self.training_only}
 
     def initialize(self, batch: dict[str, torch.Tensor]) -> None:
         """Data-dependent initialisation from the first batch, before training (by default, none)."""

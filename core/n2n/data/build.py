@@ -184,13 +184,35 @@ def unpaired_data(source: Expert, target: Expert, split: str = "train", *, sourc
                         sides[1].logvar, description)
 
 
-def loop_data(dataset: Dataset, split: str, source: Expert, target: Expert, progress: bool = True) -> LoopData:
+def loop_data(dataset: Dataset, split: str, source: Expert, target: Expert, progress: bool = True,
+              labelled_fraction: float = 1.0, seed: int = 0) -> LoopData:
     """Source latents and labels of a labelled dataset, with its real items of the target's modality
-    (when it has that field) prepared as the target expert's inputs."""
+    (when it has that field) prepared as the target expert's inputs; with `labelled_fraction` < 1, only
+    that share of each class's items (at least one; a seeded choice)."""
     columns = dataset.load(split)
+    labels = labels_of(dataset, split, columns)
+    if labelled_fraction < 1:
+        kept = labelled_subset(labels, labelled_fraction, seed)
+        columns = {name: _rows(column, kept) for name, column in columns.items()}
+        labels = labels[kept]
     real = None
     field = field_name(target)
     if field in columns and field != field_for(source, dataset):
         prepared = prepare_inputs(target, opened(columns[field]))
         real = prepared.cpu() if isinstance(prepared, torch.Tensor) else None  # texts stay out of tensor batches
-    return LoopData(encoded_column(source, dataset, split, columns, progress), labels_of(dataset, split, columns), real)
+    share = f"{dataset.name}/{split}, {labelled_fraction:.0%} of its labels ({len(labels)} items)" if labelled_fraction < 1 else ""
+    return LoopData(encoded_column(source, dataset, split, columns, progress), labels, real, share)
+
+
+def labelled_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Sorted row indices of `fraction` of each class's rows (at least one), chosen by `seed`."""
+    generator = torch.Generator().manual_seed(split_seed(seed, "labelled"))
+    chosen = []
+    for label in labels.unique().tolist():
+        rows = torch.nonzero(labels == label)[:, 0]
+        chosen.append(rows[torch.randperm(len(rows), generator=generator)[: max(1, round(fraction * len(rows)))]])
+    return torch.cat(chosen).sort().values
+
+
+def _rows(column: Sequence, rows: torch.Tensor) -> Sequence:
+    return column[rows] if isinstance(column, torch.Tensor) else [column[i] for i in rows.tolist()]

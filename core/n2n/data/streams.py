@@ -135,6 +135,7 @@ class LoopData:
     source: FeatureShards
     labels: torch.Tensor  # [N]
     real: torch.Tensor | None = None  # [N, ...] target-modality items (images [N, C, H, W] in [0, 1])
+    description: str = ""  # which items (a share of a dataset's labels)
 
     def __len__(self) -> int:
         return self.source.rows

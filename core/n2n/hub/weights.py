@@ -25,10 +25,11 @@ from ..io import atomic_path, write_json
 
 M = TypeVar("M", bound=nn.Module)
 
-def save_module(module: nn.Module, config: dict[str, Any], directory: str | os.PathLike) -> Path:
-    """Write `config` and the module's weights into `directory`, each file atomically."""
+def save_module(module: nn.Module, config: dict[str, Any], directory: str | os.PathLike,
+                state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write `config` and the module's weights (or the given `state` of it) into `directory`, each file atomically."""
     directory = Path(directory)
-    state = {name: tensor.detach().contiguous().cpu() for name, tensor in module.state_dict().items()}
+    state = {name: tensor.detach().contiguous().cpu() for name, tensor in (state if state is not None else module.state_dict()).items()}
     with atomic_path(directory / WEIGHTS_NAME) as tmp:
         save_file(state, str(tmp))
     write_json(directory / CONFIG_NAME, config)

@@ -26,7 +26,7 @@ from ..expert import Expert
 from ..strategy import Strategy
 
 ENTRY_POINT_GROUP = "n2n"
-DEFAULT_PLUGINS: tuple[str, ...] = ("n2n.latent", "n2n_bridges")
+DEFAULT_PLUGINS: tuple[str, ...] = ("n2n.latent", "n2n.label", "n2n_bridges")
 
 pm = pluggy.PluginManager("n2n")
 pm.add_hookspecs(hookspecs)

@@ -6,12 +6,15 @@ target expert's own reconstructions.
 - NLL per dimension (nats), for strategies with a `log_prob` (the cINN);
 - relative diversity: the mean pairwise distance of the n samples for one input, divided by the same
   measure over the target expert's reconstructions of real items of that input's class. 1 means the
-  bridge covers the class as widely as the data does; a deterministic bridge scores 0.
+  bridge covers the class as widely as the data does; a deterministic bridge scores 0;
+- per class, for bridges from labels (`class_report`): accuracy of many samples of the class, the
+  Fréchet distance between their classifier features and real items' of the class (FID computed on the
+  judging classifier's penultimate features), and relative diversity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -127,6 +130,49 @@ def translation_report(
         if (diversity := relative_diversity(outputs.cpu(), labels, reference)) is not None:
             report[f"{prefix}relative_diversity"] = diversity
     return report
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to features a [N, F] and b [M, F]:
+    |μa - μb|² + Tr(Σa + Σb - 2 (Σa^½ Σb Σa^½)^½), in float64."""
+    a, b = a.double(), b.double()
+    mean_a, mean_b, cov_a, cov_b = a.mean(0), b.mean(0), torch.cov(a.T), torch.cov(b.T)
+    values, vectors = torch.linalg.eigh(cov_a)
+    root_a = vectors @ torch.diag(values.clamp(min=0).sqrt()) @ vectors.T  # Σa^½
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    return ((mean_a - mean_b).pow(2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross).item()
+
+
+@torch.no_grad()
+def class_report(outputs: Mapping[int, torch.Tensor], real: torch.Tensor, labels: torch.Tensor,
+                 classifier: Expert) -> dict[str, float]:
+    """How well samples of each class `outputs[c]` [n, ...] (of a bridge from labels, or any conditional
+    generator) show their class, judged by `classifier` against the real items `real` [N, ...] with
+    `labels` [N]: accuracy, FID on the classifier's features (when it has them) and relative diversity
+    (the spread of 64 samples / the spread of the class's real items). Each class's
+    (`class_C_accuracy`, ...), and the worst and mean over classes."""
+    reference = spread_by_class(real.flatten(1).float(), labels)
+    columns: dict[str, list[float]] = {"accuracy": [], "fid": [], "relative_diversity": []}
+    for c, samples in outputs.items():
+        columns["accuracy"].append((predictions(classifier, samples) == c).float().mean().item())
+        if classifier.has_features():
+            columns["fid"].append(frechet_distance(features(classifier, samples), features(classifier, real[labels == c])))
+        spread = pairwise_spread(samples[:64].cpu(), len(samples[:64])).item()
+        columns["relative_diversity"].append(spread / reference[c] if reference.get(c) else float("nan"))
+    count = len(outputs)
+    report = {"class_accuracy_min": min(columns["accuracy"]), "class_accuracy_mean": sum(columns["accuracy"]) / count,
+              "class_relative_diversity_mean": sum(columns["relative_diversity"]) / count}
+    if columns["fid"]:
+        report |= {"class_fid_mean": sum(columns["fid"]) / count, "class_fid_max": max(columns["fid"])}
+    for name, values in columns.items():
+        report |= {f"class_{c}_{name}": value for c, value in zip(outputs, values)}
+    return report
+
+
+@torch.no_grad()
+def features(classifier: Expert, inputs: torch.Tensor) -> torch.Tensor:
+    """`classifier.features` of inputs [N, ...] in batches, on the CPU."""
+    return torch.cat([classifier.features(chunk).cpu() for chunk in inputs.split(DECODE_BATCH)])
 
 
 def default_classifier(target: Expert) -> Expert | None:

@@ -5,29 +5,34 @@ how the bridge is evaluated, consulted by `n2n.train`, `n2n train`, `n2n eval` a
 | ------------- | --------------------------------------------------------------- | ------------------------------------ |
 | `paired`      | `dataset` carrying both experts' fields, or `generated` N samples of the target's prior | NLL, transfer accuracy, diversity on the dataset's test split |
 | `unpaired`    | each side's labelled dataset (default: the expert's own), or `generated` prior samples labelled by its classifier | transfer accuracy, agreement, consistency, diversity, locality, cycle; both ways when reversible |
-| `in_the_loop` | a labelled `dataset` (its real target items, when it has them)  | transfer accuracy, diversity per class on its test split |
+| `in_the_loop` | a labelled `dataset` (its real target items, when it has them; `labelled_fraction` of each class) | transfer accuracy, diversity; from labels, per class: accuracy, FID, diversity |
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..bridge import Bridge
-from ..data.build import GENERATED, domain, generated_pairs, loop_data, paired_data, unpaired_data
+from ..data.build import GENERATED, domain, field_name, generated_pairs, labels_of, loop_data, paired_data, unpaired_data
 from ..data.streams import TrainingData
 from ..data.userdata import resolve_dataset
 from ..dataset import Dataset
 from ..errors import BridgeConfigError, UsageError
 from ..expert import Expert
 from ..hub.zoo import register
+from ..images import opened
+from ..inputs import prepare_inputs
 from ..registry import datasets
-from ..strategy import NEEDS
-from .metrics import default_classifier, evaluate
+from ..strategy import NEEDS, LoopConfig
+from .checkpoints import CHECKPOINTS
+from .metrics import class_report, default_classifier, evaluate, translate_latents
 from .trainer import train as run_training
 from .transfer import transfer_report
 
@@ -117,7 +122,9 @@ def _evaluate_unpaired(bridge: Bridge, data: DataSource, split: str, classifier,
 
 
 def _loop(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> TrainingData:
-    return loop_data(data.resolved("dataset"), "train", bridge.source, bridge.target, progress)
+    config = bridge.strategy.config
+    fraction = config.labelled_fraction if isinstance(config, LoopConfig) else 1.0
+    return loop_data(data.resolved("dataset"), "train", bridge.source, bridge.target, progress, fraction, seed)
 
 
 def _evaluate_dataset(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int,
@@ -128,11 +135,27 @@ def _evaluate_dataset(bridge: Bridge, data: DataSource, split: str, classifier, 
     return evaluate(bridge, dataset, split, classifier, n_samples, seed, progress)
 
 
+def _evaluate_loop(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int,
+                   progress: bool) -> dict[str, float]:
+    """`evaluate`'s metrics and, for a bridge from labels, the per-class report against the split's real items."""
+    judge = classifier or default_classifier(bridge.target)
+    metrics = _evaluate_dataset(bridge, data, split, judge, n_samples, seed, progress)
+    dataset = data.resolved("dataset")
+    if (metrics and judge is not None and bridge.source.modality == "label" and bridge.target.modality == "image"
+            and field_name(bridge.target) in dataset.fields):
+        columns = dataset.load(split)
+        real, labels = prepare_inputs(bridge.target, opened(columns[field_name(bridge.target)])).cpu(), labels_of(dataset, split, columns)
+        outputs = {c: translate_latents(bridge, bridge.source.encode([c]), CLASS_SAMPLES, seed) for c in labels.unique().tolist()}
+        metrics |= class_report(outputs, real, labels, judge)
+    return metrics
+
+
 def _subsets(*names: str) -> tuple[frozenset[str], ...]:
     return tuple(frozenset(c) for r in range(len(names) + 1) for c in itertools.combinations(names, r))
 
 
 EVALUATION_SAMPLES = 2000  # prior samples of a generator's held-out domain
+CLASS_SAMPLES = 1000  # samples per class of a bridge from labels
 
 RECIPES: dict[str, Recipe] = {
     "paired": Recipe((frozenset({"dataset"}), frozenset({"generated"})),
@@ -141,7 +164,7 @@ RECIPES: dict[str, Recipe] = {
                        "[--source-dataset D] [--target-dataset D] (labelled; default: each expert's own, or "
                        "--generated N samples of a generator labelled by its classifier)", _unpaired, _evaluate_unpaired),
     "in_the_loop": Recipe((frozenset({"dataset"}),),
-                          "--dataset D (labelled) --classifier EXPERT", _loop, _evaluate_dataset),
+                          "--dataset D (labelled) [--classifier EXPERT]", _loop, _evaluate_loop),
 }
 assert set(RECIPES) == set(NEEDS)  # every kind has its recipe
 
@@ -195,6 +218,23 @@ def train(
         raise UsageError(f"pass either training data or {sorted(sources)}, not both")
     return run_training(bridge, data, out, steps=steps, seed=seed, resume=resume,
                         checkpoint_every=checkpoint_every, progress=progress, on_step=on_step)
+
+
+def train_and_evaluate(bridge: Bridge, data: DataSource, out: Path, *, steps: int, seed: int = 0, progress: bool = True,
+                       announce: str = "") -> tuple[TrainingData, dict[str, float], dict[str, float]]:
+    """A demo scene's run: build `data`, train from scratch into `out` (old checkpoints there removed),
+    evaluate on the test split. `announce` is printed before training, with the data's description
+    after it. Returns (the training data, the metrics, {"train_seconds", "evaluate_seconds"})."""
+    clock = time.perf_counter()
+    items = training_data(bridge, data, seed=seed, progress=progress)
+    if announce:
+        print(f"{announce} on {data.label(items)} ...")
+    shutil.rmtree(Path(out) / CHECKPOINTS, ignore_errors=True)
+    train(bridge, out, items, steps=steps, seed=seed, progress=progress)
+    timings = {"train_seconds": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    metrics = evaluate_bridge(bridge, data, seed=seed, progress=progress)
+    return items, metrics, timings | {"evaluate_seconds": time.perf_counter() - clock}
 
 
 def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int, data: DataSource,

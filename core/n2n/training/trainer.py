@@ -7,7 +7,8 @@ the strategy's module tree). Seeded and resumable: batch k is a function of (see
 checkpoints (weights, optimiser state, every generator of every process) are written atomically every
 `checkpoint_every` steps, and `resume=True` continues from the newest complete one, ending with the
 same weights as an uninterrupted run. A NaN/inf loss stops training with a clear error and leaves the
-last good checkpoint in place.
+last good checkpoint in place. The strategy's hooks: `setup_training` before the optimiser is built
+(a discriminator), `initialize` on a fresh start, `after_step` after every optimiser step.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def train(
     out = Path(out)
     strategy = bridge.strategy
     accelerator = Accelerator(cpu=not torch.accelerator.is_available())  # on CPUs, torchrun ranks use gloo
-    bridge.to(accelerator.device)
     set_seed(seed)  # Python's, NumPy's and torch's generators (every device's)
+    strategy.setup_training()
+    bridge.to(accelerator.device)  # with what setup_training built
     optimizer = strategy.optimizer()
     start = 0
     if resume:
@@ -81,6 +83,7 @@ def train(
             optimizer.zero_grad()
             accelerator.backward(loss)
             optimizer.step()
+            strategy.after_step()
             losses = {key: value.item() for key, value in values.items()}
             bar.update(1)
             bar.set_postfix({key: f"{value:.4g}" for key, value in losses.items()})

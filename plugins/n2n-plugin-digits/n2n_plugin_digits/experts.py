@@ -80,6 +80,9 @@ class DigitsClassifierExpert(_DigitsImageExpert):
     def _encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.classifier(images)  # [B, 10]
 
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier.penultimate(images)  # [B, 4 * width]
+
 
 class DigitsGANExpert(_DigitsImageExpert):
     """z [32] -> an 8×8 handwritten digit, from a GAN trained without labels (decode only)."""
@@ -98,5 +101,4 @@ class DigitsGANExpert(_DigitsImageExpert):
         return self.generator(latents)  # [B, 1, 8, 8] in [0, 1]
 
     def discriminator(self) -> DigitsDiscriminator:
-        """The discriminator trained with this generator (frozen, on the expert's device)."""
         return load_module(DigitsDiscriminator, self.path / "discriminator").eval().requires_grad_(False).to(self.device)

@@ -50,6 +50,10 @@ class DigitsClassifier(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(images))
 
+    def penultimate(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, 1, 8, 8] -> the features before the output layer [B, 4 * width]."""
+        return self.head[:-1](self.features(images))
+
 
 class DigitsGenerator(nn.Module):
     """A small DCGAN-style generator: z [B, z_dim] -> 8×8 image [B, 1, 8, 8] in [0, 1]."""
@@ -69,11 +73,24 @@ class DigitsGenerator(nn.Module):
         return torch.sigmoid(self.body(hidden))
 
 
-class DigitsDiscriminator(nn.Module):
-    """Its discriminator: image [B, 1, 8, 8] -> realness logit [B]; the minibatch standard deviation
-    joins the last features so that a generator collapsing onto a few digits is easy to spot."""
+class DigitsConditionalGenerator(nn.Module):
+    """A class-conditional `DigitsGenerator`: [z ‖ class embedding] -> 8×8 image, as BigGAN conditions."""
 
-    def __init__(self, width: int = 48):
+    def __init__(self, z_dim: int = 32, classes: int = 10, embedding_dim: int = 16, width: int = 48):
+        super().__init__()
+        self.z_dim, self.classes, self.embedding_dim = z_dim, classes, embedding_dim
+        self.embedding = nn.Embedding(classes, embedding_dim)
+        self.generator = DigitsGenerator(z_dim + embedding_dim, width)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.generator(torch.cat([z, self.embedding(labels)], dim=-1))  # [B, 1, 8, 8]
+
+
+class DigitsDiscriminator(nn.Module):
+    """Its discriminator: image [B, 1, 8, 8] -> realness logit [B] (or [B, heads]); the minibatch standard
+    deviation joins the last features so that a generator collapsing onto a few digits is easy to spot."""
+
+    def __init__(self, width: int = 48, heads: int = 1):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1), nn.LeakyReLU(0.2),  # [B, w, 8, 8]
@@ -81,9 +98,9 @@ class DigitsDiscriminator(nn.Module):
             nn.Conv2d(2 * width, 4 * width, 4, 2, 1), nn.LeakyReLU(0.2),  # [B, 4w, 2, 2]
             nn.Flatten(),
         )
-        self.head = nn.Linear(4 * width * 2 * 2 + 1, 1)
+        self.head = nn.Linear(4 * width * 2 * 2 + 1, heads)  # one realness logit per class when conditional
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         features = self.features(images * 2 - 1)  # [B, 16w]
-        spread = features.std(0, unbiased=False).mean().expand(len(features), 1)  # [B, 1]
+        spread = (features.var(0, unbiased=False) + 1e-8).sqrt().mean().expand(len(features), 1)  # [B, 1]
         return self.head(torch.cat([features, spread], dim=-1)).squeeze(-1)

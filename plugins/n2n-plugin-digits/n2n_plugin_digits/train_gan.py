@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
@@ -26,32 +27,43 @@ from n2n.progress import progress_bar
 
 from .data import digit_split
 from .experts import classifier_weights, gan_weights
-from .models import DigitsClassifier, DigitsDiscriminator, DigitsGenerator
+from .models import DigitsClassifier, DigitsConditionalGenerator, DigitsDiscriminator, DigitsGenerator
 from .train import batches, shift
 
 CONFIDENT = 0.9
 
 
 def train_gan(images: torch.Tensor, steps: int, z_dim: int, width: int, generator: torch.Generator,
-              lr: float = 1e-3, r1: float = 0.2, ema: float = 0.999) -> tuple[DigitsGenerator, DigitsDiscriminator]:
-    """The GAN game on `images` [N, 1, 8, 8]; returns (EMA generator, discriminator)."""
-    g, d = DigitsGenerator(z_dim, width), DigitsDiscriminator(width)
+              lr: float = 1e-3, r1: float = 0.2, ema: float = 0.999, labels: torch.Tensor | None = None,
+              classes: int = 10) -> tuple[nn.Module, DigitsDiscriminator]:
+    """The GAN game on `images` [N, 1, 8, 8]; returns (EMA generator, discriminator). With `labels` [N],
+    a class-conditional GAN (`DigitsConditionalGenerator`; a discriminator with one head per class)."""
+    conditional = labels is not None
+    g = DigitsConditionalGenerator(z_dim, classes, width=width) if conditional else DigitsGenerator(z_dim, width)
+    d = DigitsDiscriminator(width, heads=classes if conditional else 1)
     g_ema = copy.deepcopy(g).requires_grad_(False)
     g_opt = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.0, 0.99))
     d_opt = torch.optim.Adam(d.parameters(), lr=lr, betas=(0.0, 0.99))
     schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) for opt in (g_opt, d_opt)]  # sharper at the end
-    stream = batches(len(images), 64, generator)
+    stream = batches(len(images), min(64, len(images)), generator)
+
+    def judge(x: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:  # realness [B], under each row's class head
+        return d(x) if rows is None else d(x).gather(1, rows[:, None])[:, 0]
+
     for _ in (bar := progress_bar(range(steps), desc="gan", leave=False)):
-        real = shift(images[next(stream)], generator).requires_grad_(True)  # [64, 1, 8, 8]
-        fake = g(torch.randn(len(real), z_dim, generator=generator))
-        real_logits, fake_logits = d(real), d(shift(fake.detach(), generator))
+        index = next(stream)
+        real = shift(images[index], generator).requires_grad_(True)  # [64, 1, 8, 8]
+        rows = labels[index] if conditional else None  # fakes of the real batch's classes
+        z = torch.randn(len(real), z_dim, generator=generator)
+        fake = g(z, rows) if conditional else g(z)
+        real_logits, fake_logits = judge(real, rows), judge(shift(fake.detach(), generator), rows)
         (gradient,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
         d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean() + 0.5 * r1 * gradient.pow(2).sum((1, 2, 3)).mean()
         d_opt.zero_grad()
         d_loss.backward()
         d_opt.step()
 
-        g_loss = F.softplus(-d(shift(fake, generator))).mean()
+        g_loss = F.softplus(-judge(shift(fake, generator), rows)).mean()
         g_opt.zero_grad()
         g_loss.backward()
         g_opt.step()

@@ -8,8 +8,6 @@ on held-out test digits and fresh GAN samples.
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 
 import torch
@@ -17,8 +15,7 @@ import torch
 import n2n
 from n2n.images import save_grid
 from n2n.io import write_json
-from n2n.training.checkpoints import CHECKPOINTS
-from n2n.training.pipeline import DataSource, evaluate_bridge, publish, train, training_data
+from n2n.training.pipeline import DataSource, publish, train_and_evaluate
 
 from .data import digit_split
 
@@ -33,19 +30,11 @@ class TransferDemo(n2n.Demo):
     name = "transfer"
 
     def run(self, out: Path, *, seed: int = 0, progress: bool = True, steps: int = STEPS) -> dict[str, float]:
-        clock = time.perf_counter()
         vae, gan = n2n.load_expert("digits"), n2n.load_expert("digits-gan")
         bridge = n2n.create_bridge("latent-vae", vae, gan, seed=seed, **CONFIG)
         data = DataSource()  # each expert's own domain: the digits dataset, and labelled GAN samples
-        domains = training_data(bridge, data, seed=seed, progress=progress)
-        print(f"training a latent-vae bridge digits<->digits-gan on {domains.description} ...")
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
-        train(bridge, out, domains, steps=steps, seed=seed, progress=progress)
-        train_seconds = time.perf_counter() - clock
-
-        clock = time.perf_counter()
-        metrics = evaluate_bridge(bridge, data, seed=seed, progress=progress)
-        timings = {"train_seconds": train_seconds, "evaluate_seconds": time.perf_counter() - clock}
+        domains, metrics, timings = train_and_evaluate(bridge, data, out, steps=steps, seed=seed, progress=progress,
+                                                       announce="training a latent-vae bridge digits<->digits-gan")
         images, labels = digit_split("test")
         real = images[[int(torch.nonzero(labels == digit)[0, 0]) for digit in range(10)]]  # [10, 1, 8, 8]
         real_latents = vae.encode(real)  # [10, 24]

@@ -1,0 +1,190 @@
+"""Strategy `hypermod` (hyper-modulation): the conformance suite on the digits GAN, self-alignment to the
+frozen generator, learning rates that take effect, and the saved bridge without its discriminator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+import n2n
+from n2n.data.build import loop_data
+from n2n.testing import StrategyTests
+from n2n_bridges.hypermod import barlow_twins
+
+CONFIG = {"hidden": 32, "depth": 2, "code_dim": 8, "batch_size": 16, "align_steps": 5}
+
+
+def digits_loop_data(source, target, fraction=0.1):
+    return loop_data(n2n.load_dataset("digits"), "train", source, target, progress=False, labelled_fraction=fraction)
+
+
+class TestHypermod(StrategyTests):
+    strategy_name = "hypermod"
+    config = CONFIG
+
+    @pytest.fixture
+    def experts(self):
+        return n2n.load_expert("label"), n2n.load_expert("digits-gan"), {}
+
+    @pytest.fixture
+    def training_data(self, experts):
+        return digits_loop_data(*experts[:2])
+
+
+@pytest.fixture(scope="module")
+def aligned():
+    """A hypermod bridge self-aligned with the default number of steps."""
+    torch.manual_seed(0)
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", labelled_fraction=0.1)
+    data = digits_loop_data(bridge.source, bridge.target)
+    bridge.strategy.initialize(next(data.batches(32, seed=0)))
+    return bridge
+
+
+def test_self_alignment_starts_every_class_at_the_frozen_generator(aligned):
+    strategy = aligned.strategy
+    assert strategy.alignment_error() <= 1e-3
+    codes = strategy.conditioning.codes
+    assert torch.equal(codes, codes[:1].expand_as(codes))  # one code copied to every class
+    z = torch.randn(8, 32, generator=torch.Generator().manual_seed(1))
+    frozen = aligned.target.decode(z)
+    for label in ("3", "eight"):
+        rows = aligned.source.encode([label] * 8)
+        torch.testing.assert_close(aligned.decode(z, rows), frozen, atol=1e-3, rtol=0)
+
+
+def test_before_alignment_the_modulated_generator_differs():
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0)
+    assert bridge.strategy.alignment_error() > 1e-3  # so the alignment test above measures the alignment
+
+
+def test_the_frozen_generator_is_never_written(tmp_path):
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, **CONFIG)
+    before = {k: v.clone() for k, v in bridge.target.decoder.state_dict().items()}
+    n2n.train(bridge, tmp_path / "run", digits_loop_data(bridge.source, bridge.target), steps=3, progress=False)
+    for name, tensor in bridge.target.decoder.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+
+@pytest.mark.parametrize("field,group", [("lr", 0), ("code_lr", 1), ("d_lr", 2)])
+def test_each_learning_rate_takes_effect(field, group):
+    """The reference silently ignored its --lr flag; every rate in the config reaches the optimiser."""
+    strategy = n2n.create_bridge("hypermod", "label", "digits-gan", **{**CONFIG, field: 0.0123}).strategy
+    strategy.setup_training()
+    groups = strategy.optimizer().param_groups
+    assert groups[group]["lr"] == 0.0123
+    assert [g["lr"] for i, g in enumerate(groups) if i != group] == [CONFIG.get(k, v) for k, v in
+                                                                     [("lr", 2e-4), ("code_lr", 2e-3), ("d_lr", 1e-3)]
+                                                                     if k != field]
+
+
+def test_a_zero_learning_rate_leaves_the_hypernetwork_unchanged(tmp_path):
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, **{**CONFIG, "lr": 0.0, "code_lr": 0.0})
+    data = digits_loop_data(bridge.source, bridge.target)
+    changed = {}
+
+    def after_the_first_step(step, losses):  # self-alignment (its own optimiser) has run by then
+        if step == 1:
+            changed.update({k: v.clone() for k, v in bridge.strategy.conditioning.state_dict().items()})
+
+    n2n.train(bridge, tmp_path / "run", data, steps=4, progress=False, on_step=after_the_first_step)
+    for name, tensor in bridge.strategy.conditioning.state_dict().items():
+        assert torch.equal(tensor, changed[name]), name
+
+
+def test_the_saved_bridge_holds_what_generation_needs(tmp_path):
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, **CONFIG)
+    n2n.train(bridge, tmp_path / "run", digits_loop_data(bridge.source, bridge.target), steps=3, progress=False)
+    assert any(key.startswith("discriminator.") for key in bridge.strategy.state_dict())  # checkpoints keep it
+    directory = bridge.save_pretrained(tmp_path / "bridge")
+    loaded = n2n.load_bridge(directory)
+    saved = set(safe_open(str(directory / "model.safetensors"), "pt").keys())
+    assert {key.split(".")[0] for key in saved} == {"conditioning"} and "conditioning.codes" in saved
+    # the bridge keeps the moving average of training's weights, and renders the same samples once loaded
+    bridge.strategy.eval()
+    torch.testing.assert_close(loaded.translate(["4", "seven"], n_samples=3, seed=2),
+                               bridge.translate(["4", "seven"], n_samples=3, seed=2), atol=0, rtol=0)
+    average = dict(bridge.strategy.average.module.named_parameters())
+    for name, tensor in loaded.strategy.conditioning.named_parameters():
+        assert torch.equal(tensor, average[name]), name
+    assert loaded.strategy.conditioning.aligned  # training on from it does not align again
+
+
+def test_an_unknown_modulation_is_refused():
+    with pytest.raises(n2n.errors.InvalidInputError, match="hypermod: modulation must be"):
+        n2n.create_bridge("hypermod", "label", "digits-gan", modulation="diagonal")
+
+
+def test_mixed_classes_render_in_their_rows_order():
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, hidden=8, depth=1, init_scale=1.0)
+    z = torch.randn(5, 32, generator=torch.Generator().manual_seed(0))
+    classes = bridge.source.encode([3, 1, 3, 0, 1])
+    together = bridge.decode(z, classes)
+    for row in range(5):
+        torch.testing.assert_close(together[row : row + 1], bridge.decode(z[row : row + 1], classes[row : row + 1]))
+
+
+def test_full_rank_modulation_renders_the_same_shapes():
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, modulation="full", hidden=8, depth=1)
+    outputs = bridge.translate(["1", "2"], n_samples=2, seed=0)
+    assert outputs.shape == (4, 1, 8, 8)
+
+
+def test_a_dataset_without_real_items_is_a_clear_error():
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", **CONFIG)
+    data = digits_loop_data(bridge.source, bridge.target)
+    batch = next(data.batches(8, seed=0))
+    del batch["real"]
+    with pytest.raises(n2n.errors.InvalidInputError, match="real image items"):
+        bridge.strategy.initialize(batch)
+
+
+def test_each_side_learns_from_its_own_loss_only():
+    """The one summed loss updates the discriminator by its loss and the generator side by its own."""
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, **{**CONFIG, "init_scale": 1.0})
+    strategy = bridge.strategy
+    strategy.setup_training()
+    strategy.train()
+    losses = strategy.training_step(next(digits_loop_data(bridge.source, bridge.target).batches(16, seed=0)))
+    conditioning, discriminator = list(strategy.conditioning.parameters()), list(strategy.discriminator.parameters())
+    from_g = torch.autograd.grad(losses["g"], conditioning + discriminator, retain_graph=True, allow_unused=True)
+    from_d = torch.autograd.grad(losses["d"], conditioning + discriminator, retain_graph=True, allow_unused=True)
+    split = len(conditioning)
+    assert all(g is not None and g.any() for g in from_g[:1]) and all(g is None for g in from_g[split:])
+    assert all(g is None for g in from_d[:split]) and any(g is not None and g.any() for g in from_d[split:])
+
+
+def test_barlow_twins_is_lowest_for_identical_views():
+    torch.manual_seed(0)
+    a = torch.randn(64, 16)
+    assert barlow_twins(a, a) < barlow_twins(a, a + torch.randn(64, 16)) < barlow_twins(a, torch.randn(64, 16))
+
+
+def test_labelled_fraction_keeps_that_share_of_every_class():
+    source, target = n2n.load_expert("label"), n2n.load_expert("digits-gan")
+    full, tenth = digits_loop_data(source, target, 1.0), digits_loop_data(source, target, 0.1)
+    assert len(tenth) == pytest.approx(0.1 * len(full), abs=10)
+    assert torch.bincount(tenth.labels).min() >= 13  # ~14 of each digit's ~144
+    torch.testing.assert_close(tenth.source.load_all().argmax(-1), tenth.labels)
+    assert "10% of its labels" in tenth.description
+    with pytest.raises(n2n.errors.InvalidInputError, match="labelled_fraction must be in"):
+        n2n.create_bridge("hypermod", source, target, labelled_fraction=0.0)
+
+
+@pytest.mark.slow
+def test_the_demo_leaves_samples_metrics_and_a_zoo_bridge(tmp_path):
+    """The plumbing of `n2n demo hypermod` (its quality is measured by benchmarks/hypermod.py)."""
+    from n2n_plugin_digits.hypermod_demo import HypermodDemo
+
+    metrics = HypermodDemo().run(tmp_path, steps=20, progress=False)
+    assert {"class_accuracy_min", "class_fid_mean", "class_relative_diversity_mean", "class_9_accuracy"} <= set(metrics)
+    with Image.open(tmp_path / "samples.png") as grid:
+        assert grid.size == (8 * (10 * 9 + 1), 8 * (10 * 9 + 1))  # one row per digit, 10 samples each, x8
+    assert json.loads((tmp_path / "metrics.json").read_text())["class_accuracy_min"] == metrics["class_accuracy_min"]
+    bridge = n2n.load_bridge("label->digits-gan:hypermod")
+    assert bridge.config["metrics"]["train_steps"] == 20
+    assert bridge.translate(["seven"], n_samples=2, seed=0).shape == (2, 1, 8, 8)

@@ -1,0 +1,72 @@
+"""The built-in `label` expert: class names or indices -> one-hot latents, from built-in or local class lists."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import n2n
+from n2n.errors import InvalidInputError
+
+
+def test_digits_by_index_numeral_or_word():
+    expert = n2n.load_expert("label")
+    latents = expert.encode([7, "three", "7", " Nine "])
+    assert latents.shape == (4, 10)
+    assert latents.argmax(-1).tolist() == [7, 3, 7, 9]
+    assert torch.equal(latents.sum(-1), torch.ones(4))
+    assert expert.class_names[:3] == ["zero", "one", "two"]
+
+
+def test_an_integer_tensor_is_a_batch_of_indices():
+    assert n2n.load_expert("label").encode(torch.tensor([0, 5])).argmax(-1).tolist() == [0, 5]
+
+
+def test_unknown_labels_name_the_close_matches():
+    expert = n2n.load_expert("label")
+    with pytest.raises(InvalidInputError, match="unknown class 'sevn'.*did you mean 'seven'"):
+        expert.encode(["sevn"])
+    with pytest.raises(InvalidInputError, match="out of range 0..9"):
+        expert.encode([10])
+    with pytest.raises(InvalidInputError, match="out of range"):
+        expert.encode(torch.tensor([3, -1]))
+    with pytest.raises(InvalidInputError, match="class names or indices"):
+        expert.encode([0.5])
+    with pytest.raises(InvalidInputError, match="empty batch"):
+        expert.encode([])
+
+
+def test_a_local_class_file(tmp_path):
+    classes = tmp_path / "classes.txt"
+    classes.write_text("cat, kitty\n\ndog\nbird\n")
+    expert = n2n.load_expert("label", checkpoint=str(classes))
+    assert expert.encode(["Kitty", "bird"]).argmax(-1).tolist() == [0, 2]
+    assert expert.latent_shape == (3,)
+    assert expert.class_names == ["cat", "dog", "bird"]
+    assert expert.checkpoint == str(classes.resolve())  # a saved bridge records where its classes are
+
+
+def test_the_class_list_is_part_of_the_fingerprint(tmp_path):
+    classes = tmp_path / "classes.txt"
+    classes.write_text("cat\ndog\n")
+    before = n2n.load_expert("label", checkpoint=str(classes)).fingerprint()
+    classes.write_text("dog\ncat\n")
+    assert n2n.load_expert("label", checkpoint=str(classes)).fingerprint() != before
+
+
+def test_a_checkpoint_that_is_no_class_list_is_refused(tmp_path):
+    with pytest.raises(InvalidInputError, match="neither a built-in class list"):
+        n2n.load_expert("label", checkpoint="no-such-list")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(InvalidInputError, match="names no class"):
+        n2n.load_expert("label", checkpoint=str(empty)).load()
+
+
+def test_imagenet_classes_come_from_timm():
+    pytest.importorskip("timm", reason="the imagenet class list is timm's")
+    expert = n2n.load_expert("label", checkpoint="imagenet")
+    assert expert.encode(["golden retriever", "n01440764"]).argmax(-1).tolist() == [207, 0]
+    assert expert.latent_shape == (1000,)
+    with pytest.raises(InvalidInputError, match="did you mean 'golden retriever'"):
+        expert.encode(["golden retreiver"])
