@@ -91,3 +91,17 @@ def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):
     config = json.loads((tmp_path / "bridge" / "config.json").read_text())
     assert code == 0 and config["metrics"]["dataset"] == "128 generated samples"
     assert config["target"]["checkpoint"] == str(vae_weights())
+
+
+def test_a_failed_evaluation_still_saves_the_trained_bridge(tmp_path, monkeypatch):
+    def no_judge(*args, **kwargs):
+        raise N2NError("no classifier judges the target")
+
+    warnings = []
+    monkeypatch.setattr("n2n.cli.evaluate_bridge", no_judge)
+    monkeypatch.setattr("n2n.cli.logger.warning", lambda message, *args: warnings.append(message % args))
+    code = main(["train", "digits-classifier->digits", "--strategy", "mlp", "--dataset", "digits", "--steps", "5",
+                 "--out", str(tmp_path), "--set", "batch_size=32"])
+    assert code == 0
+    assert n2n.load_bridge(tmp_path / "bridge").config["metrics"]["train_steps"] == 5
+    assert any("not evaluated (no classifier judges the target)" in warning for warning in warnings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from .progress import logger
 from .training.metrics import default_classifier
 from .training.pipeline import RECIPES, DataSource, evaluate_bridge, publish, recipe, train, training_data
 
+PER_CLASS = re.compile(r"class_\d+_")  # per-class metrics: in the model card, not on the terminal
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -236,13 +238,21 @@ def run_train(args: argparse.Namespace) -> None:
     items = training_data(bridge, data, seed=args.seed)
     print(f"training {args.strategy} {source}->{target} on {len(items)} items ({data.label(items)}) for {args.steps} steps into {out}")
     train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume, checkpoint_every=args.checkpoint_every)
-    metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed)
+    try:
+        metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed)
+    except N2NError as exc:  # the trained bridge is kept all the same
+        logger.warning("the trained bridge was not evaluated (%s); it is saved without metrics: `n2n eval` it "
+                       "once that is fixed", exc)
+        metrics = {}
     dataset = data.resolved("dataset") or data.resolved("source_dataset") or (
         n2n.load_dataset(bridge.source.dataset) if bridge.source.dataset else None)
     alias = publish(bridge, out, metrics, steps=args.steps, data=data, built=items,
                     sample_inputs=_sample_inputs(dataset, bridge.source) if dataset else None)
-    for key, value in metrics.items():
+    shown = {key: value for key, value in metrics.items() if not PER_CLASS.match(key)}
+    for key, value in shown.items():
         print(f"  {key:<30} {value:.4f}")
+    if len(shown) < len(metrics):
+        print(f"  (each class's values: in {out / 'bridge' / 'README.md'})")
     print(f"saved {out / 'bridge'}; in the local zoo as {alias!r}")
 
 
