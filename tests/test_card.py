@@ -97,6 +97,14 @@ def test_auxiliary_experts_are_described_and_installed():
     assert "(`n2n-plugin-bert`, `n2n-plugin-digits`), then:" in text
 
 
+def test_built_in_experts_need_no_plugin():
+    """The `label` and `latent` experts ship with n2n: the card names no `n2n-plugin-label` to install."""
+    text = model_card_text(with_changes(source__expert="label", source__plugin=None, source__modality="label"))
+    assert "n2n-plugin-label" not in text and "(`n2n-plugin-digits`), then:" in text
+    both = model_card_text(with_changes(source__plugin=None, target__plugin=None))
+    assert "Install n2n, then:" in both
+
+
 def test_a_written_card_is_rewritten_until_the_user_edits_it(tmp_path):
     path = write_model_card(tmp_path, CONFIG)
     assert path == tmp_path / "README.md" and not is_user_card(path)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from huggingface_hub.utils import tqdm as hf_progress
+from huggingface_hub import utils as hf_utils
 from tqdm.auto import tqdm
 
 from .constants import ENV_DISABLE_PROGRESS
@@ -26,13 +26,13 @@ def disable_progress_bars() -> None:
     """No progress bars from n2n, nor from huggingface_hub's downloads and uploads."""
     global _switch
     _switch = False
-    hf_progress.disable_progress_bars()
+    hf_utils.disable_progress_bars()
 
 
 def enable_progress_bars() -> None:
     global _switch
     _switch = True
-    hf_progress.enable_progress_bars()
+    hf_utils.enable_progress_bars()
 
 
 def are_progress_bars_disabled() -> bool:
