@@ -43,8 +43,9 @@ def test_plugins_lists_builtin_and_entry_point_plugins(capsys):
     assert infos["n2n.latent"]["registered"] == {"expert": ["latent"]}
     assert infos["n2n.label"]["builtin"] and infos["n2n.label"]["registered"] == {"expert": ["label"]}
     assert infos["digits"]["distribution"] == "n2n-plugin-digits"
-    assert infos["digits"]["registered"] == {"expert": ["digits", "digits-classifier", "digits-gan"],
-                                             "dataset": ["digits", "digits-captions"], "demo": ["digits", "hypermod", "transfer"]}
+    assert infos["digits"]["registered"] == {"expert": ["digits", "digits-cgan", "digits-cgan-starved", "digits-classifier", "digits-gan"],
+                                             "dataset": ["digits", "digits-captions"],
+                                             "demo": ["class-embed", "digits", "hypermod", "transfer"]}
 
 
 def test_plugins_reports_a_broken_plugin(capsys, install_plugin):

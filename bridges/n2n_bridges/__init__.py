@@ -3,6 +3,7 @@
 from n2n import hookimpl
 
 from .cinn import CINN
+from .class_embed import ClassEmbed
 from .hypermod import Hypermod
 from .latent_vae import LatentVAE
 from .mlp import MLP
@@ -11,6 +12,7 @@ from .mlp import MLP
 @hookimpl
 def register_strategies(register):
     register(CINN)
+    register(ClassEmbed)
     register(Hypermod)
     register(LatentVAE)
     register(MLP)

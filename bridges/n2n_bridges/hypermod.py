@@ -43,6 +43,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from n2n.errors import InvalidInputError, UnsupportedOperationError
 from n2n.expert import Expert
+from n2n.images import random_translations
 from n2n.progress import logger, progress_bar
 from n2n.strategy import LoopConfig, Strategy, input_major_noise
 
@@ -306,14 +307,6 @@ class Hypermod(Strategy):
                   {"params": self.discriminator.parameters(), "lr": c.d_lr}]
         return torch.optim.Adam(groups, betas=(0.0, 0.99))
 
-    def _augment(self, images: torch.Tensor) -> torch.Tensor:
-        """Random translations (zero padding) of images [B, C, H, W], one per image."""
-        pad = max(1, round(self.config.shift * min(images.shape[-2:])))
-        padded = F.pad(images, (pad, pad, pad, pad))
-        dy, dx = torch.randint(0, 2 * pad + 1, (2, len(images))).tolist()
-        height, width = images.shape[-2:]
-        return torch.stack([p[..., y : y + height, x : x + width] for p, y, x in zip(padded, dy, dx)])
-
     def _judge(self, images: torch.Tensor, labels: torch.Tensor, parameters=None) -> torch.Tensor:
         """Realness logits [B] of images under their class's head; with `class_batches`, the discriminator sees
         each class's images as a batch of their own (its batch statistics then measure one class)."""
@@ -334,21 +327,21 @@ class Hypermod(Strategy):
         z = torch.randn(len(labels), *self.target_shape, device=labels.device)
         fake = self.render(z, batch["source"])  # [B, C, H, W], gradients into the codes and hypernetwork
 
-        real_in = self._augment(real).requires_grad_(True)
+        real_in = random_translations(real, self.config.shift).requires_grad_(True)
         real_logits = self._judge(real_in, labels)
         (gradient,) = torch.autograd.grad(real_logits.sum(), real_in, create_graph=True)
         r1 = gradient.pow(2).flatten(1).sum(1).mean()
-        d_loss = F.softplus(-real_logits).mean() + F.softplus(self._judge(self._augment(fake.detach()), labels)).mean()
+        d_loss = F.softplus(-real_logits).mean() + F.softplus(self._judge(random_translations(fake.detach(), self.config.shift), labels)).mean()
 
         views = []
         for _ in range(2):
-            self.discriminator(self._augment(real))
+            self.discriminator(random_translations(real, self.config.shift))
             views.append(self._penultimate)  # [B, F]
         self._penultimate = None
         twins = barlow_twins(*views)
 
         frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}
-        g_loss = F.softplus(-self._judge(self._augment(fake), labels, frozen)).mean()
+        g_loss = F.softplus(-self._judge(random_translations(fake, self.config.shift), labels, frozen)).mean()
         loss = d_loss + 0.5 * self.config.r1 * r1 + self.config.contrastive * twins + g_loss
         return {"loss": loss, "d": d_loss, "g": g_loss, "r1": r1.detach(), "twins": twins.detach()}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .bridge import Bridge, create_bridge, load_bridge
+from .conditional import ConditionalGenerator
 from .constants import VERSION
 from .dataset import Dataset
 from .demo import Demo
@@ -17,7 +18,7 @@ from .training.pipeline import DataSource, evaluate_bridge, train, training_data
 __version__ = VERSION
 
 __all__ = [
-    "Bridge", "DataSource", "Dataset", "DatasetSpec", "Demo", "DemoSpec", "Expert", "ExpertSpec", "N2NError",
+    "Bridge", "ConditionalGenerator", "DataSource", "Dataset", "DatasetSpec", "Demo", "DemoSpec", "Expert", "ExpertSpec", "N2NError",
     "LoopConfig", "Strategy", "StrategyConfig", "StrategySpec", "__version__", "create_bridge", "datasets", "demos",
     "disable_progress_bars", "enable_progress_bars", "evaluate_bridge", "experts", "hookimpl", "load_bridge",
     "load_dataset", "load_expert", "strategies", "train", "training_data",

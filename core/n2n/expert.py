@@ -246,15 +246,30 @@ class Expert:
         """Whether `features` gives an embedding before the output layer (a classifier's penultimate)."""
         return cls._features is not Expert._features
 
-    def features(self, inputs: Any) -> torch.Tensor:
+    def features(self, inputs: Any, *, grad: bool = False) -> torch.Tensor:
         """Inputs -> the embedding before the output layer [B, F] (a classifier's penultimate features:
         what Fréchet distances between sets of images are measured on)."""
         if not self.has_features():
             raise UnsupportedOperationError(f"expert {self.name!r} exposes no features before its output layer")
         batch = prepare_inputs(self, inputs)
         self.load()
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             return self._features(batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch).float()
+
+    @classmethod
+    def can_classify(cls) -> bool:
+        """Whether `classify` gives class logits (a classifier that judges generated outputs)."""
+        return cls._classify is not Expert._classify
+
+    def classify(self, inputs: Any, *, grad: bool = False) -> torch.Tensor:
+        """Inputs -> class logits [B, classes]; with `grad`, differentiable in the inputs (a classifier
+        that judges a generator in the loop)."""
+        if not self.can_classify():
+            raise UnsupportedOperationError(f"expert {self.name!r} is not a classifier: it gives no class logits")
+        batch = prepare_inputs(self, inputs)
+        self.load()
+        with torch.set_grad_enabled(grad):
+            return self._classify(batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch).float()
 
     def discriminator(self) -> nn.Module | None:
         """The discriminator trained with this generator, for strategies that continue its adversarial
@@ -292,6 +307,10 @@ class Expert:
     def _features(self, batch: Any) -> torch.Tensor:
         """Validated batch -> the embedding before the output layer [B, F]."""
         raise UnsupportedOperationError(f"expert {self.name!r} has no features")
+
+    def _classify(self, batch: Any) -> torch.Tensor:
+        """Validated batch -> class logits [B, classes]."""
+        raise UnsupportedOperationError(f"expert {self.name!r} is not a classifier")
 
 
 class _DecodeCall(nn.Module):

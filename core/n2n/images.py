@@ -1,4 +1,4 @@
-"""Image helpers: PIL <-> float tensors in [0, 1], and PNG grids written atomically."""
+"""Image helpers: PIL <-> float tensors in [0, 1], PNG grids written atomically, and random translations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from .io import atomic_path
@@ -23,6 +24,16 @@ def pil_to_tensor(image: Image.Image, channels: int | None = None, size: tuple[i
     if array.ndim == 2:
         array = array[:, :, None]
     return torch.from_numpy(array.copy()).permute(2, 0, 1)  # [C, H, W]
+
+
+def random_translations(images: torch.Tensor, share: float) -> torch.Tensor:
+    """Each image of [B, C, H, W] moved by a random offset of up to `share` of its size (at least one
+    pixel) along each axis, zero-filled: the augmentation a discriminator or a judge sees."""
+    pad = max(1, round(share * min(images.shape[-2:])))
+    padded = F.pad(images, (pad, pad, pad, pad))  # [B, C, H + 2p, W + 2p]
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, len(images))).tolist()
+    height, width = images.shape[-2:]
+    return torch.stack([p[..., y : y + height, x : x + width] for p, y, x in zip(padded, dy, dx)])
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:

@@ -89,6 +89,12 @@ class LabelExpert(Expert):
         self.load()
         return [names[0] for names in self.classes]
 
+    def unique_name(self, index: int) -> int | str:
+        """The first of a class's names that means that class alone (a name two classes share means the
+        first of them: ImageNet's "crane" is the bird, and the machine goes by its WordNet id), else its index."""
+        self.load()
+        return next((name for name in self.classes[index] if self._index[name.casefold()] == index), index)
+
     def fingerprint(self) -> str:
         self.load()
         listed = hashlib.sha256("\n".join(",".join(names) for names in self.classes).encode()).hexdigest()

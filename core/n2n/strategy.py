@@ -71,6 +71,8 @@ class Strategy(nn.Module, abc.ABC):
     roles: ClassVar[Mapping[str, str]] = {}  # auxiliary experts it requires: role -> what the role does
     paper: ClassVar[Mapping[str, str]] = {}  # {"arxiv", "title", "citation" (BibTeX)}: cited in model cards
     reversible: ClassVar[bool] = False  # one trained bridge also translates target -> source (`reversed`)
+    data_free: ClassVar[bool] = False  # in_the_loop: it can learn from its experts alone, with no dataset (a label
+    # source's classes are the data: class-embedding optimisation)
     training_only: ClassVar[tuple[str, ...]] = ()  # submodules `setup_training` builds (a discriminator):
     # in training checkpoints, never in the saved bridge
 
@@ -137,6 +139,9 @@ class Strategy(nn.Module, abc.ABC):
 
     def after_step(self) -> None:
         """Called by the trainer after every optimiser step (a moving average of the weights; by default, nothing)."""
+
+    def end_training(self) -> None:
+        """Called by the trainer once the last step is done (keeping the best of several restarts; by default, nothing)."""
 
     def bridge_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights a trained bridge keeps: its state without the `training_only` submodules."""

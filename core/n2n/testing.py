@@ -204,6 +204,40 @@ def _require_decoder(expert: Expert) -> None:
         pytest.skip(f"{expert.name} only encodes: nothing to decode")
 
 
+class ConditionalGeneratorTests(ExpertTests):
+    """`ExpertTests` plus the `n2n.ConditionalGenerator` contract (latent [z ‖ class embedding]): set
+    `known_class` to (a class name, its index) and `unknown_class` to a name the generator lacks."""
+
+    known_class: ClassVar[tuple[str, int]]
+    unknown_class: ClassVar[str]
+
+    def test_latent_is_z_then_a_row_of_the_table(self, expert):
+        table, z_dim = expert.embedding_table, expert.z_dim
+        assert expert.latent_shape == (z_dim + table.shape[1],) and not table.requires_grad
+        name, index = self.known_class
+        latents = expert.latents(torch.zeros(2, z_dim), [name, 0])
+        torch.testing.assert_close(latents[:, z_dim:], table[[index, 0]])
+        assert latents[:, :z_dim].abs().max() == 0
+        assert len(expert.decode(latents)) == 2
+
+    def test_classes_by_name_or_index_and_clear_errors(self, expert):
+        name, index = self.known_class
+        assert expert.class_index(name) == index and expert.class_index(index) == index and expert.has_class(name)
+        torch.testing.assert_close(expert.class_embedding(name), expert.embedding_table[index])
+        assert not expert.has_class(self.unknown_class)
+        with pytest.raises(n2n.N2NError, match=repr(self.unknown_class)):
+            expert.class_index(self.unknown_class)
+        with pytest.raises(InvalidInputError, match="out of range"):
+            expert.class_index(len(expert.embedding_table))
+
+    def test_prior_samples_pair_z_with_a_class_of_the_table(self, expert):
+        latents = expert.sample_latents(6, torch.Generator().manual_seed(0))
+        embeddings = latents[:, expert.z_dim :]
+        assert latents.shape == (6, *expert.latent_shape)
+        assert (embeddings[:, None] == expert.embedding_table[None]).all(-1).any(-1).all()  # each a row of the table
+        torch.testing.assert_close(expert.sample_z(6, torch.Generator().manual_seed(0)), latents[:, : expert.z_dim])
+
+
 class StrategyTests:
     """Conformance tests for a bridge strategy: subclass, set `strategy_name` and a small `config`.
 

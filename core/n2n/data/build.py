@@ -204,6 +204,18 @@ def loop_data(dataset: Dataset, split: str, source: Expert, target: Expert, prog
     return LoopData(encoded_column(source, dataset, split, columns, progress), labels, real, share)
 
 
+def class_data(source: Expert) -> LoopData:
+    """No dataset: every class of a label source once, for in-the-loop strategies that learn from the
+    generator and a classifier alone (class-embedding optimisation)."""
+    if source.modality != "label":
+        raise InvalidInputError(f"without a dataset, an in-the-loop bridge learns from its source's classes, but {source.name!r} "
+                                f"is a {source.modality} expert, not a label one: give a labelled dataset")
+    labels = torch.arange(source.load().latent_shape[0])
+    latents = source.encode(labels)  # [classes, classes]
+    return LoopData(cached_tensor(latents, f"classes:{source.fingerprint()}"), labels, None,
+                    f"the {len(labels)} classes of {source.name}:{source.checkpoint} (no dataset)")
+
+
 def labelled_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
     """Sorted row indices of `fraction` of each class's rows (at least one), chosen by `seed`."""
     generator = torch.Generator().manual_seed(split_seed(seed, "labelled"))

@@ -42,7 +42,7 @@ def translate_latents(bridge: Bridge, source_latents: torch.Tensor, n_samples: i
 @torch.no_grad()
 def predictions(classifier: Expert, outputs: torch.Tensor) -> torch.Tensor:
     """The class `classifier` gives each of `outputs` [N, ...] -> [N] (on the CPU), in batches."""
-    return torch.cat([classifier.encode(chunk).argmax(-1).cpu() for chunk in outputs.split(DECODE_BATCH)])
+    return torch.cat([classifier.classify(chunk).argmax(-1).cpu() for chunk in outputs.split(DECODE_BATCH)])
 
 
 @torch.no_grad()

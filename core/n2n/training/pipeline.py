@@ -5,7 +5,7 @@ how the bridge is evaluated, consulted by `n2n.train`, `n2n train`, `n2n eval` a
 | ------------- | --------------------------------------------------------------- | ------------------------------------ |
 | `paired`      | `dataset` carrying both experts' fields, or `generated` N samples of the target's prior | NLL, transfer accuracy, diversity on the dataset's test split |
 | `unpaired`    | each side's labelled dataset (default: the expert's own), or `generated` prior samples labelled by its classifier | transfer accuracy, agreement, consistency, diversity, locality, cycle; both ways when reversible |
-| `in_the_loop` | a labelled `dataset` (its real target items, when it has them; `labelled_fraction` of each class) | transfer accuracy, diversity; from labels, per class: accuracy, FID, diversity |
+| `in_the_loop` | a labelled `dataset` (its real target items, when it has them; `labelled_fraction` of each class), or nothing for a `data_free` strategy: a label source's classes | transfer accuracy, diversity; from labels, per class: accuracy, FID, diversity (with a dataset) |
 """
 
 from __future__ import annotations
@@ -20,7 +20,17 @@ from pathlib import Path
 from typing import Any
 
 from ..bridge import Bridge
-from ..data.build import GENERATED, domain, field_name, generated_pairs, labels_of, loop_data, paired_data, unpaired_data
+from ..data.build import (
+    GENERATED,
+    class_data,
+    domain,
+    field_name,
+    generated_pairs,
+    labels_of,
+    loop_data,
+    paired_data,
+    unpaired_data,
+)
 from ..data.streams import TrainingData
 from ..data.userdata import resolve_dataset
 from ..dataset import Dataset
@@ -122,6 +132,10 @@ def _evaluate_unpaired(bridge: Bridge, data: DataSource, split: str, classifier,
 
 
 def _loop(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> TrainingData:
+    if data.dataset is None:
+        if not bridge.strategy.data_free:
+            raise UsageError(f"strategy {bridge.strategy.name!r} learns from a labelled dataset: give --dataset D")
+        return class_data(bridge.source)
     config = bridge.strategy.config
     fraction = config.labelled_fraction if isinstance(config, LoopConfig) else 1.0
     return loop_data(data.resolved("dataset"), "train", bridge.source, bridge.target, progress, fraction, seed)
@@ -163,8 +177,9 @@ RECIPES: dict[str, Recipe] = {
     "unpaired": Recipe(_subsets("source_dataset", "target_dataset", "generated"),
                        "[--source-dataset D] [--target-dataset D] (labelled; default: each expert's own, or "
                        "--generated N samples of a generator labelled by its classifier)", _unpaired, _evaluate_unpaired),
-    "in_the_loop": Recipe((frozenset({"dataset"}),),
-                          "--dataset D (labelled) [--classifier EXPERT]", _loop, _evaluate_loop),
+    "in_the_loop": Recipe((frozenset({"dataset"}), frozenset()),
+                          "--dataset D (labelled; a data-free strategy may omit it) [--classifier EXPERT]", _loop,
+                          _evaluate_loop),
 }
 assert set(RECIPES) == set(NEEDS)  # every kind has its recipe
 

@@ -8,7 +8,8 @@ checkpoints (weights, optimiser state, every generator of every process) are wri
 `checkpoint_every` steps, and `resume=True` continues from the newest complete one, ending with the
 same weights as an uninterrupted run. A NaN/inf loss stops training with a clear error and leaves the
 last good checkpoint in place. The strategy's hooks: `setup_training` before the optimiser is built
-(a discriminator), `initialize` on a fresh start, `after_step` after every optimiser step.
+(a discriminator), `initialize` on a fresh start, `after_step` after every optimiser step, `end_training`
+after the last.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def train(
             if on_step is not None:
                 on_step(done, losses)
         accelerator.wait_for_everyone()
+        strategy.end_training()
     finally:
         bar.close()
         strategy.eval()

@@ -1,7 +1,7 @@
 """n2n expert `biggan`: BigGAN-deep (pytorch-pretrained-biggan) seen through [z (128) ‖ class embedding (128)].
 
 That 256-d vector is the latent Net2Net translated into: the generator takes it directly, so a bridge can
-pick the class as well as the noise. `decode` gives images in [0, 1] at the checkpoint's resolution.
+pick the class as well as the noise (an `n2n.ConditionalGenerator`: class-embedding optimisation re-purposes it). `decode` gives images in [0, 1] at the checkpoint's resolution.
 Checkpoints: `biggan-deep-128` / `-256` / `-512` (fetched once from the upstream package's URLs and
 converted to safetensors), or a local directory with `config.json` and `model.safetensors` (or the
 upstream `pytorch_model.bin`, read with `torch.load(weights_only=True)` and converted once). Loading is
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from pytorch_pretrained_biggan import BigGAN, BigGANConfig
 
-from n2n import Expert, hookimpl
+from n2n import ConditionalGenerator, hookimpl
 from n2n.constants import WEIGHTS_NAME
 from n2n.errors import InvalidInputError, WeightsError
 from n2n.hub.weights import convert_pickled_weights, load_weights, read_config
@@ -26,7 +26,7 @@ from .upstream import UPSTREAM, fetch_upstream
 CONFIG_FIELDS = set(vars(BigGANConfig()))
 
 
-class BigGANExpert(Expert):
+class BigGANExpert(ConditionalGenerator):
     """[z ‖ class embedding] (256) -> ImageNet images from BigGAN-deep (decode only)."""
 
     name = "biggan"
@@ -64,28 +64,16 @@ class BigGANExpert(Expert):
         images = self.model.generator(latents, self.truncation)  # [B, 3, R, R] in [-1, 1]
         return ((images + 1) / 2).clamp(0, 1)
 
-    @property
-    def embedding_table(self) -> torch.Tensor:
-        """Every class's embedding [num_classes, 128] (the class-embedding strategy optimises one row)."""
+    def _embedding_table(self) -> torch.Tensor:
+        return self.model.embeddings.weight.T  # [num_classes, 128]
+
+    def _class_index(self, name: str) -> int:
+        return class_index(name)  # "goldfish" -> 1
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """BigGAN's noise prior: a normal truncated to [-2, 2], times `truncation` [n, z_dim]."""
         self.load()
-        return self.model.embeddings.weight.T.detach()
-
-    def class_embedding(self, label: int | str) -> torch.Tensor:
-        """The embedding [128] of an ImageNet class, by index or name ("goldfish")."""
-        return self.embedding_table[label if isinstance(label, int) else class_index(label)]
-
-    def latents(self, z: torch.Tensor, labels) -> torch.Tensor:
-        """[z ‖ embedding of each label]: z [B, 128] and B labels (indices or names) -> [B, 256]."""
-        embeddings = torch.stack([self.class_embedding(label) for label in labels])
-        return torch.cat([z.to(embeddings), embeddings], dim=-1)
-
-    def sample_latents(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n draws of BigGAN's prior: z from a normal truncated to [-2, 2] times `truncation`, and the
-        embedding of a uniformly drawn class."""
-        self.load()
-        z = torch.fmod(torch.randn(n, self.z_dim, generator=generator), 2) * self.truncation  # [n, z_dim]
-        labels = torch.randint(self.embedding_table.shape[0], (n,), generator=generator).tolist()
-        return self.latents(z, labels)
+        return torch.fmod(torch.randn(n, self.z_dim, generator=generator), 2) * self.truncation
 
     def describe(self, latents: torch.Tensor) -> list[str]:
         """A caption per latent, from the nearest class embedding: "a photo of a goldfish"."""

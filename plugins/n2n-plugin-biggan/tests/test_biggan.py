@@ -9,22 +9,22 @@ import torch
 
 import n2n
 from n2n.errors import WeightsError
-from n2n.testing import ExpertTests
+from n2n.testing import ConditionalGeneratorTests
 from n2n_plugin_biggan.testing import write_tiny_biggan
 
 
-class TestTinyBigGAN(ExpertTests):
+class TestTinyBigGAN(ConditionalGeneratorTests):
     expert_name = "biggan"
+    known_class = ("goldfish", 1)
+    unknown_class = "no such animal"
 
     @pytest.fixture
     def checkpoint_dir(self, tmp_path):
         return write_tiny_biggan(tmp_path / "tiny")
 
-    def test_latent_is_z_and_class_embedding(self, expert):
+    def test_classes_by_wordnet_id(self, expert):
         assert expert.latent_shape == (256,)
-        latents = expert.latents(torch.zeros(2, 128), ["goldfish", 985])
-        torch.testing.assert_close(latents[0, 128:], expert.embedding_table[1])
-        assert expert.decode(latents).shape == (2, 3, 32, 32)
+        assert expert.class_index("n03126707") == 517 and expert.class_index("crane") == 134  # the machine; the bird
 
     def test_prior_samples_and_their_captions(self, expert):
         latents = expert.sample_latents(4, torch.Generator().manual_seed(0))

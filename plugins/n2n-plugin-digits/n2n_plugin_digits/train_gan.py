@@ -35,11 +35,11 @@ CONFIDENT = 0.9
 
 def train_gan(images: torch.Tensor, steps: int, z_dim: int, width: int, generator: torch.Generator,
               lr: float = 1e-3, r1: float = 0.2, ema: float = 0.999, labels: torch.Tensor | None = None,
-              classes: int = 10) -> tuple[nn.Module, DigitsDiscriminator]:
+              classes: int = 10, embedding_dim: int = 16) -> tuple[nn.Module, DigitsDiscriminator]:
     """The GAN game on `images` [N, 1, 8, 8]; returns (EMA generator, discriminator). With `labels` [N],
     a class-conditional GAN (`DigitsConditionalGenerator`; a discriminator with one head per class)."""
     conditional = labels is not None
-    g = DigitsConditionalGenerator(z_dim, classes, width=width) if conditional else DigitsGenerator(z_dim, width)
+    g = DigitsConditionalGenerator(z_dim, classes, embedding_dim, width) if conditional else DigitsGenerator(z_dim, width)
     d = DigitsDiscriminator(width, heads=classes if conditional else 1)
     g_ema = copy.deepcopy(g).requires_grad_(False)
     g_opt = torch.optim.Adam(g.parameters(), lr=lr, betas=(0.0, 0.99))

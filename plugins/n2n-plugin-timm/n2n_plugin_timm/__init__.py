@@ -21,7 +21,6 @@ from n2n import Expert, hookimpl
 from n2n.errors import WeightsError
 from n2n.hub.checkpoints import PackagedCheckpoint
 from n2n.hub.weights import load_weights, read_config
-from n2n.inputs import prepare_inputs
 
 from .lite0 import LITE0, lite0_checkpoint
 
@@ -61,13 +60,11 @@ class TimmExpert(Expert):
         features = self.model.forward_features(self._preprocess(images))
         return self.model.forward_head(features, pre_logits=True)  # [B, num_features]
 
-    def classify(self, images, *, grad: bool = False) -> torch.Tensor:
-        """Images -> class logits [B, num_classes]; with `grad`, differentiable in the images (a
-        classifier that judges a generator in the loop)."""
-        batch = prepare_inputs(self, images)
-        self.load()
-        with torch.set_grad_enabled(grad):
-            return self.model(self._preprocess(batch)).float()
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        return self._encode(images)  # the pooled pre-logits: what FID between sets of images is measured on
+
+    def _classify(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(self._preprocess(images))  # [B, num_classes]
 
     def _preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 3, H, W] in [0, 1] -> resized, centre-cropped and normalised as the checkpoint was trained."""

@@ -6,20 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import timm
 import torch
 from sklearn.datasets import load_sample_images
-from timm.models import save_for_hf
 
 import n2n
 from n2n.errors import WeightsError
 from n2n.testing import DefaultCheckpointTests, ExpertTests
-
-
-def write_tiny_timm(directory):
-    torch.manual_seed(0)
-    save_for_hf(timm.create_model("test_efficientnet", pretrained=False), str(directory), safe_serialization=True)
-    return directory
+from n2n_plugin_timm.testing import write_tiny_timm
 
 
 class TestTinyTimm(ExpertTests):
