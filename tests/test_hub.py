@@ -241,6 +241,32 @@ def test_push_refuses_a_symlink_instead_of_uploading_its_target(hub, bridge_dir,
         push(tmp_path / "linked", "org/linked")
 
 
+def test_push_refuses_a_truncated_weights_file(hub, bridge_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(bridge_dir, tmp_path / "cut")
+    weights = tmp_path / "cut" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-64])
+    with pytest.raises(n2n.N2NError, match="model.safetensors is damaged .*refusing to push it"):
+        push(tmp_path / "cut", "org/cut")
+    assert not HfApi().repo_exists("org/cut")  # nothing was published
+
+
+def test_n2n_push_refuses_a_bridge_with_a_missing_tensor(hub, bridge_dir, tmp_path, capsys):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(bridge_dir, tmp_path / "partial")
+    weights = tmp_path / "partial" / "model.safetensors"
+    tensors = load_file(weights)
+    tensors.pop(sorted(tensors)[0])
+    save_file(tensors, weights)
+    assert main(["push", str(tmp_path / "partial"), "org/partial"]) == 1
+    assert "refusing to push" in capsys.readouterr().err
+    assert not HfApi().repo_exists("org/partial")
+
+
 def test_push_as_a_pull_request(hub, bridge_dir, tmp_path):
     import shutil
 

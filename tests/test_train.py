@@ -81,6 +81,35 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(pa
     train(resumed, pairs, tmp_path, steps=12, resume=True, progress=False)  # the kept checkpoint is usable
 
 
+def test_weights_that_gave_the_first_nan_are_not_the_checkpoint_kept(pairs, tmp_path, monkeypatch):
+    """The loss of step 11 runs on the weights saved after step 10: when it is NaN, step 10's checkpoint is
+    the diverged state, and the one to resume from is step 5's."""
+    bridge = fresh_bridge()
+    original = type(bridge.strategy).training_step
+    calls = []
+
+    def poisoned(self, batch):
+        calls.append(1)
+        losses = original(self, batch)
+        return {**losses, "loss": losses["loss"] * float("nan")} if len(calls) > 11 else losses  # calls: one more than steps (initialize)
+
+    monkeypatch.setattr(type(bridge.strategy), "training_step", poisoned)
+    with pytest.raises(TrainingDivergedError, match=r"loss became nan at step 11; the last good checkpoint \(step 5\)"):
+        train(bridge, pairs, tmp_path, steps=30, checkpoint_every=5, progress=False)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest.json", "step-00000005"]
+
+
+def test_hyperparameters_given_on_resume_take_effect(pairs, tmp_path):
+    """Resuming with a lower learning rate (the advice after a NaN) trains with it, not the checkpoint's."""
+    from n2n.training.checkpoints import load_checkpoint
+
+    train(fresh_bridge(), pairs, tmp_path, steps=5, progress=False)
+    lower = n2n.create_bridge("cinn", "digits-classifier", "digits", seed=0, **{**CONFIG, "lr": 1e-5}).strategy
+    optimizer = lower.optimizer()
+    assert load_checkpoint(tmp_path, lower, optimizer, seed=0) == 5
+    assert optimizer.param_groups[0]["lr"] == 1e-5 and optimizer.state  # the new rate, the saved moments
+
+
 def test_an_existing_run_is_not_overwritten_without_resume(pairs, tmp_path):
     train(fresh_bridge(), pairs, tmp_path, steps=5, progress=False)
     with pytest.raises(N2NError, match="already holds a training run: pass --resume"):

@@ -72,7 +72,7 @@ class HypermodConfig(LoopConfig):
     shift: float = 0.125  # augmentation: random translations up to this share of the image size (the digits GAN's)
     init_scale: float = 0.1  # the hypernetwork's output layer starts at this share of its default initialisation
     # (ours: small, so that self-alignment converges; 0 starts every class exactly at the frozen generator)
-    align_steps: int = 500  # self-alignment steps before adversarial training (measured on digits: 200 reach 1e-3)
+    align_steps: int = dataclasses.field(default=500, metadata={"minimum": 0})  # self-alignment steps before adversarial training (measured on digits: 200 reach 1e-3)
     align_lr: float = 1e-3  # Adam, cosine-annealed over the alignment steps (ours)
     ema: float = 0.99  # decay of the moving average of the codes and hypernetwork that the bridge keeps (ours;
     # measured on digits at 1,000 steps: 0.99 gave diversity 0.79 and 0.995, which lags further, 0.74)

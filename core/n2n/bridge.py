@@ -22,10 +22,11 @@ import torch
 from huggingface_hub import CommitInfo
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
+from packaging.version import InvalidVersion, Version
 from torch import nn
 
 from .constants import CONFIG_NAME, SAMPLES_NAME, VERSION, WEIGHTS_NAME
-from .errors import BridgeConfigError, InvalidInputError, N2NError, UnknownNameError
+from .errors import BridgeConfigError, HubError, InvalidInputError, N2NError, UnknownNameError
 from .expert import Expert
 from .hub import zoo
 from .hub.card import write_model_card
@@ -33,6 +34,7 @@ from .hub.format import read_bridge_config
 from .hub.transfer import pull, push
 from .hub.weights import load_weights, save_module
 from .images import save_grid
+from .progress import logger
 from .registry import experts, load_expert, plugin_distribution, strategy_class
 from .strategy import Strategy
 
@@ -198,6 +200,9 @@ class Bridge(nn.Module):
             directory = pull(ref, revision, token=token, cache_dir=cache_dir,
                              local_files_only=local_files_only, force_download=force_download)
         config = read_bridge_config(directory)
+        if _newer(config["n2n_version"]):
+            logger.warning("%s was saved by n2n %s, newer than this n2n (%s): if it does not load or behaves differently, "
+                           "upgrade (pip install -U n2n)", directory, config["n2n_version"], VERSION)
         try:
             strategy_cls = strategy_class(config["strategy"])
         except UnknownNameError as exc:
@@ -244,6 +249,14 @@ def create_bridge(
     if seed is not None:
         torch.manual_seed(seed)
     return Bridge(strategy_cls(source, target, auxiliary=helpers, **config))
+
+
+def _newer(version: str) -> bool:
+    """Whether a recorded n2n version is newer than this one (an unreadable one counts as newer)."""
+    try:
+        return Version(version) > Version(VERSION)
+    except InvalidVersion:
+        return True
 
 
 def load_bridge(
@@ -304,3 +317,15 @@ def _load_expert(entry: dict[str, Any], side: str, directory: Path, device, dtyp
             f"{list(expert.latent_shape)}, but the bridge was trained for {entry['latent_shape']}"
         )
     return expert
+
+
+def push_bridge(directory: str | os.PathLike, repo_id: str, **push_kwargs: Any) -> CommitInfo:
+    """`n2n push`: upload a saved bridge directory (see `n2n.hub.transfer.push`) after checking that it
+    loads: its strategy, experts and every tensor with its shape. Nothing is uploaded otherwise."""
+    if not Path(directory).is_dir():
+        raise HubError(f"{directory} is not a bridge directory: save one with save_pretrained (or n2n train) first")
+    try:
+        Bridge.from_pretrained(Path(directory), device="cpu")
+    except N2NError as exc:
+        raise HubError(f"refusing to push {directory}: it does not load as a bridge: {exc}") from None
+    return push(directory, repo_id, **push_kwargs)

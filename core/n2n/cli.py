@@ -20,14 +20,16 @@ import torch
 import n2n
 
 from . import registry
+from .bridge import push_bridge
 from .constants import VERSION
 from .data.build import field_for
-from .errors import N2NError, UnknownNameError, UsageError
+from .errors import InvalidInputError, N2NError, UnknownNameError, UsageError
 from .hub.format import read_bridge_config
-from .hub.transfer import pull, push
+from .hub.transfer import pull
 from .hub.zoo import hub_repo, local_bridges, missing, parse_alias, refresh_index, zoo_index
 from .images import load_image, opened, save_grid
 from .progress import logger
+from .strategy import make_config
 from .training.metrics import default_classifier
 from .training.pipeline import RECIPES, DataSource, evaluate_bridge, publish, recipe, train, training_data
 
@@ -54,6 +56,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"n2n: error: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def count(minimum: int):
+    """An argparse type: an integer of at least `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed torch accepts, 0 <= seed < 2**63."""
+    value = count(0)(text)
+    if value >= 2**63:
+        raise argparse.ArgumentTypeError(f"must be below 2**63, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = fit.add_argument_group("training data (which apply depends on the strategy's needs)")
     data.add_argument("--dataset", help="paired: a dataset carrying both experts' fields; in_the_loop: a labelled dataset. "
                                         "A registered name (`n2n datasets`), a JSONL/CSV file or an image folder")
-    data.add_argument("--generated", type=int, metavar="N",
+    data.add_argument("--generated", type=count(2), metavar="N",
                       help="paired, for targets without an encoder (Net2Net's recipe): N samples of the target's prior, "
                            "decoded and encoded by the source (captioned first when the target describes its samples)")
     data.add_argument("--source-dataset", metavar="D", help="unpaired: the source domain's labelled dataset")
@@ -104,19 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="another auxiliary expert a strategy's role needs (see `n2n strategies`; repeatable)")
     fit.add_argument("--source-checkpoint", metavar="CKPT", help="the source expert's checkpoint (default: its default)")
     fit.add_argument("--target-checkpoint", metavar="CKPT", help="the target expert's checkpoint (default: its default)")
-    fit.add_argument("--steps", type=int, default=2000, help="optimiser steps (default: 2000)")
+    fit.add_argument("--steps", type=count(1), default=2000, help="optimiser steps (default: 2000)")
     fit.add_argument("--out", type=Path, help="run folder: checkpoints/ and bridge/ (default: runs/SOURCE-TARGET-STRATEGY)")
     fit.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=seed, default=0)
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")
-    fit.add_argument("--checkpoint-every", type=int, default=500, metavar="N", help="steps between checkpoints (default: 500)")
+    fit.add_argument("--checkpoint-every", type=count(1), default=500, metavar="N", help="steps between checkpoints (default: 500)")
 
     trans = command("translate", run_translate, "Translate inputs with a bridge; image targets are written as a PNG grid.", json_flag=False)
     trans.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias ('bert->digits', 'bert->digits:mlp') or directory")
     trans.add_argument("inputs", metavar="INPUT", nargs="+", help="texts, or image files, as the source expert consumes")
-    trans.add_argument("--n", type=int, default=4, help="samples per input (default: 4)")
-    trans.add_argument("--seed", type=int, default=None, help="same seed, same output")
+    trans.add_argument("--n", type=count(1), default=4, help="samples per input (default: 4)")
+    trans.add_argument("--seed", type=seed, default=None, help="same seed, same output")
     trans.add_argument("--out", type=Path, default=Path("translations.png"), help="PNG grid: rows are inputs, columns samples (default: translations.png)")
 
     ev = command("eval", run_eval, "Evaluate a bridge: NLL, transfer accuracy, relative diversity (held-out probes too).")
@@ -128,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "classifier, else TARGET-classifier when installed)")
     ev.add_argument("--split", default="test", help="the split of the dataset(s) to evaluate on (default: test)")
     ev.add_argument("--n-samples", type=int, default=8, help="samples per input (default: 8)")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=seed, default=0)
 
     up = command("push", run_push, "Upload a bridge directory to a Hugging Face Hub repo, with its model card.", json_flag=False)
     up.add_argument("directory", metavar="DIR", type=Path, help="a saved bridge directory (e.g. n2n-demo/bridge)")
@@ -228,11 +252,15 @@ def run_train(args: argparse.Namespace) -> None:
     if missing := sorted(set(strategy.roles) - set(auxiliary)):
         flags = " ".join("--classifier EXPERT" if role == "classifier" else f"--auxiliary {role}=EXPERT" for role in missing)
         raise UsageError(f"strategy {strategy.name!r} needs the auxiliary experts {missing}: give {flags}")
+    overrides = dict(_pair("--set", text, parse=True) for text in args.overrides)
+    try:
+        make_config(strategy.cls.Config, overrides, f"strategy {strategy.name!r}")  # before any expert loads
+    except InvalidInputError as exc:
+        raise UsageError(str(exc)) from None
     out = args.out or Path("runs") / f"{source}-{target}-{args.strategy}"
     source_expert = n2n.load_expert(source, checkpoint=args.source_checkpoint)
     target_expert = n2n.load_expert(target, checkpoint=args.target_checkpoint)
-    bridge = n2n.create_bridge(args.strategy, source_expert, target_expert, auxiliary=auxiliary, seed=args.seed,
-                               **dict(_pair("--set", text, parse=True) for text in args.overrides))
+    bridge = n2n.create_bridge(args.strategy, source_expert, target_expert, auxiliary=auxiliary, seed=args.seed, **overrides)
     if args.generated and bridge.source.modality == "text" and hasattr(bridge.target, "describe"):
         data.describe = lambda latents, outputs: bridge.target.describe(latents)
     items = training_data(bridge, data, seed=args.seed)
@@ -294,7 +322,7 @@ def run_eval(args: argparse.Namespace) -> None:
 
 
 def run_push(args: argparse.Namespace) -> None:
-    commit = push(args.directory, args.repo_id, branch=args.revision, create_pr=args.create_pr,
+    commit = push_bridge(args.directory, args.repo_id, branch=args.revision, create_pr=args.create_pr,
                   private=args.private or None, commit_message=args.message, license=args.license)
     where = f"pull request {commit.pr_url}" if args.create_pr else f"{args.repo_id}@{args.revision or 'main'}"
     print(f"pushed {args.directory} to {where} (commit {commit.oid})")

@@ -13,9 +13,13 @@ from PIL import Image
 
 from .io import atomic_path
 
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # Pillow's modes of 16-bit grey images
+
 
 def pil_to_tensor(image: Image.Image, channels: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
     """A PIL image -> float tensor [C, H, W] in [0, 1], converted to `channels` and resized to `size` (H, W)."""
+    if image.mode in SIXTEEN_BIT:  # 16-bit greys (PNG): convert("L") would clip every value above 255 to white
+        image = Image.fromarray((np.asarray(image, dtype=np.float32) / 257).round().clip(0, 255).astype(np.uint8))  # mode L
     if channels is not None:
         image = image.convert("L" if channels == 1 else "RGB")
     if size is not None and image.size != (size[1], size[0]):

@@ -174,8 +174,26 @@ class Strategy(nn.Module, abc.ABC):
 
 
 def make_config(cls: type, values: dict[str, Any], owner: str) -> Any:
-    """The config dataclass `cls` built from `values`, checked against its defaults (`check_settings`)."""
-    return cls(**check_settings(values, config_defaults(cls), owner, "hyperparameter"))
+    """The config dataclass `cls` built from `values`, checked against its defaults (`check_settings`) and
+    their ranges (`check_ranges`)."""
+    config = cls(**check_settings(values, config_defaults(cls), owner, "hyperparameter"))
+    check_ranges(config, owner)
+    return config
+
+
+def check_ranges(config: Any, owner: str) -> None:
+    """Numbers in their ranges: finite; a count whose default is positive (widths, depths, batch sizes)
+    at least 1; any other number whose default is not negative (learning rates, weights, noise levels)
+    at least 0. A field's metadata `minimum` overrides the rule."""
+    for f in dataclasses.fields(config):
+        value, default = getattr(config, f.name), f.default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not isinstance(default, (int, float)):
+            continue
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{owner}: hyperparameter {f.name!r} must be a finite number, got {value}")
+        minimum = f.metadata.get("minimum", 1 if isinstance(default, int) and default >= 1 else 0 if default >= 0 else -math.inf)
+        if value < minimum:
+            raise InvalidInputError(f"{owner}: hyperparameter {f.name!r} must be at least {minimum}, got {value}")
 
 
 def config_defaults(cls: type) -> dict[str, Any]:

@@ -100,17 +100,23 @@ def _normalise(path: Path, records: list[tuple[int, dict[str, Any]]]) -> tuple[t
             record = {**record, "image": image}
         if "label" in record and not isinstance(record["label"], (int, str)) or isinstance(record.get("label"), bool):
             raise InvalidInputError(f"{where}: 'label' must be an int or a class name")
+        if "label" in record and isinstance(record["label"], str) and not record["label"].strip():
+            raise InvalidInputError(f"{where}: empty 'label' (every record needs its class)")
         for field in fields:
             columns[field].append(record[field])
     if "label" in columns:
-        columns["label"] = _label_indices(columns["label"])
+        columns["label"] = _label_indices(columns["label"], path)
     return fields, columns
 
 
-def _label_indices(labels: list) -> torch.Tensor:
+def _label_indices(labels: list, path: Path) -> torch.Tensor:
     """Integer labels as they are (CSV gives digits as text); class names as their sorted index."""
-    if all(isinstance(label, int) or str(label).lstrip("-").isdigit() for label in labels):
+    numeric = [isinstance(label, int) or str(label).lstrip("-").isdigit() for label in labels]
+    if all(numeric):
         return torch.tensor([int(label) for label in labels])
+    if any(numeric):  # numbering the names would renumber the indices too
+        index, name = (next(label for label, n in zip(labels, numeric) if n == wanted) for wanted in (True, False))
+        raise InvalidInputError(f"{path}: labels mix class indices ({index}) and class names ({name!r}): use one or the other")
     names = sorted({str(label) for label in labels})
     return torch.tensor([names.index(str(label)) for label in labels])
 

@@ -22,6 +22,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from safetensors import safe_open
 
 from ..constants import CARD_NAME, CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
 from ..errors import HubError, N2NError
@@ -45,7 +46,8 @@ def push(
 ) -> CommitInfo:
     """Upload a saved bridge directory to `repo_id` (created if needed) on `branch` (created from main
     if missing), or as a pull request; returns the CommitInfo. Only the bridge's own regular files go
-    up (never a symlink), with a model card for `repo_id` unless the directory holds one you wrote."""
+    up (never a symlink), with a model card for `repo_id` unless the directory holds one you wrote; a
+    damaged weights file is refused (`n2n.bridge.push_bridge` also checks that the bridge loads)."""
     directory = Path(directory)
     config = read_bridge_config(directory)
     files = {}
@@ -57,6 +59,11 @@ def push(
             files[name] = path
     if WEIGHTS_NAME not in files:
         raise HubError(f"{directory} has no {WEIGHTS_NAME}: save the bridge with save_pretrained first")
+    try:
+        with safe_open(str(files[WEIGHTS_NAME]), "pt"):  # the header must describe every byte: a truncated file fails
+            pass
+    except Exception as exc:  # safetensors raises its own error types for every way a file can be damaged
+        raise HubError(f"{files[WEIGHTS_NAME]} is damaged ({exc}): refusing to push it; save the bridge again") from None
     card = None if is_user_card(directory / CARD_NAME) else model_card_text(
         config, repo_id, license, samples=SAMPLES_NAME in files)
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))

@@ -80,7 +80,15 @@ def load_weights(module: nn.Module, path: Path) -> None:
     wrong = [f"{k} {list(state[k].shape)} != {list(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
     if wrong:
         raise WeightsError(f"{path}: tensors of the wrong shape: {'; '.join(wrong[:5])}")
+    kinds = [f"{k} is {_dtype(state[k])}, expected {_dtype(v)}" for k, v in expected.items()
+             if state[k].is_floating_point() != v.is_floating_point() or (state[k].dtype == torch.bool) != (v.dtype == torch.bool)]
+    if kinds:  # load_state_dict would cast integers to floats without a word
+        raise WeightsError(f"{path}: tensors of the wrong kind: {'; '.join(kinds[:5])}")
     module.load_state_dict(state, strict=True)
+
+
+def _dtype(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
 
 
 def convert_pickled_weights(

@@ -20,7 +20,7 @@ from huggingface_hub import hf_hub_download
 
 from ..constants import CONFIG_NAME, ENV_ZOO_REPO, n2n_home
 from ..errors import HubError, N2NError
-from ..io import write_json
+from ..io import current_umask, write_json
 from .transfer import explained
 
 ALIAS = re.compile(r"^(?P<source>[\w.-]+)->(?P<target>[\w.-]+)(?::(?P<strategy>[\w.-]+))?$")
@@ -42,6 +42,7 @@ def register(bridge_dir: Path, source: str, target: str, strategy: str) -> str:
     destination = zoo_dir() / alias
     zoo_dir().mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=zoo_dir()))
+    staging.chmod(0o777 & ~current_umask())  # mkdtemp creates 0700: give the alias the mode mkdir would
     shutil.copytree(bridge_dir, staging, dirs_exist_ok=True)
     if destination.exists():
         retired = staging.with_name(staging.name + "-old")

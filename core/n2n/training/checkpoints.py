@@ -90,8 +90,9 @@ def load_rng(out: Path, step: int, rank: int) -> None:
 
 
 def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, seed: int) -> None:
-    """Write step-N/ (weights and optimiser tensors, then the JSON rest last), point latest.json at it
-    and remove older checkpoints. Called on the main process after every rank saved its RNG state."""
+    """Write step-N/ (weights and optimiser tensors, then the JSON rest last) and point latest.json at
+    it. Older checkpoints stay until `prune_checkpoints` (once the next loss shows the weights are good).
+    Called on the main process after every rank saved its RNG state."""
     directory = step_dir(out, step)
     tensors, meta = _flatten_optimizer(optimizer.state_dict())
     with atomic_path(directory / "strategy.safetensors") as tmp:
@@ -100,14 +101,32 @@ def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
         save_file(tensors, str(tmp))
     write_json(directory / DONE, {"step": step, "seed": seed, "optimizer": meta})
     write_json(out / CHECKPOINTS / LATEST, {"step": step, "directory": directory.name})
+
+
+def prune_checkpoints(out: Path) -> None:
+    """Remove every checkpoint but the newest complete one."""
+    newest = latest_step(out)
     for path in (out / CHECKPOINTS).glob("step-*"):
-        if path != directory:
+        if newest is not None and path != step_dir(out, newest):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def discard_checkpoint(out: Path, step: int) -> int | None:
+    """Remove the checkpoint of `step` (weights whose next loss was not finite); returns the newest left."""
+    shutil.rmtree(step_dir(out, step), ignore_errors=True)
+    newest = latest_step(out)
+    if newest is None:
+        (out / CHECKPOINTS / LATEST).unlink(missing_ok=True)
+    else:
+        write_json(out / CHECKPOINTS / LATEST, {"step": newest, "directory": step_dir(out, newest).name})
+    return newest
 
 
 def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer, seed: int) -> int:
     """Restore the newest complete checkpoint into `strategy` and `optimizer`; returns its step. The
-    run must continue with the seed it started with (the batches are a function of it)."""
+    run must continue with the seed it started with (the batches are a function of it). The optimiser's
+    hyperparameters (learning rate, ...) stay those it was built with now, from the strategy's config:
+    what a resumed run is given takes effect, and the bridge's config records what was used."""
     step = latest_step(out)
     if step is None:
         raise N2NError(f"nothing to resume: {out / CHECKPOINTS} holds no complete checkpoint (start without --resume)")
@@ -118,7 +137,10 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
     try:
         strategy.load_state_dict(load_file(str(directory / "strategy.safetensors")))
         meta = recorded["optimizer"]
+        given = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
         optimizer.load_state_dict(_unflatten_optimizer(load_file(str(directory / "optimizer.safetensors")), meta))
+        for group, settings in zip(optimizer.param_groups, given):
+            group.update(settings)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc})") from None
     return step

@@ -25,7 +25,17 @@ from ..bridge import Bridge
 from ..data.streams import TrainingData
 from ..errors import InvalidInputError, N2NError, TrainingDivergedError
 from ..progress import logger, progress_bar
-from .checkpoints import CHECKPOINTS, complete_steps, latest_step, load_checkpoint, load_rng, save_checkpoint, save_rng
+from .checkpoints import (
+    CHECKPOINTS,
+    complete_steps,
+    discard_checkpoint,
+    latest_step,
+    load_checkpoint,
+    load_rng,
+    prune_checkpoints,
+    save_checkpoint,
+    save_rng,
+)
 
 
 def train(
@@ -76,11 +86,15 @@ def train(
             loss = values["loss"]
             if not torch.isfinite(loss):
                 last = latest_step(out)
+                if last == step and accelerator.is_main_process:  # the weights saved after the last step gave this loss
+                    last = discard_checkpoint(out, step)
                 raise TrainingDivergedError(
                     f"the {strategy.name} loss became {loss.item()} at step {step + 1}; "
                     + (f"the last good checkpoint (step {last}) is kept in {out / CHECKPOINTS}: lower the learning rate and rerun with --resume"
                        if last else "lower the learning rate (and check the data for NaN)")
                 )
+            if step > start and step % checkpoint_every == 0 and accelerator.is_main_process:
+                prune_checkpoints(out)  # the newest checkpoint's weights gave a finite loss: older ones can go
             optimizer.zero_grad()
             accelerator.backward(loss)
             optimizer.step()
@@ -97,6 +111,8 @@ def train(
             if on_step is not None:
                 on_step(done, losses)
         accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            prune_checkpoints(out)
         strategy.end_training()
     finally:
         bar.close()

@@ -1,0 +1,45 @@
+"""Nonsense on the command line is one usage error (exit 2) naming what was wrong and the valid range,
+before any model loads — never an untrained bridge published, nor a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from n2n.cli import main
+
+TRAIN = ["train", "digits-classifier->digits", "--strategy", "cinn", "--dataset", "digits", "--steps", "2"]
+GENERATE = ["train", "digits-classifier->digits-gan", "--strategy", "cinn"]
+TRANSLATE = ["translate", "digits-classifier->digits", "x"]
+
+
+def exit_code(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse rejects a flag's value itself
+        return exc.code
+
+
+@pytest.mark.parametrize("argv,message", [
+    (TRAIN + ["--steps", "0"], "--steps: must be at least 1, got 0"),
+    (TRAIN + ["--steps", "-3"], "--steps: must be at least 1, got -3"),
+    (TRAIN + ["--steps", "ten"], "--steps: expected a whole number, got 'ten'"),
+    (TRAIN + ["--checkpoint-every", "0"], "--checkpoint-every: must be at least 1, got 0"),
+    (TRAIN + ["--seed", "100000000000000000000"], "--seed: must be below 2**63"),
+    (TRAIN + ["--seed", "-1"], "--seed: must be at least 0, got -1"),
+    (TRAIN + ["--set", "hidden=0"], "hyperparameter 'hidden' must be at least 1, got 0"),
+    (TRAIN + ["--set", "blocks=0"], "hyperparameter 'blocks' must be at least 1, got 0"),
+    (TRAIN + ["--set", "batch_size=0"], "hyperparameter 'batch_size' must be at least 1, got 0"),
+    (TRAIN + ["--set", "target_noise=-1"], "hyperparameter 'target_noise' must be at least 0, got -1.0"),
+    (TRAIN + ["--set", "lr=-1"], "hyperparameter 'lr' must be at least 0, got -1.0"),
+    (TRAIN + ["--set", "lr=NaN"], "hyperparameter 'lr' must be a finite number, got nan"),
+    (GENERATE + ["--generated", "0"], "--generated: must be at least 2, got 0"),
+    (GENERATE + ["--generated", "-5"], "--generated: must be at least 2, got -5"),
+    (GENERATE + ["--generated", "1"], "--generated: must be at least 2, got 1"),
+    (TRANSLATE + ["--n", "0"], "--n: must be at least 1, got 0"),
+])
+def test_each_bad_value_is_a_usage_error_naming_the_valid_range(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # nothing trained, nothing published

@@ -1,0 +1,41 @@
+"""Atomic writes leave files with the modes a plain open() would give (mkstemp alone makes them 0600)."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+import n2n
+from n2n.hub import zoo
+from n2n.io import atomic_path, write_json
+
+
+@pytest.fixture
+def umask():
+    def use(mask):
+        os.umask(mask)
+
+    previous = os.umask(0o022)
+    yield use
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("mask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_honour_the_umask(umask, tmp_path, mask, mode):
+    umask(mask)
+    write_json(tmp_path / "metrics.json", {"a": 1})
+    with atomic_path(tmp_path / "weights.bin") as tmp:
+        tmp.write_bytes(b"x")
+    for name in ("metrics.json", "weights.bin"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+def test_a_zoo_bridge_is_readable_by_others_under_umask_022(umask, tmp_path):
+    umask(0o022)
+    bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
+    alias = zoo.register(bridge.save_pretrained(tmp_path / "bridge"), "latent", "latent", "mlp")
+    registered = zoo.zoo_dir() / alias
+    assert stat.S_IMODE(registered.stat().st_mode) == 0o755
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in registered.iterdir())

@@ -1,0 +1,57 @@
+"""Inputs that once gave silently wrong results: each now gives the right result or one clear error."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+import n2n
+from n2n.data.userdata import resolve_dataset
+from n2n.images import pil_to_tensor
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_16_bit_png_keeps_its_grey_levels(tmp_path, channels):
+    """convert("L") clips 16-bit values to white; a mid-grey 16-bit image must read as 0.5."""
+    Image.fromarray(np.full((4, 4), 32768, dtype=np.uint16)).save(tmp_path / "grey.png")
+    with Image.open(tmp_path / "grey.png") as image:
+        assert image.mode.startswith("I")
+        tensor = pil_to_tensor(image, channels=channels)
+    assert tensor.shape == (channels, 4, 4)
+    torch.testing.assert_close(tensor, torch.full_like(tensor, 0.5), atol=0.01, rtol=0)
+
+
+def test_integer_weights_are_refused_not_loaded(tmp_path):
+    bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
+    directory = bridge.save_pretrained(tmp_path / "bridge")
+    tensors = load_file(directory / "model.safetensors")
+    name = sorted(tensors)[0]
+    save_file({**tensors, name: tensors[name].long()}, directory / "model.safetensors")
+    with pytest.raises(n2n.N2NError, match=rf"{name}.*int64.*float32"):
+        n2n.load_bridge(directory)
+
+
+@pytest.mark.parametrize("rows,message", [
+    (["text,label", "a seven,7", "an empty one,", "a three,3"], r"data.csv:3: empty 'label'"),
+    (["text,label", "a seven,7", "a cat,cat"], r"labels mix class indices \(7\) and class names \('cat'\)"),
+])
+def test_labels_that_would_be_renumbered_are_errors(tmp_path, rows, message):
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(n2n.N2NError, match=message):
+        resolve_dataset(str(tmp_path / "data.csv")).load("train")
+
+
+def test_a_bridge_from_a_newer_n2n_says_so(tmp_path, caplog):
+    bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
+    directory = bridge.save_pretrained(tmp_path / "bridge")
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "n2n_version": "9.0.0"}))
+    with caplog.at_level(logging.WARNING, logger="n2n"):
+        n2n.load_bridge(directory)
+    assert "saved by n2n 9.0.0, newer than this n2n" in caplog.text
