@@ -282,3 +282,16 @@ def test_a_malformed_repo_id_is_one_clear_line(hub, capsys):
     assert main(["pull", "not a repo"]) == 1
     err = capsys.readouterr().err
     assert "'not a repo' is not a Hub repo id" in err and len(err.strip().splitlines()) == 1
+
+
+def test_offline_a_damaged_cached_file_is_refused_not_loaded(hub, bridge_dir, monkeypatch):
+    push(bridge_dir, "org/flipped")
+    path = pull("org/flipped")
+    blob = (path / "model.safetensors").resolve()
+    content = bytearray(blob.read_bytes())
+    content[-1] ^= 0xFF  # one bit-flipped byte in a tensor
+    blob.chmod(0o644)
+    blob.write_bytes(bytes(content))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubError, match="the cached model.safetensors is damaged"):
+        n2n.load_bridge("org/flipped")

@@ -3,7 +3,8 @@
 Honours HF_ENDPOINT, HF_TOKEN, HF_HOME and HF_HUB_OFFLINE; revisions are branches, tags or commit
 ids; pulled files live in the standard Hub cache. A bridge is safetensors + JSON: a repo that offers
 only pickled weights is refused before anything is downloaded, and every pulled file is checked against
-the Hub's size and hash (a damaged cache entry is fetched again, or reported).
+the Hub's size and hash (a damaged cache entry is fetched again, or reported and removed); offline, each
+cached file is checked against the hash its blob is named by.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ def pull(
     download = dict(revision=revision, allow_patterns=BRIDGE_FILES, cache_dir=cache_dir, local_dir=local_dir, token=token)
     if local_files_only or constants.is_offline_mode():
         with explained(repo_id, revision):
-            return Path(snapshot_download(repo_id, local_files_only=True, **download))
+            path = Path(snapshot_download(repo_id, local_files_only=True, **download))
+        _verify_cached(repo_id, path)
+        return path
     api = HfApi(token=token)
     with explained(repo_id, revision):
         sha = api.repo_info(repo_id, revision=revision).sha
@@ -107,6 +110,7 @@ def pull(
                 hf_hub_download(repo_id, name, revision=sha, cache_dir=cache_dir, local_dir=local_dir, token=token,
                                 force_download=True)
                 if not _intact(path / name, files[name]):
+                    (path / name).resolve().unlink(missing_ok=True)  # never left where the cache would serve it offline
                     raise HubError(f"{repo_id}: {name} does not match the Hub's size and hash even after a fresh download")
     return path
 
@@ -126,6 +130,25 @@ def _refuse_unsafe(repo_id: str, files: dict) -> None:
             f"Ask its author for {WEIGHTS_NAME} + {CONFIG_NAME} (n2n push writes them)."
         )
     raise HubError(f"{repo_id} is not an n2n bridge: it has no {CONFIG_NAME} and {WEIGHTS_NAME}")
+
+
+def _verify_cached(repo_id: str, directory: Path) -> None:
+    """Offline, each cached file against the hash the Hub cache names its blob by (sha256 for LFS files, the
+    git blob id else): a damaged or tampered file is refused, not loaded."""
+    for name in BRIDGE_FILES:
+        path = directory / name
+        if not path.is_symlink():
+            continue  # a local_dir copy: its hashes are not recorded in its name
+        blob = path.resolve()
+        recorded = blob.name
+        if len(recorded) not in (40, 64) or not all(c in "0123456789abcdef" for c in recorded):
+            continue  # not a hash (an endpoint that names blobs otherwise)
+        content = blob.read_bytes() if blob.is_file() else b""
+        actual = (hashlib.sha256(content).hexdigest() if len(recorded) == 64
+                  else hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest())
+        if actual != recorded:
+            raise HubError(f"{repo_id}: the cached {name} is damaged (its content does not match the hash the Hub recorded): "
+                           f"delete {blob} and pull again online")
 
 
 def _intact(path: Path, entry) -> bool:
