@@ -43,3 +43,18 @@ def test_each_bad_value_is_a_usage_error_naming_the_valid_range(argv, message, c
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()  # nothing trained, nothing published
+
+
+@pytest.mark.parametrize("argv,message", [
+    ([], "usage: n2n"),
+    (["train", "digits->digits", "--strategy", "nosuch"], "unknown strategy 'nosuch'. Installed strategies: "),
+    (["translate", "not/a/ref/at/all", "x"], "is neither a bridge directory, nor an alias"),
+])
+def test_usage_errors_exit_2(argv, message, capsys):
+    assert exit_code(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_debug_also_works_after_the_command(capsys):
+    assert exit_code(["strategies", "--debug"]) == 0
+    assert "class-embed" in capsys.readouterr().out

@@ -78,6 +78,14 @@ def test_usage_error_exits_2():
     assert done.returncode == 2 and "invalid choice" in done.stderr
 
 
+def test_n2n_plugins_still_diagnoses_two_plugins_registering_one_name(capsys, install_plugin, expert_plugin):
+    install_plugin("first", expert_plugin("twin"))
+    install_plugin("second", expert_plugin("twin"))
+    plugins.reset()
+    code, out, err = run(capsys, "plugins")
+    assert code == 0 and "FAILED: expert 'twin' is registered by two plugins" in out
+
+
 def test_failure_exits_1_with_one_line(capsys, install_plugin, expert_plugin):
     install_plugin("first", expert_plugin("twin"))
     install_plugin("second", expert_plugin("twin"))

@@ -26,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 from torch import nn
 
 from .constants import CONFIG_NAME, SAMPLES_NAME, VERSION, WEIGHTS_NAME
-from .errors import BridgeConfigError, HubError, InvalidInputError, N2NError, UnknownNameError
+from .errors import BridgeConfigError, HubError, InvalidInputError, N2NError, UnknownNameError, UsageError
 from .expert import Expert
 from .hub import zoo
 from .hub.card import write_model_card
@@ -195,7 +195,7 @@ class Bridge(nn.Module):
             try:
                 validate_repo_id(ref)
             except HFValidationError:
-                raise N2NError(f"{ref!r} is neither a bridge directory, nor an alias like 'bert->digits', "
+                raise UsageError(f"{ref!r} is neither a bridge directory, nor an alias like 'bert->digits', "
                                "nor a Hub repo id ('org/name')") from None
             directory = pull(ref, revision, token=token, cache_dir=cache_dir,
                              local_files_only=local_files_only, force_download=force_download)

@@ -38,13 +38,16 @@ PER_CLASS = re.compile(r"class_\d+_")  # per-class metrics: in the model card, n
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.run is None:  # no command: the help, as a usage error
+        parser.print_help(sys.stderr)
+        return 2
     _log_to_stderr(logging.DEBUG if args.debug else logging.INFO)
     try:
         args.run(args)
     except KeyboardInterrupt:
         print("n2n: interrupted", file=sys.stderr)
         return 130
-    except UsageError as exc:
+    except (UsageError, UnknownNameError) as exc:  # what the user typed is wrong
         if args.debug:
             traceback.print_exc()
         print(f"n2n: error: {exc}", file=sys.stderr)
@@ -87,12 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"n2n {VERSION}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    parser.set_defaults(run=lambda args: parser.print_help())
+    parser.set_defaults(run=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, run, help: str, json_flag: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help, description=help)
         sub.set_defaults(run=run)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
         if json_flag:
             sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
         return sub

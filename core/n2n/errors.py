@@ -14,6 +14,11 @@ class N2NError(Exception):
     """Base class: an error n2n explains to its user."""
 
 
+def plural(kind: str) -> str:
+    """"expert" -> "experts", "strategy" -> "strategies"."""
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
 class UnknownNameError(N2NError, KeyError):
     """A name (expert, strategy, dataset) that no installed plugin registered."""
 
@@ -23,7 +28,7 @@ class UnknownNameError(N2NError, KeyError):
         parts = [f"unknown {kind} {name!r}."]
         if close:
             parts.append(f"Did you mean {', '.join(map(repr, close))}?")
-        parts.append(f"Installed {kind}s: {', '.join(known) if known else '(none)'}.")
+        parts.append(f"Installed {plural(kind)}: {', '.join(known) if known else '(none)'}.")
         if hint:
             parts.append(hint)
         super().__init__(" ".join(parts))

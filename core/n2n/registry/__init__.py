@@ -45,7 +45,7 @@ def demos() -> dict[str, DemoSpec]:
 
 def plugins() -> list[PluginInfo]:
     """Every plugin n2n tried to load (built-ins first), with what it registered or why it failed."""
-    return sorted(registry().plugins.values(), key=lambda info: (not info.builtin, info.name))
+    return sorted(registry(diagnose=True).plugins.values(), key=lambda info: (not info.builtin, info.name))
 
 
 def load_expert(

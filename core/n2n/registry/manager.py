@@ -21,7 +21,7 @@ from .. import hookspecs
 from ..constants import ENV_LOAD_PLUGINS
 from ..dataset import Dataset
 from ..demo import Demo
-from ..errors import PluginConflictError, PluginError, UnknownNameError
+from ..errors import PluginConflictError, PluginError, UnknownNameError, plural
 from ..expert import Expert
 from ..strategy import Strategy
 
@@ -70,6 +70,7 @@ class Registry:
             pm.unregister(plugin)
         self.plugins: dict[str, PluginInfo] = {}
         self.specs: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        self.conflicts: list[str] = []  # names two plugins registered
         self._load_plugins()
         self._collect()
 
@@ -118,12 +119,13 @@ class Registry:
                 continue
             for kind, specs in found.items():
                 for name, spec in specs.items():
-                    if (kind, name) in owners:
-                        raise PluginConflictError(
-                            f"{kind} {name!r} is registered by two plugins: "
-                            f"{_label(self.plugins[owners[kind, name]])} and {_label(info)}. "
-                            f"Uninstall one of them, or choose with {ENV_LOAD_PLUGINS}."
-                        )
+                    if (kind, name) in owners:  # kept for `n2n plugins` to show; any other use raises it
+                        message = (f"{kind} {name!r} is registered by two plugins: "
+                                   f"{_label(self.plugins[owners[kind, name]])} and {_label(info)}. "
+                                   f"Uninstall one of them, or choose with {ENV_LOAD_PLUGINS}.")
+                        self.conflicts.append(message)
+                        info.error = message
+                        continue
                     owners[kind, name] = plugin_name
                     self.specs[kind][name] = spec
                 if specs:
@@ -140,7 +142,7 @@ class Registry:
 def _register_callback(kind: str, base: type, into: dict[str, type]):
     def register(cls: type) -> None:
         if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise PluginError(f"register() for {kind}s takes a subclass of n2n.{base.__name__}, got {cls!r}")
+            raise PluginError(f"register() for {plural(kind)} takes a subclass of n2n.{base.__name__}, got {cls!r}")
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"{cls.__qualname__} has no `name` class attribute")
@@ -167,20 +169,23 @@ def _label(info: PluginInfo) -> str:
 
 
 def _install_hint(kind: str) -> str:
-    return f"Installed plugins provide {kind}s; see `n2n plugins` (plugins are named n2n-plugin-NAME on PyPI)."
+    return f"Installed plugins provide {plural(kind)}; see `n2n plugins` (plugins are named n2n-plugin-NAME on PyPI)."
 
 
 _registry: Registry | None = None
 _lock = threading.Lock()
 
 
-def registry() -> Registry:
-    """The process-wide registry, built on first use."""
+def registry(diagnose: bool = False) -> Registry:
+    """The process-wide registry, built on first use. Two plugins registering one name make it unusable
+    (a `PluginConflictError` naming both), except to `diagnose` what is installed (`n2n plugins`)."""
     global _registry
     with _lock:
         if _registry is None:
             _registry = Registry()
-        return _registry
+    if _registry.conflicts and not diagnose:
+        raise PluginConflictError(_registry.conflicts[0])
+    return _registry
 
 
 def reset() -> None:
