@@ -116,6 +116,16 @@ def test_an_existing_run_is_not_overwritten_without_resume(pairs, tmp_path):
         train(fresh_bridge(), pairs, tmp_path, steps=5, progress=False)
 
 
+def test_overwrite_starts_a_run_over(pairs, tmp_path):
+    train(fresh_bridge(), pairs, tmp_path / "run", steps=3, progress=False)
+    again, fresh = fresh_bridge(), fresh_bridge()
+    train(again, pairs, tmp_path / "run", steps=5, overwrite=True, progress=False)
+    train(fresh, pairs, tmp_path / "fresh", steps=5, progress=False)
+    assert all(torch.equal(tensor, weights(fresh)[name]) for name, tensor in weights(again).items())
+    with pytest.raises(N2NError, match="--overwrite to start over"):
+        train(fresh_bridge(), pairs, tmp_path / "run", steps=5, progress=False)
+
+
 def test_resume_without_a_checkpoint_is_a_clear_error(pairs, tmp_path):
     with pytest.raises(N2NError, match="nothing to resume"):
         train(fresh_bridge(), pairs, tmp_path, steps=5, resume=True, progress=False)

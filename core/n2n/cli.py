@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--target-checkpoint", metavar="CKPT", help="the target expert's checkpoint (default: its default)")
     fit.add_argument("--steps", type=count(1), default=2000, help="optimiser steps (default: 2000)")
     fit.add_argument("--out", type=Path, help="run folder: checkpoints/ and bridge/ (default: runs/SOURCE-TARGET-STRATEGY)")
-    fit.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    restart = fit.add_mutually_exclusive_group()
+    restart.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    restart.add_argument("--overwrite", action="store_true", help="start over in a run folder that holds a run (its checkpoints are deleted)")
     fit.add_argument("--seed", type=seed, default=0)
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")
@@ -269,7 +271,8 @@ def run_train(args: argparse.Namespace) -> None:
         data.describe = lambda latents, outputs: bridge.target.describe(latents)
     items = training_data(bridge, data, seed=args.seed)
     print(f"training {args.strategy} {source}->{target} on {len(items)} items ({data.label(items)}) for {args.steps} steps into {out}")
-    train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume, checkpoint_every=args.checkpoint_every)
+    train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume,
+          overwrite=args.overwrite, checkpoint_every=args.checkpoint_every)
     try:
         metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed)
     except N2NError as exc:  # the trained bridge is kept all the same

@@ -219,6 +219,7 @@ def train(
     steps: int,
     seed: int = 0,
     resume: bool = False,
+    overwrite: bool = False,
     checkpoint_every: int = 500,
     progress: bool = True,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
@@ -231,7 +232,7 @@ def train(
         data = training_data(bridge, data or DataSource(**sources), seed=seed, progress=progress)
     elif sources:
         raise UsageError(f"pass either training data or {sorted(sources)}, not both")
-    return run_training(bridge, data, out, steps=steps, seed=seed, resume=resume,
+    return run_training(bridge, data, out, steps=steps, seed=seed, resume=resume, overwrite=overwrite,
                         checkpoint_every=checkpoint_every, progress=progress, on_step=on_step)
 
 

@@ -14,6 +14,7 @@ after the last.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,11 +47,15 @@ def train(
     steps: int,
     seed: int = 0,
     resume: bool = False,
+    overwrite: bool = False,
     checkpoint_every: int = 500,
     progress: bool = True,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, float]:
-    """Train `bridge.strategy` for `steps` optimiser steps on `data`; returns the last losses."""
+    """Train `bridge.strategy` for `steps` optimiser steps on `data`; returns the last losses. A run folder
+    that holds a run is continued with `resume`, started over with `overwrite`, and otherwise refused."""
+    if resume and overwrite:
+        raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
     if steps < 1 or checkpoint_every < 1:
         raise InvalidInputError(f"steps and checkpoint_every must be at least 1, got {steps} and {checkpoint_every}")
     if len(data) == 0:
@@ -67,8 +72,11 @@ def train(
         start = load_checkpoint(out, strategy, optimizer, seed)
         load_rng(out, start, accelerator.process_index)
         logger.info("resuming %s from step %d of %s", strategy.name, start, out)
+    elif overwrite:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     elif complete_steps(out):
-        raise N2NError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
+        raise N2NError(f"{out} already holds a training run: pass --resume to continue it, --overwrite to start over, "
+                       "or choose another --out")
     batch_size = strategy.config.batch_size
     if start == 0:
         strategy.initialize(_on(next(data.batches(batch_size, seed)), accelerator.device))
