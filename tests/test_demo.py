@@ -49,5 +49,5 @@ def test_scenes_come_from_plugins(capsys):
     listing = capsys.readouterr().out
     assert "digits" in listing and "n2n-plugin" not in listing.split()[0]
     assert n2n.demos()["digits"].default and n2n.demos()["faces"].plugin == "faces"
-    assert main(["demo", "facez"]) == 1
+    assert main(["demo", "facez"]) == 2  # an unknown name is a usage error
     assert "unknown demo scene 'facez'. Did you mean 'faces'" in capsys.readouterr().err

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import stat
+from pathlib import Path
 
 import pytest
+import torch
 
 import n2n
 from n2n.hub import zoo
@@ -39,3 +42,33 @@ def test_a_zoo_bridge_is_readable_by_others_under_umask_022(umask, tmp_path):
     registered = zoo.zoo_dir() / alias
     assert stat.S_IMODE(registered.stat().st_mode) == 0o755
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in registered.iterdir())
+
+
+def _register_repeatedly(bridge_dir: str, times: int) -> None:
+    for _ in range(times):
+        zoo.register(Path(bridge_dir), "latent", "latent", "mlp")
+
+
+def test_racing_registrations_of_one_alias_all_complete_and_leave_one_copy(tmp_path, monkeypatch):
+    """Two processes registering one alias used to crash (FileNotFoundError, "Directory not empty") and
+    leave staging folders behind; readers saw a moment with no alias."""
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
+    directory = bridge.save_pretrained(tmp_path / "bridge")
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_register_repeatedly, args=(str(directory), 10)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    seen = 0
+    while any(worker.is_alive() for worker in workers):  # a reader meanwhile: the alias never disappears once there
+        seen += "latent->latent:mlp" in zoo.local_bridges()
+        if seen:
+            assert "latent->latent:mlp" in zoo.local_bridges()
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    assert torch.equal(n2n.load_bridge("latent->latent:mlp").strategy.state_dict()["net.0.weight"],
+                       bridge.strategy.state_dict()["net.0.weight"])
+    home = tmp_path / "home" / "zoo"
+    assert len(list((home / ".versions").iterdir())) == 1
+    assert not [p for p in home.iterdir() if p.name.endswith(".link") or p.name.startswith(".staging")]

@@ -1,7 +1,7 @@
 """The zoo: aliases `SOURCE->TARGET` / `SOURCE->TARGET:STRATEGY` for bridges, local first, then the Hub.
 
-Bridges trained here are copied into `N2N_HOME/zoo/SOURCE->TARGET:STRATEGY/` (atomically: copy, then
-rename), so they outlive the run folder they were trained in. Aliases not trained here are looked up in
+Bridges trained here are copied into the zoo, `N2N_HOME/zoo/SOURCE->TARGET:STRATEGY` (a link to the copy,
+swapped atomically), so they outlive the run folder they were trained in. Aliases not trained here are looked up in
 the zoo index (alias -> Hub repo), shipped with n2n and refreshable from the Hub repo `N2N_ZOO_REPO`
 (default `n2n/zoo`, file `index.json`). `SOURCE->TARGET` alone means the `cinn` bridge when there is
 one, else the one trained (or listed) last.
@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from filelock import FileLock
 from huggingface_hub import hf_hub_download
 
 from ..constants import CONFIG_NAME, ENV_ZOO_REPO, n2n_home
@@ -25,6 +26,7 @@ from .transfer import explained
 
 ALIAS = re.compile(r"^(?P<source>[\w.-]+)->(?P<target>[\w.-]+)(?::(?P<strategy>[\w.-]+))?$")
 DEFAULT_STRATEGY = "cinn"
+VERSIONS = ".versions"  # the copies the aliases link to
 
 
 def parse_alias(ref: str) -> tuple[str, str, str | None] | None:
@@ -37,20 +39,30 @@ def zoo_dir() -> Path:
 
 
 def register(bridge_dir: Path, source: str, target: str, strategy: str) -> str:
-    """Copy a saved bridge into the local zoo; returns its full alias."""
+    """Copy a saved bridge into the local zoo; returns its full alias. The alias is a symbolic link to a
+    copy in `.versions/`, swapped atomically (`os.replace`) under the zoo's lock: a reader always finds
+    the alias (the old bridge or the new), registrations racing for one alias each complete (the last
+    wins), and the replaced copy is removed."""
     alias = f"{source}->{target}:{strategy}"
-    destination = zoo_dir() / alias
-    zoo_dir().mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=zoo_dir()))
-    staging.chmod(0o777 & ~current_umask())  # mkdtemp creates 0700: give the alias the mode mkdir would
-    shutil.copytree(bridge_dir, staging, dirs_exist_ok=True)
-    if destination.exists():
-        retired = staging.with_name(staging.name + "-old")
-        destination.rename(retired)
-        staging.rename(destination)
-        shutil.rmtree(retired)
-    else:
-        staging.rename(destination)
+    destination, versions = zoo_dir() / alias, zoo_dir() / VERSIONS
+    versions.mkdir(parents=True, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(prefix=f"{alias}.", dir=versions))
+    try:
+        copy.chmod(0o777 & ~current_umask())  # mkdtemp creates 0700: give the copy the mode mkdir would
+        shutil.copytree(bridge_dir, copy, dirs_exist_ok=True)
+        link = versions / f"{copy.name}.link"  # made beside the copies (no reader lists it), moved into place
+        link.symlink_to(Path(VERSIONS) / copy.name)  # relative to the zoo, where it ends up
+        with FileLock(zoo_dir() / ".lock"):
+            previous = destination.resolve() if destination.is_symlink() else None
+            if destination.is_dir() and not destination.is_symlink():  # a copy in the layout before versions
+                previous = destination.rename(versions / f"{alias}.retired")
+            os.replace(link, destination)
+            if previous is not None and previous.resolve().parent == versions.resolve():
+                shutil.rmtree(previous, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(copy, ignore_errors=True)
+        (versions / f"{copy.name}.link").unlink(missing_ok=True)
+        raise
     return alias
 
 
@@ -58,8 +70,14 @@ def local_bridges() -> dict[str, Path]:
     """Full alias -> bridge directory, newest last."""
     if not zoo_dir().is_dir():
         return {}
-    found = [p for p in zoo_dir().iterdir() if p.is_dir() and parse_alias(p.name) and (p / CONFIG_NAME).is_file()]
-    return {p.name: p for p in sorted(found, key=lambda p: (p / CONFIG_NAME).stat().st_mtime_ns)}
+    found = {}
+    for path in zoo_dir().iterdir():
+        if parse_alias(path.name):
+            try:
+                found[path.name] = ((path / CONFIG_NAME).stat().st_mtime_ns, path)
+            except OSError:  # not a bridge (or replaced this instant)
+                continue
+    return {alias: path for alias, (_, path) in sorted(found.items(), key=lambda item: item[1][0])}
 
 
 def pick(ref: str, known: dict) -> str | None:
