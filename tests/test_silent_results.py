@@ -55,3 +55,23 @@ def test_a_bridge_from_a_newer_n2n_says_so(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="n2n"):
         n2n.load_bridge(directory)
     assert "saved by n2n 9.0.0, newer than this n2n" in caplog.text
+
+
+def test_an_untrusted_config_asking_for_huge_modules_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+    """`"hidden": 100000` in a downloaded config.json once allocated 40 GB before the weights were checked."""
+    bridge = n2n.create_bridge("cinn", "digits-classifier", "digits", blocks=2, hidden=16, embed_dim=8, embed_hidden=16)
+    directory = bridge.save_pretrained(tmp_path / "bridge")
+    config = json.loads((directory / "config.json").read_text())
+    config["config"]["hidden"] = 100000
+    (directory / "config.json").write_text(json.dumps(config))
+    built = []
+    real_linear = torch.nn.Linear.__init__
+
+    def counting(self, *args, **kwargs):
+        real_linear(self, *args, **kwargs)
+        built.append((self.weight.device.type, 100000 in self.weight.shape))
+
+    monkeypatch.setattr(torch.nn.Linear, "__init__", counting)
+    with pytest.raises(n2n.N2NError, match=r"tensors do not match the hyperparameters of config.json .*\[100000.*\] != .*the bridge was not built"):
+        n2n.load_bridge(directory)
+    assert ("meta", True) in built and ("cpu", True) not in built  # planned on the meta device, never allocated

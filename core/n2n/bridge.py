@@ -23,10 +23,11 @@ from huggingface_hub import CommitInfo
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from packaging.version import InvalidVersion, Version
+from safetensors import safe_open
 from torch import nn
 
 from .constants import CONFIG_NAME, SAMPLES_NAME, VERSION, WEIGHTS_NAME
-from .errors import BridgeConfigError, HubError, InvalidInputError, N2NError, UnknownNameError, UsageError
+from .errors import BridgeConfigError, HubError, InvalidInputError, N2NError, UnknownNameError, UsageError, WeightsError
 from .expert import Expert
 from .hub import zoo
 from .hub.card import write_model_card
@@ -211,6 +212,7 @@ class Bridge(nn.Module):
         auxiliary = {role: _load_expert(entry, f"{role} (auxiliary)", directory, device, dtype)
                      for role, entry in config.get("auxiliary", {}).items()}
         try:
+            _check_sizes(strategy_cls, source, target, auxiliary, config["config"], directory)
             strategy = strategy_cls(source, target, auxiliary=auxiliary, **config["config"])
         except InvalidInputError as exc:
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: {exc}") from None
@@ -249,6 +251,30 @@ def create_bridge(
     if seed is not None:
         torch.manual_seed(seed)
     return Bridge(strategy_cls(source, target, auxiliary=helpers, **config))
+
+
+def _check_sizes(strategy_cls: type[Strategy], source: Expert, target: Expert, auxiliary: dict[str, Expert],
+                 config: dict[str, Any], directory: Path) -> None:
+    """The tensors the config would build, against those the weights file holds, before anything is
+    allocated: the strategy is first built on the meta device (no memory), and the weights' shapes come
+    from the safetensors header. A config.json that asks for far more (`"hidden": 100000`) is refused."""
+    try:
+        with safe_open(str(directory / WEIGHTS_NAME), "pt") as weights:
+            saved = {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+        with torch.device("meta"):
+            planned = {name: tuple(t.shape) for name, t in
+                       strategy_cls(source, target, auxiliary=auxiliary, **config).bridge_state_dict().items()}
+    except InvalidInputError:
+        raise
+    except Exception:  # an unreadable file, or a strategy that cannot be built on the meta device: load_weights checks
+        return
+    wrong = sorted(name for name in planned.keys() & saved.keys() if planned[name] != saved[name])
+    missing, extra = sorted(planned.keys() - saved.keys()), sorted(saved.keys() - planned.keys())
+    if wrong or missing or extra:
+        shown = "; ".join([*(f"{n} {list(planned[n])} != {list(saved[n])}" for n in wrong[:3]),
+                           *(f"missing {n}" for n in missing[:2]), *(f"unexpected {n}" for n in extra[:2])])
+        raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match the hyperparameters of {CONFIG_NAME} ({shown}); "
+                           "the bridge was not built")
 
 
 def _newer(version: str) -> bool:

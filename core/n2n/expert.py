@@ -146,7 +146,8 @@ class Expert:
     def load(self) -> Expert:
         """Load the weights now (otherwise the first encode/decode does); frozen, eval mode, on `device`."""
         if not self._loaded:
-            self._load(self.path if self.has_weights else None)
+            with torch.device("cpu"):  # real weights, also when a caller builds modules on the meta device
+                self._load(self.path if self.has_weights else None)
             for module in self._modules():
                 module.eval().requires_grad_(False).to(self.device, self.dtype)
             self._loaded = True
