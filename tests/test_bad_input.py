@@ -58,3 +58,10 @@ def test_usage_errors_exit_2(argv, message, capsys):
 def test_debug_also_works_after_the_command(capsys):
     assert exit_code(["strategies", "--debug"]) == 0
     assert "class-embed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("out,message", [(".", "is a folder: give the PNG file to write"), ("grid.jpg", "must end in .png")])
+def test_translate_out_must_be_a_png_file(out, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert exit_code(TRANSLATE + ["--out", out]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "grid.jpg").exists()

@@ -292,6 +292,10 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_translate(args: argparse.Namespace) -> None:
+    if args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder: give the PNG file to write, e.g. {args.out / 'translations.png'}")
+    if args.out.suffix.lower() != ".png":
+        raise UsageError(f"--out {args.out}: the grid is written as PNG, so its name must end in .png")
     bridge = n2n.load_bridge(args.ref)
     inputs: Any = args.inputs
     if bridge.source.modality == "image":

@@ -108,8 +108,8 @@ def missing(ref: str) -> N2NError:
     known = local_bridges()
     return N2NError(
         f"no bridge {ref!r} in the local zoo ({zoo_dir()}) nor in the zoo index (`n2n zoo --refresh` updates it); "
-        f"train one with `n2n train '{source}->{target}' --strategy {strategy or DEFAULT_STRATEGY} --dataset DATASET` "
-        "(`n2n datasets` lists them)"
+        f"train one with `n2n train '{source}->{target}' --strategy {strategy or DEFAULT_STRATEGY}` and the data it needs "
+        "(`n2n strategies` lists what each needs; `n2n train --help` the flags)"
         + (f" (known here: {', '.join(known)})" if known else "")
     )
 
