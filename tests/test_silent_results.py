@@ -75,3 +75,14 @@ def test_an_untrusted_config_asking_for_huge_modules_is_refused_before_anything_
     with pytest.raises(n2n.N2NError, match=r"tensors do not match the hyperparameters of config.json .*\[100000.*\] != .*the bridge was not built"):
         n2n.load_bridge(directory)
     assert ("meta", True) in built and ("cpu", True) not in built  # planned on the meta device, never allocated
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{\"a\": \"caf\xe9\"}".encode("latin-1"), "is not UTF-8 text"),
+    (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
+])
+def test_a_config_that_is_not_json_text_is_one_clear_error(tmp_path, content, message):
+    (tmp_path / "bridge").mkdir()
+    (tmp_path / "bridge" / "config.json").write_bytes(content)
+    with pytest.raises(n2n.N2NError, match=message):
+        n2n.load_bridge(tmp_path / "bridge")

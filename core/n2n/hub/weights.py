@@ -39,11 +39,15 @@ def save_module(module: nn.Module, config: dict[str, Any], directory: str | os.P
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
     path = Path(directory) / CONFIG_NAME
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WeightsError(f"{path} is missing: a checkpoint directory needs {CONFIG_NAME} and {WEIGHTS_NAME}") from None
+    except UnicodeDecodeError as exc:
+        raise WeightsError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise WeightsError(f"{path} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise WeightsError(f"{path} nests too deeply to be a config") from None
     if not isinstance(config, dict):
         raise WeightsError(f"{path} must hold a JSON object, got {type(config).__name__}")
     return config
