@@ -86,3 +86,13 @@ def test_a_config_that_is_not_json_text_is_one_clear_error(tmp_path, content, me
     (tmp_path / "bridge" / "config.json").write_bytes(content)
     with pytest.raises(n2n.N2NError, match=message):
         n2n.load_bridge(tmp_path / "bridge")
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("data.csv", b"text,label\na seven,7\na three,3,extra\n", r"data.csv:3: more cells than the header's columns"),
+    ("data.jsonl", '{"text": "caf\xe9", "label": 1}\n'.encode("latin-1"), r"data.jsonl is not UTF-8 text"),
+])
+def test_malformed_data_files_are_one_clear_error(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(n2n.N2NError, match=message):
+        resolve_dataset(str(tmp_path / name)).load("train")

@@ -8,6 +8,7 @@ out as the `test` split. A bad record is one clear error naming the file and lin
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,7 +62,7 @@ def _take(column: Sequence, rows: list[int]) -> Sequence:
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -75,9 +76,19 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        return [(number, dict(row)) for number, row in enumerate(reader, start=2)]
+    records = []
+    for number, row in enumerate(csv.DictReader(io.StringIO(_text(path), newline="")), start=2):
+        if None in row:  # DictReader files the cells beyond the header under None
+            raise InvalidInputError(f"{path}:{number}: more cells than the header's columns ({', '.join(k for k in row if k)})")
+        records.append((number, dict(row)))
+    return records
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8") from None
 
 
 def _normalise(path: Path, records: list[tuple[int, dict[str, Any]]]) -> tuple[tuple[str, ...], dict[str, Sequence]]:
