@@ -96,3 +96,17 @@ def test_malformed_data_files_are_one_clear_error(tmp_path, name, content, messa
     (tmp_path / name).write_bytes(content)
     with pytest.raises(n2n.N2NError, match=message):
         resolve_dataset(str(tmp_path / name)).load("train")
+
+
+def test_image_files_that_cannot_be_read_are_one_clear_error(tmp_path, monkeypatch):
+    from n2n.images import load_image
+
+    Image.new("L", (64, 64), 128).save(tmp_path / "whole.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:60])
+    (tmp_path / "text.png").write_text("not an image")
+    for name in ("cut.png", "text.png"):
+        with pytest.raises(n2n.N2NError, match=rf"{name} is not a readable image"):
+            load_image(tmp_path / name)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64 x 64 is then a decompression bomb
+    with pytest.raises(n2n.N2NError, match="whole.png is not a readable image"):
+        load_image(tmp_path / "whole.png")

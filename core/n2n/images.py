@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .errors import InvalidInputError
 from .io import atomic_path
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # Pillow's modes of 16-bit grey images
@@ -41,9 +42,16 @@ def random_translations(images: torch.Tensor, share: float) -> torch.Tensor:
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
-    with Image.open(path) as image:
-        image.load()
-        return image
+    """The image at `path`, fully read; one clear error for a file that is not one, is cut short, or would
+    decompress to more pixels than Pillow allows (a decompression bomb)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path}: no such image file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # Pillow's ways of refusing a file
+        raise InvalidInputError(f"{path} is not a readable image ({exc})") from None
 
 
 def opened(items: Any) -> Any:
