@@ -126,6 +126,14 @@ def test_overwrite_starts_a_run_over(pairs, tmp_path):
         train(fresh_bridge(), pairs, tmp_path / "run", steps=5, progress=False)
 
 
+def test_a_cut_short_checkpoint_file_is_named(pairs, tmp_path):
+    train(fresh_bridge(), pairs, tmp_path, steps=5, progress=False)
+    weights_file = tmp_path / "checkpoints" / "step-00000005" / "strategy.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:100])
+    with pytest.raises(N2NError, match=r"step-00000005/strategy.safetensors cannot be read .*start over with --overwrite"):
+        train(fresh_bridge(), pairs, tmp_path, steps=8, resume=True, progress=False)
+
+
 def test_resume_without_a_checkpoint_is_a_clear_error(pairs, tmp_path):
     with pytest.raises(N2NError, match="nothing to resume"):
         train(fresh_bridge(), pairs, tmp_path, steps=5, resume=True, progress=False)

@@ -134,11 +134,19 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
     recorded = json.loads((directory / DONE).read_text())
     if recorded.get("seed") != seed:
         raise N2NError(f"{out} was trained with seed {recorded.get('seed')}: resume it with --seed {recorded.get('seed')}, not {seed}")
+    tensors = {}
+    for name in ("strategy", "optimizer"):
+        path = directory / f"{name}.safetensors"
+        try:
+            tensors[name] = load_file(str(path))
+        except Exception as exc:  # missing, cut short or not safetensors: safetensors raises its own error types
+            raise N2NError(f"{path} cannot be read ({type(exc).__name__}: {exc}): this checkpoint cannot be resumed; "
+                           "start over with --overwrite") from None
     try:
-        strategy.load_state_dict(load_file(str(directory / "strategy.safetensors")))
+        strategy.load_state_dict(tensors["strategy"])
         meta = recorded["optimizer"]
         given = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
-        optimizer.load_state_dict(_unflatten_optimizer(load_file(str(directory / "optimizer.safetensors")), meta))
+        optimizer.load_state_dict(_unflatten_optimizer(tensors["optimizer"], meta))
         for group, settings in zip(optimizer.param_groups, given):
             group.update(settings)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
