@@ -150,3 +150,20 @@ def test_an_abstract_strategy_is_reported_not_registered(install_plugin):
     plugins.reload()
     assert "does not implement ['sample', 'training_step']" in plugins.registry().plugins["abstract"].error
     assert "half-done" not in n2n.strategies()
+
+
+def test_a_conditional_generator_without_its_class_lookup_is_a_plugin_error():
+    from n2n import ConditionalGenerator
+    from n2n.errors import PluginError
+
+    class Half(ConditionalGenerator):
+        name, modality, latent_shape = "half", "image", (4,)
+
+        def _decode(self, latents):
+            return latents
+
+        def _embedding_table(self):
+            return self.table
+
+    with pytest.raises(PluginError, match="a ConditionalGenerator implements _class_index"):
+        Half.spec("test")

@@ -47,7 +47,8 @@ class ClassEmbedConfig(StrategyConfig):
     weight_decay: float = 0.9  # Adam's L2 term, pulling the embedding towards 0 (the paper's)
     alpha: float = 0.1  # weight of the diversity term (the paper's)
     diversity: str = "image"  # distance of "image"s or of the classifier's penultimate "features" (the paper: either)
-    batch_size: int = 10  # z per embedding and step (the paper's)
+    batch_size: int = dataclasses.field(default=10, metadata={"minimum": 2})  # z per embedding and step (the paper's;
+    # at least 2: diversity compares pairs)
     refresh: int = 20  # a fresh batch of z every this many steps (the paper's)
     restarts: int = 3  # independent starts per class, the best kept (the paper's)
     init: str = "mean"  # "mean" of the table + noise (the paper's default), "top" (the classes the classifier
@@ -55,7 +56,8 @@ class ClassEmbedConfig(StrategyConfig):
     init_noise: float = 0.1  # the noise added to the start, times the table's standard deviation
     shift: float = 0.0  # the classifier sees the images moved at random by up to this share of their size (ours;
     # the paper: none, 0): an embedding must draw the class, not a pattern that only this classifier reads as it
-    select_samples: int = 100  # fixed z on which the restarts are compared at the end
+    select_samples: int = dataclasses.field(default=100, metadata={"minimum": 2})  # z on which the restarts are compared
+    # at the end (drawn when training starts)
 
 
 class ClassEmbed(Strategy):
@@ -87,9 +89,6 @@ class ClassEmbed(Strategy):
                                     f"(an n2n.ConditionalGenerator such as biggan or digits-cgan), not {target.name!r}")
         if c.diversity not in SPACES:
             raise InvalidInputError(f"class-embed: diversity must be one of {SPACES}, got {c.diversity!r}")
-        if c.batch_size < 2 or c.restarts < 1 or c.refresh < 1 or c.select_samples < 2:
-            raise InvalidInputError("class-embed: batch_size and select_samples must be at least 2 (diversity compares pairs), "
-                                    f"restarts and refresh at least 1; got {c.batch_size}, {c.select_samples}, {c.restarts}, {c.refresh}")
         if c.init not in INITS and not target.has_class(c.init):
             raise InvalidInputError(f"class-embed: init must be one of {INITS} or a class of {target.name!r}, got {c.init!r}")
         classifier = self.classifier
@@ -157,7 +156,8 @@ class ClassEmbed(Strategy):
         noise = torch.randn(starts.shape).to(table) * c.init_noise * table.std()
         if trained:
             noise[0] = 0  # one restart goes on exactly where training stopped
-        self.candidates = nn.Parameter((starts + noise).clamp(table.min(), table.max()))
+        self.bounds = (table.min().item(), table.max().item())  # the generator's table: where embeddings stay
+        self.candidates = nn.Parameter((starts + noise).clamp(*self.bounds))
         self.register_buffer("z", torch.zeros(c.batch_size, self.target.z_dim))
         self.register_buffer("steps", torch.tensor(0))
         self.register_buffer("select_z", self.target.sample_z(c.select_samples).to(table))  # judges the restarts at the end
@@ -217,9 +217,8 @@ class ClassEmbed(Strategy):
         return {"loss": loss.sum(), "cross_entropy": cross_entropy.mean().detach(), "diversity": diversity.mean().detach()}
 
     def after_step(self):
-        table = self.target.embedding_table
         with torch.no_grad():
-            self.candidates.clamp_(table.min().item(), table.max().item())  # where the generator was trained
+            self.candidates.clamp_(*self.bounds)  # where the generator was trained
 
     def end_training(self):
         """Judge every restart on the same z (drawn when training started) and keep each class's best."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .errors import InvalidInputError, N2NError
+from .errors import InvalidInputError, N2NError, PluginError, UnsupportedOperationError
 from .expert import Expert
 
 
@@ -69,10 +69,18 @@ class ConditionalGenerator(Expert):
         return self.latents(z, labels)
 
     # -- what a plugin implements ------------------------------------------------------------------
+    @classmethod
+    def spec(cls, plugin: str):
+        """`Expert.spec`, and a `PluginError` for a subclass that leaves out the table or the class lookup."""
+        missing = [name for name in ("_embedding_table", "_class_index") if getattr(cls, name) is getattr(ConditionalGenerator, name)]
+        if missing:
+            raise PluginError(f"expert {cls.name!r}: a ConditionalGenerator implements {', '.join(missing)}")
+        return super().spec(plugin)
+
     def _embedding_table(self) -> torch.Tensor:
         """The loaded table [classes, E] (its parameter: `embedding_table` detaches it)."""
-        raise NotImplementedError
+        raise UnsupportedOperationError(f"expert {self.name!r} does not implement _embedding_table")
 
     def _class_index(self, name: str) -> int:
         """The row of the class called `name`; an `N2NError` naming what exists when there is none."""
-        raise NotImplementedError
+        raise UnsupportedOperationError(f"expert {self.name!r} does not implement _class_index")

@@ -236,10 +236,9 @@ class Expert:
         encoder is probabilistic; `encode` gives the mean."""
         if not self.has_posterior():
             raise UnsupportedOperationError(f"expert {self.name!r} encodes to a point, not a distribution")
-        batch = prepare_inputs(self, inputs)
-        self.load()
+        batch = self._loaded_batch(inputs)
         with torch.no_grad():
-            mean, logvar = self._posterior(batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch)
+            mean, logvar = self._posterior(batch)
         return mean.float(), logvar.float()
 
     @classmethod
@@ -252,10 +251,9 @@ class Expert:
         what Fréchet distances between sets of images are measured on)."""
         if not self.has_features():
             raise UnsupportedOperationError(f"expert {self.name!r} exposes no features before its output layer")
-        batch = prepare_inputs(self, inputs)
-        self.load()
+        batch = self._loaded_batch(inputs)
         with torch.set_grad_enabled(grad):
-            return self._features(batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch).float()
+            return self._features(batch).float()
 
     @classmethod
     def can_classify(cls) -> bool:
@@ -267,10 +265,15 @@ class Expert:
         that judges a generator in the loop)."""
         if not self.can_classify():
             raise UnsupportedOperationError(f"expert {self.name!r} is not a classifier: it gives no class logits")
+        batch = self._loaded_batch(inputs)
+        with torch.set_grad_enabled(grad):
+            return self._classify(batch).float()
+
+    def _loaded_batch(self, inputs: Any) -> Any:
+        """Inputs checked for this expert (`prepare_inputs`), its weights loaded, tensors in its dtype."""
         batch = prepare_inputs(self, inputs)
         self.load()
-        with torch.set_grad_enabled(grad):
-            return self._classify(batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch).float()
+        return batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch
 
     def discriminator(self) -> nn.Module | None:
         """The discriminator trained with this generator, for strategies that continue its adversarial
