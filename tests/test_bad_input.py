@@ -60,7 +60,7 @@ def test_debug_also_works_after_the_command(capsys):
     assert "class-embed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("out,message", [(".", "is a folder: give the PNG file to write"), ("grid.jpg", "must end in .png")])
+@pytest.mark.parametrize("out,message", [(".", "is a folder: give the file to write"), ("grid.jpg", "must end in .png or .wav")])
 def test_translate_out_must_be_a_png_file(out, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert exit_code(TRANSLATE + ["--out", out]) == 2

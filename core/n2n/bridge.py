@@ -3,7 +3,7 @@
 On disk (and in a Hub repo), as `hub.format` describes: `config.json` (strategy, source, target and
 auxiliary experts with their plugins, checkpoints, options and latent shapes; hyperparameters; metrics),
 `model.safetensors` with the strategy's tensors only (never an expert's), a model card `README.md`, and
-`samples.png` when the target decodes images. Loading validates everything before building anything.
+`samples.png` when the target decodes images (or sound, as spectrograms). Loading validates everything before building anything.
 The surface follows huggingface_hub's `PyTorchModelHubMixin`: `save_pretrained`, `from_pretrained`,
 `push_to_hub`.
 """
@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 from safetensors import safe_open
 from torch import nn
 
+from .audio import spectrogram_images
 from .constants import CONFIG_NAME, SAMPLES_NAME, VERSION, WEIGHTS_NAME
 from .errors import BridgeConfigError, HubError, InvalidInputError, N2NError, UnknownNameError, UsageError, WeightsError
 from .expert import Expert
@@ -142,10 +143,11 @@ class Bridge(nn.Module):
     ) -> Path:
         """Write config.json, model.safetensors and a model card (README.md) into `save_directory`,
         each atomically (a README.md you wrote yourself is kept); with `sample_inputs` and an image
-        target, also samples.png (rows: inputs). With `push_to_hub`, then upload it to `repo_id`."""
+        (or audio) target, also samples.png (rows: inputs; sounds as their spectrograms). With `push_to_hub`, then upload it to `repo_id`."""
         directory = save_module(self.strategy, self.config, save_directory, self.strategy.bridge_state_dict())
-        if sample_inputs is not None and self.target.modality == "image":
-            images = self.translate(sample_inputs, n_samples=n_samples, seed=0)
+        if sample_inputs is not None and self.target.modality in ("image", "audio"):
+            outputs = self.translate(sample_inputs, n_samples=n_samples, seed=0)
+            images = spectrogram_images(outputs) if self.target.modality == "audio" else outputs  # [R * n, C, H, W]
             scale = max(1, 64 // max(images.shape[-2:]))
             save_grid(images, directory / SAMPLES_NAME, rows=len(images) // n_samples, scale=scale)
         write_model_card(directory, self.config)

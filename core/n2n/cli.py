@@ -20,6 +20,7 @@ import torch
 import n2n
 
 from . import registry
+from .audio import clip_paths, save_clips, spectrogram_grid
 from .bridge import push_bridge
 from .constants import VERSION
 from .data.build import field_for
@@ -142,12 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")
     fit.add_argument("--checkpoint-every", type=count(1), default=500, metavar="N", help="steps between checkpoints (default: 500)")
 
-    trans = command("translate", run_translate, "Translate inputs with a bridge; image targets are written as a PNG grid.", json_flag=False)
+    trans = command("translate", run_translate, "Translate inputs with a bridge; image targets are written as a PNG grid, "
+                    "audio targets as WAV files with a PNG grid of their spectrograms.", json_flag=False)
     trans.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias ('bert->digits', 'bert->digits:mlp') or directory")
-    trans.add_argument("inputs", metavar="INPUT", nargs="+", help="texts, or image files, as the source expert consumes")
+    trans.add_argument("inputs", metavar="INPUT", nargs="+", help="texts, image files or audio files (WAV, FLAC, Ogg), as "
+                                                                  "the source expert consumes")
     trans.add_argument("--n", type=count(1), default=4, help="samples per input (default: 4)")
     trans.add_argument("--seed", type=seed, default=None, help="same seed, same output")
-    trans.add_argument("--out", type=Path, default=Path("translations.png"), help="PNG grid: rows are inputs, columns samples (default: translations.png)")
+    trans.add_argument("--out", type=Path, default=None,
+                       help="images: the PNG grid, rows are inputs, columns samples (default: translations.png); audio: the "
+                            "WAV file, numbered -INPUT-SAMPLE when there are several, beside their spectrograms, "
+                            "NAME-spectrograms.png (default: translations.wav)")
 
     ev = command("eval", run_eval, "Evaluate a bridge: NLL, transfer accuracy, relative diversity (held-out probes too).")
     ev.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias or directory")
@@ -292,22 +298,40 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_translate(args: argparse.Namespace) -> None:
-    if args.out.is_dir():
-        raise UsageError(f"--out {args.out} is a folder: give the PNG file to write, e.g. {args.out / 'translations.png'}")
-    if args.out.suffix.lower() != ".png":
-        raise UsageError(f"--out {args.out}: the grid is written as PNG, so its name must end in .png")
+    if args.out is not None and args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder: give the file to write, e.g. {args.out / 'translations.png'} "
+                         "(images) or .wav (sound)")
+    if args.out is not None and args.out.suffix.lower() not in (".png", ".wav"):
+        raise UsageError(f"--out {args.out}: translations are written as PNG (images) or WAV (sound), so its name must end "
+                         "in .png or .wav")
     bridge = n2n.load_bridge(args.ref)
+    audio = bridge.target.modality == "audio"
+    out, kind = args.out or Path("translations.wav" if audio else "translations.png"), ".wav" if audio else ".png"
+    if out.suffix.lower() != kind:
+        raise UsageError(f"--out {out}: {bridge.target.name!r} gives {bridge.target.modality}, written as {kind.upper()[1:]}, so "
+                         f"its name must end in {kind}")
     inputs: Any = args.inputs
-    if bridge.source.modality == "image":
+    if bridge.source.modality in ("image", "audio"):
         missing = [path for path in inputs if not Path(path).is_file()]
         if missing:
-            raise N2NError(f"{bridge.source.name!r} translates images, but these are not image files: {', '.join(missing)}")
-        inputs = [load_image(path) for path in inputs]
+            what = {"image": "images", "audio": "sound"}[bridge.source.modality]
+            raise N2NError(f"{bridge.source.name!r} translates {what}, but these are not {bridge.source.modality} files: "
+                           f"{', '.join(missing)}")
+        written = {path.resolve() for path in ([*clip_paths(out, len(inputs), args.n), spectrogram_grid(out)] if audio else [out])}
+        clobbered = [path for path in inputs if Path(path).resolve() in written]
+        if clobbered:
+            raise UsageError(f"--out {out} would overwrite the input {clobbered[0]}: name another output file")
+        inputs = [load_image(path) for path in inputs] if bridge.source.modality == "image" else inputs
     outputs = bridge.translate(inputs, n_samples=args.n, seed=args.seed)
-    if isinstance(outputs, torch.Tensor) and outputs.ndim == 4:
+    rows = len(args.inputs)
+    if audio:
+        sounds = save_clips(outputs, out, rows, bridge.target.sample_rate)
+        print(f"wrote {len(sounds)} WAV file(s) ({sounds[0].name}{' ...' if len(sounds) > 1 else ''}; {rows} input(s) x "
+              f"{args.n} sample(s)) and their spectrograms {spectrogram_grid(out)}")
+    elif isinstance(outputs, torch.Tensor) and outputs.ndim == 4:
         scale = max(1, 256 // max(outputs.shape[-2:]))
-        save_grid(outputs, args.out, rows=len(args.inputs), scale=scale)
-        print(f"wrote {args.out}: {len(args.inputs)} row(s) x {args.n} sample(s)")
+        save_grid(outputs, out, rows=rows, scale=scale)
+        print(f"wrote {out}: {rows} row(s) x {args.n} sample(s)")
     else:
         print_json(outputs.tolist() if isinstance(outputs, torch.Tensor) else outputs)
 

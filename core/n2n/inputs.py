@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from PIL import Image
 
+from .audio import load_audio
 from .errors import InvalidInputError
 from .images import pil_to_tensor
 
@@ -107,6 +110,41 @@ def _as_labels(expert: Expert, inputs: Any) -> torch.Tensor | list[int | str]:
     return inputs.to(expert.device)
 
 
+def _as_audio(expert: Expert, inputs: Any) -> torch.Tensor:
+    rate = expert.sample_rate
+    expected = f"waveforms: a float tensor [B, T] in [-1, 1] at {rate} Hz, a list of 1-D waveforms, or audio file paths"
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if isinstance(inputs, (list, tuple)) and not inputs:
+        raise InvalidInputError(f"expert {expert.name!r}: empty batch (no waveforms)")
+    if isinstance(inputs, (list, tuple)) and all(isinstance(item, (str, os.PathLike, torch.Tensor, np.ndarray)) for item in inputs):
+        clips = [load_audio(item, rate) if isinstance(item, (str, os.PathLike)) else torch.as_tensor(item) for item in inputs]
+        if any(clip.ndim != 1 or len(clip) == 0 for clip in clips):
+            shapes = [list(clip.shape) for clip in clips if clip.ndim != 1 or len(clip) == 0]
+            raise InvalidInputError(f"expert {expert.name!r}: each waveform of a list must be 1-D and non-empty, got shape {shapes[0]}")
+        if not all(clip.is_floating_point() for clip in clips):
+            raise InvalidInputError(f"expert {expert.name!r}: waveforms must be floating point in [-1, 1] (divide 16-bit "
+                                    "samples by 32768)")
+        inputs = torch.nn.utils.rnn.pad_sequence([clip.float() for clip in clips], batch_first=True)  # [B, T]: zeros after
+    if not isinstance(inputs, torch.Tensor):
+        raise InvalidInputError(f"expert {expert.name!r} encodes audio: expected {expected}, got {_kind(inputs)}")
+    if inputs.ndim != 2:
+        hint = " (one clip: add a batch dimension, waveform[None])" if inputs.ndim == 1 else ""
+        raise InvalidInputError(f"expert {expert.name!r}: waveforms have shape {list(inputs.shape)}, expected [B, T]{hint}")
+    if inputs.shape[0] == 0 or inputs.shape[1] == 0:
+        raise InvalidInputError(f"expert {expert.name!r}: empty batch (shape {list(inputs.shape)})")
+    if not inputs.is_floating_point():
+        raise InvalidInputError(f"expert {expert.name!r}: waveforms must be floating point in [-1, 1], got {inputs.dtype} "
+                                "(divide 16-bit samples by 32768)")
+    if not torch.isfinite(inputs).all():
+        raise InvalidInputError(f"expert {expert.name!r}: waveforms contain NaN or inf")
+    peak = inputs.abs().max().item()
+    if peak > 1 + 1e-3:
+        raise InvalidInputError(f"expert {expert.name!r}: waveform values reach {peak:.3g}, expected [-1, 1] (divide 16-bit "
+                                "samples by 32768)")
+    return inputs.to(expert.device, torch.float32)
+
+
 def _as_tensors(expert: Expert, inputs: Any) -> torch.Tensor:
     if not isinstance(inputs, torch.Tensor) or inputs.ndim == 0:
         raise InvalidInputError(f"expert {expert.name!r} encodes a tensor [B, ...], got {_kind(inputs)}")
@@ -115,7 +153,7 @@ def _as_tensors(expert: Expert, inputs: Any) -> torch.Tensor:
     return inputs.to(expert.device)
 
 
-_CONVERTERS = {"text": _as_texts, "image": _as_images, "label": _as_labels}
+_CONVERTERS = {"text": _as_texts, "image": _as_images, "label": _as_labels, "audio": _as_audio}
 
 
 def _kind(value: Any) -> str:

@@ -32,6 +32,7 @@ from n2n.data.features import cached_tensor
 from n2n.data.streams import LoopData, PairedData, UnpairedData
 from n2n.errors import CheckpointNotFoundError, InvalidInputError, UnsupportedOperationError
 from n2n.expert import Expert
+from n2n.inputs import prepare_inputs
 from n2n.strategy import NEEDS
 from n2n.training.trainer import train
 
@@ -130,6 +131,9 @@ class ExpertTests:
             if expert.image_channels:
                 assert outputs.shape[1] == expert.image_channels
             assert 0.0 <= outputs.min() and outputs.max() <= 1.0
+        if expert.modality == "audio":
+            assert outputs.ndim == 2 and outputs.dtype == torch.float32 and outputs.shape[1] > 0
+            assert -1.0 <= outputs.min() and outputs.max() <= 1.0
 
     def test_decode_is_deterministic(self, expert):
         _require_decoder(expert)
@@ -157,11 +161,11 @@ class ExpertTests:
     # -- in the loop: gradients, and decoding with parameters of a strategy's own -------------------
     def test_gradients_flow_through_encode(self, expert, inputs):
         _require_encoder(expert, inputs)
-        if expert.modality != "image":
+        if expert.modality not in ("image", "audio"):
             pytest.skip(f"{self.expert_name} encodes {expert.modality}, which has no gradient")
-        images = inputs.clone().requires_grad_(True)
-        expert.encode(images, grad=True).sum().backward()
-        assert images.grad is not None and images.grad.abs().sum() > 0
+        signals = (inputs if isinstance(inputs, torch.Tensor) else prepare_inputs(expert, inputs)).clone().requires_grad_(True)
+        expert.encode(signals, grad=True).sum().backward()
+        assert signals.grad is not None and signals.grad.abs().sum() > 0
 
     def test_gradients_flow_through_decode(self, expert):
         _require_decoder(expert)

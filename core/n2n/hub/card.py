@@ -26,7 +26,9 @@ PIPELINE_TAGS = {
     ("image", "text"): "image-to-text",
     ("text", "audio"): "text-to-speech",
     ("audio", "text"): "automatic-speech-recognition",
+    ("audio", "audio"): "audio-to-audio",
 }
+EXAMPLES = {"text": '["a photo of a cat"]', "audio": '["spoken.wav"]'}  # what `translate` takes, by source modality
 
 
 def model_card_text(config: dict[str, Any], repo_id: str | None = None, license: str = "apache-2.0",
@@ -60,7 +62,7 @@ def model_card_text(config: dict[str, Any], repo_id: str | None = None, license:
         [f"`{_shown(metrics['dataset'])}`" if metrics.get("dataset") else "unrecorded data", *counts])
     experts = (source, target, *auxiliary.values())
     plugins = dict.fromkeys(s["plugin"] for s in experts if s.get("plugin"))  # built-in experts (label, latent) have none
-    example = '["a photo of a cat"]' if source.get("modality") == "text" else "inputs"
+    example = EXAMPLES.get(source.get("modality"), "inputs")
     lines = [
         "---", data.to_yaml(), "---", "",
         f"# {source['expert']} → {target['expert']} ({strategy} bridge)", "",

@@ -28,6 +28,7 @@ from ..inputs import prepare_inputs
 from ..registry import experts, load_expert
 
 DECODE_BATCH = 512
+PER_CLASS = 64  # items per class whose spread is a class's reference
 
 
 @torch.no_grad()
@@ -65,20 +66,25 @@ def pairwise_spread(outputs: torch.Tensor, n_samples: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def class_spread(target: Expert, inputs: Sequence, labels: torch.Tensor, per_class: int = 64) -> dict[int, float]:
+def class_spread(target: Expert, inputs: Sequence, labels: torch.Tensor, per_class: int = PER_CLASS) -> dict[int, float]:
     """Per class: the pairwise spread of real items of that class (`inputs`: a tensor batch, or image
     paths) as the target expert renders them — its reconstructions when it encodes and decodes, the
-    items themselves when it only decodes (a GAN)."""
-    rendered, kept = [], []
-    for label in labels.unique().tolist():
-        rows = torch.nonzero(labels == label)[:per_class, 0]
-        items = inputs[rows] if isinstance(inputs, torch.Tensor) else opened([inputs[i] for i in rows.tolist()])
+    items themselves when it only decodes (a GAN) — seen as distances are measured (`distance_view`)."""
+    rows = class_rows(labels, per_class)
+    rendered = []
+    for chunk in rows.split(per_class):  # a class's worth at a time
+        items = inputs[chunk] if isinstance(inputs, torch.Tensor) else opened([inputs[i] for i in chunk.tolist()])
         rendered.append(target.decode(target.encode(items)) if target.can_encode() else prepare_inputs(target, items))
-        kept.append(labels[rows])
-    return spread_by_class(torch.cat(rendered).float().cpu(), torch.cat(kept))
+    return spread_by_class(target.distance_view(torch.cat(rendered).float().cpu()), labels[rows])
 
 
-def spread_by_class(outputs: torch.Tensor, labels: torch.Tensor, per_class: int = 64) -> dict[int, float]:
+def class_rows(labels: torch.Tensor, per_class: int = PER_CLASS) -> torch.Tensor:
+    """Sorted rows of the first `per_class` items of each class of labels [N]: what a class's spread is
+    measured on (decode only these)."""
+    return torch.cat([torch.nonzero(labels == label)[:per_class, 0] for label in labels.unique()]).sort().values
+
+
+def spread_by_class(outputs: torch.Tensor, labels: torch.Tensor, per_class: int = PER_CLASS) -> dict[int, float]:
     """Per class with at least two items: the pairwise spread of its outputs [N, ...] (one item has none)."""
     spread = {}
     for label in labels.unique().tolist():
@@ -127,7 +133,7 @@ def translation_report(
     if classifier is not None:
         report[f"{prefix}transfer_accuracy"] = transfer_accuracy(outputs, labels, classifier)
     if reference is not None and n_samples > 1:
-        if (diversity := relative_diversity(outputs.cpu(), labels, reference)) is not None:
+        if (diversity := relative_diversity(bridge.target.distance_view(outputs.cpu()), labels, reference)) is not None:
             report[f"{prefix}relative_diversity"] = diversity
     return report
 

@@ -5,7 +5,7 @@ of each domain, in both directions when the bridge runs both ways:
 - `transfer_agreement`: ... the class the same classifier gives the source item (the reference's metric);
 - `class_consistency`: of the n translations of one input, the share in its most common class;
 - `relative_diversity`: as for paired bridges (spread of an input's translations over the spread of
-  real target items of its class);
+  real target items of its class), distances measured in each expert's `distance_view` (audio: spectrograms);
 - `locality`: within a class, the Spearman rank correlation between the pairwise distances of source
   items and those of their translations (a bridge that keeps only the class scores about 0);
 - `cycle_accuracy`: source -> target -> source keeps the label (reversible bridges).
@@ -19,7 +19,7 @@ import torch
 from ..bridge import Bridge
 from ..data.build import Domain
 from ..expert import Expert
-from .metrics import decoded, predictions, relative_diversity, spread_by_class, translate_latents
+from .metrics import class_rows, decoded, predictions, relative_diversity, spread_by_class, translate_latents
 
 EVALUATED = 1000  # held-out items per direction at most (a seeded subset)
 REFERENCE = 2000  # target items whose spread per class is the diversity reference
@@ -67,12 +67,14 @@ def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier:
         originals = decoded(bridge.source, latents)
         judge = source_classifier or classifier  # what the source item is, by its own domain's classifier
         report["transfer_agreement"] = (predicted == predictions(judge, originals)[:, None]).float().mean().item()
-        report["locality"] = locality(originals, first, labels)
+        report["locality"] = locality(bridge.source.distance_view(originals), bridge.target.distance_view(first), labels)
     reference = None
     if bridge.target.can_decode():  # real target items as the target renders them (VAE: reconstructions)
-        rendered = decoded(bridge.target, target.latents.load_all()[:REFERENCE])
-        reference = spread_by_class(rendered, target.labels[:REFERENCE])
-    if reference and n_samples > 1 and (diversity := relative_diversity(outputs, labels, reference)) is not None:
+        rows = class_rows(target.labels[:REFERENCE])
+        rendered = decoded(bridge.target, target.latents.load_all()[:REFERENCE][rows])
+        reference = spread_by_class(bridge.target.distance_view(rendered), target.labels[:REFERENCE][rows])
+    if reference and n_samples > 1 and (
+            diversity := relative_diversity(bridge.target.distance_view(outputs), labels, reference)) is not None:
         report["relative_diversity"] = diversity
     if bridge.strategy.reversible and source_classifier is not None and bridge.source.can_decode():
         back_latents = bridge.reversed().sample(bridge.sample(latents, 1, seed), 1, seed)
