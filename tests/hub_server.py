@@ -48,6 +48,7 @@ class HubServer:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str]] = []
         self.tamper: dict[tuple[str, str], bytes] = {}  # (repo, file) -> bytes served instead of the real ones
+        self.failure: str | None = None  # "server-error": every request answers HTTP 500; "hang-up": no answer at all
         self.counter = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -132,6 +133,11 @@ class HubServer:
                 path, query = unquote(url.path), parse_qs(url.query)
                 body = self.body() if method == "POST" else b""
                 hub.requests.append((method, path))
+                if hub.failure == "server-error":
+                    return self.error(500, "InternalError", "something broke on the server")
+                if hub.failure == "hang-up":  # close the connection without a response
+                    self.close_connection = True
+                    return
                 for pattern, handler in ROUTES.get(method, []):
                     match = re.fullmatch(pattern, path)
                     if match:

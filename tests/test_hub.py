@@ -122,6 +122,17 @@ def test_network_failure_is_one_clear_message(hub, monkeypatch):
         pull("org/anything")
 
 
+@pytest.mark.parametrize("failure, message", [
+    ("server-error", r"had a server error \(HTTP 500\) on org/flaky: nothing is wrong on this side; try again later"),
+    ("hang-up", r"the connection to the Hub at .* broke while fetching org/flaky \(RemoteProtocolError"),
+])
+def test_a_failing_hub_is_one_clear_message(hub, bridge_dir, failure, message):
+    push(bridge_dir, "org/flaky")
+    hub.failure = failure
+    with pytest.raises(HubError, match=message):
+        pull("org/flaky")
+
+
 def test_offline_uses_the_cache_and_explains_what_is_missing(hub, bridge_dir, monkeypatch):
     push(bridge_dir, "org/cached")
     online = outputs(n2n.load_bridge("org/cached"))

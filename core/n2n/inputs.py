@@ -59,6 +59,12 @@ def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
     if isinstance(inputs, Image.Image):
         inputs = [inputs]
     if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(im, Image.Image) for im in inputs):
+        sizes = list(dict.fromkeys(f"{im.width}×{im.height}" for im in inputs))
+        if expert.image_size is None and len(sizes) > 1:
+            raise InvalidInputError(
+                f"expert {expert.name!r} takes one image size per batch, got images of {len(sizes)} sizes ({', '.join(sizes[:3])}): "
+                "resize them to one size, or translate them in separate calls"
+            )
         inputs = torch.stack([pil_to_tensor(im, channels, expert.image_size) for im in inputs])
     if not isinstance(inputs, torch.Tensor):
         raise InvalidInputError(

@@ -189,11 +189,17 @@ class explained:
             message = (f"{repo} is not in the local Hub cache ({constants.HF_HUB_CACHE}) and the Hub cannot be reached "
                        f"(HF_HUB_OFFLINE={int(constants.is_offline_mode())}): pull it where there is network, "
                        "or load a local copy of the bridge directory")
+        elif isinstance(exc, HfHubHTTPError) and status is not None and status >= 500:
+            message = (f"the Hub at {endpoint} had a server error (HTTP {status}) on {repo}: nothing is wrong on this side; "
+                       "try again later, or use the Hub cache meanwhile (HF_HUB_OFFLINE=1)")
         elif isinstance(exc, HfHubHTTPError):
             message = f"the Hub at {endpoint} refused {repo} ({exc})"
         elif isinstance(exc, (ConnectionError, TimeoutError)) or "Connect" in type(exc).__name__ or "Timeout" in type(exc).__name__:
             message = (f"could not reach the Hub at {endpoint} for {repo} ({type(exc).__name__}): check the network or "
                        "HF_ENDPOINT, or go offline with a local copy (HF_HUB_OFFLINE=1 uses the Hub cache)")
+        elif any(kind.__name__ == "TransportError" for kind in type(exc).__mro__):  # httpx: the connection broke mid-request
+            message = (f"the connection to the Hub at {endpoint} broke while fetching {repo} ({type(exc).__name__}: {exc}): "
+                       "try again, check HF_ENDPOINT or a proxy in between, or use the Hub cache (HF_HUB_OFFLINE=1)")
         else:
             return False
         raise HubError(message) from exc

@@ -7,10 +7,11 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 from sklearn.datasets import load_sample_images
 
 import n2n
-from n2n.errors import WeightsError
+from n2n.errors import InvalidInputError, WeightsError
 from n2n.testing import DefaultCheckpointTests, ExpertTests
 from n2n_plugin_timm.testing import write_tiny_timm
 
@@ -25,6 +26,12 @@ class TestTinyTimm(ExpertTests):
     @pytest.fixture
     def inputs(self):
         return torch.rand(3, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+
+    def test_pictures_of_different_sizes_are_one_clear_error(self, expert):
+        same = expert.encode([Image.new("RGB", (40, 30)), Image.new("RGB", (40, 30))])
+        assert same.shape == (2, 256)
+        with pytest.raises(InvalidInputError, match=r"one image size per batch, got images of 2 sizes \(32×32, 40×30\)"):
+            expert.encode([Image.new("RGB", (32, 32)), Image.new("RGB", (40, 30))])
 
     def test_features_are_the_models_pre_logits(self, expert, inputs):
         assert expert.encode(inputs).shape == (3, expert.model.num_features) == (3, 256)
