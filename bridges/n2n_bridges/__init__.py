@@ -4,6 +4,7 @@ from n2n import hookimpl
 
 from .cinn import CINN
 from .class_embed import ClassEmbed
+from .closed_form import Affine, Procrustes
 from .hypermod import Hypermod
 from .latent_vae import LatentVAE
 from .mlp import MLP
@@ -11,8 +12,10 @@ from .mlp import MLP
 
 @hookimpl
 def register_strategies(register):
+    register(Affine)
     register(CINN)
     register(ClassEmbed)
     register(Hypermod)
     register(LatentVAE)
     register(MLP)
+    register(Procrustes)

@@ -3,7 +3,8 @@
 On disk (and in a Hub repo), as `hub.format` describes: `config.json` (strategy, source, target and
 auxiliary experts with their plugins, checkpoints, options and latent shapes; hyperparameters; metrics),
 `model.safetensors` with the strategy's tensors only (never an expert's), a model card `README.md`, and
-`samples.png` when the target decodes images (or sound, as spectrograms). Loading validates everything before building anything.
+`samples.png` when the target decodes images (or sound, drawn as spectrograms). Loading validates
+everything before building anything.
 The surface follows huggingface_hub's `PyTorchModelHubMixin`: `save_pretrained`, `from_pretrained`,
 `push_to_hub`.
 """
@@ -143,7 +144,8 @@ class Bridge(nn.Module):
     ) -> Path:
         """Write config.json, model.safetensors and a model card (README.md) into `save_directory`,
         each atomically (a README.md you wrote yourself is kept); with `sample_inputs` and an image
-        (or audio) target, also samples.png (rows: inputs; sounds as their spectrograms). With `push_to_hub`, then upload it to `repo_id`."""
+        (or audio) target, also samples.png (rows: inputs; sounds as their spectrograms). With
+        `push_to_hub`, then upload it to `repo_id`."""
         directory = save_module(self.strategy, self.config, save_directory, self.strategy.bridge_state_dict())
         if sample_inputs is not None and self.target.modality in ("image", "audio"):
             outputs = self.translate(sample_inputs, n_samples=n_samples, seed=0)

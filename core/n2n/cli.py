@@ -34,6 +34,7 @@ from .strategy import make_config
 from .training.metrics import default_classifier
 from .training.pipeline import RECIPES, DataSource, evaluate_bridge, publish, recipe, train, training_data
 
+DEFAULT_STEPS = 2000  # of `n2n train`, for strategies trained by gradient steps
 PER_CLASS = re.compile(r"class_\d+_")  # per-class metrics: in the model card, not on the terminal
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="another auxiliary expert a strategy's role needs (see `n2n strategies`; repeatable)")
     fit.add_argument("--source-checkpoint", metavar="CKPT", help="the source expert's checkpoint (default: its default)")
     fit.add_argument("--target-checkpoint", metavar="CKPT", help="the target expert's checkpoint (default: its default)")
-    fit.add_argument("--steps", type=count(1), default=2000, help="optimiser steps (default: 2000)")
+    fit.add_argument("--steps", type=count(1), default=None,
+                     help="optimiser steps (default: 2000; closed-form strategies: one pass over the pairs)")
     fit.add_argument("--out", type=Path, help="run folder: checkpoints/ and bridge/ (default: runs/SOURCE-TARGET-STRATEGY)")
     restart = fit.add_mutually_exclusive_group()
     restart.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
@@ -276,6 +278,8 @@ def run_train(args: argparse.Namespace) -> None:
     if args.generated and bridge.source.modality == "text" and hasattr(bridge.target, "describe"):
         data.describe = lambda latents, outputs: bridge.target.describe(latents)
     items = training_data(bridge, data, seed=args.seed)
+    if args.steps is None:
+        args.steps = items.batches_per_epoch(bridge.strategy.config.batch_size) if bridge.strategy.closed_form else DEFAULT_STEPS
     print(f"training {args.strategy} {source}->{target} on {len(items)} items ({data.label(items)}) for {args.steps} steps into {out}")
     train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume,
           overwrite=args.overwrite, checkpoint_every=args.checkpoint_every)

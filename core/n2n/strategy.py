@@ -71,6 +71,8 @@ class Strategy(nn.Module, abc.ABC):
     roles: ClassVar[Mapping[str, str]] = {}  # auxiliary experts it requires: role -> what the role does
     paper: ClassVar[Mapping[str, str]] = {}  # {"arxiv", "title", "citation" (BibTeX)}: cited in model cards
     reversible: ClassVar[bool] = False  # one trained bridge also translates target -> source (`reversed`)
+    closed_form: ClassVar[bool] = False  # fitted from statistics of the data, not by gradient steps: the trainer
+    # runs `training_step` (which gathers them and refits) with no optimiser
     data_free: ClassVar[bool] = False  # in_the_loop: it can learn from its experts alone, with no dataset (a label
     # source's classes are the data: class-embedding optimisation)
     training_only: ClassVar[tuple[str, ...]] = ()  # submodules `setup_training` builds (a discriminator):

@@ -80,6 +80,10 @@ class PairedData:
     def __len__(self) -> int:
         return self.source.rows
 
+    def batches_per_epoch(self, batch_size: int) -> int:
+        """How many batches one pass over every pair takes (a shard's last partial batch waits for the next pass)."""
+        return len(_epoch_plan(self.source.counts, batch_size, 0, 0))
+
     def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
         """Batches {"source", "target"[, "label"]}; see `TrainingData.batches`."""
         source, target = _ShardReader(self.source, self.labels), _ShardReader(self.target, None)

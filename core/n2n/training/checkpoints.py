@@ -89,12 +89,13 @@ def load_rng(out: Path, step: int, rank: int) -> None:
     np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), position, has_gauss, cached))
 
 
-def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, seed: int) -> None:
+def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer | None, step: int, seed: int) -> None:
     """Write step-N/ (weights and optimiser tensors, then the JSON rest last) and point latest.json at
     it. Older checkpoints stay until `prune_checkpoints` (once the next loss shows the weights are good).
-    Called on the main process after every rank saved its RNG state."""
+    Called on the main process after every rank saved its RNG state. A closed-form strategy has no
+    optimiser (an empty optimiser file)."""
     directory = step_dir(out, step)
-    tensors, meta = _flatten_optimizer(optimizer.state_dict())
+    tensors, meta = _flatten_optimizer(optimizer.state_dict()) if optimizer is not None else ({}, None)
     with atomic_path(directory / "strategy.safetensors") as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in strategy.state_dict().items()}, str(tmp))
     with atomic_path(directory / "optimizer.safetensors") as tmp:
@@ -122,7 +123,7 @@ def discard_checkpoint(out: Path, step: int) -> int | None:
     return newest
 
 
-def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer, seed: int) -> int:
+def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer | None, seed: int) -> int:
     """Restore the newest complete checkpoint into `strategy` and `optimizer`; returns its step. The
     run must continue with the seed it started with (the batches are a function of it). The optimiser's
     hyperparameters (learning rate, ...) stay those it was built with now, from the strategy's config:
@@ -144,11 +145,12 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
                            "start over with --overwrite") from None
     try:
         strategy.load_state_dict(tensors["strategy"])
-        meta = recorded["optimizer"]
-        given = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
-        optimizer.load_state_dict(_unflatten_optimizer(tensors["optimizer"], meta))
-        for group, settings in zip(optimizer.param_groups, given):
-            group.update(settings)
+        if optimizer is not None:
+            meta = recorded["optimizer"]
+            given = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
+            optimizer.load_state_dict(_unflatten_optimizer(tensors["optimizer"], meta))
+            for group, settings in zip(optimizer.param_groups, given):
+                group.update(settings)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc})") from None
     return step

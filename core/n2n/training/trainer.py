@@ -7,7 +7,8 @@ the strategy's module tree). Seeded and resumable: batch k is a function of (see
 checkpoints (weights, optimiser state, every generator of every process) are written atomically every
 `checkpoint_every` steps, and `resume=True` continues from the newest complete one, ending with the
 same weights as an uninterrupted run. A NaN/inf loss stops training with a clear error and leaves the
-last good checkpoint in place. The strategy's hooks: `setup_training` before the optimiser is built
+last good checkpoint in place. A `closed_form` strategy has no optimiser: its steps gather the data's
+statistics and refit. The strategy's hooks: `setup_training` before the optimiser is built
 (a discriminator), `initialize` on a fresh start, `after_step` after every optimiser step, `end_training`
 after the last.
 """
@@ -66,7 +67,9 @@ def train(
     set_seed(seed)  # Python's, NumPy's and torch's generators (every device's)
     strategy.setup_training()
     bridge.to(accelerator.device)  # with what setup_training built
-    optimizer = strategy.optimizer()
+    optimizer = None if strategy.closed_form else strategy.optimizer()
+    if optimizer is None and accelerator.num_processes > 1:
+        raise InvalidInputError(f"{strategy.name} is fitted in closed form: run it in one process (it takes seconds)")
     start = 0
     if resume:
         start = load_checkpoint(out, strategy, optimizer, seed)
@@ -80,7 +83,7 @@ def train(
     batch_size = strategy.config.batch_size
     if start == 0:
         strategy.initialize(_on(next(data.batches(batch_size, seed)), accelerator.device))
-    model, optimizer = accelerator.prepare(strategy, optimizer)
+    model, optimizer = accelerator.prepare(strategy, optimizer) if optimizer is not None else (strategy, None)
     stream = data.batches(batch_size, seed, start=start * accelerator.num_processes + accelerator.process_index,
                           stride=accelerator.num_processes)
     losses: dict[str, float] = {}
@@ -103,9 +106,10 @@ def train(
                 )
             if step > start and step % checkpoint_every == 0 and accelerator.is_main_process:
                 prune_checkpoints(out)  # the newest checkpoint's weights gave a finite loss: older ones can go
-            optimizer.zero_grad()
-            accelerator.backward(loss)
-            optimizer.step()
+            if optimizer is not None:
+                optimizer.zero_grad()
+                accelerator.backward(loss)
+                optimizer.step()
             strategy.after_step()
             losses = {key: value.item() for key, value in values.items()}
             bar.update(1)
