@@ -72,7 +72,7 @@ def class_spread(target: Expert, inputs: Sequence, labels: torch.Tensor, per_cla
     items themselves when it only decodes (a GAN) — seen as distances are measured (`distance_view`)."""
     rows = class_rows(labels, per_class)
     rendered = []
-    for chunk in rows.split(per_class):  # a class's worth at a time
+    for chunk in rows.split(per_class):  # per_class items at a time (memory stays bounded)
         items = inputs[chunk] if isinstance(inputs, torch.Tensor) else opened([inputs[i] for i in chunk.tolist()])
         rendered.append(target.decode(target.encode(items)) if target.can_encode() else prepare_inputs(target, items))
     return spread_by_class(target.distance_view(torch.cat(rendered).float().cpu()), labels[rows])

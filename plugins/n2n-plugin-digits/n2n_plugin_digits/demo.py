@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import n2n
+from n2n.demo import report
 from n2n.images import save_grid
-from n2n.io import write_json
 from n2n.training.checkpoints import CHECKPOINTS
 from n2n.training.pipeline import DataSource, evaluate_bridge, publish, train, training_data
 
@@ -55,10 +55,7 @@ class DigitsDemo(n2n.Demo):
         samples = bridge.translate(prompts, n_samples=SAMPLES_PER_PROMPT, seed=seed)  # [10 * 8, 1, 8, 8]
         alias = publish(bridge, out, metrics, steps=steps, data=data, built=pairs, sample_inputs=prompts)
         save_grid(samples, out / "samples.png", rows=len(prompts), scale=8)
-        write_json(out / "metrics.json", {**metrics, **{k: round(v, 2) for k, v in timings.items()}})
-
-        for key, value in {**metrics, **timings}.items():
-            print(f"  {key:<34} {value:.4f}")
+        report(out, metrics, timings)
         print(f"wrote {out / 'bridge'} (in the local zoo as {alias!r})")
         print(f"wrote {out / 'samples.png'} (rows: 'a handwritten zero' ... 'nine'; {SAMPLES_PER_PROMPT} samples each)")
         print(f"wrote {out / 'metrics.json'}")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import n2n
+from n2n.demo import report
 from n2n.images import save_grid
-from n2n.io import write_json
 from n2n.training.pipeline import DataSource, publish, train_and_evaluate
 
 STEPS = 1000
@@ -37,11 +37,7 @@ class HypermodDemo(n2n.Demo):
         classes = list(range(10))
         alias = publish(bridge, out, metrics, steps=steps, data=data, built=items, sample_inputs=classes)
         save_grid(bridge.translate(classes, n_samples=SHOWN, seed=seed), out / "samples.png", rows=10, scale=8)
-        write_json(out / "metrics.json", {**metrics, **{k: round(v, 2) for k, v in timings.items()}})
-        for key in (*SUMMARY, *timings):
-            value = {**metrics, **timings}.get(key)
-            if value is not None:
-                print(f"  {key:<36} {value:.4f}")
+        report(out, metrics, timings, shown=SUMMARY)
         print(f"wrote {out / 'bridge'} (in the local zoo as {alias!r})")
         print(f"wrote {out / 'samples.png'} (row d: {SHOWN} samples of digit d)")
         print(f"wrote {out / 'metrics.json'} (with every class's accuracy, FID and diversity)")

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 import n2n
+from n2n.demo import report
 from n2n.images import save_grid
-from n2n.io import write_json
 from n2n.training.pipeline import DataSource, publish, train_and_evaluate
 
 from .data import digit_split
@@ -45,9 +45,7 @@ class TransferDemo(n2n.Demo):
         rows = torch.cat([real[:, None], into_gan.view(10, SHOWN, 1, 8, 8), back.view(10, SHOWN, 1, 8, 8)], dim=1)
         alias = publish(bridge, out, metrics, steps=steps, data=data, built=domains, sample_inputs=real)
         save_grid(rows.flatten(0, 1), out / "samples.png", rows=10, scale=8)
-        write_json(out / "metrics.json", {**metrics, **{k: round(v, 2) for k, v in timings.items()}})
-        for key, value in {**metrics, **timings}.items():
-            print(f"  {key:<36} {value:.4f}")
+        report(out, metrics, timings)
         print(f"wrote {out / 'bridge'} (in the local zoo as {alias!r}, and the other way as 'digits-gan->digits:latent-vae')")
         print(f"wrote {out / 'samples.png'} (each row: a test digit, {SHOWN} translations into the GAN, each translated back)")
         print(f"wrote {out / 'metrics.json'}")

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 import n2n
 from n2n.audio import save_wav, spectrogram_images
+from n2n.demo import report
 from n2n.images import save_grid
-from n2n.io import write_json
 from n2n.training.pipeline import DataSource, publish, train_and_evaluate
 from n2n_plugin_digits.data import digit_split
 
@@ -57,11 +57,7 @@ class SpeechDemo(n2n.Demo):
         save_grid(pictures.flatten(0, 1), out / "samples.png", rows=10, scale=2)
         for index, clip in enumerate(spoken):
             save_wav(clip, out / "wav" / f"{WORDS[index // SHOWN]}-{index % SHOWN + 1}.wav", SAMPLE_RATE)
-        write_json(out / "metrics.json", {**metrics, **{k: round(v, 2) for k, v in timings.items()}})
-        for key in (*SUMMARY, *timings):
-            value = {**metrics, **timings}.get(key)
-            if value is not None:
-                print(f"  {key:<36} {value:.4f}")
+        report(out, metrics, timings, shown=SUMMARY)
         print(f"wrote {out / 'bridge'} (in the local zoo as {alias!r}, and the other way as 'digits-speech->digits:latent-vae')")
         print(f"wrote {out / 'samples.png'} (each row: a test digit, then the spectrograms of {SHOWN} spoken translations)")
         print(f"wrote {out / 'wav'}/ ({len(spoken)} WAV files: zero-1.wav ... nine-{SHOWN}.wav, named by the digit drawn)")

@@ -52,8 +52,7 @@ class LogMel(nn.Module):
     def __init__(self):
         super().__init__()
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
-        filters = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)  # [N_MELS, N_FFT // 2 + 1]
-        self.register_buffer("filters", torch.from_numpy(filters), persistent=False)
+        self.register_buffer("filters", mel_filters(), persistent=False)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         spectrum = torch.stft(waveforms, N_FFT, HOP, window=self.window, center=True, pad_mode="constant",
@@ -77,9 +76,14 @@ def to_waveforms(log_mels: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
+def mel_filters() -> torch.Tensor:
+    """librosa's mel filterbank [N_MELS, N_FFT // 2 + 1], built once (its users only read it)."""
+    return torch.from_numpy(librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS))
+
+
+@functools.cache
 def _pseudo_inverse() -> torch.Tensor:
-    filters = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)  # [N_MELS, N_FFT // 2 + 1]
-    return torch.linalg.pinv(torch.from_numpy(filters))  # [N_FFT // 2 + 1, N_MELS]
+    return torch.linalg.pinv(mel_filters())  # [N_FFT // 2 + 1, N_MELS]
 
 
 @functools.cache
