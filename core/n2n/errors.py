@@ -70,6 +70,10 @@ class HubError(N2NError):
     """A Hub operation that failed: which repo, and what to do."""
 
 
+class ReadOnlyError(N2NError, PermissionError):
+    """n2n needs to write where it may not (a read-only N2N_HOME)."""
+
+
 class TrainingDivergedError(N2NError):
     """The loss became NaN or infinite."""
 

@@ -1,7 +1,9 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename over it."""
+"""Atomic file writes: write to a temporary file beside the target, then rename over it; a write that
+the file system refuses is one clear error saying what needed it."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -9,6 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from .constants import ENV_HOME
+from .errors import ReadOnlyError
+
+REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 @contextmanager
@@ -37,3 +44,19 @@ def current_umask() -> int:
 def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+@contextmanager
+def writing(path: str | os.PathLike, purpose: str) -> Iterator[None]:
+    """Writes under `path` for `purpose` ("caching bert's features"); the file system refusing them
+    (read-only, no permission) is a `ReadOnlyError` saying what needs write access and where to point
+    instead. What is already cached is read without writing, so a warm read-only home still works."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in REFUSED or isinstance(exc, ReadOnlyError):
+            raise
+        raise ReadOnlyError(
+            f"{purpose} needs write access to {path}, which is refused ({exc.strerror}: {exc.filename}); "
+            f"point {ENV_HOME} at a writable folder (e.g. {ENV_HOME}=/tmp/n2n)"
+        ) from None

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..constants import n2n_home
 from ..expert import Expert
 from ..images import opened
-from ..io import atomic_path, write_json
+from ..io import atomic_path, write_json, writing
 from ..progress import progress_bar
 
 SHARD_ROWS = 8192
@@ -71,7 +71,7 @@ def cached_features(
                           for i in range(0, len(part), ENCODE_BATCH)])
 
     try:
-        return _cached(directory, len(column), encode, expert.name)
+        return _cached(directory, len(column), encode, expert.name, f"caching {expert.name}'s features")
     finally:
         for bar in bars:
             bar.close()
@@ -80,13 +80,17 @@ def cached_features(
 def cached_tensor(tensor: torch.Tensor, key: str) -> FeatureShards:
     """Latents that are data already (a generator's sampled latents), sharded like encoded features."""
     directory = n2n_home() / "features" / "tensors" / hashlib.sha256(key.encode()).hexdigest()[:24]
-    return _cached(directory, len(tensor), lambda start: tensor[start : start + SHARD_ROWS], key)
+    return _cached(directory, len(tensor), lambda start: tensor[start : start + SHARD_ROWS], key, "caching sampled latents")
 
 
-def _cached(directory: Path, rows: int, make_shard, owner: str) -> FeatureShards:
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{directory}.lock"):  # several processes (accelerate, torchrun): one encodes, the rest wait
-        return _cached_locked(directory, rows, make_shard, owner)
+def _cached(directory: Path, rows: int, make_shard, owner: str, purpose: str) -> FeatureShards:
+    shards = _read_manifest(directory)  # a complete entry is read without the lock (nor write access)
+    if shards is not None and shards.rows == rows:
+        return shards
+    with writing(directory.parent, purpose):
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{directory}.lock"):  # several processes (accelerate, torchrun): one encodes, the rest wait
+            return _cached_locked(directory, rows, make_shard, owner)
 
 
 def _cached_locked(directory: Path, rows: int, make_shard, owner: str) -> FeatureShards:

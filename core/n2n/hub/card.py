@@ -73,6 +73,9 @@ def model_card_text(config: dict[str, Any], repo_id: str | None = None, license:
         lines += ["Auxiliary experts, loaded with the bridge:", "",
                   *[f"- {role}: `{s['expert']}` (checkpoint `{_shown(s['checkpoint'])}`)"
                     for role, s in auxiliary.items()], ""]
+    if metrics.get("exploded"):
+        lines += ["## Warning", "", f"**Training exploded: {metrics['exploded']}.** Its translations are not meaningful; "
+                  "it is kept for inspection only.", ""]
     lines += [
         "## Training", "",
         f"- strategy: `{strategy}` ({hyper})",

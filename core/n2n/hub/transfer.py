@@ -48,9 +48,12 @@ def push(
     """Upload a saved bridge directory to `repo_id` (created if needed) on `branch` (created from main
     if missing), or as a pull request; returns the CommitInfo. Only the bridge's own regular files go
     up (never a symlink), with a model card for `repo_id` unless the directory holds one you wrote; a
-    damaged weights file is refused (`n2n.bridge.push_bridge` also checks that the bridge loads)."""
+    damaged weights file, or a bridge flagged as exploded in training, is refused (`n2n.bridge.push_bridge`
+    also checks that the bridge loads)."""
     directory = Path(directory)
     config = read_bridge_config(directory)
+    if reason := (config.get("metrics") or {}).get("exploded"):
+        raise HubError(f"{directory} holds a bridge whose training exploded ({reason}): refusing to publish it")
     files = {}
     for name in BRIDGE_FILES:
         path = directory / name

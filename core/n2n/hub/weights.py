@@ -21,7 +21,7 @@ from torch import nn
 
 from ..constants import CONFIG_NAME, WEIGHTS_NAME, n2n_home
 from ..errors import WeightsError
-from ..io import atomic_path, write_json
+from ..io import atomic_path, write_json, writing
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -114,6 +114,6 @@ def convert_pickled_weights(
     state = select(loaded) if select else loaded
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{source}: expected a dict of tensors (a state dict), got {type(state).__name__}")
-    with atomic_path(target) as tmp:
+    with writing(target.parent, f"converting {source.name} to safetensors"), atomic_path(target) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
     return target

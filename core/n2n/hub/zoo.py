@@ -21,7 +21,7 @@ from huggingface_hub import hf_hub_download
 
 from ..constants import CONFIG_NAME, ENV_ZOO_REPO, n2n_home
 from ..errors import HubError, N2NError
-from ..io import current_umask, write_json
+from ..io import current_umask, write_json, writing
 from .transfer import explained
 
 ALIAS = re.compile(r"^(?P<source>[\w.-]+)->(?P<target>[\w.-]+)(?::(?P<strategy>[\w.-]+))?$")
@@ -44,6 +44,11 @@ def register(bridge_dir: Path, source: str, target: str, strategy: str) -> str:
     the alias (the old bridge or the new), registrations racing for one alias each complete (the last
     wins), and the replaced copy is removed."""
     alias = f"{source}->{target}:{strategy}"
+    with writing(zoo_dir(), f"registering {alias!r} in the local zoo (the bridge is saved in {bridge_dir}: load it from there)"):
+        return _register(bridge_dir, alias)
+
+
+def _register(bridge_dir: Path, alias: str) -> str:
     destination, versions = zoo_dir() / alias, zoo_dir() / VERSIONS
     versions.mkdir(parents=True, exist_ok=True)
     copy = Path(tempfile.mkdtemp(prefix=f"{alias}.", dir=versions))
@@ -125,7 +130,8 @@ def refresh_index(token: str | None = None) -> dict[str, str]:
             raise ValueError("bad entry")
     except (ValueError, KeyError, TypeError, AttributeError):
         raise HubError(f"{repo}/index.json is not a zoo index ({{\"aliases\": {{\"SOURCE->TARGET:STRATEGY\": \"org/repo\"}}}})") from None
-    write_json(zoo_dir().parent / "zoo-index.json", {"aliases": aliases})
+    with writing(n2n_home(), "refreshing the zoo index"):
+        write_json(n2n_home() / "zoo-index.json", {"aliases": aliases})
     return aliases
 
 

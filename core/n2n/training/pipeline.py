@@ -34,7 +34,7 @@ from ..data.build import (
 from ..data.streams import TrainingData
 from ..data.userdata import resolve_dataset
 from ..dataset import Dataset
-from ..errors import BridgeConfigError, UsageError
+from ..errors import BridgeConfigError, TrainingDivergedError, UsageError
 from ..expert import Expert
 from ..hub.zoo import register
 from ..images import opened
@@ -42,6 +42,7 @@ from ..inputs import prepare_inputs
 from ..registry import datasets
 from ..strategy import NEEDS, LoopConfig
 from .checkpoints import CHECKPOINTS
+from .health import exploded
 from .metrics import class_report, default_classifier, evaluate, translate_latents
 from .trainer import train as run_training
 from .transfer import transfer_report
@@ -257,9 +258,17 @@ def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int,
             built: TrainingData, sample_inputs: Any = None) -> str:
     """Record how the bridge was made (`data`, as `built`) and how it measures, save it as out/bridge
     (model card, samples from `sample_inputs`) and register it in the local zoo; a reversible bridge
-    is also saved the other way (out/bridge-reversed) and registered under TARGET->SOURCE. Returns its alias."""
+    is also saved the other way (out/bridge-reversed) and registered under TARGET->SOURCE. Returns its alias.
+    A bridge that trained to an exploded state (`health.exploded`) is saved flagged, not registered: a
+    `TrainingDivergedError`."""
     bridge.metrics = {**metrics, "train_steps": steps, "train_items": len(built), "dataset": data.label(built),
                       "data": data.record()}
+    if reason := exploded(bridge, metrics, built):
+        bridge.metrics["exploded"] = reason
+        bridge.save_pretrained(Path(out) / "bridge")
+        raise TrainingDivergedError(
+            f"training exploded: {reason}. The bridge is kept in {Path(out) / 'bridge'} for inspection, not registered in the "
+            "local zoo: train again with a lower learning rate (--set lr=...) and --overwrite")
     bridge.save_pretrained(Path(out) / "bridge", sample_inputs=sample_inputs)
     if bridge.strategy.reversible:
         back = bridge.reversed()  # its metrics swap directions
