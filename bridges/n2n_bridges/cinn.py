@@ -42,6 +42,15 @@ def mlp(inputs: int, hidden: int, outputs: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(hidden if depth else inputs, outputs))
 
 
+def condition_embedding(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    """Source latent [B, S] -> condition embedding h [B, E]: Net2Net's MLP (depth 2, BatchNorm)."""
+    return nn.Sequential(
+        nn.Linear(inputs, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.01),
+        nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.01),
+        nn.Linear(hidden, outputs),
+    )
+
+
 class ActNorm(nn.Module):
     """y = (x + loc) * exp(log_scale), initialised on the first training batch to zero mean, unit variance."""
 
@@ -142,11 +151,7 @@ class CINN(Strategy):
     def __init__(self, source, target, **config):
         super().__init__(source, target, **config)
         c = self.config
-        self.embed = nn.Sequential(  # source latent [B, S] -> condition embedding h [B, E]
-            nn.Linear(self.source_dim, c.embed_hidden), nn.BatchNorm1d(c.embed_hidden), nn.LeakyReLU(0.01),
-            nn.Linear(c.embed_hidden, c.embed_hidden), nn.BatchNorm1d(c.embed_hidden), nn.LeakyReLU(0.01),
-            nn.Linear(c.embed_hidden, c.embed_dim),
-        )
+        self.embed = condition_embedding(self.source_dim, c.embed_hidden, c.embed_dim)
         self.flow = ConditionalFlow(self.target_dim, c.embed_dim, c.blocks, c.hidden, c.depth, c.permutation_seed)
 
     def optimizer(self) -> torch.optim.Optimizer:

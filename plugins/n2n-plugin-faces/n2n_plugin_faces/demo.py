@@ -24,6 +24,26 @@ CONFIG = {"blocks": 8, "hidden": 256, "lr": 1e-3, "batch_size": 128}
 PAIRS, STEPS, PROBES, SAMPLES = 2048, 1500, 16, 8
 
 
+@torch.no_grad()
+def probe_translations(bridge: n2n.Bridge, seed: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """Translations of unseen generated faces by a timm -> faces bridge: the probes [16, 3, 64, 64], their
+    translations [16 * 8, 3, 64, 64], and how much of the classifier's view they keep (feature cosine
+    to their input, against random face pairs' baseline) and how much they vary (pixel spread)."""
+    features, faces = bridge.source, bridge.target
+    probes = faces.decode(faces.sample_latents(PROBES, torch.Generator().manual_seed(seed + 1)))  # unseen faces
+    others = faces.decode(faces.sample_latents(PROBES, torch.Generator().manual_seed(seed + 2)))
+    translations = bridge.translate(probes, n_samples=SAMPLES, seed=seed)
+    probe_features = features.encode(probes)
+    cosine = torch.nn.functional.cosine_similarity
+    return probes, translations, {
+        "feature_cosine_input_vs_translations": cosine(
+            probe_features.repeat_interleave(SAMPLES, 0), features.encode(translations)
+        ).mean().item(),
+        "feature_cosine_random_face_pairs": cosine(probe_features, features.encode(others)).mean().item(),
+        "pixel_spread_of_translations": pairwise_spread(translations, SAMPLES).mean().item(),
+    }
+
+
 class FacesDemo(n2n.Demo):
     """What an ImageNet classifier sees in a face: timm features -> faces DCGAN z, on generated pairs."""
 
@@ -43,20 +63,8 @@ class FacesDemo(n2n.Demo):
         train(bridge, out, pairs, steps=steps, seed=seed, progress=progress)
         train_seconds = time.perf_counter() - clock
 
-        probes = faces.decode(faces.sample_latents(PROBES, torch.Generator().manual_seed(seed + 1)))  # unseen faces
-        others = faces.decode(faces.sample_latents(PROBES, torch.Generator().manual_seed(seed + 2)))
-        translations = bridge.translate(probes, n_samples=SAMPLES, seed=seed)  # [16 * 8, 3, 64, 64]
-        probe_features = features.encode(probes)
-        cosine = torch.nn.functional.cosine_similarity
-        metrics = {
-            "feature_cosine_input_vs_translations": cosine(
-                probe_features.repeat_interleave(SAMPLES, 0), features.encode(translations)
-            ).mean().item(),
-            "feature_cosine_random_face_pairs": cosine(probe_features, features.encode(others)).mean().item(),
-            "pixel_spread_of_translations": pairwise_spread(translations, SAMPLES).mean().item(),
-            "encode_seconds": encode_seconds,
-            "train_seconds": train_seconds,
-        }
+        probes, translations, metrics = probe_translations(bridge, seed)
+        metrics |= {"encode_seconds": encode_seconds, "train_seconds": train_seconds}
         alias = publish(bridge, out, metrics, steps=steps, data=data, built=pairs, sample_inputs=probes[:4])
         rows = torch.cat([probes[:6, None], translations.view(PROBES, SAMPLES, 3, 64, 64)[:6]], dim=1)
         save_grid(rows.flatten(0, 1), out / "samples.png", rows=6, scale=2)
