@@ -98,8 +98,8 @@ def test_a_failed_evaluation_still_saves_the_trained_bridge(tmp_path, monkeypatc
         raise N2NError("no classifier judges the target")
 
     warnings = []
-    monkeypatch.setattr("n2n.cli.evaluate_bridge", no_judge)
-    monkeypatch.setattr("n2n.cli.logger.warning", lambda message, *args: warnings.append(message % args))
+    monkeypatch.setattr("n2n.cli.commands.evaluate_bridge", no_judge)
+    monkeypatch.setattr("n2n.cli.commands.logger.warning", lambda message, *args: warnings.append(message % args))
     code = main(["train", "digits-classifier->digits", "--strategy", "mlp", "--dataset", "digits", "--steps", "5",
                  "--out", str(tmp_path), "--set", "batch_size=32"])
     assert code == 0

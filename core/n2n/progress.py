@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from huggingface_hub import utils as hf_utils
@@ -45,3 +46,17 @@ def are_progress_bars_disabled() -> bool:
 def progress_bar(iterable: Iterable | None = None, *, enabled: bool = True, **kwargs: Any) -> tqdm:
     """A tqdm bar that honours the switch above (and stays silent off a terminal)."""
     return tqdm(iterable, disable=(not enabled or are_progress_bars_disabled()) or None, **kwargs)
+
+
+@contextmanager
+def quiet(library: Any) -> Iterator[None]:
+    """`library`'s own progress bars off for the block, back on after if they were: transformers shows a
+    "Loading weights" bar on every model load (pass `transformers.utils.logging`); n2n shows its own
+    progress where work is long, and a one-shot translation shows none."""
+    was_enabled = library.is_progress_bar_enabled()
+    library.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            library.enable_progress_bar()

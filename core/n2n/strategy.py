@@ -36,10 +36,9 @@ from torch import nn
 
 from .errors import InvalidInputError, PluginError, UnsupportedOperationError
 from .expert import Expert
+from .kinds import NEEDS
 from .settings import check_settings
 from .specs import StrategySpec, summary
-
-NEEDS = ("paired", "unpaired", "in_the_loop")
 
 
 @dataclasses.dataclass

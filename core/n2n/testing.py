@@ -33,7 +33,7 @@ from n2n.data.streams import LoopData, PairedData, UnpairedData
 from n2n.errors import CheckpointNotFoundError, InvalidInputError, UnsupportedOperationError
 from n2n.expert import Expert
 from n2n.inputs import prepare_inputs
-from n2n.strategy import NEEDS
+from n2n.kinds import NEEDS
 from n2n.training.trainer import train
 
 

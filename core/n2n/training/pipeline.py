@@ -39,8 +39,9 @@ from ..expert import Expert
 from ..hub.zoo import register
 from ..images import opened
 from ..inputs import prepare_inputs
+from ..kinds import NEEDS, USAGE
 from ..registry import datasets
-from ..strategy import NEEDS, LoopConfig
+from ..strategy import LoopConfig
 from .checkpoints import CHECKPOINTS
 from .health import exploded
 from .metrics import class_report, default_classifier, evaluate, translate_latents
@@ -173,16 +174,12 @@ EVALUATION_SAMPLES = 2000  # prior samples of a generator's held-out domain
 CLASS_SAMPLES = 1000  # samples per class of a bridge from labels
 
 RECIPES: dict[str, Recipe] = {
-    "paired": Recipe((frozenset({"dataset"}), frozenset({"generated"})),
-                     "--dataset D (both experts' fields) | --generated N", _paired, _evaluate_dataset),
-    "unpaired": Recipe(_subsets("source_dataset", "target_dataset", "generated"),
-                       "[--source-dataset D] [--target-dataset D] (labelled; default: each expert's own, or "
-                       "--generated N samples of a generator labelled by its classifier)", _unpaired, _evaluate_unpaired),
-    "in_the_loop": Recipe((frozenset({"dataset"}), frozenset()),
-                          "--dataset D (labelled; a data-free strategy may omit it) [--classifier EXPERT]", _loop,
-                          _evaluate_loop),
+    "paired": Recipe((frozenset({"dataset"}), frozenset({"generated"})), USAGE["paired"], _paired, _evaluate_dataset),
+    "unpaired": Recipe(_subsets("source_dataset", "target_dataset", "generated"), USAGE["unpaired"], _unpaired,
+                       _evaluate_unpaired),
+    "in_the_loop": Recipe((frozenset({"dataset"}), frozenset()), USAGE["in_the_loop"], _loop, _evaluate_loop),
 }
-assert set(RECIPES) == set(NEEDS)  # every kind has its recipe
+assert set(RECIPES) == set(NEEDS) == set(USAGE)  # every kind has its recipe
 
 FLAG = {"dataset": "--dataset", "generated": "--generated", "source_dataset": "--source-dataset",
         "target_dataset": "--target-dataset"}

@@ -12,10 +12,10 @@ import warnings
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoTokenizer
 
 from n2n import Expert, hookimpl
 from n2n.hub.checkpoints import PackagedCheckpoint
+from n2n.progress import quiet
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -31,8 +31,13 @@ class BertExpert(Expert):
     hub_allow_patterns = ("*.json", "*.txt", "model.safetensors", "1_Pooling/*")
 
     def _load(self, path: Path) -> None:
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path, use_safetensors=True)
+        # transformers loads with the weights, not when the registry lists experts (seconds at every start)
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        with quiet(transformers_logging):
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModel.from_pretrained(path, use_safetensors=True)
         self.pooling, self.normalize = _pooling_config(path)
         sbert = _read_json(path / "sentence_bert_config.json")
         self.max_length = sbert.get("max_seq_length") or min(

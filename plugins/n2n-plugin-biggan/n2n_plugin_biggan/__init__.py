@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from pytorch_pretrained_biggan import BigGAN, BigGANConfig
 
 from n2n import ConditionalGenerator, hookimpl
 from n2n.constants import WEIGHTS_NAME
@@ -22,8 +21,6 @@ from n2n.hub.weights import convert_pickled_weights, load_weights, read_config
 
 from .classes import class_index, class_name
 from .upstream import UPSTREAM, fetch_upstream
-
-CONFIG_FIELDS = set(vars(BigGANConfig()))
 
 
 class BigGANExpert(ConditionalGenerator):
@@ -47,8 +44,10 @@ class BigGANExpert(ConditionalGenerator):
         return fetch_upstream(self.checkpoint) if self.checkpoint in UPSTREAM else super()._locate()
 
     def _load(self, path: Path) -> None:
+        from pytorch_pretrained_biggan import BigGAN, BigGANConfig  # with the weights, not when experts are listed
+
         config = read_config(path)
-        unknown = sorted(set(config) - CONFIG_FIELDS)
+        unknown = sorted(set(config) - set(vars(BigGANConfig())))
         if unknown:
             raise WeightsError(f"{path / 'config.json'}: unknown BigGAN config fields {unknown}")
         self.model = BigGAN(BigGANConfig.from_dict(config))

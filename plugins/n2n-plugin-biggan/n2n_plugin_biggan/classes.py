@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import functools
 
-from timm.data import ImageNetInfo
-
 from n2n.errors import UnknownNameError
 
 
 @functools.cache
+def _info():
+    from timm.data import ImageNetInfo  # on first use, not when the registry lists experts (seconds at every start)
+
+    return ImageNetInfo()
+
+
+@functools.cache
 def _names() -> tuple[str, ...]:
-    info = ImageNetInfo()
+    info = _info()
     return tuple(info.index_to_description(i) for i in range(1000))
 
 
 @functools.cache
 def _wordnet_ids() -> dict[str, int]:
-    info = ImageNetInfo()
+    info = _info()
     return {info.index_to_label_name(i): i for i in range(1000)}  # "n01443537" -> 1
 
 

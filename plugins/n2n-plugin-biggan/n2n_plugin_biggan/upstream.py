@@ -6,19 +6,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from pytorch_pretrained_biggan import cached_path
-from pytorch_pretrained_biggan.model import PRETRAINED_CONFIG_ARCHIVE_MAP, PRETRAINED_MODEL_ARCHIVE_MAP
-
 from n2n.constants import CONFIG_NAME
 from n2n.errors import CheckpointNotFoundError
 from n2n.hub.weights import convert_pickled_weights
 from n2n.io import atomic_path
 
-UPSTREAM = tuple(PRETRAINED_MODEL_ARCHIVE_MAP)  # biggan-deep-128, -256, -512
+UPSTREAM = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")  # pytorch-pretrained-biggan's (a test checks)
 
 
 def fetch_upstream(name: str) -> Path:
     """The checkpoint directory of a published BigGAN-deep model (downloaded and converted on first use)."""
+    # the library loads with the weights, not when the registry lists experts (a second at every start)
+    from pytorch_pretrained_biggan import cached_path
+    from pytorch_pretrained_biggan.model import PRETRAINED_CONFIG_ARCHIVE_MAP, PRETRAINED_MODEL_ARCHIVE_MAP
+
     try:
         config = cached_path(PRETRAINED_CONFIG_ARCHIVE_MAP[name])
         weights = cached_path(PRETRAINED_MODEL_ARCHIVE_MAP[name])

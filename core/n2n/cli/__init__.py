@@ -1,0 +1,169 @@
+"""The `n2n` command line. Exit 0 on success, 2 on a usage error, 1 on any other failure.
+
+A failure prints one line naming what was wrong and what to do; `--debug` shows the traceback. This
+module only parses: the commands (`commands.py`), with torch and the plugins, load once one runs, so
+that `n2n --help` and `n2n COMMAND --help` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..constants import VERSION
+from ..errors import N2NError, UnknownNameError, UsageError
+from ..kinds import USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # no command: the help, as a usage error
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        from . import commands  # torch and the plugins load here, once a command runs: `n2n --help` needs neither
+
+        commands.run(args)
+    except KeyboardInterrupt:
+        print("n2n: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, UnknownNameError) as exc:  # what the user typed is wrong
+        if args.debug:
+            traceback.print_exc()
+        print(f"n2n: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        message = str(exc) if isinstance(exc, N2NError) else f"{type(exc).__name__}: {exc} (a bug? rerun with --debug)"
+        print(f"n2n: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def count(minimum: int):
+    """An argparse type: an integer of at least `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed torch accepts, 0 <= seed < 2**63."""
+    value = count(0)(text)
+    if value >= 2**63:
+        raise argparse.ArgumentTypeError(f"must be below 2**63, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="n2n",
+        description="Reuse pretrained experts without fine-tuning them: learn small bridges between their latent spaces.",
+    )
+    parser.add_argument("--version", action="version", version=f"n2n {VERSION}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser.set_defaults(command=None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, help: str, json_flag: bool = True) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(command=name)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
+        if json_flag:
+            sub.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        return sub
+
+    command("plugins", "List installed plugins, what each registers, and any that failed to load.")
+    command("experts", "List registered experts: modality, latent shape, encode/decode, default checkpoint.")
+    command("strategies", "List registered bridge strategies and the data each trains on.")
+    command("datasets", "List registered datasets, their fields and splits.")
+    demo = command("demo", "Train and evaluate a bridge offline; write bridge/, samples.png, metrics.json. "
+                   "Scenes come from plugins: `n2n demo --list`.", json_flag=False)
+    demo.add_argument("scene", nargs="?", help="the scene to run (default: the embedded default, text -> digits)")
+    demo.add_argument("--out", type=Path, help="output folder (default: the scene's, e.g. ./n2n-demo)")
+    demo.add_argument("--list", action="store_true", help="list the installed scenes and exit")
+
+    fit = command("train", "Train a bridge between two experts and register it in the local zoo.", json_flag=False)
+    fit.epilog = "training data, by what the strategy needs (see `n2n strategies`):\n" + "\n".join(
+        f"  {needs:<12} {usage}" for needs, usage in USAGE.items())
+    fit.formatter_class = argparse.RawDescriptionHelpFormatter
+    fit.add_argument("pair", metavar="SOURCE->TARGET", help="expert names, e.g. 'bert->digits' (quote it: > is a shell redirect)")
+    fit.add_argument("--strategy", default="cinn", help="bridge strategy (see `n2n strategies`; default: cinn)")
+    data = fit.add_argument_group("training data (which apply depends on the strategy's needs)")
+    data.add_argument("--dataset", help="paired: a dataset carrying both experts' fields; in_the_loop: a labelled dataset. "
+                                        "A registered name (`n2n datasets`), a JSONL/CSV file or an image folder")
+    data.add_argument("--generated", type=count(2), metavar="N",
+                      help="paired, for targets without an encoder (Net2Net's recipe): N samples of the target's prior, "
+                           "decoded and encoded by the source (captioned first when the target describes its samples)")
+    data.add_argument("--source-dataset", metavar="D", help="unpaired: the source domain's labelled dataset")
+    data.add_argument("--target-dataset", metavar="D", help="unpaired: the target domain's labelled dataset")
+    fit.add_argument("--classifier", metavar="EXPERT",
+                     help="the expert that judges the target's outputs: the strategy's `classifier` role when it has one, "
+                          "and the judge of transfer accuracy (default: TARGET-classifier when installed)")
+    fit.add_argument("--auxiliary", action="append", default=[], metavar="ROLE=EXPERT",
+                     help="another auxiliary expert a strategy's role needs (see `n2n strategies`; repeatable)")
+    fit.add_argument("--source-checkpoint", metavar="CKPT", help="the source expert's checkpoint (default: its default)")
+    fit.add_argument("--target-checkpoint", metavar="CKPT", help="the target expert's checkpoint (default: its default)")
+    fit.add_argument("--steps", type=count(1), default=None,
+                     help="optimiser steps (default: 2000; closed-form strategies: one pass over the pairs)")
+    fit.add_argument("--out", type=Path, help="run folder: checkpoints/ and bridge/ (default: runs/SOURCE-TARGET-STRATEGY)")
+    restart = fit.add_mutually_exclusive_group()
+    restart.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    restart.add_argument("--overwrite", action="store_true", help="start over in a run folder that holds a run (its checkpoints are deleted)")
+    fit.add_argument("--seed", type=seed, default=0)
+    fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")
+    fit.add_argument("--checkpoint-every", type=count(1), default=500, metavar="N", help="steps between checkpoints (default: 500)")
+
+    trans = command("translate", "Translate inputs with a bridge; image targets are written as a PNG grid, "
+                    "audio targets as WAV files with a PNG grid of their spectrograms.", json_flag=False)
+    trans.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias ('bert->digits', 'bert->digits:mlp') or directory")
+    trans.add_argument("inputs", metavar="INPUT", nargs="+", help="texts, image files or audio files (WAV, FLAC, Ogg), as "
+                                                                  "the source expert consumes")
+    trans.add_argument("--n", type=count(1), default=4, help="samples per input (default: 4)")
+    trans.add_argument("--seed", type=seed, default=None, help="same seed, same output")
+    trans.add_argument("--out", type=Path, default=None,
+                       help="images: the PNG grid, rows are inputs, columns samples (default: translations.png); audio: the "
+                            "WAV file, numbered -INPUT-SAMPLE when there are several, beside their spectrograms, "
+                            "NAME-spectrograms.png (default: translations.wav)")
+
+    ev = command("eval", "Evaluate a bridge: NLL, transfer accuracy, relative diversity (held-out probes too).")
+    ev.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias or directory")
+    ev.add_argument("--dataset", help="dataset to evaluate on (default: the data it was trained on)")
+    ev.add_argument("--source-dataset", metavar="D", help="unpaired bridges: the source domain's dataset")
+    ev.add_argument("--target-dataset", metavar="D", help="unpaired bridges: the target domain's dataset")
+    ev.add_argument("--classifier", metavar="EXPERT", help="the judge of transfer accuracy (default: the bridge's "
+                                                             "classifier, else TARGET-classifier when installed)")
+    ev.add_argument("--split", default="test", help="the split of the dataset(s) to evaluate on (default: test)")
+    ev.add_argument("--n-samples", type=int, default=8, help="samples per input (default: 8)")
+    ev.add_argument("--seed", type=seed, default=0)
+
+    up = command("push", "Upload a bridge directory to a Hugging Face Hub repo, with its model card.", json_flag=False)
+    up.add_argument("directory", metavar="DIR", type=Path, help="a saved bridge directory (e.g. n2n-demo/bridge)")
+    up.add_argument("repo_id", metavar="REPO_ID", help="Hub repo, e.g. my-org/bert-digits (created if missing)")
+    up.add_argument("--revision", help="branch to commit to (created from main if missing)")
+    up.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    up.add_argument("--private", action="store_true", help="create the repo private")
+    up.add_argument("--message", help="commit message")
+    up.add_argument("--license", default="apache-2.0", help="license in the model card (default: apache-2.0)")
+
+    down = command("pull", "Download a bridge from the Hub (repo id or zoo alias) and verify it.", json_flag=False)
+    down.add_argument("ref", metavar="REF", help="Hub repo id (org/name) or zoo alias")
+    down.add_argument("--revision", help="branch, tag or commit id")
+    down.add_argument("--dir", type=Path, help="copy into this folder instead of only the Hub cache")
+
+    zoo = command("zoo", "List known bridges: the local zoo and the Hub zoo index.")
+    zoo.add_argument("--refresh", action="store_true", help="download the zoo index from the Hub first (N2N_ZOO_REPO)")
+    return parser
