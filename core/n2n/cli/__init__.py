@@ -164,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("--revision", help="branch, tag or commit id")
     down.add_argument("--dir", type=Path, help="copy into this folder instead of only the Hub cache")
 
+    web = command("serve", "Serve bridges in the browser (a Gradio app, one tab per bridge: type, draw, upload or record an "
+                  "input, get samples and the model card). Needs the extra n2n[serve].", json_flag=False)
+    web.add_argument("bridges", metavar="BRIDGE", nargs="*", help="bridges to serve: zoo aliases, directories or Hub repos "
+                                                                   "(default: every bridge in the local zoo)")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    web.add_argument("--port", type=count(1), default=None, help="port (default: the first free one from 7860)")
+
     zoo = command("zoo", "List known bridges: the local zoo and the Hub zoo index.")
     zoo.add_argument("--refresh", action="store_true", help="download the zoo index from the Hub first (N2N_ZOO_REPO)")
     return parser

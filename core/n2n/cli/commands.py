@@ -289,9 +289,19 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: st
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
+def run_serve(args: argparse.Namespace) -> None:
+    try:
+        from .. import serve  # Gradio is the optional extra n2n[serve], and seconds to import: only this command needs it
+    except ModuleNotFoundError as exc:
+        if exc.name != "gradio":
+            raise
+        raise N2NError("n2n serve needs Gradio: pip install 'n2n[serve]'") from None
+    serve.serve(args.bridges, host=args.host, port=args.port)
+
+
 COMMANDS = {"plugins": show_plugins, "experts": show_experts, "strategies": show_strategies, "datasets": show_datasets,
             "demo": run_demo, "train": run_train, "translate": run_translate, "eval": run_eval, "push": run_push,
-            "pull": run_pull, "zoo": run_zoo}
+            "pull": run_pull, "zoo": run_zoo, "serve": run_serve}
 
 
 def run(args: argparse.Namespace) -> None:

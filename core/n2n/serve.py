@@ -1,0 +1,214 @@
+"""`n2n serve`: the bridges of the local zoo (or those named) as a Gradio app, one tab per bridge.
+
+Each tab takes what its source expert reads — a text box, an image upload (a sketch pad for small grey
+images such as 8×8 digits), a class dropdown, an audio upload or recording — with a samples slider and a
+seed, and shows the translations as an image gallery (audio targets: players and their spectrograms)
+beside the bridge's model card. A bad input is a message in the page, never a traceback, and the server
+keeps serving. Gradio is the optional extra `n2n[serve]`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+from .audio import spectrogram_images
+from .bridge import Bridge, load_bridge
+from .errors import N2NError, UsageError
+from .hub.card import model_card_text
+from .hub.zoo import local_bridges
+from .images import image_grid, load_image
+from .progress import logger
+
+MAX_SAMPLES = 16
+DISPLAY_SIZE = 128  # pixels: small outputs (8×8 digits) are enlarged to at least this, without smoothing
+SKETCH_SIZE = 32  # grey experts whose images are at most this big get a sketch pad to draw on
+FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
+MARKER = re.compile(r"<!-- n2n model card sha256:[0-9a-f]{64} -->\s*\Z")
+
+
+@dataclass
+class Tab:
+    """One bridge of the app: its name, the bridge (None when it failed to load) and why it failed."""
+
+    name: str
+    bridge: Bridge | None
+    error: str = ""
+
+
+def load_tabs(refs: Sequence[str]) -> list[Tab]:
+    """The bridges named (aliases, directories, Hub repos), or every bridge in the local zoo; a bridge
+    that does not load becomes a tab that says why. No bridge at all is a UsageError saying how to get one."""
+    refs = list(refs) or list(local_bridges())
+    if not refs:
+        raise UsageError("the local zoo is empty: train a bridge first (`n2n demo` makes 'bert->digits' in about a "
+                         "minute and a half), or name bridges to serve (`n2n serve DIR_OR_ALIAS_OR_REPO ...`)")
+    tabs = []
+    for ref in refs:
+        logger.info("loading %s ...", ref)
+        try:
+            tabs.append(Tab(ref, load_bridge(ref)))
+        except N2NError as exc:
+            logger.warning("%s does not load: %s", ref, exc)
+            tabs.append(Tab(ref, None, str(exc)))
+    return tabs
+
+
+def card_markdown(bridge: Bridge) -> str:
+    """The bridge's model card as the page shows it: without the Hub's YAML front matter and n2n's marker."""
+    return MARKER.sub("", FRONT_MATTER.sub("", model_card_text(bridge.config))).strip()
+
+
+def as_pictures(images: torch.Tensor) -> list[Image.Image]:
+    """Images [N, C, H, W] in [0, 1] -> PIL images, enlarged (nearest) to at least DISPLAY_SIZE pixels."""
+    scale = max(1, DISPLAY_SIZE // max(images.shape[-2:]))
+    return [image_grid(image[None], rows=1, scale=scale, pad=0) for image in images]
+
+
+def read_sketch(value: Any) -> Image.Image:
+    """A sketch pad's value (Gradio's editor value: background, layers, composite) -> a grey PIL image
+    with the ink bright on dark, as the grey experts' images are (the strokes on the transparent pad)."""
+    composite = value.get("composite") if isinstance(value, dict) else value
+    if composite is None:
+        raise gr.Error("draw something on the pad first")
+    picture = composite if isinstance(composite, Image.Image) else Image.fromarray(np.asarray(composite))
+    return picture.getchannel("A") if picture.mode == "RGBA" else picture.convert("L")  # on the transparent pad, opacity is ink
+
+
+def uploaded_image(path: str) -> Image.Image:
+    """An uploaded file read as an image; one that is not an image is a message in the page naming the
+    file as it was uploaded (not Gradio's copy)."""
+    try:
+        return load_image(path)
+    except N2NError as exc:
+        raise gr.Error(str(exc).replace(str(path), Path(path).name)) from None
+
+
+def shown_image(path: str | None) -> Image.Image | None:
+    """The preview of an upload (nothing once it is cleared)."""
+    return uploaded_image(path) if path else None
+
+
+def inputs_of(bridge: Bridge, value: Any) -> list[Any]:
+    """What the tab's input widget gave -> one input for `bridge.translate`; a missing input is a gr.Error."""
+    modality = bridge.source.modality
+    if modality == "text":
+        if not (isinstance(value, str) and value.strip()):
+            raise gr.Error("type a text to translate")
+        return [value]
+    if modality == "image":
+        if isinstance(value, dict):  # a sketch pad
+            return [read_sketch(value)]
+        if not value:
+            raise gr.Error("upload an image first")
+        return [uploaded_image(value)]
+    if modality == "audio":
+        if not value:
+            raise gr.Error("upload or record a sound first")
+        return [value]
+    if modality == "label":
+        if value is None or value == "":
+            raise gr.Error("choose a class first")
+        return [value]
+    raise gr.Error(f"inputs of modality {modality!r} cannot be given in the browser")
+
+
+def translator(bridge: Bridge, audio_players: int) -> Callable[..., Any]:
+    """The tab's click handler: (input, samples, seed) -> the gallery's pictures, or for audio targets
+    (pictures, *audio players). Every n2n error is shown in the page as its message; anything else as a
+    short line (the traceback goes to the log)."""
+    sample_rate = getattr(bridge.target, "sample_rate", None)
+
+    def translate(value: Any, samples: float, seed: float | None) -> Any:
+        samples = int(samples)
+        try:
+            inputs = inputs_of(bridge, value)
+            outputs = bridge.translate(inputs, n_samples=samples, seed=None if seed is None else int(seed))
+        except gr.Error:
+            raise
+        except N2NError as exc:
+            raise gr.Error(str(exc)) from None
+        except Exception as exc:
+            logger.exception("translation failed")
+            raise gr.Error(f"the translation failed ({type(exc).__name__}: {exc})") from None
+        if bridge.target.modality == "audio":  # waveforms [n, T] in [-1, 1]: players take (rate, samples)
+            sounds = [(sample_rate, clip.detach().float().cpu().numpy()) for clip in outputs]
+            players = [gr.update(value=sounds[i], visible=True) if i < len(sounds) else gr.update(value=None, visible=False)
+                       for i in range(audio_players)]
+            return (as_pictures(spectrogram_images(outputs)), *players)
+        if isinstance(outputs, torch.Tensor) and outputs.ndim == 4:
+            return as_pictures(outputs)
+        raise gr.Error(f"{bridge.target.name!r} gives {bridge.target.modality}, which the browser cannot show")
+
+    return translate
+
+
+def input_widget(bridge: Bridge, slug: str) -> gr.components.Component:
+    """The widget for the source expert's modality."""
+    source = bridge.source
+    if source.modality == "text":
+        return gr.Textbox(label=f"text for {source.name}", placeholder="a handwritten seven", elem_id=f"{slug}-input")
+    if source.modality == "image":
+        if source.image_channels == 1 and source.image_size and max(source.image_size) <= SKETCH_SIZE:
+            return gr.Sketchpad(label=f"draw for {source.name}", type="pil", image_mode="RGBA", elem_id=f"{slug}-input")
+        # a file, read by n2n (a broken one is a clear message, not Gradio's bare "Error"), and its preview
+        upload = gr.File(label=f"image for {source.name}", file_types=["image"], type="filepath", elem_id=f"{slug}-input")
+        preview = gr.Image(label="the image", interactive=False, height=200, elem_id=f"{slug}-preview")
+        upload.upload(shown_image, inputs=upload, outputs=preview)
+        return upload
+    if source.modality == "audio":
+        return gr.Audio(label=f"sound for {source.name}", type="filepath", sources=["upload", "microphone"],
+                        elem_id=f"{slug}-input")
+    if source.modality == "label":
+        return gr.Dropdown(label="class", choices=source.class_names, elem_id=f"{slug}-input")
+    return gr.Markdown(f"(inputs of modality {source.modality!r} cannot be given in the browser)")
+
+
+def slug_of(name: str, index: int) -> str:
+    return f"tab{index}-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def build_app(tabs: Sequence[Tab]) -> gr.Blocks:
+    """The Gradio app: one tab per bridge."""
+    with gr.Blocks(title="n2n bridges", analytics_enabled=False) as app:
+        gr.Markdown("# n2n bridges\nEach tab is a trained bridge: give an input, choose how many samples, translate.")
+        for index, tab in enumerate(tabs):
+            slug = slug_of(tab.name, index)
+            with gr.Tab(tab.name, elem_id=f"{slug}-tab"):
+                if tab.bridge is None:
+                    gr.Markdown(f"**This bridge did not load:** {tab.error}")
+                    continue
+                bridge = tab.bridge
+                audio = bridge.target.modality == "audio"
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        widget = input_widget(bridge, slug)
+                        samples = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id=f"{slug}-samples")
+                        seed = gr.Number(value=0, precision=0, label="seed (same seed, same output)", elem_id=f"{slug}-seed")
+                        run = gr.Button("Translate", variant="primary", elem_id=f"{slug}-run")
+                    with gr.Column(scale=2):
+                        gallery = gr.Gallery(label="spectrograms" if audio else "translations", columns=4,
+                                             object_fit="contain", elem_id=f"{slug}-gallery")
+                        players = [gr.Audio(label=f"sample {i + 1}", visible=False, elem_id=f"{slug}-audio-{i}")
+                                   for i in range(MAX_SAMPLES if audio else 0)]
+                with gr.Accordion("model card", open=False):
+                    gr.Markdown(card_markdown(bridge))
+                run.click(translator(bridge, len(players)), inputs=[widget, samples, seed], outputs=[gallery, *players])
+    return app
+
+
+def serve(refs: Sequence[str], host: str = "127.0.0.1", port: int | None = None, block: bool = True) -> gr.Blocks:
+    """Load the bridges, build the app and start serving it on host:port (Gradio's first free port from
+    7860 when None); returns the running app (with `block`, only once it is closed)."""
+    app = build_app(load_tabs(refs))
+    app.queue().launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=False,
+                       quiet=False, inbrowser=False)
+    return app

@@ -1,0 +1,189 @@
+"""`n2n serve` in a real browser: Debian's Chromium, driven by Playwright, against the app on a free
+loopback port. Screenshots and the measured timings go to test-artifacts/ (or $N2N_TEST_ARTIFACTS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+import n2n
+from n2n.hub.zoo import register
+from n2n.serve import card_markdown, load_tabs, read_sketch, translator
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+INSTALL = "install it with `sudo apt-get install chromium` (Debian, Ubuntu); CI installs it"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",  # as root, on a closed network
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TEXT, IMAGE = "tab0-bert-digits-mlp", "tab1-timm-faces-mlp"  # the zoo's tabs, in the order they were registered
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    folder = Path(os.environ.get("N2N_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    """An N2N_HOME whose zoo holds two untrained bridges: text -> digits and image -> faces (the browser test
+    checks the page, not the bridges' quality)."""
+    home = tmp_path_factory.mktemp("serve-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("N2N_HOME", str(home))
+        for source, target in (("bert", "digits"), ("timm", "faces")):
+            directory = n2n.create_bridge("mlp", source, target, seed=0).save_pretrained(home / f"{source}-{target}")
+            register(directory, source, target, "mlp")
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(home):
+    """`n2n serve` on a free port: its URL, once the page answers."""
+    port = free_port()
+    env = {**os.environ, "N2N_HOME": str(home), "GRADIO_ANALYTICS_ENABLED": "False"}
+    process = subprocess.Popen([sys.executable, "-m", "n2n.cli", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"n2n serve exited with {process.returncode}:\n{process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"n2n serve did not answer at {url} within 180 s:\n{process.stdout.read()}")
+        time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"the browser test needs Chromium ({CHROMIUM} is missing): {INSTALL}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    start = time.perf_counter()
+    page.goto(server)
+    page.wait_for_selector(f"#{TEXT}-input textarea")
+    page.load_seconds = time.perf_counter() - start
+    yield page
+    page.close()
+
+
+@pytest.mark.slow
+def test_text_to_digits_in_the_browser(page, artifacts):
+    page.fill(f"#{TEXT}-input textarea", "a handwritten seven")
+    start = time.perf_counter()
+    page.click(f"#{TEXT}-run")
+    page.wait_for_function(f"document.querySelectorAll('#{TEXT}-gallery img').length >= 8", timeout=60_000)
+    translate_seconds = time.perf_counter() - start
+    images = page.locator(f"#{TEXT}-gallery img")
+    assert images.count() == 8  # the slider's default: 8 samples
+    sizes = {tuple(images.nth(i).evaluate("img => [img.naturalWidth, img.naturalHeight]")) for i in range(8)}
+    assert sizes == {(128, 128)}  # 8×8 digits, enlarged for the page
+    page.screenshot(path=str(artifacts / "serve-text-to-digits.png"), full_page=True)
+    (artifacts / "serve-timings.json").write_text(json.dumps(
+        {"first_page_load_seconds": page.load_seconds, "translate_8_samples_seconds": translate_seconds}, indent=2))
+
+
+@pytest.mark.slow
+def test_an_empty_prompt_is_a_message_in_the_page(page, artifacts):
+    page.click(f"#{TEXT}-run")
+    page.get_by_text("type a text to translate").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(artifacts / "serve-empty-prompt.png"))
+
+
+@pytest.mark.slow
+def test_an_invalid_upload_is_a_message_and_the_server_keeps_serving(page, artifacts, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really an image" * 10)
+    page.get_by_role("tab", name="timm->faces:mlp").click()
+    page.locator(f"#{IMAGE}-input input[type=file]").set_input_files(str(broken))
+    page.get_by_text("broken.png is not a readable image").first.wait_for(timeout=30_000)  # at once, on upload
+    page.screenshot(path=str(artifacts / "serve-invalid-upload.png"))
+    message = page.get_by_text("broken.png is not a readable image")
+    for toast in page.get_by_label("Close").all():  # and when translating it anyway
+        toast.click()
+    message.first.wait_for(state="hidden", timeout=30_000)
+    page.click(f"#{IMAGE}-run")
+    page.get_by_text("broken.png is not a readable image").first.wait_for(timeout=30_000)
+    page.get_by_role("tab", name="bert->digits:mlp").click()  # and the next request is served
+    page.fill(f"#{TEXT}-input textarea", "a handwritten two")
+    page.click(f"#{TEXT}-run")
+    page.wait_for_function(f"document.querySelectorAll('#{TEXT}-gallery img').length >= 8", timeout=60_000)
+
+
+@pytest.mark.slow
+def test_an_empty_zoo_says_how_to_fill_it(tmp_path):
+    env = {**os.environ, "N2N_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "n2n.cli", "serve"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "the local zoo is empty" in done.stderr and "n2n demo" in done.stderr
+
+
+def test_a_sketch_is_read_as_bright_ink_on_dark():
+    pad = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    pad.paste((0, 0, 0, 255), (20, 10, 28, 54))  # a black stroke on the transparent pad
+    ink = read_sketch({"background": None, "layers": [pad], "composite": pad})
+    assert ink.mode == "L" and ink.getpixel((24, 30)) == 255 and ink.getpixel((2, 2)) == 0
+    with pytest.raises(gr.Error, match="draw something on the pad first"):
+        read_sketch({"background": None, "layers": [], "composite": None})
+
+
+def test_a_bridge_that_does_not_load_is_a_tab_that_says_why(tmp_path):
+    tabs = load_tabs([str(tmp_path / "missing")])
+    assert tabs[0].bridge is None and "missing" in tabs[0].error
+
+
+def test_the_page_shows_the_card_and_n2n_errors_as_messages():
+    bridge = n2n.create_bridge("mlp", "latent", "latent", seed=0)
+    card = card_markdown(bridge)
+    assert card.startswith("# latent → latent (mlp bridge)") and "sha256" not in card and "---" not in card.split("\n")[0]
+    with pytest.raises(gr.Error, match="inputs of modality 'latent' cannot be given in the browser"):
+        translator(bridge, 0)([0.0], 1, 0)
+
+
+def test_a_drawing_becomes_spoken_samples_with_their_spectrograms():
+    """digits (a sketch pad: 8×8 grey) -> digits-speech (players): the handler's outputs for the page."""
+    bridge = n2n.create_bridge("mlp", "digits", "digits-speech", seed=0)
+    pad = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    pad.paste((0, 0, 0, 255), (28, 8, 36, 56))  # a one
+    pictures, *players = translator(bridge, 4)({"background": None, "layers": [pad], "composite": pad}, 2, 0)
+    assert len(pictures) == 2 and all(max(picture.size) >= 128 for picture in pictures)
+    assert [player["visible"] for player in players] == [True, True, False, False]
+    rate, samples = players[0]["value"]
+    assert rate == bridge.target.sample_rate and samples.ndim == 1 and abs(samples).max() <= 1
