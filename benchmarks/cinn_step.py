@@ -1,11 +1,12 @@
 """Benchmark: one cinn training step (forward, backward, optimiser) and sampling throughput.
 
 Configurations: Net2Net's text->BigGAN flow (268-d target, 768-d condition, 24 blocks, width 1024, depth
-2) at batch 16 and 64, and the demo's bridge (24-d target, 384-d condition). Achieved GFLOP/s (FLOPs
-counted by torch's FlopCounterMode) is compared with a plain fp32 matmul of equal FLOPs timed in the
-same run: that matmul is the machine's ceiling.
+2) at batch 16 and 64, and the demo's bridge (24-d target, 384-d condition), each in fp32 and in bf16
+mixed precision (the trainer's `precision="bf16"`: bfloat16 autocast around the forward pass, fp32
+weights and Adam). Achieved GFLOP/s (FLOPs counted by torch's FlopCounterMode) is compared with a
+plain matmul of equal FLOPs in that precision, timed in the same run: the machine's ceiling.
 
-    python benchmarks/cinn_step.py [--json out.json] [--repeats 5]
+    python benchmarks/cinn_step.py [--json out.json] [--repeats 5] [--only CONFIG] [--precision fp32 bf16]
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def matmul_ceiling(flops: float, repeats: int) -> float:
-    """GFLOP/s of one square fp32 matmul with the same FLOP count."""
+def matmul_ceiling(flops: float, repeats: int, dtype: torch.dtype) -> float:
+    """GFLOP/s of one square matmul in `dtype` with the same FLOP count."""
     n = max(64, round((flops / 2) ** (1 / 3)))
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     return 2 * n**3 / best_of(lambda: a @ b, repeats) / 1e9
 
 
-def measure(name: str, spec: dict, repeats: int) -> dict:
+def measure(name: str, spec: dict, repeats: int, precision: str) -> dict:
     torch.manual_seed(0)
     source, target = (n2n.load_expert("latent", dim=spec[side]) for side in ("source", "target"))
     model = CINN(source, target, blocks=spec["blocks"], hidden=spec["hidden"],
@@ -57,14 +58,16 @@ def measure(name: str, spec: dict, repeats: int) -> dict:
 
     def forward_backward():
         model.zero_grad(set_to_none=True)
-        model.training_step(batch)["loss"].backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = model.training_step(batch)["loss"]
+        loss.backward()
 
     with FlopCounterMode(display=False) as counter:
         forward_backward()
     flops = counter.get_total_flops()
     step = best_of(forward_backward, repeats)
     optimise = best_of(optimizer.step, repeats)
-    ceiling = matmul_ceiling(flops, repeats)
+    ceiling = matmul_ceiling(flops, repeats, torch.bfloat16 if precision == "bf16" else torch.float32)
     model.eval()
     with torch.no_grad():
         condition = torch.randn(256, spec["source"])
@@ -72,6 +75,8 @@ def measure(name: str, spec: dict, repeats: int) -> dict:
     achieved = flops / step / 1e9
     return {
         "config": name,
+        "precision": precision,
+        "step_ms": (step + optimise) * 1e3,
         "parameters_M": sum(p.numel() for p in model.parameters()) / 1e6,
         "fwd_bwd_ms": step * 1e3,
         "optimizer_ms": optimise * 1e3,
@@ -88,8 +93,9 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows as JSON to this file")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", choices=sorted(CONFIGS), action="append", help="run only these configurations")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), nargs="+", default=["fp32", "bf16"])
     args = parser.parse_args()
-    rows = [measure(name, CONFIGS[name], args.repeats) for name in (args.only or CONFIGS)]
+    rows = [measure(name, CONFIGS[name], args.repeats, precision) for name in (args.only or CONFIGS) for precision in args.precision]
     columns = list(rows[0])
     print(" | ".join(f"{c:>20}" for c in columns))
     for row in rows:

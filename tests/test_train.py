@@ -193,3 +193,21 @@ def test_a_failed_run_leaves_the_strategy_in_eval_mode(pairs, tmp_path):
     with pytest.raises(Interrupt):
         train(bridge, pairs, tmp_path, steps=5, progress=False, on_step=interrupt_at(2))
     assert not bridge.strategy.training
+
+
+def test_bf16_runs_the_forward_pass_in_autocast_and_keeps_fp32_weights(pairs, tmp_path, monkeypatch):
+    bridge = fresh_bridge()
+    seen = []
+    step = bridge.strategy.training_step
+
+    def recording(batch):
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return step(batch)
+
+    monkeypatch.setattr(bridge.strategy, "training_step", recording)
+    losses = train(bridge, pairs, tmp_path, steps=5, progress=False, precision="bf16")
+    assert seen[1:] == [(True, torch.bfloat16)] * 5  # seen[0]: the data-dependent initialisation, in fp32
+    assert all(value.dtype == torch.float32 for value in bridge.strategy.state_dict().values() if value.is_floating_point())
+    assert torch.isfinite(torch.tensor(losses["loss"]))
+    with pytest.raises(N2NError, match="precision must be one of \\['bf16', 'fp32'\\], got 'fp16'"):
+        train(fresh_bridge(), pairs, tmp_path / "other", steps=1, progress=False, precision="fp16")

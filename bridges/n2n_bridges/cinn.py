@@ -82,7 +82,8 @@ class AffineHalf(nn.Module):
 
     def forward(self, fixed, moving, h, rev: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         context = torch.cat([fixed, h], dim=-1)  # [B, fixed + condition]
-        s, t = torch.tanh(self.scale(context)), self.shift(context)  # [B, moving] each
+        # the MLPs may run in bf16 autocast; the coupling and its log-determinant stay in the data's precision
+        s, t = torch.tanh(self.scale(context)).to(moving.dtype), self.shift(context).to(moving.dtype)  # [B, moving] each
         if rev:
             return (moving - t) * torch.exp(-s), -s.sum(-1)
         return moving * torch.exp(s) + t, s.sum(-1)

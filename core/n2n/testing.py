@@ -367,6 +367,12 @@ class StrategyTests:
         for name, tensor in straight.strategy.state_dict().items():
             assert torch.equal(tensor, resumed.strategy.state_dict()[name]), name
 
+    def test_trains_in_bf16_mixed_precision(self, experts, training_data, tmp_path):
+        bridge = self.make_bridge(experts)
+        losses = train(bridge, training_data, tmp_path / "run", steps=3, progress=False, precision="bf16")
+        assert all(torch.isfinite(torch.tensor(value)) for value in losses.values())
+        assert all(t.dtype != torch.bfloat16 for t in bridge.strategy.state_dict().values())  # weights stay fp32
+
     def test_save_load_translate_round_trip(self, experts, training_data, batch, tmp_path):
         bridge = self.make_bridge(experts)
         train(bridge, training_data, tmp_path / "run", steps=3, progress=False)

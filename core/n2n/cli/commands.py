@@ -126,7 +126,7 @@ def run_train(args: argparse.Namespace) -> None:
         args.steps = items.batches_per_epoch(bridge.strategy.config.batch_size) if bridge.strategy.closed_form else DEFAULT_STEPS
     print(f"training {args.strategy} {source}->{target} on {len(items)} items ({data.label(items)}) for {args.steps} steps into {out}")
     train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume,
-          overwrite=args.overwrite, checkpoint_every=args.checkpoint_every)
+          overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, precision=args.precision)
     try:
         metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed)
     except N2NError as exc:  # the trained bridge is kept all the same

@@ -221,17 +221,19 @@ def train(
     checkpoint_every: int = 500,
     progress: bool = True,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    precision: str = "fp32",
     **sources: Any,
 ) -> dict[str, float]:
     """Train a bridge into the run folder `out`: `data` is ready training data, a `DataSource`, or
     given as keywords (`dataset=`, `generated=`, `source_dataset=`, `target_dataset=`) — which of them
-    apply depends on the strategy's `needs`. Returns the last losses."""
+    apply depends on the strategy's `needs`. `precision`: "fp32" or "bf16" (mixed precision). Returns
+    the last losses."""
     if data is None or isinstance(data, DataSource):
         data = training_data(bridge, data or DataSource(**sources), seed=seed, progress=progress)
     elif sources:
         raise UsageError(f"pass either training data or {sorted(sources)}, not both")
     return run_training(bridge, data, out, steps=steps, seed=seed, resume=resume, overwrite=overwrite,
-                        checkpoint_every=checkpoint_every, progress=progress, on_step=on_step)
+                        checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, precision=precision)
 
 
 def train_and_evaluate(bridge: Bridge, data: DataSource, out: Path, *, steps: int, seed: int = 0, progress: bool = True,

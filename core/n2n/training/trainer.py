@@ -39,6 +39,10 @@ from .checkpoints import (
     save_rng,
 )
 
+# bf16 is torch.autocast around each forward pass, as accelerate's mixed_precision="bf16" does (bf16 needs no
+# loss scaling), but per run: accelerate's setting is fixed for the whole process once its state exists
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
 
 def train(
     bridge: Bridge,
@@ -52,9 +56,14 @@ def train(
     checkpoint_every: int = 500,
     progress: bool = True,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Train `bridge.strategy` for `steps` optimiser steps on `data`; returns the last losses. A run folder
-    that holds a run is continued with `resume`, started over with `overwrite`, and otherwise refused."""
+    that holds a run is continued with `resume`, started over with `overwrite`, and otherwise refused.
+    `precision` "bf16" runs each step's forward pass in bfloat16 autocast (mixed precision: fp32 weights
+    and optimiser state; strategies keep their sums and log-determinants in fp32)."""
+    if precision not in PRECISIONS:
+        raise InvalidInputError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
     if resume and overwrite:
         raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
     if steps < 1 or checkpoint_every < 1:
@@ -93,7 +102,9 @@ def train(
     try:
         for step in range(start, steps):
             batch = _on(next(stream), accelerator.device)
-            values = model(batch)  # Strategy.forward is training_step; through DDP's wrapper when distributed
+            with torch.autocast(accelerator.device.type, dtype=PRECISIONS[precision], enabled=precision != "fp32"):
+                values = model(batch)  # Strategy.forward is training_step; through DDP's wrapper when distributed
+            values = {key: value.float() for key, value in values.items()}
             loss = values["loss"]
             if not torch.isfinite(loss):
                 last = latest_step(out)

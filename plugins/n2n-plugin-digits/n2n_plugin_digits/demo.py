@@ -20,8 +20,9 @@ from n2n.training.pipeline import DataSource, evaluate_bridge, publish, train, t
 from .captions import WORDS
 
 SOURCE, TARGET, DATASET, STRATEGY = "bert", "digits", "digits-captions", "cinn"
-CONFIG = {"blocks": 6, "hidden": 256, "target_noise": 0.1, "lr": 1e-3, "batch_size": 128}
-STEPS = 2000
+CONFIG = {"blocks": 6, "hidden": 256, "target_noise": 0.1, "lr": 3e-3, "batch_size": 128}
+STEPS = 800  # at lr 3e-3: held-out phrasings 0.965-0.973 and relative diversity 0.89-0.92 over seeds 0-2, in 20-28 s
+# of training (2,000 steps at 1e-3 took 60 s for 0.970 and 0.900)
 SAMPLES_PER_PROMPT = 8
 
 
