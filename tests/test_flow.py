@@ -45,11 +45,13 @@ def test_forward_then_backward_ode_returns_the_start(solver):
     assert (back - x0).abs().max() < 1e-3
 
 
-def test_unknown_solver_or_guidance_without_its_field_is_a_clear_error():
+def test_bad_solver_guidance_or_time_features_are_clear_errors():
     with pytest.raises(InvalidInputError, match="solver must be one of .*'midpoint'.* got 'dopri5'"):
         untrained(solver="dopri5")
     with pytest.raises(InvalidInputError, match="guidance needs the unconditional field: train with condition_dropout > 0"):
         untrained(guidance=2.0, condition_dropout=0.0)
+    with pytest.raises(InvalidInputError, match="time_features must be even .* got 7"):
+        untrained(time_features=7)
 
 
 def test_divergence_is_the_trace_of_the_autograd_jacobian():

@@ -56,16 +56,18 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(home):
-    """`n2n serve` on a free port: its URL, once the page answers."""
+    """`n2n serve` on a free port: its URL, once the page answers (its output in home/serve.log)."""
     port = free_port()
     env = {**os.environ, "N2N_HOME": str(home), "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen([sys.executable, "-m", "n2n.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = home / "serve.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen([sys.executable, "-m", "n2n.cli", "serve", "--port", str(port)], env=env,
+                                   stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
     while True:
         if process.poll() is not None:
-            pytest.fail(f"n2n serve exited with {process.returncode}:\n{process.stdout.read()}")
+            pytest.fail(f"n2n serve exited with {process.returncode}:\n{log.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=5) as answer:
                 if answer.status == 200:
@@ -74,7 +76,7 @@ def server(home):
             pass
         if time.monotonic() > deadline:
             process.kill()
-            pytest.fail(f"n2n serve did not answer at {url} within 180 s:\n{process.stdout.read()}")
+            pytest.fail(f"n2n serve did not answer at {url} within 180 s:\n{log.read_text()}")
         time.sleep(0.5)
     yield url
     process.terminate()
@@ -85,7 +87,7 @@ def server(home):
 def browser():
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"the browser test needs Chromium ({CHROMIUM} is missing): {INSTALL}")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # after the check above: a missing browser fails with how to install it
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -166,15 +168,21 @@ def test_a_sketch_is_read_as_bright_ink_on_dark():
 
 def test_a_bridge_that_does_not_load_is_a_tab_that_says_why(tmp_path):
     tabs = load_tabs([str(tmp_path / "missing")])
-    assert tabs[0].bridge is None and "missing" in tabs[0].error
+    assert tabs[0].bridge is None and "is neither a bridge directory, nor an alias" in tabs[0].error
 
 
-def test_the_page_shows_the_card_and_n2n_errors_as_messages():
+def test_the_page_shows_the_card_and_inputs_it_cannot_take_as_messages():
     bridge = n2n.create_bridge("mlp", "latent", "latent", seed=0)
     card = card_markdown(bridge)
     assert card.startswith("# latent → latent (mlp bridge)") and "sha256" not in card and "---" not in card.split("\n")[0]
     with pytest.raises(gr.Error, match="inputs of modality 'latent' cannot be given in the browser"):
         translator(bridge, 0)([0.0], 1, 0)
+
+
+def test_an_n2n_error_is_its_message_in_the_page():
+    bridge = n2n.create_bridge("mlp", n2n.load_expert("label", checkpoint="digits"), "digits", seed=0)
+    with pytest.raises(gr.Error, match="unknown class 'eleven' in the 'digits' class list; did you mean 'seven'"):
+        translator(bridge, 0)("eleven", 1, 0)
 
 
 def test_a_drawing_becomes_spoken_samples_with_their_spectrograms():

@@ -209,5 +209,12 @@ def test_bf16_runs_the_forward_pass_in_autocast_and_keeps_fp32_weights(pairs, tm
     assert seen[1:] == [(True, torch.bfloat16)] * 5  # seen[0]: the data-dependent initialisation, in fp32
     assert all(value.dtype == torch.float32 for value in bridge.strategy.state_dict().values() if value.is_floating_point())
     assert torch.isfinite(torch.tensor(losses["loss"]))
-    with pytest.raises(N2NError, match="precision must be one of \\['bf16', 'fp32'\\], got 'fp16'"):
+    with pytest.raises(N2NError, match="precision must be one of \\['fp32', 'bf16'\\], got 'fp16'"):
         train(fresh_bridge(), pairs, tmp_path / "other", steps=1, progress=False, precision="fp16")
+
+
+def test_a_run_resumes_in_the_precision_it_was_trained_in(pairs, tmp_path):
+    train(fresh_bridge(), pairs, tmp_path, steps=2, checkpoint_every=1, progress=False, precision="bf16")
+    with pytest.raises(N2NError, match="was trained in bf16: resume it with --precision bf16, not fp32"):
+        train(fresh_bridge(), pairs, tmp_path, steps=4, resume=True, progress=False)
+    train(fresh_bridge(), pairs, tmp_path, steps=4, resume=True, progress=False, precision="bf16")

@@ -42,7 +42,7 @@ class FlowConfig(StrategyConfig):
     depth: int = 3  # its hidden layers
     embed_dim: int = 64  # size of the condition embedding h (as cinn's)
     embed_hidden: int = 256  # width of the condition-embedding MLP
-    time_features: int = 16  # sinusoidal features of t fed to the velocity MLP
+    time_features: int = 16  # sinusoidal features of t fed to the velocity MLP (sines and cosines: even)
     target_noise: float = 0.0  # std of Gaussian noise added to target latents in training (as cinn's)
     steps: int = 8  # solver steps when sampling: 8 midpoint steps match 16 and 40 (benchmarks/compare_strategies.py)
     solver: str = "midpoint"  # one of SOLVERS
@@ -55,6 +55,8 @@ class FlowConfig(StrategyConfig):
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
             raise InvalidInputError(f"flow: solver must be one of {SOLVERS}, got {self.solver!r}")
+        if self.time_features % 2:
+            raise InvalidInputError(f"flow: time_features must be even (a sine and a cosine each), got {self.time_features}")
         if not self.condition_dropout < 1:
             raise InvalidInputError(f"flow: condition_dropout must be below 1, got {self.condition_dropout}")
         if self.guidance != 1 and self.condition_dropout == 0:

@@ -54,9 +54,16 @@ def writing(path: str | os.PathLike, purpose: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno not in REFUSED or isinstance(exc, ReadOnlyError):
-            raise
+        if exc.errno not in REFUSED or isinstance(exc, ReadOnlyError) or not _under(exc.filename, path):
+            raise  # not a write n2n made there: a read elsewhere failed, and says so itself
         raise ReadOnlyError(
             f"{purpose} needs write access to {path}, which is refused ({exc.strerror}: {exc.filename}); "
             f"point {ENV_HOME} at a writable folder (e.g. {ENV_HOME}=/tmp/n2n)"
         ) from None
+
+
+def _under(filename: Any, folder: str | os.PathLike) -> bool:
+    """Whether the file an OSError names lies in `folder`."""
+    if not isinstance(filename, (str, os.PathLike)):
+        return False
+    return Path(os.path.abspath(filename)).is_relative_to(os.path.abspath(folder))

@@ -11,3 +11,5 @@ USAGE = {  # the flags, as `n2n train --help` and the pipeline's errors show the
                 "of a generator labelled by its classifier)",
     "in_the_loop": "--dataset D (labelled; a data-free strategy may omit it) [--classifier EXPERT]",
 }
+
+PRECISIONS = ("fp32", "bf16")  # training precisions: fp32, or bf16 mixed precision (`n2n train --precision`)

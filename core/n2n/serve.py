@@ -49,8 +49,8 @@ def load_tabs(refs: Sequence[str]) -> list[Tab]:
     that does not load becomes a tab that says why. No bridge at all is a UsageError saying how to get one."""
     refs = list(refs) or list(local_bridges())
     if not refs:
-        raise UsageError("the local zoo is empty: train a bridge first (`n2n demo` makes 'bert->digits' in about a "
-                         "minute and a half), or name bridges to serve (`n2n serve DIR_OR_ALIAS_OR_REPO ...`)")
+        raise UsageError("the local zoo is empty: train a bridge first (`n2n demo` makes 'bert->digits' in about 40 "
+                         "seconds), or name bridges to serve (`n2n serve DIR_OR_ALIAS_OR_REPO ...`)")
     tabs = []
     for ref in refs:
         logger.info("loading %s ...", ref)
@@ -162,7 +162,7 @@ def input_widget(bridge: Bridge, slug: str) -> gr.components.Component:
         # a file, read by n2n (a broken one is a clear message, not Gradio's bare "Error"), and its preview
         upload = gr.File(label=f"image for {source.name}", file_types=["image"], type="filepath", elem_id=f"{slug}-input")
         preview = gr.Image(label="the image", interactive=False, height=200, elem_id=f"{slug}-preview")
-        upload.upload(shown_image, inputs=upload, outputs=preview)
+        upload.change(shown_image, inputs=upload, outputs=preview)  # uploaded, replaced or cleared
         return upload
     if source.modality == "audio":
         return gr.Audio(label=f"sound for {source.name}", type="filepath", sources=["upload", "microphone"],

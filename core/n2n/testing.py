@@ -367,9 +367,17 @@ class StrategyTests:
         for name, tensor in straight.strategy.state_dict().items():
             assert torch.equal(tensor, resumed.strategy.state_dict()[name]), name
 
-    def test_trains_in_bf16_mixed_precision(self, experts, training_data, tmp_path):
+    def test_trains_in_bf16_mixed_precision(self, experts, training_data, tmp_path, monkeypatch):
         bridge = self.make_bridge(experts)
+        step, autocast = bridge.strategy.training_step, []
+
+        def recording(batch):
+            autocast.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+            return step(batch)
+
+        monkeypatch.setattr(bridge.strategy, "training_step", recording)
         losses = train(bridge, training_data, tmp_path / "run", steps=3, progress=False, precision="bf16")
+        assert autocast[-3:] == [True] * 3  # every step's forward pass ran in bf16 autocast
         assert all(torch.isfinite(torch.tensor(value)) for value in losses.values())
         assert all(t.dtype != torch.bfloat16 for t in bridge.strategy.state_dict().values())  # weights stay fp32
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..constants import VERSION
 from ..errors import N2NError, UnknownNameError, UsageError
-from ..kinds import USAGE
+from ..kinds import PRECISIONS, USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")
     fit.add_argument("--checkpoint-every", type=count(1), default=500, metavar="N", help="steps between checkpoints (default: 500)")
-    fit.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    fit.add_argument("--precision", choices=PRECISIONS, default="fp32",
                      help="bf16: mixed precision (bfloat16 autocast, fp32 weights and optimiser state; faster on GPUs and on "
                           "CPUs with bf16 matrix units, at large batches). Default: fp32")
 

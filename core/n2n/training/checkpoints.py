@@ -89,7 +89,8 @@ def load_rng(out: Path, step: int, rank: int) -> None:
     np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), position, has_gauss, cached))
 
 
-def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer | None, step: int, seed: int) -> None:
+def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer | None, step: int, seed: int,
+                    precision: str = "fp32") -> None:
     """Write step-N/ (weights and optimiser tensors, then the JSON rest last) and point latest.json at
     it. Older checkpoints stay until `prune_checkpoints` (once the next loss shows the weights are good).
     Called on the main process after every rank saved its RNG state. A closed-form strategy has no
@@ -100,7 +101,7 @@ def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
         save_file({k: v.detach().contiguous().cpu() for k, v in strategy.state_dict().items()}, str(tmp))
     with atomic_path(directory / "optimizer.safetensors") as tmp:
         save_file(tensors, str(tmp))
-    write_json(directory / DONE, {"step": step, "seed": seed, "optimizer": meta})
+    write_json(directory / DONE, {"step": step, "seed": seed, "precision": precision, "optimizer": meta})
     write_json(out / CHECKPOINTS / LATEST, {"step": step, "directory": directory.name})
 
 
@@ -123,9 +124,11 @@ def discard_checkpoint(out: Path, step: int) -> int | None:
     return newest
 
 
-def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer | None, seed: int) -> int:
+def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer | None, seed: int,
+                    precision: str = "fp32") -> int:
     """Restore the newest complete checkpoint into `strategy` and `optimizer`; returns its step. The
-    run must continue with the seed it started with (the batches are a function of it). The optimiser's
+    run must continue with the seed it started with (the batches are a function of it) and in its
+    precision (a resumed run ends with the weights of an uninterrupted one). The optimiser's
     hyperparameters (learning rate, ...) stay those it was built with now, from the strategy's config:
     what a resumed run is given takes effect, and the bridge's config records what was used."""
     step = latest_step(out)
@@ -135,6 +138,8 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
     recorded = json.loads((directory / DONE).read_text())
     if recorded.get("seed") != seed:
         raise N2NError(f"{out} was trained with seed {recorded.get('seed')}: resume it with --seed {recorded.get('seed')}, not {seed}")
+    if (trained := recorded.get("precision", "fp32")) != precision:
+        raise N2NError(f"{out} was trained in {trained}: resume it with --precision {trained}, not {precision}")
     tensors = {}
     for name in ("strategy", "optimizer"):
         path = directory / f"{name}.safetensors"

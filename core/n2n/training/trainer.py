@@ -26,6 +26,7 @@ from accelerate.utils import set_seed
 from ..bridge import Bridge
 from ..data.streams import TrainingData
 from ..errors import InvalidInputError, N2NError, TrainingDivergedError
+from ..kinds import PRECISIONS
 from ..progress import logger, progress_bar
 from .checkpoints import (
     CHECKPOINTS,
@@ -41,7 +42,8 @@ from .checkpoints import (
 
 # bf16 is torch.autocast around each forward pass, as accelerate's mixed_precision="bf16" does (bf16 needs no
 # loss scaling), but per run: accelerate's setting is fixed for the whole process once its state exists
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}
+assert set(AUTOCAST) == set(PRECISIONS)
 
 
 def train(
@@ -63,7 +65,7 @@ def train(
     `precision` "bf16" runs each step's forward pass in bfloat16 autocast (mixed precision: fp32 weights
     and optimiser state; strategies keep their sums and log-determinants in fp32)."""
     if precision not in PRECISIONS:
-        raise InvalidInputError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        raise InvalidInputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     if resume and overwrite:
         raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
     if steps < 1 or checkpoint_every < 1:
@@ -81,7 +83,7 @@ def train(
         raise InvalidInputError(f"{strategy.name} is fitted in closed form: run it in one process (it takes seconds)")
     start = 0
     if resume:
-        start = load_checkpoint(out, strategy, optimizer, seed)
+        start = load_checkpoint(out, strategy, optimizer, seed, precision)
         load_rng(out, start, accelerator.process_index)
         logger.info("resuming %s from step %d of %s", strategy.name, start, out)
     elif overwrite:
@@ -102,7 +104,7 @@ def train(
     try:
         for step in range(start, steps):
             batch = _on(next(stream), accelerator.device)
-            with torch.autocast(accelerator.device.type, dtype=PRECISIONS[precision], enabled=precision != "fp32"):
+            with torch.autocast(accelerator.device.type, dtype=AUTOCAST[precision], enabled=precision != "fp32"):
                 values = model(batch)  # Strategy.forward is training_step; through DDP's wrapper when distributed
             values = {key: value.float() for key, value in values.items()}
             loss = values["loss"]
@@ -130,7 +132,7 @@ def train(
                 save_rng(out, done, accelerator.process_index)
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
-                    save_checkpoint(out, accelerator.unwrap_model(model), optimizer, done, seed)
+                    save_checkpoint(out, accelerator.unwrap_model(model), optimizer, done, seed, precision)
             if on_step is not None:
                 on_step(done, losses)
         accelerator.wait_for_everyone()

@@ -1,4 +1,4 @@
-"""`n2n demo` (the embedded default): text -> handwritten digits, offline, in about a minute.
+"""`n2n demo` (the embedded default): text -> handwritten digits, offline, in about 40 seconds.
 
 Source `bert` (all-MiniLM-L6-v2, shipped offline) and target `digits` (a small VAE) stay frozen;
 `digits-captions` is encoded once (feature cache), a `cinn` bridge trained and evaluated by

@@ -43,7 +43,7 @@ class TimmExpert(Expert):
             self.checkpoint = timm.get_pretrained_cfg(self.checkpoint).hf_hub_id or self.checkpoint  # name -> Hub repo
 
     def _load(self, path: Path) -> None:
-        import timm
+        import timm  # deferred, as in __init__
 
         config = read_config(path)
         architecture = config.get("architecture")
