@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from n2n.hub.weights import save_module
+from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
 from n2n_plugin_digits.train import batches
@@ -35,15 +35,20 @@ def spectrograms(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.cat([LogMel()(centred(chunk)) for chunk in waveforms(rows).split(256)]), labels(rows)
 
 
-def augment(mels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def shifted(mels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Log-mels [B, 1, 64, 64] with a random shift in time (±6 frames) and in frequency (±3 mel bands: a
-    pitch change), a gain (±6 dB) and one SpecAugment time and frequency mask each, silence-filled."""
-    shifted = []
+    pitch change) and a gain (±6 dB), silence-filled: another voice saying the same word."""
+    moved = []
     for mel in mels:
         dt, df = (torch.randint(-r, r + 1, (1,), generator=generator).item() for r in (6, 3))
         padded = F.pad(mel, (6, 6, 3, 3), value=SILENCE)  # [1, 70, 76]
-        shifted.append(padded[:, 3 - df : 3 - df + mel.shape[1], 6 - dt : 6 - dt + mel.shape[2]])
-    mels = torch.stack(shifted) + (torch.rand(len(mels), 1, 1, 1, generator=generator) - 0.5) * 2 * 1.38  # ±6 dB of power
+        moved.append(padded[:, 3 - df : 3 - df + mel.shape[1], 6 - dt : 6 - dt + mel.shape[2]])
+    return torch.stack(moved) + (torch.rand(len(mels), 1, 1, 1, generator=generator) - 0.5) * 2 * 1.38  # ±6 dB of power
+
+
+def augment(mels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """`shifted`, then one SpecAugment time and frequency mask each, silence-filled."""
+    mels = shifted(mels, generator)
     for axis, extent in ((2, 8), (3, 8)):
         width = torch.randint(0, extent + 1, (len(mels),), generator=generator)
         start = (torch.rand(len(mels), generator=generator) * (mels.shape[axis] - width)).long()
@@ -73,6 +78,10 @@ def train_classifier(mels, labels, steps: int, generator: torch.Generator) -> Sp
 
 
 def train_vae(mels, steps: int, beta: float, latent_dim: int, generator: torch.Generator) -> SpeechVAE:
+    """The VAE encodes a `shifted` copy of each clip and reconstructs the clip itself: its latent learns
+    the word, not the voice's pitch and timing (a linear probe on unheard voices: 98.3%, against 94.4%
+    for a plain VAE), at a small cost in sharpness (the classifier still hears 94.7% of the
+    reconstructions right, against 95.9%)."""
     model = SpeechVAE(latent_dim)
     model.standardise.fit(mels)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -81,7 +90,7 @@ def train_vae(mels, steps: int, beta: float, latent_dim: int, generator: torch.G
     model.train()
     for step in (bar := progress_bar(range(steps), desc="vae", leave=False)):
         batch = mels[next(stream)]  # [B, 1, 64, 64]
-        mean, logvar = model.posterior(batch)
+        mean, logvar = model.posterior(shifted(batch, generator))
         z = mean + torch.randn(mean.shape, generator=generator) * (0.5 * logvar).exp()
         error = model.standardise(model.decode(z)) - model.standardise(batch)  # in units of the data's spread
         reconstruction = 0.5 * error.pow(2).flatten(1).sum(-1).mean()
@@ -118,19 +127,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--vae-steps", type=int, default=6000)
     parser.add_argument("--beta", type=float, default=1.0, help="KL weight of the VAE (lower: sharper, less regular)")
     parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--only", choices=("vae",), help="train only the VAE (the classifier: the shipped one); the "
+                                                         "shipped VAE was trained so, with the defaults")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     mels, truth = spectrograms("train")
-    classifier = train_classifier(mels, truth, args.classifier_steps, generator)
+    classifier = None if args.only == "vae" else train_classifier(mels, truth, args.classifier_steps, generator)
     vae = train_vae(mels, args.vae_steps, args.beta, args.latent_dim, generator)
+    classifier = classifier or load_module(SpeechClassifier, classifier_weights()).eval()
     metrics = evaluate(classifier, vae)
 
     vae_dir = args.out / "digits-speech" if args.out else vae_weights()
     classifier_dir = args.out / "digits-speech-classifier" if args.out else classifier_weights()
     save_module(vae, {"latent_dim": vae.latent_dim, "width": vae.encoder[0].out_channels}, vae_dir)
-    save_module(classifier, {"width": classifier.features[0].out_channels}, classifier_dir)
+    if args.only != "vae":
+        save_module(classifier, {"width": classifier.features[0].out_channels}, classifier_dir)
     settings = {key: value for key, value in vars(args).items() if key != "out"}
     write_json(vae_dir.parent / "training-metrics.json", {**settings, **metrics})
     for key, value in metrics.items():
