@@ -97,10 +97,12 @@ def run_task(task: str, steps: int | None, home: Path) -> tuple[dict, int]:
         source, target, judge = n2n.load_expert("timm"), n2n.load_expert("faces"), None
         data, cinn_config, steps = DataSource(generated=demo.PAIRS), demo.CONFIG, steps or demo.STEPS
         flow_config = {}
-    rows = {}
+    rows, held_out = {}, None
     for label, (strategy, config, strategy_steps) in candidates(cinn_config, flow_config, steps).items():
         bridge = n2n.create_bridge(strategy, source, target, seed=0, **config)
         pairs = training_data(bridge, data, progress=False)
+        if task == "faces" and held_out is None:  # the NLL's pairs: one set for every (paired) candidate
+            held_out = training_data(bridge, DataSource(generated=HELD_OUT_PAIRS), seed=1, progress=False)
         start = time.perf_counter()
         n2n.train(bridge, home / task / label.replace(" ", "-"), pairs, steps=strategy_steps, progress=False)
         seconds = time.perf_counter() - start
@@ -109,7 +111,6 @@ def run_task(task: str, steps: int | None, home: Path) -> tuple[dict, int]:
             if task == "digits":
                 metrics = n2n.evaluate_bridge(sampled, data, judge, progress=False)
             else:
-                held_out = training_data(sampled, DataSource(generated=HELD_OUT_PAIRS), seed=1, progress=False)
                 metrics = demo.probe_translations(sampled, seed=0)[2]
                 if (nll := nll_per_dim(sampled, held_out)) is not None:
                     metrics["nll_per_dim"] = nll

@@ -37,6 +37,18 @@ def shift(images: torch.Tensor, generator: torch.Generator, pixels: int = 1) -> 
     return padded[:, :, dy : dy + 8, dx : dx + 8]
 
 
+def sample_with_kl(mean: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A reparameterised draw z ~ N(mean, exp(logvar)) [B, D], and KL(posterior || N(0, I)) summed over
+    dimensions, averaged over the batch: the two halves of a VAE step."""
+    z = mean + torch.randn(mean.shape, generator=generator) * (0.5 * logvar).exp()
+    return z, 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(-1).mean()
+
+
+def kl_warmup(step: int, steps: int) -> float:
+    """The KL weight's annealing: from 0 to 1 over the first 20% of steps."""
+    return min(1.0, step / (0.2 * steps))
+
+
 def train_classifier(images, labels, steps: int, generator: torch.Generator) -> DigitsClassifier:
     model = DigitsClassifier()
     optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
@@ -60,12 +72,9 @@ def train_vae(images, steps: int, beta: float, latent_dim: int, generator: torch
     stream = batches(len(images), 128, generator)
     for step in (bar := progress_bar(range(steps), desc="vae", leave=False)):
         batch = shift(images[next(stream)], generator)  # [B, 1, 8, 8], randomly translated
-        mean, logvar = model.posterior(batch)
-        z = mean + torch.randn(mean.shape, generator=generator) * (0.5 * logvar).exp()
+        z, kl = sample_with_kl(*model.posterior(batch), generator)
         reconstruction = F.binary_cross_entropy_with_logits(model.decode_logits(z), batch, reduction="sum") / len(batch)
-        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(-1).mean()
-        warmup = min(1.0, step / (0.2 * steps))  # KL annealing over the first 20% of steps
-        loss = reconstruction + beta * warmup * kl
+        loss = reconstruction + beta * kl_warmup(step, steps) * kl
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

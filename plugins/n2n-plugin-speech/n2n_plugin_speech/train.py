@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
-from n2n_plugin_digits.train import batches
+from n2n_plugin_digits.train import batches, kl_warmup, sample_with_kl
 
 from .data import waveforms
 from .experts import classifier_weights, vae_weights
@@ -90,13 +90,10 @@ def train_vae(mels, steps: int, beta: float, latent_dim: int, generator: torch.G
     model.train()
     for step in (bar := progress_bar(range(steps), desc="vae", leave=False)):
         batch = mels[next(stream)]  # [B, 1, 64, 64]
-        mean, logvar = model.posterior(shifted(batch, generator))
-        z = mean + torch.randn(mean.shape, generator=generator) * (0.5 * logvar).exp()
+        z, kl = sample_with_kl(*model.posterior(shifted(batch, generator)), generator)
         error = model.standardise(model.decode(z)) - model.standardise(batch)  # in units of the data's spread
         reconstruction = 0.5 * error.pow(2).flatten(1).sum(-1).mean()
-        kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(-1).mean()
-        warmup = min(1.0, step / (0.2 * steps))  # KL annealing over the first 20% of steps
-        loss = reconstruction + beta * warmup * kl
+        loss = reconstruction + beta * kl_warmup(step, steps) * kl
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
