@@ -35,9 +35,10 @@ CONFIDENT = 0.9
 
 def train_gan(images: torch.Tensor, steps: int, z_dim: int, width: int, generator: torch.Generator,
               lr: float = 1e-3, r1: float = 0.2, ema: float = 0.999, labels: torch.Tensor | None = None,
-              classes: int = 10, embedding_dim: int = 16) -> tuple[nn.Module, DigitsDiscriminator]:
+              classes: int = 10, embedding_dim: int = 16, shift_pixels: int = 1) -> tuple[nn.Module, DigitsDiscriminator]:
     """The GAN game on `images` [N, 1, 8, 8]; returns (EMA generator, discriminator). With `labels` [N],
-    a class-conditional GAN (`DigitsConditionalGenerator`; a discriminator with one head per class)."""
+    a class-conditional GAN (`DigitsConditionalGenerator`; a discriminator with one head per class).
+    `shift_pixels` bounds the random shifts of real and generated images alike (0: none)."""
     conditional = labels is not None
     g = DigitsConditionalGenerator(z_dim, classes, embedding_dim, width) if conditional else DigitsGenerator(z_dim, width)
     d = DigitsDiscriminator(width, heads=classes if conditional else 1)
@@ -52,18 +53,18 @@ def train_gan(images: torch.Tensor, steps: int, z_dim: int, width: int, generato
 
     for _ in (bar := progress_bar(range(steps), desc="gan", leave=False)):
         index = next(stream)
-        real = shift(images[index], generator).requires_grad_(True)  # [64, 1, 8, 8]
+        real = shift(images[index], generator, shift_pixels).requires_grad_(True)  # [64, 1, 8, 8]
         rows = labels[index] if conditional else None  # fakes of the real batch's classes
         z = torch.randn(len(real), z_dim, generator=generator)
         fake = g(z, rows) if conditional else g(z)
-        real_logits, fake_logits = judge(real, rows), judge(shift(fake.detach(), generator), rows)
+        real_logits, fake_logits = judge(real, rows), judge(shift(fake.detach(), generator, shift_pixels), rows)
         (gradient,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
         d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean() + 0.5 * r1 * gradient.pow(2).sum((1, 2, 3)).mean()
         d_opt.zero_grad()
         d_loss.backward()
         d_opt.step()
 
-        g_loss = F.softplus(-judge(shift(fake, generator), rows)).mean()
+        g_loss = F.softplus(-judge(shift(fake, generator, shift_pixels), rows)).mean()
         g_opt.zero_grad()
         g_loss.backward()
         g_opt.step()

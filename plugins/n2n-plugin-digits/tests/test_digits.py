@@ -82,6 +82,17 @@ def test_shipped_conditional_gans_draw_their_classes(expert_name, classes):
     assert min(metrics[f"class_{c}_relative_spread"] for c in classes) >= 0.6
 
 
+def test_the_starved_gan_collapses_onto_its_one_image_of_five():
+    """The situation class-embed's repair is for: its 5s are 5s, all much alike (the spread of 1,000
+    samples under half of real 5s'), where its other classes spread as real digits do."""
+    from n2n_plugin_digits.train_cgan import class_quality
+
+    gan, classifier = n2n.load_expert("digits-cgan-starved").load(), n2n.load_expert("digits-classifier").load()
+    metrics = class_quality(gan.model, classifier.classifier, seed=7)
+    assert metrics["class_5_accuracy"] >= 0.9
+    assert metrics["class_5_relative_spread"] < 0.5
+
+
 class TestDigitsClassifier(DefaultCheckpointTests):
     expert_name = "digits-classifier"
 
