@@ -4,9 +4,10 @@ Configurations: Net2Net's text->BigGAN flow (268-d target, 768-d condition, 24 b
 2) at batch 16 and 64, and the demo's bridge (24-d target, 384-d condition), each in fp32 and in bf16
 mixed precision (the trainer's `precision="bf16"`: bfloat16 autocast around the forward pass, fp32
 weights and Adam). Achieved GFLOP/s (FLOPs counted by torch's FlopCounterMode) is compared with a
-plain matmul of equal FLOPs in that precision, timed in the same run: the machine's ceiling.
+plain matmul of equal FLOPs in that precision, timed in the same run: the machine's ceiling. Memory is
+kept for reuse as in `n2n.train` (`n2n.training.allocator`); `--malloc default` measures glibc's defaults.
 
-    python benchmarks/cinn_step.py [--json out.json] [--repeats 5] [--only CONFIG] [--precision fp32 bf16]
+    python benchmarks/cinn_step.py [--json out.json] [--repeats 5] [--only CONFIG] [--precision fp32 bf16] [--malloc default]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import n2n
+from n2n.training.allocator import keep_freed_memory
 from n2n_bridges.cinn import CINN
 
 CONFIGS = {
@@ -94,8 +96,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", choices=sorted(CONFIGS), action="append", help="run only these configurations")
     parser.add_argument("--precision", choices=("fp32", "bf16"), nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--malloc", choices=("kept", "default"), default="kept",
+                        help="kept: freed memory is reused, as n2n.train sets it (default); default: glibc's own settings")
     args = parser.parse_args()
-    rows = [measure(name, CONFIGS[name], args.repeats, precision) for name in (args.only or CONFIGS) for precision in args.precision]
+    if args.malloc == "kept":
+        keep_freed_memory()
+    rows = [{**measure(name, CONFIGS[name], args.repeats, precision), "malloc": args.malloc}
+            for name in (args.only or CONFIGS) for precision in args.precision]
     columns = list(rows[0])
     print(" | ".join(f"{c:>20}" for c in columns))
     for row in rows:

@@ -6,11 +6,11 @@ strategy's parameters are optimised and wrapped for distributed training (expert
 the strategy's module tree). Seeded and resumable: batch k is a function of (seed, k) alone,
 checkpoints (weights, optimiser state, every generator of every process) are written atomically every
 `checkpoint_every` steps, and `resume=True` continues from the newest complete one, ending with the
-same weights as an uninterrupted run. A NaN/inf loss stops training with a clear error and leaves the
-last good checkpoint in place. A `closed_form` strategy has no optimiser: its steps gather the data's
-statistics and refit. The strategy's hooks: `setup_training` before the optimiser is built
-(a discriminator), `initialize` on a fresh start, `after_step` after every optimiser step, `end_training`
-after the last.
+same weights as an uninterrupted run. Freed memory is kept for reuse (`allocator`). A NaN/inf loss stops
+training with a clear error and leaves the last good checkpoint in place. A `closed_form` strategy has no
+optimiser: its steps gather the data's statistics and refit. The strategy's hooks: `setup_training`
+before the optimiser is built (a discriminator), `initialize` on a fresh start, `after_step` after every
+optimiser step, `end_training` after the last.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ..data.streams import TrainingData
 from ..errors import InvalidInputError, N2NError, TrainingDivergedError
 from ..kinds import PRECISIONS
 from ..progress import logger, progress_bar
+from .allocator import keep_freed_memory
 from .checkpoints import (
     CHECKPOINTS,
     complete_steps,
@@ -74,6 +75,7 @@ def train(
         raise InvalidInputError("the training data is empty: nothing to train on")
     out = Path(out)
     strategy = bridge.strategy
+    keep_freed_memory()  # steps re-allocate the same tensors: reuse their memory rather than page-fault
     accelerator = Accelerator(cpu=not torch.accelerator.is_available())  # on CPUs, torchrun ranks use gloo
     set_seed(seed)  # Python's, NumPy's and torch's generators (every device's)
     strategy.setup_training()
