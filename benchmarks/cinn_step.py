@@ -99,9 +99,8 @@ def main() -> None:
     parser.add_argument("--malloc", choices=("kept", "default"), default="kept",
                         help="kept: freed memory is reused, as n2n.train sets it (default); default: glibc's own settings")
     args = parser.parse_args()
-    if args.malloc == "kept":
-        keep_freed_memory()
-    rows = [{**measure(name, CONFIGS[name], args.repeats, precision), "malloc": args.malloc}
+    malloc = "kept" if args.malloc == "kept" and keep_freed_memory() else "default"  # kept only where it took effect
+    rows = [{**measure(name, CONFIGS[name], args.repeats, precision), "malloc": malloc}
             for name in (args.only or CONFIGS) for precision in args.precision]
     columns = list(rows[0])
     print(" | ".join(f"{c:>20}" for c in columns))

@@ -16,6 +16,7 @@ ENV_HOME = "N2N_HOME"  # feature cache, local zoo, converted upstream weights (d
 ENV_LOAD_PLUGINS = "N2N_LOAD_PLUGINS"  # a,b: load only these entry-point plugins (set but empty: none)
 ENV_ZOO_REPO = "N2N_ZOO_REPO"  # the Hub repo holding the zoo index (default n2n/zoo)
 ENV_DISABLE_PROGRESS = "N2N_DISABLE_PROGRESS_BARS"  # 1: no progress bars (HF_HUB_DISABLE_PROGRESS_BARS too)
+ENV_MALLOC = "N2N_MALLOC"  # "default": training leaves glibc's malloc settings as they are (training.allocator)
 
 
 def n2n_home() -> Path:

@@ -9,7 +9,7 @@ checkpoints, the two situations class-embedding optimisation is for:
 - `starved` (expert `digits-cgan-starved`, checkpoint `n2n/digits-cgan-starved`): trained on all ten digits
   but with only `--starved-images` (1) of `--starved-class` (5), so that its 5s collapse onto that drawing.
   It trains without the random shifts (`--shift-pixels 0`): with them, its 5s were that drawing shifted
-  by a pixel, whose pixel spread (0.75 of real 5s') hid the collapse.
+  by a pixel, whose spread (below: 0.75 of real 5s') hid the collapse.
 
 Per class, 1,000 samples are judged by `digits-classifier`: their accuracy and their spread (mean pairwise
 distance of 64 samples) relative to the class's real test digits. Results go to the checkpoint's
@@ -62,6 +62,13 @@ def class_quality(g: DigitsConditionalGenerator, classifier: DigitsClassifier, s
     return metrics
 
 
+def pixels(text: str) -> int:
+    """argparse type: a shift bound, 0 or more pixels."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive number of pixels, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train_cgan", description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=VARIANTS, default="repurpose", help="digits 0-7 only, or all ten with one class starved")
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--r1", type=float, default=0.2, help="weight of the R1 penalty on real images")
     parser.add_argument("--starved-class", type=int, default=5, help="starved: the class left with few images")
     parser.add_argument("--starved-images", type=int, default=1, help="starved: how many of its images are kept")
-    parser.add_argument("--shift-pixels", type=int, default=None,
+    parser.add_argument("--shift-pixels", type=pixels, default=None,
                         help="random shifts of real and generated images, up to this many pixels (default: 1; starved: 0)")
     args = parser.parse_args(argv)
 

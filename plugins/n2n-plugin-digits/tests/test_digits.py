@@ -83,8 +83,8 @@ def test_shipped_conditional_gans_draw_their_classes(expert_name, classes):
 
 
 def test_the_starved_gan_collapses_onto_its_one_image_of_five():
-    """The situation class-embed's repair is for: its 5s are 5s, all much alike (the spread of 1,000
-    samples under half of real 5s'), where its other classes spread as real digits do."""
+    """The situation class-embed's repair is for: its 5s are 5s, all much alike (the spread of 64 of
+    them under half of real 5s')."""
     from n2n_plugin_digits.train_cgan import class_quality
 
     gan, classifier = n2n.load_expert("digits-cgan-starved").load(), n2n.load_expert("digits-classifier").load()
