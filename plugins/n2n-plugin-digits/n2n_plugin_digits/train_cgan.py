@@ -9,7 +9,7 @@ checkpoints, the two situations class-embedding optimisation is for:
 - `starved` (expert `digits-cgan-starved`, checkpoint `n2n/digits-cgan-starved`): trained on all ten digits
   but with only `--starved-images` (1) of `--starved-class` (5), so that its 5s collapse onto that drawing.
   It trains without the random shifts (`--shift-pixels 0`): with them, its 5s were that drawing shifted
-  by a pixel, whose spread (below: 0.75 of real 5s') hid the collapse.
+  by a pixel, whose spread (0.75 of real 5s', as measured below) hid the collapse.
 
 Per class, 1,000 samples are judged by `digits-classifier`: their accuracy and their spread (mean pairwise
 distance of 64 samples) relative to the class's real test digits. Results go to the checkpoint's
