@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from n2n.cli import count
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 
@@ -62,13 +63,6 @@ def class_quality(g: DigitsConditionalGenerator, classifier: DigitsClassifier, s
     return metrics
 
 
-def pixels(text: str) -> int:
-    """argparse type: a shift bound, 0 or more pixels."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive number of pixels, got {text!r}")
-    return int(text)
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train_cgan", description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=VARIANTS, default="repurpose", help="digits 0-7 only, or all ten with one class starved")
@@ -82,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--r1", type=float, default=0.2, help="weight of the R1 penalty on real images")
     parser.add_argument("--starved-class", type=int, default=5, help="starved: the class left with few images")
     parser.add_argument("--starved-images", type=int, default=1, help="starved: how many of its images are kept")
-    parser.add_argument("--shift-pixels", type=pixels, default=None,
+    parser.add_argument("--shift-pixels", type=count(0), default=None,
                         help="random shifts of real and generated images, up to this many pixels (default: 1; starved: 0)")
     args = parser.parse_args(argv)
 
