@@ -77,12 +77,23 @@ def local_bridges() -> dict[str, Path]:
         return {}
     found = {}
     for path in zoo_dir().iterdir():
-        if parse_alias(path.name):
-            try:
-                found[path.name] = ((path / CONFIG_NAME).stat().st_mtime_ns, path)
-            except OSError:  # not a bridge (or replaced this instant)
-                continue
+        if parse_alias(path.name) and (modified := _config_mtime(path)) is not None:
+            found[path.name] = (modified, path)
     return {alias: path for alias, (_, path) in sorted(found.items(), key=lambda item: item[1][0])}
+
+
+def _config_mtime(path: Path) -> int | None:
+    """When the bridge at `path` was written, or None when it is not a bridge. A registration that swaps
+    the alias's link while it is read removes the copy it pointed to: read again through the new link."""
+    target = path.resolve()
+    while True:
+        try:
+            return (target / CONFIG_NAME).stat().st_mtime_ns
+        except OSError:
+            swapped = path.resolve()
+            if swapped == target:  # the same folder: not a bridge
+                return None
+            target = swapped
 
 
 def pick(ref: str, known: dict) -> str | None:
