@@ -15,7 +15,7 @@ per-class accuracy, FID on the classifier's penultimate features (128-d, against
 digits of the class: a biased estimate, comparable between rows, not with FIDs elsewhere), relative
 diversity.
 
-    python benchmarks/hypermod.py [--fraction 0.1] [--steps 1000] [--json out.json]
+    python benchmarks/hypermod.py [--fraction 0.1] [--steps 1800] [--json out.json]
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from safetensors import safe_open
 
 import n2n
 from n2n.data.build import loop_data
+from n2n.images import random_translations
 from n2n.testing import StrategyTests
 from n2n_bridges.hypermod import barlow_twins
 
@@ -128,6 +129,24 @@ def test_mixed_classes_render_in_their_rows_order():
         torch.testing.assert_close(together[row : row + 1], bridge.decode(z[row : row + 1], classes[row : row + 1]))
 
 
+def test_classes_in_one_batched_call_match_one_class_at_a_time():
+    """`vectorize` (every class's generator and discriminator batch in one vmapped call) is the same
+    arithmetic as a loop over the classes: the same renders and the same losses."""
+    z = torch.randn(6, 32, generator=torch.Generator().manual_seed(0))
+    rendered, losses = [], []
+    for vectorize in (True, False):
+        bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, **{**CONFIG, "init_scale": 1.0, "vectorize": vectorize})
+        strategy = bridge.strategy
+        strategy.setup_training()
+        strategy.train()
+        rendered.append(bridge.decode(z, bridge.source.encode([3, 1, 3, 1, 0, 0])))  # equal groups: batched when vectorized
+        torch.manual_seed(0)
+        step = strategy.training_step(next(digits_loop_data(bridge.source, bridge.target).batches(16, seed=0)))
+        losses.append({name: value.item() for name, value in step.items()})
+    torch.testing.assert_close(rendered[0], rendered[1], atol=1e-5, rtol=1e-4)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4, abs=1e-5)
+
+
 def test_full_rank_modulation_renders_the_same_shapes():
     bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, modulation="full", hidden=8, depth=1)
     outputs = bridge.translate(["1", "2"], n_samples=2, seed=0)
@@ -162,6 +181,20 @@ def test_barlow_twins_is_lowest_for_identical_views():
     torch.manual_seed(0)
     a = torch.randn(64, 16)
     assert barlow_twins(a, a) < barlow_twins(a, a + torch.randn(64, 16)) < barlow_twins(a, torch.randn(64, 16))
+
+
+def test_random_translations_move_each_image_whole_and_pass_gradients():
+    """The discriminator's augmentation: every image shifted by its own offset of at most one pixel here,
+    zero-filled, and differentiable (the generator learns through it)."""
+    torch.manual_seed(0)
+    images = torch.rand(32, 2, 8, 8, requires_grad=True)
+    moved = random_translations(images, 0.125)  # pad: one pixel
+    padded = torch.nn.functional.pad(images.detach(), (1, 1, 1, 1))
+    offsets = [next((y, x) for y in range(3) for x in range(3) if torch.equal(out, original[:, y : y + 8, x : x + 8]))
+               for original, out in zip(padded, moved.detach())]
+    assert len(set(offsets)) > 1  # each image its own offset
+    moved.sum().backward()
+    assert images.grad.sum() > 0 and set(images.grad.unique().tolist()) <= {0.0, 1.0}
 
 
 def test_labelled_fraction_keeps_that_share_of_every_class():

@@ -218,6 +218,23 @@ class Expert:
             outputs = self._decode(latents) if parameters is None else self._decode_with(latents, parameters)
         return outputs.float() if isinstance(outputs, torch.Tensor) else outputs
 
+    def decode_variants(self, latents: torch.Tensor, parameters: Mapping[str, torch.Tensor], *, grad: bool = False) -> Any:
+        """K variants of the decoder at once: latents [K, m, *latent_shape] and the K variants of each tensor
+        replaced (name -> [K, *shape]) -> outputs [K, m, ...], group k decoded by variant k. The same
+        arithmetic as K `decode(..., parameters=)` calls, as one batched call (`torch.func.vmap`: a
+        convolution with K weights becomes one grouped convolution); a decoder with an operation vmap
+        cannot batch raises its RuntimeError."""
+        if not self.can_decode():
+            raise UnsupportedOperationError(f"expert {self.name!r} cannot decode: it only encodes {self.modality} into latents")
+        self.load()
+        if latents.ndim < 2:
+            raise InvalidInputError(f"expert {self.name!r}: decode_variants takes latents [K, m, *latent_shape], got {list(latents.shape)}")
+        validate_latents(self, latents.flatten(0, 1))
+        latents = latents.to(self.device, self.dtype)
+        with torch.set_grad_enabled(grad):
+            outputs = torch.func.vmap(self._decode_with)(latents, dict(parameters))
+        return outputs.float()
+
     def _decode_with(self, latents: torch.Tensor, parameters: Mapping[str, torch.Tensor]) -> Any:
         decoder = self.decoder
         known = dict(decoder.named_parameters()) | dict(decoder.named_buffers())

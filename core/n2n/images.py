@@ -36,9 +36,13 @@ def random_translations(images: torch.Tensor, share: float) -> torch.Tensor:
     pixel) along each axis, zero-filled: the augmentation a discriminator or a judge sees."""
     pad = max(1, round(share * min(images.shape[-2:])))
     padded = F.pad(images, (pad, pad, pad, pad))  # [B, C, H + 2p, W + 2p]
-    dy, dx = torch.randint(0, 2 * pad + 1, (2, len(images))).tolist()
-    height, width = images.shape[-2:]
-    return torch.stack([p[..., y : y + height, x : x + width] for p, y, x in zip(padded, dy, dx)])
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, len(images))).to(images.device)  # [B] each
+    (height, width), device = images.shape[-2:], images.device
+    rows = (dy[:, None] + torch.arange(height, device=device))[:, None, :, None]  # [B, 1, H, 1]
+    columns = (dx[:, None] + torch.arange(width, device=device))[:, None, None, :]  # [B, 1, 1, W]
+    batch = torch.arange(len(images), device=device)[:, None, None, None]  # [B, 1, 1, 1]
+    channels = torch.arange(images.shape[1], device=device)[None, :, None, None]  # [1, C, 1, 1]
+    return padded[batch, channels, rows, columns]  # [B, C, H, W], one gather
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:

@@ -195,6 +195,25 @@ class ExpertTests:
         with pytest.raises(InvalidInputError, match="no tensors"):
             expert.decode(latents, parameters={"no.such.weight": weight})
 
+    def test_decode_variants_match_one_decode_per_variant(self, expert):
+        """Hypermod's batched path: K variants of the decoder's weights decode K groups in one call, as K
+        `decode(..., parameters=)` calls would, and gradients reach every variant."""
+        _require_decoder(expert)
+        latents = torch.randn(2, 3, *expert.latent_shape, generator=torch.Generator().manual_seed(0))  # [K, m, ...]
+        weights = {n: p for n, p in expert.decoder.named_parameters() if p.ndim >= 2}
+        variants = {n: torch.stack([w.detach(), 1.25 * w.detach()]).requires_grad_(True) for n, w in weights.items()}
+        try:
+            batched = expert.decode_variants(latents, variants, grad=True)
+        except RuntimeError as exc:
+            if "vmap" not in str(exc):
+                raise
+            pytest.skip(f"its decoder has an operation torch.func.vmap cannot batch (hypermod runs it with vectorize=False): {exc}")
+        for k in range(2):
+            one = expert.decode(latents[k], parameters={n: v[k].detach() for n, v in variants.items()})
+            torch.testing.assert_close(batched[k].detach(), one, atol=1e-4, rtol=1e-3)
+        batched.float().sum().backward()
+        assert any(v.grad is not None and v.grad[1].any() for v in variants.values())
+
 
 def _require_encoder(expert: Expert, inputs: Any) -> None:
     """Skip (with the reason) for an expert that cannot encode; an encoder must supply `inputs`."""

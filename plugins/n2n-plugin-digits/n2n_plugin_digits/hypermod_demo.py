@@ -16,7 +16,7 @@ from n2n.demo import report
 from n2n.images import save_grid
 from n2n.training.pipeline import DataSource, publish, train_and_evaluate
 
-STEPS = 1000
+STEPS = 1800
 CONFIG = {"labelled_fraction": 0.1}  # the strategy's defaults otherwise (measured: benchmarks/hypermod.py)
 SHOWN = 10  # samples per row (class) of samples.png
 SUMMARY = ("transfer_accuracy", "relative_diversity", "class_accuracy_min", "class_accuracy_mean", "class_fid_mean",
