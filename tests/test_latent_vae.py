@@ -3,6 +3,7 @@ regression tests, both directions from one bridge, and the unpaired pipeline fro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -63,6 +64,43 @@ def test_translations_keep_the_class_after_brief_training(trained):
     classifier = n2n.load_expert("digits-classifier")
     forward = classifier.encode(bridge.translate(columns["image"][:100], seed=0)).argmax(-1)
     assert (forward == columns["label"][:100]).float().mean() > 0.7
+
+
+def test_lower_correlation_draws_more_varied_translations_of_the_same_class(trained):
+    """correlation < 1 draws each translation from the source class's tracked codes: the spread of one
+    input's translations grows as the correlation falls, and the class stays."""
+    bridge, _ = trained
+    columns = n2n.load_dataset("digits").load("test")
+    classifier = n2n.load_expert("digits-classifier")
+    trained_config, spreads = bridge.strategy.config, []
+    try:
+        for correlation in (1.0, 0.5, 0.0):
+            bridge.strategy.config = dataclasses.replace(trained_config, correlation=correlation)
+            images = bridge.translate(columns["image"][:40], n_samples=8, seed=0)  # [320, 1, 8, 8]
+            spreads.append(images.view(40, 8, -1).std(1).mean().item())
+            kept = classifier.encode(images).argmax(-1) == columns["label"][:40].repeat_interleave(8)
+            assert kept.float().mean() > 0.6, correlation  # after 300 steps (the demo's 3,000: >= 0.95)
+    finally:
+        bridge.strategy.config = trained_config
+    assert spreads[0] < spreads[1] < spreads[2]
+
+
+def test_tracked_class_statistics_are_each_class_s_codes_mean_and_moment():
+    strategy = n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1, classes=3, shared_dim=2).strategy
+    z, labels = torch.tensor([[1.0, 0.0], [3.0, 2.0], [-1.0, 4.0]]), torch.tensor([0, 0, 2])
+    for _ in range(2000):
+        strategy._track_classes(z, labels, domain=1)
+    torch.testing.assert_close(strategy.class_mean_1, torch.tensor([[2.0, 1.0], [0.0, 0.0], [-1.0, 4.0]]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(strategy.class_moment_1[0], (z[:2].T @ z[:2]) / 2, atol=1e-4, rtol=0)
+    assert not strategy.class_moment_1[1].any() and not strategy.class_mean_0.any()  # an absent class, the other domain
+
+
+def test_correlation_needs_trained_class_statistics_and_a_value_in_0_1():
+    bridge = n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1, correlation=0.5)
+    with pytest.raises(n2n.N2NError, match="train the bridge first, or translate with correlation=1"):
+        bridge.sample(torch.randn(2, 24), 2, seed=0)
+    with pytest.raises(n2n.N2NError, match=r"correlation must be in \[0, 1\], got 1.5"):
+        n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1, correlation=1.5)
 
 
 def test_a_generator_without_a_labeller_is_one_clear_error():

@@ -25,7 +25,7 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from n2n.errors import InvalidInputError
+from n2n.errors import InvalidInputError, UnsupportedOperationError
 from n2n.strategy import Strategy, StrategyConfig, input_major_noise
 
 from .cinn import mlp
@@ -46,9 +46,18 @@ class LatentVAEConfig(StrategyConfig):
     residual_noise: float = 0.0  # translations add this share of the target decoder's residual spread (its
     # reconstruction error per dimension, tracked in training): the part of a target latent the shared
     # code does not explain is sampled, not set to its mean (0: the reference's deterministic decoder)
+    correlation: float = 1.0  # 1: a translation decodes a draw of the source's shared posterior (the paper's).
+    # Below 1, it decodes a draw of the source class's distribution of target codes (a Gaussian per class and
+    # domain, tracked in training; the class is the shared classifier's call on the source), correlated this
+    # much with the source's code: 0 keeps only the class. Lower values trade locality for diversity and keep
+    # every draw where real codes of the class lie (measured on the transfer demo: benchmarks/latent_translation.py)
     reverse: bool = False  # translate from the trained target back to the trained source
     lr: float = 1e-3
     batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.correlation <= 1:
+            raise InvalidInputError(f"latent-vae: correlation must be in [0, 1], got {self.correlation}")
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int) -> torch.Tensor:
@@ -90,6 +99,8 @@ class LatentVAE(Strategy):
             self.register_buffer(f"mean_{domain}", torch.zeros(dim))
             self.register_buffer(f"std_{domain}", torch.ones(dim))
             self.register_buffer(f"residual_{domain}", torch.zeros(dim))  # standardised units
+            self.register_buffer(f"class_mean_{domain}", torch.zeros(c.classes, c.shared_dim))  # shared codes per class,
+            self.register_buffer(f"class_moment_{domain}", torch.zeros(c.classes, c.shared_dim, c.shared_dim))  # E[z zᵀ]
 
     def domain_of(self, side: str) -> int:
         """The internal domain (0: trained source, 1: trained target) of this bridge's `side`."""
@@ -142,6 +153,8 @@ class LatentVAE(Strategy):
                 raise InvalidInputError(f"latent-vae: a {side} label is {labels.max().item()}, but classes={c.classes}: "
                                         "set --set classes=N to the number of classes")
             classification = classification + F.cross_entropy(self.classifier(z), labels)
+            if self.training:
+                self._track_classes(z.detach(), labels, domain)
             codes.append(z)
         swd = sliced_wasserstein(codes[0], codes[1], c.projections)
         loss = reconstruction + c.beta_kl * kl + c.beta_swd * swd + c.beta_cls * classification
@@ -149,14 +162,48 @@ class LatentVAE(Strategy):
                       classification=classification.detach())
         return losses
 
+    @torch.no_grad()
+    def _track_classes(self, z: torch.Tensor, labels: torch.Tensor, domain: int) -> None:
+        """Moving averages of each class's shared codes z [B, shared_dim] and their second moment, for the
+        classes this batch holds."""
+        z = z.float()  # bf16 under mixed precision; the statistics stay fp32
+        one_hot = F.one_hot(labels, self.config.classes).float()  # [B, C]
+        counts = one_hot.sum(0)  # [C]
+        present = counts > 0
+        means = (one_hot.T @ z)[present] / counts[present, None]  # [C', S]
+        moments = torch.einsum("bc,bi,bj->cij", one_hot, z, z)[present] / counts[present, None, None]  # [C', S, S]
+        for name, value in ((f"class_mean_{domain}", means), (f"class_moment_{domain}", moments)):
+            tracked = getattr(self, name)
+            tracked[present] = tracked[present].lerp(value, 0.01)
+
+    def _class_codes(self, mean: torch.Tensor, noise: torch.Tensor, domain: int) -> torch.Tensor:
+        """Shared codes [B * n, S] for source codes `mean` [B, S] and noise [B * n, S]: draws of the Gaussian of
+        the domain's codes in each source's class (the shared classifier's call), correlated `correlation`
+        with the source's code."""
+        rho, n = self.config.correlation, len(noise) // len(mean)
+        class_mean, moment = getattr(self, f"class_mean_{domain}"), getattr(self, f"class_moment_{domain}")
+        if not moment.any():
+            raise UnsupportedOperationError("latent-vae: correlation < 1 draws from each class's shared codes, which "
+                                            "training tracks: train the bridge first, or translate with correlation=1")
+        covariance = moment - class_mean[:, :, None] * class_mean[:, None, :]  # [C, S, S]
+        eye = torch.eye(covariance.shape[-1], device=mean.device)
+        scale = torch.linalg.cholesky(covariance + 1e-5 * eye)  # [C, S, S]
+        classes = self.classifier(mean).argmax(-1).repeat_interleave(n)  # [B * n]
+        centre = class_mean[classes]  # [B * n, S]
+        return (centre + rho * (mean.repeat_interleave(n, 0) - centre)
+                + (1 - rho**2) ** 0.5 * (scale[classes] @ noise[:, :, None])[:, :, 0])
+
     def sample(self, source, n_samples, generator=None):
-        source_domain, target_domain = self.domain_of("source"), self.domain_of("target")
+        c, source_domain, target_domain = self.config, self.domain_of("source"), self.domain_of("target")
         mean, logvar = self.encode(source.flatten(1), source_domain)  # [B, shared_dim] each
-        width = self.config.shared_dim + self.dims[target_domain]
-        noise = input_major_noise(len(source), n_samples, (width,), generator, source.device)  # [B * n, shared + T]
-        z = mean.repeat_interleave(n_samples, 0) + noise[:, : self.config.shared_dim] * (0.5 * logvar).exp().repeat_interleave(n_samples, 0)
-        spread = self.config.residual_noise * getattr(self, f"residual_{target_domain}").sqrt() * getattr(self, f"std_{target_domain}")
-        x = self.decode_domain(z, target_domain) + noise[:, self.config.shared_dim :] * spread  # [B * n, T]
+        noise = input_major_noise(len(source), n_samples, (c.shared_dim + self.dims[target_domain],), generator,
+                                  source.device)  # [B * n, shared + T]
+        if c.correlation < 1:
+            z = self._class_codes(mean, noise[:, : c.shared_dim], target_domain)
+        else:
+            z = mean.repeat_interleave(n_samples, 0) + noise[:, : c.shared_dim] * (0.5 * logvar).exp().repeat_interleave(n_samples, 0)
+        spread = c.residual_noise * getattr(self, f"residual_{target_domain}").sqrt() * getattr(self, f"std_{target_domain}")
+        x = self.decode_domain(z, target_domain) + noise[:, c.shared_dim :] * spread  # [B * n, T]
         return x.view(-1, *self.target_shape)
 
     def reversed(self) -> LatentVAE:

@@ -20,7 +20,7 @@ from n2n.training.pipeline import DataSource, publish, train_and_evaluate
 from .data import digit_split
 
 STEPS = 3000
-CONFIG = {"shared_dim": 16, "hidden": 256, "batch_size": 256, "beta_cls": 1.0}  # measured: benchmarks/latent_translation.py
+CONFIG = {"shared_dim": 16, "hidden": 256, "batch_size": 256, "beta_cls": 1.0, "correlation": 0.8}  # measured: benchmarks/latent_translation.py
 SHOWN = 4  # translations per row of samples.png
 
 
