@@ -133,7 +133,7 @@ def test_classes_in_one_batched_call_match_one_class_at_a_time():
     """`vectorize` (every class's generator and discriminator batch in one vmapped call) is the same
     arithmetic as a loop over the classes: the same renders and the same losses."""
     z = torch.randn(6, 32, generator=torch.Generator().manual_seed(0))
-    rendered, losses = [], []
+    rendered, losses, gradients = [], [], []
     for vectorize in (True, False):
         bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, **{**CONFIG, "init_scale": 1.0, "vectorize": vectorize})
         strategy = bridge.strategy
@@ -143,8 +143,20 @@ def test_classes_in_one_batched_call_match_one_class_at_a_time():
         torch.manual_seed(0)
         step = strategy.training_step(next(digits_loop_data(bridge.source, bridge.target).batches(16, seed=0)))
         losses.append({name: value.item() for name, value in step.items()})
+        step["loss"].backward()
+        gradients.append([p.grad.clone() for p in [*strategy.conditioning.parameters(), *strategy.discriminator.parameters()]])
     torch.testing.assert_close(rendered[0], rendered[1], atol=1e-5, rtol=1e-4)
     assert losses[0] == pytest.approx(losses[1], rel=1e-4, abs=1e-5)
+    for batched, looped in zip(*gradients):
+        torch.testing.assert_close(batched, looped, atol=1e-5, rtol=1e-3)
+
+
+def test_more_classes_than_the_batch_renders_a_random_batch_of_them():
+    """A label list larger than the batch (ImageNet's 1,000) renders batch_size classes a step, one fake each."""
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, **CONFIG)
+    drawn = [bridge.strategy._fake_classes(4, torch.device("cpu")) for _ in range(20)]
+    assert all(len(d) == 4 and len(set(d.tolist())) == 4 for d in drawn) and len({tuple(d.tolist()) for d in drawn}) > 1
+    assert torch.equal(bridge.strategy._fake_classes(16, torch.device("cpu")), torch.arange(10))
 
 
 def test_full_rank_modulation_renders_the_same_shapes():

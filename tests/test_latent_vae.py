@@ -85,14 +85,67 @@ def test_lower_correlation_draws_more_varied_translations_of_the_same_class(trai
     assert spreads[0] < spreads[1] < spreads[2]
 
 
-def test_tracked_class_statistics_are_each_class_s_codes_mean_and_moment():
-    strategy = n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1, classes=3, shared_dim=2).strategy
+def small_strategy(**config):
+    return n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1, classes=3, shared_dim=2, **config).strategy
+
+
+def test_tracked_class_statistics_are_each_class_s_mean_and_covariance():
+    strategy = small_strategy()
     z, labels = torch.tensor([[1.0, 0.0], [3.0, 2.0], [-1.0, 4.0]]), torch.tensor([0, 0, 2])
-    for _ in range(2000):
+    strategy._track_classes(z, labels, domain=1)  # one batch: the averages' zero start is corrected for
+    mean, scale, seen = strategy.class_statistics(1)
+    torch.testing.assert_close(mean[[0, 2]], torch.tensor([[2.0, 1.0], [-1.0, 4.0]]))
+    torch.testing.assert_close(scale[0] @ scale[0].T, torch.tensor([[1.0, 1.0], [1.0, 1.0]]), atol=1e-5, rtol=0)  # population covariance
+    assert seen.tolist() == [True, False, True] and not strategy.class_statistics(0)[2].any()  # an absent class, the other domain
+    for _ in range(500):
+        strategy._track_classes(z + 1, labels, domain=1)
+    torch.testing.assert_close(strategy.class_statistics(1)[0][0], torch.tensor([3.0, 2.0]), atol=1e-2, rtol=0)  # it follows the codes
+
+
+def test_class_statistics_stay_fp32_under_bf16_autocast():
+    strategy = small_strategy()
+    z = (torch.randn(256, 2, generator=torch.Generator().manual_seed(0)) * 0.01 + 100).bfloat16()  # large mean, small spread
+    labels = torch.zeros(256, dtype=torch.long)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
         strategy._track_classes(z, labels, domain=1)
-    torch.testing.assert_close(strategy.class_mean_1, torch.tensor([[2.0, 1.0], [0.0, 0.0], [-1.0, 4.0]]), atol=1e-4, rtol=0)
-    torch.testing.assert_close(strategy.class_moment_1[0], (z[:2].T @ z[:2]) / 2, atol=1e-4, rtol=0)
-    assert not strategy.class_moment_1[1].any() and not strategy.class_mean_0.any()  # an absent class, the other domain
+    mean, scale, _ = strategy.class_statistics(1)
+    assert strategy.class_moment_1.dtype == torch.float32
+    expected = z.float()
+    torch.testing.assert_close(mean[0], expected.mean(0))
+    torch.testing.assert_close(scale[0] @ scale[0].T, torch.cov(expected.T, correction=0), atol=2e-4, rtol=0.1)
+
+
+def calls(strategy, label: int) -> None:
+    """Makes the shared classifier call every code `label`."""
+    with torch.no_grad():
+        strategy.classifier[-1].weight.zero_()
+        strategy.classifier[-1].bias.copy_(torch.nn.functional.one_hot(torch.tensor(label), strategy.config.classes).float())
+
+
+def test_correlation_keeps_that_share_of_the_source_and_draws_the_rest_from_its_class():
+    strategy = small_strategy(correlation=0.0)
+    torch.manual_seed(0)
+    codes = torch.randn(4000, 2) @ torch.tensor([[1.0, 0.0], [0.5, 0.5]]) + torch.tensor([3.0, -1.0])
+    strategy._track_classes(codes, torch.zeros(4000, dtype=torch.long), domain=1)
+    source = torch.zeros(1, 2)
+    calls(strategy, 0)
+    drawn, seen = strategy._class_codes(source, torch.randn(4000, 2), domain=1)
+    assert seen.all()
+    torch.testing.assert_close(drawn.mean(0), codes.mean(0), atol=0.05, rtol=0)
+    torch.testing.assert_close(torch.cov(drawn.T), torch.cov(codes.T), atol=0.05, rtol=0)
+    strategy.config = dataclasses.replace(strategy.config, correlation=1.0)
+    torch.testing.assert_close(strategy._class_codes(source, torch.randn(5, 2), domain=1)[0], source.expand(5, -1))
+
+
+def test_a_class_training_never_saw_keeps_the_posterior_draw():
+    strategy = small_strategy(correlation=0.5)
+    strategy._track_classes(torch.randn(8, 2), torch.zeros(8, dtype=torch.long), domain=1)
+    calls(strategy, 2)  # a class the target domain never showed
+    source = torch.randn(3, 24)
+    paper = dataclasses.replace(strategy.config, correlation=1.0)
+    drawn = strategy.sample(source, 2, torch.Generator().manual_seed(0))
+    strategy.config = paper
+    torch.testing.assert_close(drawn, strategy.sample(source, 2, torch.Generator().manual_seed(0)))
 
 
 def test_correlation_needs_trained_class_statistics_and_a_value_in_0_1():

@@ -21,9 +21,11 @@ through `torch.func.functional_call`: any torch generator an expert decodes with
   of the real images. Each class's images are judged as a batch of their own (`class_batches`), so that
   a discriminator with minibatch statistics sees a class collapsing onto one drawing; the bridge keeps
   an exponential moving average of the codes and hypernetwork (`ema`), as GAN generators do.
-- Each step renders equally many fakes of every class, so that the classes' generators run as one
-  batched call (`Expert.decode_variants`, through `torch.func.vmap`) and so do the discriminator's class
-  batches of fakes (`vectorize`; a loop over the classes otherwise, the same arithmetic).
+- Each step renders equally many fakes of every class (of `batch_size` random classes when there are
+  more), uniformly over classes whatever the real batch holds, so that the classes' generators run as
+  one batched call (`Expert.decode_variants`, through `torch.func.vmap`) and so do the discriminator's
+  class batches of fakes (`vectorize`; a loop over the classes otherwise, the same arithmetic; random
+  operations inside, such as noise injection, draw the same numbers for every class).
 - One loss for the one trainer: the discriminator scores fakes detached from the generator for its own
   loss, and the generator's loss runs the discriminator with detached weights, so each side's gradients
   come from its own loss alone (a simultaneous update). Learning rates come from the config (the
@@ -37,7 +39,6 @@ optimiser's state.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 import torch
@@ -45,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from n2n.batching import batchable, vmapped
 from n2n.errors import InvalidInputError, UnsupportedOperationError
 from n2n.expert import Expert
 from n2n.images import random_translations
@@ -53,6 +55,7 @@ from n2n.strategy import LoopConfig, Strategy, input_major_noise
 
 from .cinn import mlp
 
+VECTORIZE_HINT = ": create (or train) the bridge with vectorize=False (`--set vectorize=false`) to run one class at a time"
 TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)  # weights [in, out, *kernel]
 MODULATED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, *TRANSPOSED)
 
@@ -216,18 +219,19 @@ class Hypermod(Strategy):
         order = which.argsort(stable=True)  # rows grouped by class
         sizes = torch.bincount(which, minlength=len(unique)).tolist()
         if self.config.vectorize and len(set(sizes)) == 1:  # equal groups: one batched call for every class
-            outputs = self.render_groups(z[order].view(len(unique), sizes[0], *z.shape[1:]), modulated).flatten(0, 1)
+            outputs = self._render_groups(z[order].view(len(unique), sizes[0], *z.shape[1:]), modulated).flatten(0, 1)
         else:
             outputs = torch.cat([self.target.decode(group, grad=True, parameters={name: tensor[k] for name, tensor in modulated.items()})
                                  for k, group in enumerate(z[order].split(sizes))])
         return outputs[order.argsort()]  # back in the rows' order
 
-    def render_groups(self, z: torch.Tensor, modulated: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _render_groups(self, z: torch.Tensor, modulated: dict[str, torch.Tensor]) -> torch.Tensor:
         """z [K, m, *T] and K classes' modulated weights (name -> [K, *shape]) -> outputs [K, m, ...], the
-        K generators run as one batched call (`torch.func.vmap`: convolutions with per-class weights become
-        one grouped convolution)."""
-        with vmap_hint(self.target.name):
+        K generators run as one batched call (`Expert.decode_variants`)."""
+        try:
             return self.target.decode_variants(z, modulated, grad=True)
+        except UnsupportedOperationError as exc:
+            raise UnsupportedOperationError(f"hypermod: {exc}{VECTORIZE_HINT}") from exc
 
     def sample(self, source, n_samples, generator=None):
         return input_major_noise(len(source), n_samples, self.target_shape, generator, source.device)  # z [B * n, *T]
@@ -330,20 +334,27 @@ class Hypermod(Strategy):
         logits = torch.cat([self._discriminate(group, parameters)[:, c] for c, group in enumerate(images[order].split(sizes)) if len(group)])
         return logits[order.argsort()]
 
-    def _judge_groups(self, images: torch.Tensor, parameters=None) -> torch.Tensor:
-        """Realness logits [K, m] of images [K, m, C, H, W], group k being class k's: each group judged as a
-        batch of its own under its class's head, the K groups in one batched call."""
+    def _judge_groups(self, images: torch.Tensor, classes: torch.Tensor, parameters=None) -> torch.Tensor:
+        """Realness logits [K, m] of images [K, m, C, H, W], group k being of class classes[k]: each group
+        judged as a batch of its own under its class's head, the K groups in one batched call."""
         if not self.config.class_batches or not self.config.vectorize:
-            labels = torch.arange(len(images), device=images.device).repeat_interleave(images.shape[1])
+            labels = classes.repeat_interleave(images.shape[1])
             return self._judge(images.flatten(0, 1), labels, parameters).view(images.shape[:2])
-        with vmap_hint(self.target.name):
-            logits = torch.func.vmap(lambda group: self._discriminate(group, parameters))(images)  # [K, m, K]
-        return logits.diagonal(dim1=0, dim2=2).T  # [K, m]: group k's logits under head k
+        with batchable(f"hypermod: the discriminator of {self.target.name!r}", VECTORIZE_HINT):
+            logits = vmapped(lambda group: self._discriminate(group, parameters))(images)  # [K, m, heads]
+        return logits.gather(2, classes[:, None, None].expand(-1, images.shape[1], 1))[..., 0]  # [K, m]
 
     def _discriminate(self, images: torch.Tensor, parameters=None) -> torch.Tensor:
         """Every head's realness logits [B, heads] (with `parameters`: the discriminator's weights replaced)."""
         d = self.discriminator
         return (d(images) if parameters is None else torch.func.functional_call(d, parameters, (images,))).reshape(len(images), -1)
+
+    def _fake_classes(self, batch_size: int, device: torch.device) -> torch.Tensor:
+        """The classes a step renders fakes of, equally many of each (so that they batch in one call): every
+        class, or a random `batch_size` of them when there are more classes than that."""
+        if self.source_dim <= batch_size:
+            return torch.arange(self.source_dim, device=device)
+        return torch.randperm(self.source_dim, device=device)[:batch_size].sort().values
 
     def _penultimate(self, images: torch.Tensor) -> torch.Tensor:
         """The discriminator's features entering its head, [B, F]."""
@@ -357,38 +368,26 @@ class Hypermod(Strategy):
 
     def training_step(self, batch):
         real, labels = batch["real"], batch["label"]  # [B, C, H, W], [B]
-        classes, per_class = self.source_dim, -(-len(labels) // self.source_dim)  # fakes: every class, equally many
-        z = torch.randn(classes * per_class, *self.target_shape, device=labels.device)
-        fake_classes = torch.eye(classes, device=labels.device).repeat_interleave(per_class, 0)  # one-hot [K * m, K]
+        drawn = self._fake_classes(len(labels), labels.device)  # [K]: equally many fakes of each
+        per_class = -(-len(labels) // len(drawn))
+        z = torch.randn(len(drawn) * per_class, *self.target_shape, device=labels.device)
+        fake_classes = F.one_hot(drawn, self.source_dim).float().repeat_interleave(per_class, 0)  # [K * m, classes]
         fake = self.render(z, fake_classes)  # [K * m, C, H, W], gradients into the codes and hypernetwork
 
         real_in = random_translations(real, self.config.shift).requires_grad_(True)
         real_logits = self._judge(real_in, labels)
         (gradient,) = torch.autograd.grad(real_logits.sum(), real_in, create_graph=True)
         r1 = gradient.pow(2).flatten(1).sum(1).mean()
-        grouped = (classes, per_class, *fake.shape[1:])  # [K, m, C, H, W]
-        fake_logits = self._judge_groups(random_translations(fake.detach(), self.config.shift).view(grouped))
+        grouped = (len(drawn), per_class, *fake.shape[1:])  # [K, m, C, H, W]
+        fake_logits = self._judge_groups(random_translations(fake.detach(), self.config.shift).view(grouped), drawn)
         d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
         twins = barlow_twins(*(self._penultimate(random_translations(real, self.config.shift)) for _ in range(2)))
 
         frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}
-        g_loss = F.softplus(-self._judge_groups(random_translations(fake, self.config.shift).view(grouped), frozen)).mean()
+        g_loss = F.softplus(-self._judge_groups(random_translations(fake, self.config.shift).view(grouped), drawn, frozen)).mean()
         loss = d_loss + 0.5 * self.config.r1 * r1 + self.config.contrastive * twins + g_loss
         return {"loss": loss, "d": d_loss, "g": g_loss, "r1": r1.detach(), "twins": twins.detach()}
-
-
-@contextlib.contextmanager
-def vmap_hint(expert: str):
-    """Turns a vmap failure (a network with an operation `torch.func.vmap` cannot batch) into one error
-    naming the way out."""
-    try:
-        yield
-    except RuntimeError as exc:
-        if "vmap" not in str(exc):
-            raise
-        raise InvalidInputError(f"hypermod: {expert!r}'s generator or discriminator cannot run batched over classes "
-                                f"({exc}); set vectorize=False (--set vectorize=false) to run one class at a time") from exc
 
 
 def barlow_twins(a: torch.Tensor, b: torch.Tensor, off_diagonal: float = 5e-3) -> torch.Tensor:

@@ -31,6 +31,7 @@ from n2n.strategy import Strategy, StrategyConfig, input_major_noise
 from .cinn import mlp
 
 SIDES = ("source", "target")
+TRACKING = 0.01  # the rate of the moving averages tracked in training (residual spread, class statistics)
 
 
 @dataclasses.dataclass
@@ -47,10 +48,10 @@ class LatentVAEConfig(StrategyConfig):
     # reconstruction error per dimension, tracked in training): the part of a target latent the shared
     # code does not explain is sampled, not set to its mean (0: the reference's deterministic decoder)
     correlation: float = 1.0  # 1: a translation decodes a draw of the source's shared posterior (the paper's).
-    # Below 1, it decodes a draw of the source class's distribution of target codes (a Gaussian per class and
-    # domain, tracked in training; the class is the shared classifier's call on the source), correlated this
-    # much with the source's code: 0 keeps only the class. Lower values trade locality for diversity and keep
-    # every draw where real codes of the class lie (measured on the transfer demo: benchmarks/latent_translation.py)
+    # Below 1, it decodes the centre of the source's class among the target's shared codes (tracked in training;
+    # the class is the shared classifier's call on the source) plus this share of the source code's offset from
+    # it plus sqrt(1 - correlation²) of a draw of the class's spread: 0 keeps only the class. Lower values trade
+    # locality for diversity at about the same accuracy (measured: benchmarks/latent_translation.py)
     reverse: bool = False  # translate from the trained target back to the trained source
     lr: float = 1e-3
     batch_size: int = 512
@@ -99,8 +100,10 @@ class LatentVAE(Strategy):
             self.register_buffer(f"mean_{domain}", torch.zeros(dim))
             self.register_buffer(f"std_{domain}", torch.ones(dim))
             self.register_buffer(f"residual_{domain}", torch.zeros(dim))  # standardised units
-            self.register_buffer(f"class_mean_{domain}", torch.zeros(c.classes, c.shared_dim))  # shared codes per class,
-            self.register_buffer(f"class_moment_{domain}", torch.zeros(c.classes, c.shared_dim, c.shared_dim))  # E[z zᵀ]
+            # each class's shared codes in training: moving averages of z and z zᵀ, and how many batches fed them
+            self.register_buffer(f"class_mean_{domain}", torch.zeros(c.classes, c.shared_dim))
+            self.register_buffer(f"class_moment_{domain}", torch.zeros(c.classes, c.shared_dim, c.shared_dim))
+            self.register_buffer(f"class_batches_{domain}", torch.zeros(c.classes))
 
     def domain_of(self, side: str) -> int:
         """The internal domain (0: trained source, 1: trained target) of this bridge's `side`."""
@@ -146,7 +149,7 @@ class LatentVAE(Strategy):
             reconstruction = reconstruction + error.mean()  # per element, as the reference
             if self.training:
                 with torch.no_grad():
-                    getattr(self, f"residual_{domain}").lerp_(error.mean(0), 0.01)
+                    getattr(self, f"residual_{domain}").lerp_(error.mean(0), TRACKING)
             kl = kl + 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(-1).mean()
             labels = batch[f"{side}_label"]
             if labels.max() >= c.classes:
@@ -164,44 +167,54 @@ class LatentVAE(Strategy):
 
     @torch.no_grad()
     def _track_classes(self, z: torch.Tensor, labels: torch.Tensor, domain: int) -> None:
-        """Moving averages of each class's shared codes z [B, shared_dim] and their second moment, for the
-        classes this batch holds."""
-        z = z.float()  # bf16 under mixed precision; the statistics stay fp32
-        one_hot = F.one_hot(labels, self.config.classes).float()  # [B, C]
-        counts = one_hot.sum(0)  # [C]
-        present = counts > 0
-        means = (one_hot.T @ z)[present] / counts[present, None]  # [C', S]
-        moments = torch.einsum("bc,bi,bj->cij", one_hot, z, z)[present] / counts[present, None, None]  # [C', S, S]
-        for name, value in ((f"class_mean_{domain}", means), (f"class_moment_{domain}", moments)):
-            tracked = getattr(self, name)
-            tracked[present] = tracked[present].lerp(value, 0.01)
+        """Moving averages of each class's shared codes z [B, shared_dim] and of their second moment, for the
+        classes this batch holds (in fp32, also under mixed precision)."""
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.float()
+            one_hot = F.one_hot(labels, self.config.classes).float()  # [B, C]
+            counts = one_hot.sum(0)  # [C]
+            present = counts > 0
+            means = (one_hot.T @ z)[present] / counts[present, None]  # [C', S]
+            moments = torch.einsum("bc,bi,bj->cij", one_hot, z, z)[present] / counts[present, None, None]  # [C', S, S]
+            for name, value in ((f"class_mean_{domain}", means), (f"class_moment_{domain}", moments)):
+                tracked = getattr(self, name)
+                tracked[present] = tracked[present].lerp(value, TRACKING)
+            getattr(self, f"class_batches_{domain}")[present] += 1
 
-    def _class_codes(self, mean: torch.Tensor, noise: torch.Tensor, domain: int) -> torch.Tensor:
-        """Shared codes [B * n, S] for source codes `mean` [B, S] and noise [B * n, S]: draws of the Gaussian of
-        the domain's codes in each source's class (the shared classifier's call), correlated `correlation`
-        with the source's code."""
+    def class_statistics(self, domain: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A domain's tracked shared codes per class: mean [C, S], a square root of the covariance [C, S, S]
+        (L Lᵀ = Σ), and which classes training saw [C] (the averages corrected for their zero start)."""
+        batches = getattr(self, f"class_batches_{domain}")
+        weight = (1 - (1 - TRACKING) ** batches).clamp(min=1e-12)  # [C]: the share of the average that is data
+        mean = getattr(self, f"class_mean_{domain}") / weight[:, None]
+        covariance = getattr(self, f"class_moment_{domain}") / weight[:, None, None] - mean[:, :, None] * mean[:, None, :]
+        values, vectors = torch.linalg.eigh(covariance)  # symmetric: a factor that cannot fail on rounding
+        return mean, vectors * values.clamp(min=0).sqrt()[:, None, :], batches > 0
+
+    def _class_codes(self, mean: torch.Tensor, noise: torch.Tensor, domain: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shared codes [B * n, S] for source codes `mean` [B, S] and noise [B * n, S]: the centre of the class
+        the shared classifier calls each source, plus `correlation` of the source's offset from that centre,
+        plus sqrt(1 - correlation²) of a draw of the class's spread; and which rows [B * n] had a class that
+        training saw in this domain (the others are left to the caller)."""
         rho, n = self.config.correlation, len(noise) // len(mean)
-        class_mean, moment = getattr(self, f"class_mean_{domain}"), getattr(self, f"class_moment_{domain}")
-        if not moment.any():
+        centres, scales, seen = self.class_statistics(domain)
+        if not seen.any():
             raise UnsupportedOperationError("latent-vae: correlation < 1 draws from each class's shared codes, which "
                                             "training tracks: train the bridge first, or translate with correlation=1")
-        covariance = moment - class_mean[:, :, None] * class_mean[:, None, :]  # [C, S, S]
-        eye = torch.eye(covariance.shape[-1], device=mean.device)
-        scale = torch.linalg.cholesky(covariance + 1e-5 * eye)  # [C, S, S]
         classes = self.classifier(mean).argmax(-1).repeat_interleave(n)  # [B * n]
-        centre = class_mean[classes]  # [B * n, S]
-        return (centre + rho * (mean.repeat_interleave(n, 0) - centre)
-                + (1 - rho**2) ** 0.5 * (scale[classes] @ noise[:, :, None])[:, :, 0])
+        centre = centres[classes]  # [B * n, S]
+        z = centre + rho * (mean.repeat_interleave(n, 0) - centre) + (1 - rho**2) ** 0.5 * (scales[classes] @ noise[:, :, None])[:, :, 0]
+        return z, seen[classes]
 
     def sample(self, source, n_samples, generator=None):
         c, source_domain, target_domain = self.config, self.domain_of("source"), self.domain_of("target")
         mean, logvar = self.encode(source.flatten(1), source_domain)  # [B, shared_dim] each
         noise = input_major_noise(len(source), n_samples, (c.shared_dim + self.dims[target_domain],), generator,
                                   source.device)  # [B * n, shared + T]
-        if c.correlation < 1:
-            z = self._class_codes(mean, noise[:, : c.shared_dim], target_domain)
-        else:
-            z = mean.repeat_interleave(n_samples, 0) + noise[:, : c.shared_dim] * (0.5 * logvar).exp().repeat_interleave(n_samples, 0)
+        z = mean.repeat_interleave(n_samples, 0) + noise[:, : c.shared_dim] * (0.5 * logvar).exp().repeat_interleave(n_samples, 0)
+        if c.correlation < 1:  # rows whose class training never saw in the target keep the posterior draw
+            drawn, seen = self._class_codes(mean, noise[:, : c.shared_dim], target_domain)
+            z = torch.where(seen[:, None], drawn, z)
         spread = c.residual_noise * getattr(self, f"residual_{target_domain}").sqrt() * getattr(self, f"std_{target_domain}")
         x = self.decode_domain(z, target_domain) + noise[:, c.shared_dim :] * spread  # [B * n, T]
         return x.view(-1, *self.target_shape)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .batching import batchable, vmapped
 from .errors import InvalidInputError, PluginError, UnsupportedOperationError
 from .hub.checkpoints import PackagedCheckpoint, resolve_checkpoint
 from .inputs import prepare_inputs, validate_latents
@@ -206,11 +207,7 @@ class Expert:
 
         `parameters` (names as in `decoder.named_parameters()` or buffers) replace those tensors of the
         decoder for this call only, through `torch.func.functional_call`; gradients flow into them."""
-        if not self.can_decode():
-            raise UnsupportedOperationError(
-                f"expert {self.name!r} cannot decode: it only encodes {self.modality} into latents. "
-                "Use it as a bridge source, not a target."
-            )
+        self._require_decoding()
         self.load()  # the checkpoint decides the exact latent shape
         validate_latents(self, latents)
         latents = latents.to(self.device, self.dtype)
@@ -222,18 +219,30 @@ class Expert:
         """K variants of the decoder at once: latents [K, m, *latent_shape] and the K variants of each tensor
         replaced (name -> [K, *shape]) -> outputs [K, m, ...], group k decoded by variant k. The same
         arithmetic as K `decode(..., parameters=)` calls, as one batched call (`torch.func.vmap`: a
-        convolution with K weights becomes one grouped convolution); a decoder with an operation vmap
-        cannot batch raises its RuntimeError."""
-        if not self.can_decode():
-            raise UnsupportedOperationError(f"expert {self.name!r} cannot decode: it only encodes {self.modality} into latents")
+        convolution with K weights becomes one grouped convolution; random operations draw the same numbers
+        for every group). A decoder with an operation vmap cannot batch raises UnsupportedOperationError."""
+        self._require_decoding()
         self.load()
-        if latents.ndim < 2:
-            raise InvalidInputError(f"expert {self.name!r}: decode_variants takes latents [K, m, *latent_shape], got {list(latents.shape)}")
+        variants = len(latents) if isinstance(latents, torch.Tensor) and latents.ndim >= 2 else None
+        if variants is None:
+            raise InvalidInputError(f"expert {self.name!r}: decode_variants takes latents [K, m, *latent_shape], got "
+                                    f"{list(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__}")
+        wrong = [f"{name} {list(tensor.shape)}" for name, tensor in parameters.items() if tensor.ndim == 0 or len(tensor) != variants]
+        if wrong:
+            raise InvalidInputError(f"expert {self.name!r}: decode_variants takes K={variants} variants of each tensor "
+                                    f"([K, *shape], as the latents [K, m, ...]); got {'; '.join(wrong[:3])}")
         validate_latents(self, latents.flatten(0, 1))
         latents = latents.to(self.device, self.dtype)
-        with torch.set_grad_enabled(grad):
-            outputs = torch.func.vmap(self._decode_with)(latents, dict(parameters))
-        return outputs.float()
+        with torch.set_grad_enabled(grad), batchable(f"expert {self.name!r}'s decoder"):
+            outputs = vmapped(self._decode_with)(latents, dict(parameters))
+        return outputs.float() if isinstance(outputs, torch.Tensor) else outputs
+
+    def _require_decoding(self) -> None:
+        if not self.can_decode():
+            raise UnsupportedOperationError(
+                f"expert {self.name!r} cannot decode: it only encodes {self.modality} into latents. "
+                "Use it as a bridge source, not a target."
+            )
 
     def _decode_with(self, latents: torch.Tensor, parameters: Mapping[str, torch.Tensor]) -> Any:
         decoder = self.decoder

@@ -199,21 +199,24 @@ class ExpertTests:
         """Hypermod's batched path: K variants of the decoder's weights decode K groups in one call, as K
         `decode(..., parameters=)` calls would, and gradients reach every variant."""
         _require_decoder(expert)
-        latents = torch.randn(2, 3, *expert.latent_shape, generator=torch.Generator().manual_seed(0))  # [K, m, ...]
-        weights = {n: p for n, p in expert.decoder.named_parameters() if p.ndim >= 2}
-        variants = {n: torch.stack([w.detach(), 1.25 * w.detach()]).requires_grad_(True) for n, w in weights.items()}
+        generator = torch.Generator().manual_seed(0)
+        latents = torch.randn(2, 3, *expert.latent_shape, generator=generator)  # [K, m, ...]
+        weights = {n: p.detach() for n, p in expert.decoder.named_parameters() if p.ndim >= 2}
+        if not weights:
+            pytest.skip(f"{expert.name}'s decoder has no weight of two or more dimensions to vary")
+        variants = {n: torch.stack([w, w + 0.1 * w.std() * torch.randn(w.shape, generator=generator)]).requires_grad_(True)
+                    for n, w in weights.items()}
         try:
             batched = expert.decode_variants(latents, variants, grad=True)
-        except RuntimeError as exc:
-            if "vmap" not in str(exc):
-                raise
-            pytest.skip(f"its decoder has an operation torch.func.vmap cannot batch (hypermod runs it with vectorize=False): {exc}")
+        except UnsupportedOperationError as exc:
+            pytest.skip(f"hypermod runs this decoder with vectorize=False: {exc}")
         for k in range(2):
             one = expert.decode(latents[k], parameters={n: v[k].detach() for n, v in variants.items()})
-            torch.testing.assert_close(batched[k].detach(), one, atol=1e-4, rtol=1e-3)
+            torch.testing.assert_close(batched[k].detach(), one, atol=1e-3, rtol=1e-3)  # batched kernels round differently
         batched.float().sum().backward()
-        assert any(v.grad is not None and v.grad[1].any() for v in variants.values())
-
+        assert any(v.grad is not None and v.grad[0].any() and v.grad[1].any() for v in variants.values())
+        with pytest.raises(InvalidInputError, match="K=2 variants of each tensor"):
+            expert.decode_variants(latents, {n: v[0] for n, v in variants.items()})
 
 def _require_encoder(expert: Expert, inputs: Any) -> None:
     """Skip (with the reason) for an expert that cannot encode; an encoder must supply `inputs`."""
