@@ -131,7 +131,7 @@ def test_mixed_classes_render_in_their_rows_order():
 
 def test_classes_in_one_batched_call_match_one_class_at_a_time():
     """`vectorize` (every class's generator and discriminator batch in one vmapped call) is the same
-    arithmetic as a loop over the classes: the same renders and the same losses."""
+    arithmetic as a loop over the classes: the same renders, losses and gradients."""
     z = torch.randn(6, 32, generator=torch.Generator().manual_seed(0))
     rendered, losses, gradients = [], [], []
     for vectorize in (True, False):

@@ -223,10 +223,10 @@ class Expert:
         for every group). A decoder with an operation vmap cannot batch raises UnsupportedOperationError."""
         self._require_decoding()
         self.load()
-        variants = len(latents) if isinstance(latents, torch.Tensor) and latents.ndim >= 2 else None
-        if variants is None:
-            raise InvalidInputError(f"expert {self.name!r}: decode_variants takes latents [K, m, *latent_shape], got "
-                                    f"{list(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__}")
+        if not isinstance(latents, torch.Tensor) or latents.ndim < 2:
+            got = list(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+            raise InvalidInputError(f"expert {self.name!r}: decode_variants takes latents [K, m, *latent_shape], got {got}")
+        variants = len(latents)
         wrong = [f"{name} {list(tensor.shape)}" for name, tensor in parameters.items() if tensor.ndim == 0 or len(tensor) != variants]
         if wrong:
             raise InvalidInputError(f"expert {self.name!r}: decode_variants takes K={variants} variants of each tensor "
