@@ -55,16 +55,16 @@ def main() -> None:
         import n2n
         from n2n.data.build import domain
         from n2n.training.transfer import direction_report, transfer_report
-        from n2n_plugin_digits.transfer_demo import CONFIG
+        from n2n_plugin_digits.transfer_demo import CONFIG, GENERATED
 
         vae, gan, classifier = n2n.load_expert("digits"), n2n.load_expert("digits-gan"), n2n.load_expert("digits-classifier")
-        train = {expert.name: domain(expert, None, "train", progress=False) for expert in (vae, gan)}
+        train = {expert.name: domain(expert, None, "train", generated=GENERATED, progress=False) for expert in (vae, gan)}
         test = {expert.name: domain(expert, None, "test", generated=2000, progress=False) for expert in (vae, gan)}
         rows, seconds = {}, {}
 
         start = time.perf_counter()
         bridge = n2n.create_bridge("latent-vae", vae, gan, seed=0, **CONFIG)
-        n2n.train(bridge, Path(home) / "latent-vae", steps=args.steps, progress=False)
+        n2n.train(bridge, Path(home) / "latent-vae", n2n.DataSource(generated=GENERATED), steps=args.steps, progress=False)
         seconds["latent-vae"] = time.perf_counter() - start
         trained = bridge.strategy.config
         for correlation in args.correlations:  # one trained bridge, translated with each correlation
