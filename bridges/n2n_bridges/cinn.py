@@ -98,7 +98,9 @@ class CouplingBlock(nn.Module):
         self.norm = ActNorm(dim)
         self.first = AffineHalf(self.split, dim - self.split, condition, hidden, depth)  # moves the second part
         self.second = AffineHalf(dim - self.split, self.split, condition, hidden, depth)  # moves the first part
-        permutation = torch.randperm(dim, generator=generator)
+        # on the generator's device, also when the module is built on the meta device to check shapes (a
+        # randperm on meta imports torch's symbolic-shape machinery: 0.3 s of every bridge load)
+        permutation = torch.randperm(dim, generator=generator, device=generator.device)
         self.register_buffer("permutation", permutation)
         self.register_buffer("inverse", torch.argsort(permutation))
 

@@ -20,6 +20,9 @@ weights. Every test here asserts behaviour a user relies on; none needs the netw
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any, ClassVar
 
 import pytest
@@ -35,6 +38,20 @@ from n2n.expert import Expert
 from n2n.inputs import prepare_inputs
 from n2n.kinds import NEEDS
 from n2n.training.trainer import train
+
+
+def modules_imported_by(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code` (which may exit, as --help does): what a
+    user pays at start-up."""
+    probe = f"""
+import atexit, json, sys
+atexit.register(lambda: print(json.dumps(sorted(sys.modules))))
+{code}
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    if result.returncode:
+        raise AssertionError(f"the probe failed:\n{result.stderr}")
+    return set(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 class ExpertTests:

@@ -20,8 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
-from accelerate.utils import set_seed
 
 from ..bridge import Bridge
 from ..data.streams import TrainingData
@@ -75,6 +73,11 @@ def train(
         raise InvalidInputError("the training data is empty: nothing to train on")
     out = Path(out)
     strategy = bridge.strategy
+    # accelerate imports boto3 and its config commands (~0.25 s): paid when training starts, not by every
+    # `n2n translate` whose plugins import the pipeline
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
     keep_freed_memory()  # steps re-allocate the same tensors: reuse their memory rather than page-fault
     accelerator = Accelerator(cpu=not torch.accelerator.is_available())  # on CPUs, torchrun ranks use gloo
     set_seed(seed)  # Python's, NumPy's and torch's generators (every device's)

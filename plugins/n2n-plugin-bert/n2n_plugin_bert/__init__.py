@@ -1,13 +1,14 @@
-"""n2n expert `bert`: sentence embeddings from any BERT-family checkpoint, through transformers.
+"""n2n expert `bert`: sentence embeddings from any BERT-family checkpoint.
 
-Pooling follows the checkpoint: a sentence-transformers checkpoint's `modules.json` and `1_Pooling/`
-config (mean / CLS / max tokens, optional L2 normalisation); plain BERT checkpoints are mean-pooled, as
-Net2Net's `bert-base-nli-stsb-mean-tokens` text expert was.
+Plain `BertModel` checkpoints (MiniLM among them) run on torch's own transformer layers (lean.py), so a
+one-shot translation does not pay transformers' ~3 s import; every other checkpoint loads through
+transformers. Pooling follows the checkpoint: a sentence-transformers checkpoint's `modules.json` and
+`1_Pooling/` config (mean / CLS / max tokens, optional L2 normalisation); plain BERT checkpoints are
+mean-pooled, as Net2Net's `bert-base-nli-stsb-mean-tokens` text expert was.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 
 from n2n import Expert, hookimpl
 from n2n.hub.checkpoints import PackagedCheckpoint
-from n2n.progress import quiet
+from n2n_plugin_bert.lean import BertEncoder, TextTokenizer, is_plain_bert, read_json
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -31,29 +32,26 @@ class BertExpert(Expert):
     hub_allow_patterns = ("*.json", "*.txt", "model.safetensors", "1_Pooling/*")
 
     def _load(self, path: Path) -> None:
-        # transformers loads with the weights, not when the registry lists experts (seconds at every start)
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as transformers_logging
+        if is_plain_bert(path):
+            self.tokenizer, self.model = TextTokenizer(path), BertEncoder.from_checkpoint(path)
+        else:
+            # transformers loads with such weights only, not when the registry lists experts (seconds)
+            from n2n_plugin_bert.via_transformers import AutoEncoder, AutoTextTokenizer
 
-        with quiet(transformers_logging):
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModel.from_pretrained(path, use_safetensors=True)
+            self.tokenizer, self.model = AutoTextTokenizer(path), AutoEncoder(path)
+        config = read_json(path / "config.json")
         self.pooling, self.normalize = _pooling_config(path)
-        sbert = _read_json(path / "sentence_bert_config.json")
-        self.max_length = sbert.get("max_seq_length") or min(
-            self.tokenizer.model_max_length, self.model.config.max_position_embeddings
+        self.max_length = read_json(path / "sentence_bert_config.json").get("max_seq_length") or min(
+            self.tokenizer.model_max_length, config["max_position_embeddings"]
         )
-        self.latent_shape = (self.model.config.hidden_size,)
+        self.latent_shape = (config["hidden_size"],)
 
     def _encode(self, texts: list[str]) -> torch.Tensor:
-        lengths = [len(ids) for ids in self.tokenizer(texts, verbose=False)["input_ids"]]
-        if (long := sum(length > self.max_length for length in lengths)):
-            warnings.warn(f"bert: {long} input(s) longer than {self.max_length} tokens were truncated", stacklevel=3)
-        batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(self.device)
-        hidden = self.model(**batch).last_hidden_state  # [B, T, H]
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
+        ids, attention_mask, truncated = self.tokenizer(texts, self.max_length)
+        if truncated:
+            warnings.warn(f"bert: {truncated} input(s) longer than {self.max_length} tokens were truncated", stacklevel=3)
+        hidden = self.model(ids.to(self.device), attention_mask.to(self.device))  # [B, T, H]
+        mask = attention_mask.to(self.device).unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         elif self.pooling == "max":
@@ -65,19 +63,15 @@ class BertExpert(Expert):
 
 def _pooling_config(path: Path) -> tuple[str, bool]:
     """(pooling mode, L2-normalise?) from a sentence-transformers layout; ("mean", False) otherwise."""
-    modules = _read_json(path / "modules.json") or []
+    modules = read_json(path / "modules.json") or []
     types = {module.get("type", "").rsplit(".", 1)[-1]: module.get("path", "") for module in modules}
-    pooling = _read_json(path / types.get("Pooling", "1_Pooling") / "config.json")
+    pooling = read_json(path / types.get("Pooling", "1_Pooling") / "config.json")
     mode = "mean"
     if pooling.get("pooling_mode_cls_token"):
         mode = "cls"
     elif pooling.get("pooling_mode_max_tokens"):
         mode = "max"
     return mode, "Normalize" in types
-
-
-def _read_json(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 @hookimpl

@@ -1,4 +1,5 @@
-"""Expert `bert`: conformance on a tiny random BertModel loaded by path, and the real MiniLM offline."""
+"""Expert `bert`: conformance on a tiny random BertModel loaded by path, the lean path against transformers,
+and the real MiniLM offline."""
 
 from __future__ import annotations
 
@@ -6,22 +7,25 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 import n2n
-from n2n.testing import DefaultCheckpointTests, ExpertTests
+from n2n.errors import PluginError
+from n2n.testing import DefaultCheckpointTests, ExpertTests, modules_imported_by
+from n2n_plugin_bert.lean import BertEncoder, is_plain_bert
 
 WORDS = "a an the cat dog seven digit 7 handwritten number of is".split()
 
 
-def write_tiny_bert(directory, pooling: dict | None = None):
+def write_tiny_bert(directory, pooling: dict | None = None, **config):
     """A random 2-layer BERT (hidden 32) with its tokenizer, in transformers' own format."""
     vocab = directory / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
     BertTokenizerFast(vocab_file=str(vocab), model_max_length=16).save_pretrained(directory)
     config = BertConfig(
         vocab_size=5 + len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=16,
+        intermediate_size=64, max_position_embeddings=16, **config,
     )
     torch.manual_seed(0)
     BertModel(config).save_pretrained(directory)
@@ -52,9 +56,8 @@ class TestTinyBert(ExpertTests):
 
     def test_plain_bert_is_mean_pooled(self, expert):
         expert.load()
-        batch = expert.tokenizer(["the cat"], return_tensors="pt")
-        hidden = expert.model(**batch).last_hidden_state
-        torch.testing.assert_close(expert.encode(["the cat"]), hidden.mean(dim=1))
+        ids, mask, _ = expert.tokenizer(["the cat"], expert.max_length)
+        torch.testing.assert_close(expert.encode(["the cat"]), expert.model(ids, mask).mean(dim=1))
 
     def test_long_inputs_are_truncated_with_a_warning(self, expert):
         with pytest.warns(UserWarning, match="1 input.* longer than 16 tokens were truncated"):
@@ -65,8 +68,56 @@ class TestTinyBert(ExpertTests):
 def test_sentence_transformers_cls_pooling_is_followed(tmp_path):
     expert = n2n.load_expert("bert", checkpoint=write_tiny_bert(tmp_path, {"pooling_mode_cls_token": True}))
     latents = expert.encode(["the cat"])
-    batch = expert.tokenizer(["the cat"], return_tensors="pt")
-    torch.testing.assert_close(latents, expert.model(**batch).last_hidden_state[:, 0])
+    ids, mask, _ = expert.tokenizer(["the cat"], expert.max_length)
+    torch.testing.assert_close(latents, expert.model(ids, mask)[:, 0])
+
+
+TEXTS = ["a handwritten seven", "the cat", "digit 7 is a number of the dog", "the cat " * 20]
+
+
+def transformers_hidden(directory, texts):
+    """transformers' own tokenizer and BertModel on `texts`: (hidden states [B, T, H], attention mask [B, T])."""
+    tokenizer, model = BertTokenizerFast.from_pretrained(directory), BertModel.from_pretrained(directory).eval()
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=16, return_tensors="pt")
+    with torch.no_grad():
+        return model(**batch).last_hidden_state, batch["attention_mask"]
+
+
+def test_the_lean_encoder_reproduces_transformers_bert(tmp_path):
+    directory = write_tiny_bert(tmp_path)
+    expert = n2n.load_expert("bert", checkpoint=directory).load()
+    assert is_plain_bert(directory) and isinstance(expert.model, BertEncoder)
+    ids, mask, truncated = expert.tokenizer(TEXTS, 16)
+    expected, expected_mask = transformers_hidden(directory, TEXTS)
+    assert truncated == 1 and torch.equal(mask, expected_mask)
+    with torch.no_grad():
+        hidden = expert.model(ids, mask)
+    valid = mask.bool()  # padded positions are free to differ: pooling masks them
+    torch.testing.assert_close(hidden[valid], expected[valid], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("unusual", ["relative positions", "no tokenizer.json"])
+def test_other_checkpoints_load_through_transformers(tmp_path, unusual):
+    config = {"position_embedding_type": "relative_key"} if unusual == "relative positions" else {}
+    directory = write_tiny_bert(tmp_path, **config)
+    if unusual == "no tokenizer.json":
+        (directory / "tokenizer.json").unlink()
+    assert not is_plain_bert(directory)
+    expert = n2n.load_expert("bert", checkpoint=directory)
+    latents = expert.encode(TEXTS[:3])
+    expected, mask = transformers_hidden(directory, TEXTS[:3])
+    mask = mask.unsqueeze(-1).float()  # [B, T, 1]
+    torch.testing.assert_close(latents, (expected * mask).sum(1) / mask.sum(1), atol=1e-5, rtol=1e-5)
+    assert not isinstance(expert.model, BertEncoder)
+
+
+def test_a_checkpoint_missing_a_tensor_gets_a_clear_error(tmp_path):
+    directory = write_tiny_bert(tmp_path)
+    tensors = load_file(directory / "model.safetensors")
+    del tensors["encoder.layer.1.output.dense.weight"]
+    save_file(tensors, directory / "model.safetensors")
+    with pytest.raises(PluginError, match="lacks 'encoder.layer.1.output.dense.weight'"):
+        n2n.load_expert("bert", checkpoint=directory).load()
 
 
 class TestMiniLM(DefaultCheckpointTests):
@@ -89,3 +140,17 @@ class TestMiniLM(DefaultCheckpointTests):
     def test_semantics(self, expert):
         seven, digit, cat = expert.encode(["a seven", "the digit 7", "a cat"])
         assert seven @ digit > seven @ cat + 0.1
+
+    def test_encoding_imports_no_transformers(self):
+        """A one-shot `n2n translate 'bert->…'` must not pay transformers' seconds of import."""
+        modules = modules_imported_by("import n2n; n2n.load_expert('bert').encode(['a seven'])")
+        assert "n2n_plugin_bert.lean" in modules and "transformers" not in modules
+
+    def test_matches_transformers(self, expert, inputs):
+        model = BertModel.from_pretrained(expert.path).eval()
+        batch = BertTokenizerFast.from_pretrained(expert.path)(inputs, padding=True, return_tensors="pt")
+        with torch.no_grad():
+            hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()  # [B, T, 1]
+        pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+        torch.testing.assert_close(expert.encode(inputs), pooled, atol=1e-5, rtol=1e-5)

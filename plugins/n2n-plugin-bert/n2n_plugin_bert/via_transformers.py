@@ -1,0 +1,37 @@
+"""Any BERT-family checkpoint through transformers (AutoTokenizer, AutoModel), behind lean.py's interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as transformers_logging
+
+from n2n.progress import quiet
+
+
+class AutoTextTokenizer:
+    def __init__(self, path: Path):
+        with quiet(transformers_logging):
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model_max_length = self.tokenizer.model_max_length
+
+    def __call__(self, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """-> (ids [B, T], attention mask [B, T], how many texts were truncated)."""
+        lengths = [len(ids) for ids in self.tokenizer(texts, verbose=False)["input_ids"]]
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return batch["input_ids"], batch["attention_mask"], sum(length > max_length for length in lengths)
+
+
+class AutoEncoder(nn.Module):
+    """Token ids [B, T] and attention mask [B, T] -> last hidden states [B, T, hidden]."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        with quiet(transformers_logging):
+            self.model = AutoModel.from_pretrained(path, use_safetensors=True)
+
+    def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, attention_mask=attention_mask).last_hidden_state
