@@ -39,12 +39,11 @@ class BertExpert(Expert):
             from n2n_plugin_bert.via_transformers import AutoEncoder, AutoTextTokenizer
 
             self.tokenizer, self.model = AutoTextTokenizer(path), AutoEncoder(path)
-        config = read_json(path / "config.json")
         self.pooling, self.normalize = _pooling_config(path)
         self.max_length = read_json(path / "sentence_bert_config.json").get("max_seq_length") or min(
-            self.tokenizer.model_max_length, config["max_position_embeddings"]
+            self.tokenizer.model_max_length, self.model.max_positions
         )
-        self.latent_shape = (config["hidden_size"],)
+        self.latent_shape = (self.model.hidden_size,)
 
     def _encode(self, texts: list[str]) -> torch.Tensor:
         ids, attention_mask, truncated = self.tokenizer(texts, self.max_length)

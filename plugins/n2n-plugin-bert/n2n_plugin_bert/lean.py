@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 from torch import nn
@@ -31,17 +32,24 @@ LAYER_TENSORS = {
 
 
 def is_plain_bert(path: Path) -> bool:
-    """A checkpoint this module reproduces: a `BertModel` with absolute positions, exact GELU, encoder only,
-    its tokenizer in `tokenizer.json` and its weights in `model.safetensors`."""
-    config = read_json(path / "config.json")
+    """A checkpoint this module reproduces: a `BertModel` (unprefixed tensors, no pruned heads) with
+    absolute positions and exact GELU, encoder only, its weights in `model.safetensors`, and a
+    `tokenizer.json` that pads and truncates on the right."""
+    config, tokenizer = read_json(path / "config.json"), read_json(path / "tokenizer_config.json")
+    if not ((path / "tokenizer.json").is_file() and (path / "model.safetensors").is_file()):
+        return False
+    with safe_open(path / "model.safetensors", "pt") as weights:
+        unprefixed = "embeddings.word_embeddings.weight" in weights.keys()
     return (
-        config.get("model_type") == "bert"
+        unprefixed
+        and config.get("model_type") == "bert"
         and config.get("architectures", ["BertModel"]) == ["BertModel"]
         and config.get("position_embedding_type", "absolute") == "absolute"
         and config.get("hidden_act", "gelu") == "gelu"
         and not config.get("is_decoder", False)
-        and (path / "tokenizer.json").is_file()
-        and (path / "model.safetensors").is_file()
+        and not config.get("pruned_heads")
+        and tokenizer.get("padding_side", "right") == "right"
+        and tokenizer.get("truncation_side", "right") == "right"
     )
 
 
@@ -51,6 +59,7 @@ class BertEncoder(nn.Module):
     def __init__(self, config: dict):
         super().__init__()
         hidden, eps = config["hidden_size"], config.get("layer_norm_eps", 1e-12)
+        self.hidden_size, self.max_positions = hidden, config["max_position_embeddings"]
         self.word_embeddings = nn.Embedding(config["vocab_size"], hidden)
         self.position_embeddings = nn.Embedding(config["max_position_embeddings"], hidden)
         self.token_type_embeddings = nn.Embedding(config.get("type_vocab_size", 2), hidden)
@@ -69,7 +78,7 @@ class BertEncoder(nn.Module):
             tensors = _repack(load_file(path / "model.safetensors"), config["num_hidden_layers"])
         except KeyError as missing:
             raise PluginError(f"bert: {path / 'model.safetensors'} lacks {missing}, which a BertModel has") from None
-        model.load_state_dict(tensors)
+        model.load_state_dict(tensors, assign=True)  # the loaded tensors themselves: no copy
         return model
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -81,20 +90,25 @@ class BertEncoder(nn.Module):
 
 
 class TextTokenizer:
-    """`tokenizers` with transformers' call semantics: [CLS] … [SEP], padded to the longest, truncated."""
+    """`tokenizers` with transformers' call semantics: [CLS] … [SEP], padded on the right to the longest,
+    truncated on the right."""
 
     def __init__(self, path: Path):
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
         config = read_json(path / "tokenizer_config.json")
+        saved = self.tokenizer.padding or {}  # the pad token as tokenizer.json records it, if it does
+        pad_token = config.get("pad_token", saved.get("pad_token", "[PAD]"))
+        self.pad_token = pad_token["content"] if isinstance(pad_token, dict) else pad_token  # or an AddedToken's dict
+        self.pad_id = self.tokenizer.token_to_id(self.pad_token)
+        if self.pad_id is None:
+            raise PluginError(f"bert: the pad token {self.pad_token!r} is not in {path / 'tokenizer.json'}'s vocabulary")
         self.model_max_length = config.get("model_max_length", 1_000_000)
-        self.pad_token = config.get("pad_token", "[PAD]")
+        self.tokenizer.no_truncation()
+        self.tokenizer.enable_padding(pad_id=self.pad_id, pad_token=self.pad_token)  # to the longest, on the right
 
     def __call__(self, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         """-> (ids [B, T], attention mask [B, T], how many texts were truncated)."""
         self.tokenizer.enable_truncation(max_length)
-        self.tokenizer.enable_padding(pad_id=self.tokenizer.token_to_id(self.pad_token), pad_token=self.pad_token)
         encodings = self.tokenizer.encode_batch(texts)
         ids = torch.tensor([encoding.ids for encoding in encodings])
         mask = torch.tensor([encoding.attention_mask for encoding in encodings])

@@ -32,6 +32,7 @@ class AutoEncoder(nn.Module):
         super().__init__()
         with quiet(transformers_logging):
             self.model = AutoModel.from_pretrained(path, use_safetensors=True)
+        self.hidden_size, self.max_positions = self.model.config.hidden_size, self.model.config.max_position_embeddings
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=ids, attention_mask=attention_mask).last_hidden_state

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast, DistilBertConfig, DistilBertModel
 
 import n2n
 from n2n.errors import PluginError
@@ -18,17 +18,20 @@ from n2n_plugin_bert.lean import BertEncoder, is_plain_bert
 WORDS = "a an the cat dog seven digit 7 handwritten number of is".split()
 
 
-def write_tiny_bert(directory, pooling: dict | None = None, **config):
-    """A random 2-layer BERT (hidden 32) with its tokenizer, in transformers' own format."""
-    vocab = directory / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
-    BertTokenizerFast(vocab_file=str(vocab), model_max_length=16).save_pretrained(directory)
-    config = BertConfig(
-        vocab_size=5 + len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=16, **config,
-    )
+def write_tiny_bert(directory, pooling: dict | None = None, model_class=BertModel, config_class=BertConfig, **config):
+    """A random 2-layer BERT (hidden 32) with its tokenizer, in transformers' own format. Every tensor is
+    random (LayerNorm gains and biases too), so that any tensor wired to the wrong place shows."""
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    (directory / "vocab.txt").write_text("\n".join(tokens) + "\n")
+    BertTokenizerFast(vocab={token: i for i, token in enumerate(tokens)}, model_max_length=16).save_pretrained(directory)
+    sizes = {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64} if config_class is not BertConfig else {
+        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "layer_norm_eps": 1e-5}
     torch.manual_seed(0)
-    BertModel(config).save_pretrained(directory)
+    model = model_class(config_class(vocab_size=len(tokens), max_position_embeddings=16, **sizes, **config))
+    with torch.no_grad():
+        for tensor in model.parameters():
+            tensor.add_(torch.randn_like(tensor) * 0.2)
+    model.save_pretrained(directory)
     if pooling is not None:
         (directory / "modules.json").write_text(json.dumps([
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
@@ -37,6 +40,10 @@ def write_tiny_bert(directory, pooling: dict | None = None, **config):
         (directory / "1_Pooling").mkdir()
         (directory / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
     return directory
+
+
+def edit_json(path, **changes):
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
 class TestTinyBert(ExpertTests):
@@ -76,11 +83,12 @@ TEXTS = ["a handwritten seven", "the cat", "digit 7 is a number of the dog", "th
 
 
 def transformers_hidden(directory, texts):
-    """transformers' own tokenizer and BertModel on `texts`: (hidden states [B, T, H], attention mask [B, T])."""
-    tokenizer, model = BertTokenizerFast.from_pretrained(directory), BertModel.from_pretrained(directory).eval()
+    """transformers' own tokenizer and model on `texts`: hidden states [B, T, H], ids and attention mask [B, T]."""
+    tokenizer, model = AutoTokenizer.from_pretrained(directory), AutoModel.from_pretrained(directory).eval()
     batch = tokenizer(texts, padding=True, truncation=True, max_length=16, return_tensors="pt")
     with torch.no_grad():
-        return model(**batch).last_hidden_state, batch["attention_mask"]
+        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    return hidden, batch["input_ids"], batch["attention_mask"]
 
 
 def test_the_lean_encoder_reproduces_transformers_bert(tmp_path):
@@ -88,27 +96,52 @@ def test_the_lean_encoder_reproduces_transformers_bert(tmp_path):
     expert = n2n.load_expert("bert", checkpoint=directory).load()
     assert is_plain_bert(directory) and isinstance(expert.model, BertEncoder)
     ids, mask, truncated = expert.tokenizer(TEXTS, 16)
-    expected, expected_mask = transformers_hidden(directory, TEXTS)
-    assert truncated == 1 and torch.equal(mask, expected_mask)
+    expected, expected_ids, expected_mask = transformers_hidden(directory, TEXTS)
+    assert truncated == 1 and torch.equal(ids, expected_ids) and torch.equal(mask, expected_mask)
+    assert (ids[:3] != 1).all()  # the words are in the vocabulary: no [UNK]
     with torch.no_grad():
         hidden = expert.model(ids, mask)
     valid = mask.bool()  # padded positions are free to differ: pooling masks them
     torch.testing.assert_close(hidden[valid], expected[valid], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("unusual", ["relative positions", "no tokenizer.json"])
+def test_a_pad_token_saved_as_an_added_token_is_read(tmp_path):
+    directory = write_tiny_bert(tmp_path)
+    edit_json(directory / "tokenizer_config.json", pad_token={"__type": "AddedToken", "content": "[PAD]"})
+    expert = n2n.load_expert("bert", checkpoint=directory)
+    assert expert.encode(TEXTS[:2]).shape == (2, 32) and expert.tokenizer.pad_id == 0
+
+
+def distilbert(directory):
+    return write_tiny_bert(directory, model_class=DistilBertModel, config_class=DistilBertConfig)
+
+
+def prefixed(directory):
+    directory = write_tiny_bert(directory)
+    tensors = load_file(directory / "model.safetensors")
+    save_file({f"bert.{name}": tensor for name, tensor in tensors.items()}, directory / "model.safetensors")
+    return directory
+
+
+@pytest.mark.parametrize("unusual", {
+    "relative positions": lambda d: write_tiny_bert(d, position_embedding_type="relative_key"),
+    "tanh-approximated GELU": lambda d: write_tiny_bert(d, hidden_act="gelu_new"),
+    "no tokenizer.json": lambda d: (write_tiny_bert(d) / "tokenizer.json").unlink() or d,
+    "truncation on the left": lambda d: edit_json(write_tiny_bert(d) / "tokenizer_config.json", truncation_side="left") or d,
+    "tensors named bert.*": prefixed,
+    "DistilBERT": distilbert,
+}.items(), ids=lambda item: item[0] if isinstance(item, tuple) else None)
 def test_other_checkpoints_load_through_transformers(tmp_path, unusual):
-    config = {"position_embedding_type": "relative_key"} if unusual == "relative positions" else {}
-    directory = write_tiny_bert(tmp_path, **config)
-    if unusual == "no tokenizer.json":
-        (directory / "tokenizer.json").unlink()
+    _, write = unusual
+    directory = write(tmp_path)
     assert not is_plain_bert(directory)
     expert = n2n.load_expert("bert", checkpoint=directory)
-    latents = expert.encode(TEXTS[:3])
-    expected, mask = transformers_hidden(directory, TEXTS[:3])
+    with pytest.warns(UserWarning, match="1 input.* truncated"):
+        latents = expert.encode(TEXTS)
+    expected, _, mask = transformers_hidden(directory, TEXTS)
     mask = mask.unsqueeze(-1).float()  # [B, T, 1]
     torch.testing.assert_close(latents, (expected * mask).sum(1) / mask.sum(1), atol=1e-5, rtol=1e-5)
-    assert not isinstance(expert.model, BertEncoder)
+    assert not isinstance(expert.model, BertEncoder) and expert.latent_shape == (32,)
 
 
 def test_a_checkpoint_missing_a_tensor_gets_a_clear_error(tmp_path):
@@ -143,8 +176,9 @@ class TestMiniLM(DefaultCheckpointTests):
 
     def test_encoding_imports_no_transformers(self):
         """A one-shot `n2n translate 'bert->…'` must not pay transformers' seconds of import."""
-        modules = modules_imported_by("import n2n; n2n.load_expert('bert').encode(['a seven'])")
-        assert "n2n_plugin_bert.lean" in modules and "transformers" not in modules
+        modules = modules_imported_by(
+            "import n2n; bert = n2n.load_expert('bert'); bert.encode(['a seven']); assert type(bert.model).__name__ == 'BertEncoder'")
+        assert "transformers" not in modules
 
     def test_matches_transformers(self, expert, inputs):
         model = BertModel.from_pretrained(expert.path).eval()
