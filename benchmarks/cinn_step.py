@@ -24,8 +24,8 @@ from n2n.training.allocator import keep_freed_memory
 from n2n_bridges.cinn import CINN
 
 CONFIGS = {
-    "net2net b16": dict(source=768, target=268, batch=16, blocks=24, hidden=1024, depth=3, embed_dim=128),
-    "net2net b64": dict(source=768, target=268, batch=64, blocks=24, hidden=1024, depth=3, embed_dim=128),
+    "net2net b16": dict(source=768, target=268, batch=16, blocks=24, hidden=1024, depth=3, embed_dim=268),
+    "net2net b64": dict(source=768, target=268, batch=64, blocks=24, hidden=1024, depth=3, embed_dim=268),
     "demo b128": dict(source=384, target=24, batch=128, blocks=6, hidden=256, depth=2, embed_dim=64),
 }
 
