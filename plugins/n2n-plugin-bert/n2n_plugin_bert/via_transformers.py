@@ -13,6 +13,8 @@ from n2n.progress import quiet
 
 
 class AutoTextTokenizer:
+    """transformers' tokenizer for the checkpoint, called as lean.TextTokenizer is."""
+
     def __init__(self, path: Path):
         with quiet(transformers_logging):
             self.tokenizer = AutoTokenizer.from_pretrained(path)
