@@ -11,7 +11,7 @@ import torch
 
 import n2n
 from n2n.testing import StrategyTests
-from n2n_bridges.latent_vae import sliced_wasserstein
+from n2n_bridges.latent_vae import PULLBACK_FLOOR, sliced_wasserstein
 
 
 class TestLatentVAE(StrategyTests):
@@ -195,3 +195,41 @@ def test_labels_beyond_the_configured_classes_are_one_clear_error():
     batch = {"source": torch.randn(8, 4), "source_label": torch.arange(8), "target": torch.randn(8, 3), "target_label": torch.zeros(8, dtype=torch.long)}
     with pytest.raises(n2n.N2NError, match="a source label is 7, but classes=3"):
         bridge.strategy.training_step(batch)
+
+
+def initialized_with_pullback(**config):
+    bridge = n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1, classes=3, shared_dim=2,
+                               pullback=True, seed=0, **config)
+    generator = torch.Generator().manual_seed(0)
+    bridge.strategy.initialize({"source": torch.randn(64, bridge.strategy.source_dim, generator=generator),
+                                "target": torch.randn(64, 32, generator=generator)})
+    return bridge
+
+
+def test_pullback_maps_a_generators_latents_by_its_output_metric():
+    """|A v|² is the mean squared change of the GAN's images along a direction v of its latent space (for
+    the directions the GAN uses most; the others are floored at a share of those); the VAE's domain (it
+    encodes) keeps plain standardisation, and the mapping inverts."""
+    strategy = initialized_with_pullback().strategy
+    assert not hasattr(strategy, "pullback_0") and hasattr(strategy, "pullback_1")  # digits encodes; digits-gan only decodes
+    A, inverse = strategy.pullback_1, strategy.pullback_inverse_1
+    torch.testing.assert_close(A, A.T)
+    torch.testing.assert_close(A @ inverse, torch.eye(32), atol=1e-3, rtol=0)
+    gan, generator, step = n2n.load_expert("digits-gan"), torch.Generator().manual_seed(1), 1e-3
+    z = torch.randn(512, 32, generator=generator)
+    values, vectors = torch.linalg.eigh(A @ A)
+    assert values.min() >= PULLBACK_FLOOR * values.max() * 0.999
+    for v in vectors[:, -4:].T:  # the four directions that change the images most
+        change = (gan.decode(z + step * v) - gan.decode(z)).flatten(1).pow(2).sum(-1).mean() / step**2
+        assert (A @ v).pow(2).sum() == pytest.approx(change.item(), rel=0.25)
+    x = torch.randn(5, 32, generator=generator)
+    torch.testing.assert_close(strategy.unstandardise(strategy.standardise(x, 1), 1), x, atol=1e-4, rtol=1e-4)
+
+
+def test_a_pullback_bridge_round_trips_through_disk_both_ways(tmp_path):
+    bridge = initialized_with_pullback()
+    digits, z = n2n.load_dataset("digits").load("test")["image"][:3], torch.randn(3, 32, generator=torch.Generator().manual_seed(2))
+    for original, source_latents in ((bridge, bridge.source.encode(digits)), (bridge.reversed(), z)):
+        loaded = n2n.load_bridge(original.save_pretrained(tmp_path / original.source.name))
+        assert loaded.strategy.config.pullback
+        torch.testing.assert_close(loaded.sample(source_latents, 2, seed=1), original.sample(source_latents, 2, seed=1), atol=0, rtol=0)

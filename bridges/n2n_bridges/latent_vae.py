@@ -15,7 +15,8 @@ evaluation uses held-out items only.
 
 Inside, domain 0 is the source the bridge was trained from and domain 1 its target; `reverse` swaps
 which one a bridge translates from. Latents are standardised per domain (statistics from the first
-training batch, kept as buffers) and zero-padded to the larger domain's size.
+training batch, kept as buffers) and zero-padded to the larger domain's size; with `pullback`, a
+generator's latents are first mapped by its output metric (`LatentVAEConfig.pullback`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from .cinn import mlp
 
 SIDES = ("source", "target")
 TRACKING = 0.01  # the rate of the moving averages tracked in training (residual spread, class statistics)
+PULLBACK_SAMPLES = 2048  # prior draws that estimate a generator's E[JᵀJ] (`pullback`)
+PULLBACK_BATCH = 256
+PULLBACK_FLOOR = 0.1  # E[JᵀJ]'s eigenvalues are floored at this share of the largest: a direction the generator
+# barely uses keeps some weight, so decoding errors there grow at most 1/√0.1 ≈ 3.2× on the way back (a floor of
+# 1e-6 cost forward accuracy 0.02, measured: benchmarks/latent_translation.py)
 
 
 @dataclasses.dataclass
@@ -52,6 +58,12 @@ class LatentVAEConfig(StrategyConfig):
     # the class is the shared classifier's call on the source) plus this share of the source code's offset from
     # it plus sqrt(1 - correlation²) of a draw of the class's spread: 0 keeps only the class. Lower values trade
     # locality for diversity at about the same accuracy (measured: benchmarks/latent_translation.py)
+    pullback: bool = False  # a generator's latents (a domain whose expert only decodes) are first mapped by
+    # A = E_z[JᵀJ]^½, J the Jacobian of the generator's outputs (as `distance_view` measures them) at z: distances
+    # between mapped latents then follow distances between the outputs, so the shared code spends itself on
+    # what changes the output, not on prior directions the generator ignores (estimated at initialisation from
+    # PULLBACK_SAMPLES prior draws, one random projection each). Not in the paper; raises locality, most of all
+    # from the GAN's side (measured: benchmarks/latent_translation.py)
     reverse: bool = False  # translate from the trained target back to the trained source
     lr: float = 1e-3
     batch_size: int = 512
@@ -104,35 +116,80 @@ class LatentVAE(Strategy):
             self.register_buffer(f"class_mean_{domain}", torch.zeros(c.classes, c.shared_dim))
             self.register_buffer(f"class_moment_{domain}", torch.zeros(c.classes, c.shared_dim, c.shared_dim))
             self.register_buffer(f"class_batches_{domain}", torch.zeros(c.classes))
+            if c.pullback and not self._expert_of(domain).can_encode():
+                self.register_buffer(f"pullback_{domain}", torch.eye(dim))  # A [dim, dim], symmetric
+                self.register_buffer(f"pullback_inverse_{domain}", torch.eye(dim))
 
     def domain_of(self, side: str) -> int:
         """The internal domain (0: trained source, 1: trained target) of this bridge's `side`."""
         return SIDES.index(side) ^ int(self.config.reverse)
 
+    def _expert_of(self, domain: int):
+        return getattr(self, SIDES[domain ^ int(self.config.reverse)])
+
     @torch.no_grad()
     def initialize(self, batch):
         """Each domain's standardisation from the first training batch: the spread of the inputs as
         training sees them (posterior means plus their resampling noise, when the data carries it), so
-        that a latent dimension the source expert leaves unused is not blown up."""
+        that a latent dimension the source expert leaves unused is not blown up. With `pullback`, each
+        generator's A first (the standardisation is of the mapped latents)."""
         for side in SIDES:
-            domain, x = self.domain_of(side), batch[side].flatten(1)
+            domain = self.domain_of(side)
+            if hasattr(self, f"pullback_{domain}"):
+                self._estimate_pullback(domain)
+            x = self._mapped(batch[side].flatten(1), domain)
             variance = x.var(0)
             if f"{side}_logvar" in batch:
                 variance = variance + batch[f"{side}_logvar"].flatten(1).exp().mean(0)
             getattr(self, f"mean_{domain}").copy_(x.mean(0))
             getattr(self, f"std_{domain}").copy_(variance.sqrt().clamp(min=1e-4))
 
+    @torch.no_grad()
+    def _estimate_pullback(self, domain: int) -> None:
+        """A = E_z[JᵀJ]^½ of the domain's generator, by Hutchinson's estimator: for u ~ N(0, I) over the
+        outputs, E[(Jᵀu)(Jᵀu)ᵀ] = JᵀJ, and Jᵀu is one backward pass of <u, outputs> (seeded draws)."""
+        expert, generator = self._expert_of(domain), torch.Generator().manual_seed(0)
+        metric = torch.zeros(self.dims[domain], self.dims[domain])
+        for start in range(0, PULLBACK_SAMPLES, PULLBACK_BATCH):
+            z = expert.sample_latents(min(PULLBACK_BATCH, PULLBACK_SAMPLES - start), generator)  # [b, *latent_shape]
+            with torch.enable_grad(), torch.autocast(expert.device.type, enabled=False):
+                z = z.to(expert.device).requires_grad_(True)
+                outputs = expert.distance_view(expert.decode(z, grad=True)).float()
+                u = torch.randn(outputs.shape, generator=generator).to(outputs.device)
+                (projected,) = torch.autograd.grad((outputs * u).sum(), z)  # [b, ...]: Jᵀu per draw
+            projected = projected.flatten(1).float().cpu()
+            metric += projected.T @ projected
+        values, vectors = torch.linalg.eigh(metric / PULLBACK_SAMPLES)
+        values = values.clamp(min=values.max() * PULLBACK_FLOOR)
+        getattr(self, f"pullback_{domain}").copy_(vectors @ torch.diag(values.sqrt()) @ vectors.T)
+        getattr(self, f"pullback_inverse_{domain}").copy_(vectors @ torch.diag(values.rsqrt()) @ vectors.T)
+
+    def _mapped(self, x: torch.Tensor, domain: int) -> torch.Tensor:
+        """A domain's latents [B, dim] in the coordinates the VAE sees (A x with `pullback`, else x)."""
+        return x @ getattr(self, f"pullback_{domain}") if hasattr(self, f"pullback_{domain}") else x
+
+    def standardise(self, x: torch.Tensor, domain: int) -> torch.Tensor:
+        """A domain's latents [B, dim] -> the standardised units the VAE reconstructs."""
+        return (self._mapped(x, domain) - getattr(self, f"mean_{domain}")) / getattr(self, f"std_{domain}")
+
+    def unstandardise(self, x: torch.Tensor, domain: int) -> torch.Tensor:
+        """Standardised units [B, dim] -> the domain's latents."""
+        x = x * getattr(self, f"std_{domain}") + getattr(self, f"mean_{domain}")
+        return x @ getattr(self, f"pullback_inverse_{domain}") if hasattr(self, f"pullback_{domain}") else x
+
     def encode(self, x: torch.Tensor, domain: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A domain's latents [B, dim] -> (mean, log-variance) of the shared code, each [B, shared_dim]."""
-        x = (x - getattr(self, f"mean_{domain}")) / getattr(self, f"std_{domain}")
-        x = F.pad(x, (0, max(self.dims) - x.shape[1]))  # [B, width]
+        x = F.pad(self.standardise(x, domain), (0, max(self.dims) - x.shape[1]))  # [B, width]
         mean, logvar = self.encoder(torch.cat([x, self._one_hot(domain, len(x), x)], -1)).chunk(2, -1)
         return mean, logvar.clamp(-12, 8)
 
+    def decode_standardised(self, z: torch.Tensor, domain: int) -> torch.Tensor:
+        """Shared codes [B, shared_dim] -> the domain's latents [B, dim], in standardised units."""
+        return self.decoder(torch.cat([z, self._one_hot(domain, len(z), z)], -1))[:, : self.dims[domain]]
+
     def decode_domain(self, z: torch.Tensor, domain: int) -> torch.Tensor:
         """Shared codes [B, shared_dim] -> the domain's latents [B, dim]."""
-        x = self.decoder(torch.cat([z, self._one_hot(domain, len(z), z)], -1))[:, : self.dims[domain]]
-        return x * getattr(self, f"std_{domain}") + getattr(self, f"mean_{domain}")
+        return self.unstandardise(self.decode_standardised(z, domain), domain)
 
     def training_step(self, batch):
         c, codes, losses = self.config, [], {}
@@ -143,9 +200,7 @@ class LatentVAE(Strategy):
                 x = x + torch.randn_like(x) * (0.5 * batch[f"{side}_logvar"].flatten(1)).exp()
             mean, logvar = self.encode(x, domain)
             z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()  # [B, shared_dim]
-            standardised = (x - getattr(self, f"mean_{domain}")) / getattr(self, f"std_{domain}")
-            rebuilt = (self.decode_domain(z, domain) - getattr(self, f"mean_{domain}")) / getattr(self, f"std_{domain}")
-            error = (rebuilt - standardised).pow(2)  # [B, dim]
+            error = (self.decode_standardised(z, domain) - self.standardise(x, domain)).pow(2)  # [B, dim]
             reconstruction = reconstruction + error.mean()  # per element, as the reference
             if self.training:
                 with torch.no_grad():
@@ -215,9 +270,9 @@ class LatentVAE(Strategy):
         if c.correlation < 1:  # rows whose class training never saw in the target keep the posterior draw
             drawn, seen = self._class_codes(mean, noise[:, : c.shared_dim], target_domain)
             z = torch.where(seen[:, None], drawn, z)
-        spread = c.residual_noise * getattr(self, f"residual_{target_domain}").sqrt() * getattr(self, f"std_{target_domain}")
-        x = self.decode_domain(z, target_domain) + noise[:, c.shared_dim :] * spread  # [B * n, T]
-        return x.view(-1, *self.target_shape)
+        spread = c.residual_noise * getattr(self, f"residual_{target_domain}").sqrt()  # standardised units
+        x = self.decode_standardised(z, target_domain) + noise[:, c.shared_dim :] * spread  # [B * n, T]
+        return self.unstandardise(x, target_domain).view(-1, *self.target_shape)
 
     def reversed(self) -> LatentVAE:
         """The same weights, translating the other way (target -> source)."""
