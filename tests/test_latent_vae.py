@@ -197,9 +197,9 @@ def test_labels_beyond_the_configured_classes_are_one_clear_error():
         bridge.strategy.training_step(batch)
 
 
-def initialized_with_pullback(**config):
+def initialized_with_pullback():
     bridge = n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1, classes=3, shared_dim=2,
-                               pullback=True, seed=0, **config)
+                               pullback=True, seed=0)
     generator = torch.Generator().manual_seed(0)
     bridge.strategy.initialize({"source": torch.randn(64, bridge.strategy.source_dim, generator=generator),
                                 "target": torch.randn(64, 32, generator=generator)})
