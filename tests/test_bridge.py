@@ -132,3 +132,39 @@ def test_auxiliary_experts_are_recorded_and_validated_on_load(tmp_path):
     edit_config(saved, lambda c: c["auxiliary"].update(judge=[1]))
     with pytest.raises(BridgeConfigError, match="auxiliary.judge must be an object"):
         n2n.load_bridge(saved)
+
+
+@pytest.fixture(scope="module")
+def flow_bridge():
+    bridge = n2n.create_bridge("flow", "digits-classifier", "digits", seed=0, hidden=16, depth=1, embed_dim=8,
+                               embed_hidden=16, time_features=4)
+    bridge.strategy.initialize({"target": torch.randn(32, 24)})
+    bridge.metrics = {"data": {"dataset": "digits"}, "train_steps": 5, "transfer_accuracy": 0.5}
+    return bridge
+
+
+def test_with_settings_samples_differently_on_the_same_weights(flow_bridge):
+    logits = torch.eye(10)[:2] * 5
+    other = flow_bridge.with_settings(guidance=1.0, steps=3)
+    assert other.strategy.config.guidance == 1.0 and other.strategy.config.steps == 3
+    assert flow_bridge.strategy.config.guidance == 2.0 and flow_bridge.strategy.config.steps == 8  # unchanged
+    assert not torch.allclose(other.sample(logits, 2, seed=0), flow_bridge.sample(logits, 2, seed=0))
+    shared = dict(flow_bridge.strategy.named_parameters())
+    assert all(tensor is shared[name] for name, tensor in other.strategy.named_parameters())
+    assert other.metrics == {"data": {"dataset": "digits"}, "train_steps": 5}  # measured at guidance 2: dropped
+    assert other.config["config"]["guidance"] == 1.0  # what a saved copy would sample with
+    assert flow_bridge.with_settings() is flow_bridge
+
+
+def test_with_settings_rejects_what_training_fixed_and_bad_values(flow_bridge, bridge):
+    from n2n.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=r"\['hidden'\] cannot change once a bridge is trained; the settings it "
+                                                r"samples with: steps, solver, guidance"):
+        flow_bridge.with_settings(hidden=64, guidance=1.0)
+    with pytest.raises(InvalidInputError, match="guidance' must be at least 0, got -1.0"):
+        flow_bridge.with_settings(guidance=-1.0)
+    with pytest.raises(InvalidInputError, match="solver must be one of"):
+        flow_bridge.with_settings(solver="dopri5")
+    with pytest.raises(InvalidInputError, match=r"strategy 'cinn': \['blocks'\] cannot change .* samples with: none"):
+        bridge.with_settings(blocks=3)

@@ -105,3 +105,22 @@ def test_a_failed_evaluation_still_saves_the_trained_bridge(tmp_path, monkeypatc
     assert code == 0
     assert n2n.load_bridge(tmp_path / "bridge").config["metrics"]["train_steps"] == 5
     assert any("not evaluated (no classifier judges the target)" in warning for warning in warnings)
+
+
+def test_translate_and_eval_take_the_strategy_s_sampling_settings(tmp_path, capsys):
+    out = tmp_path / "flow"
+    assert main(["train", "digits-classifier->digits", "--strategy", "flow", "--dataset", "digits", "--steps", "20",
+                 "--out", str(out), "--set", "hidden=32", "--set", "batch_size=64"]) == 0
+    image = tmp_path / "digit.png"
+    Image.fromarray((n2n.load_dataset("digits").load("test")["image"][0, 0] * 255).byte().numpy()).save(image)
+    grids = []
+    for settings in ([], ["--set", "guidance=1", "--set", "steps=2"]):
+        grids.append(tmp_path / f"grid{len(grids)}.png")
+        assert main(["translate", str(out / "bridge"), str(image), "--seed", "0", "--out", str(grids[-1]), *settings]) == 0
+    with Image.open(grids[0]) as default, Image.open(grids[1]) as changed:
+        assert default.tobytes() != changed.tobytes()
+    capsys.readouterr()
+    assert main(["eval", str(out / "bridge"), "--json", "--n-samples", "2", "--set", "steps=2"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["transfer_accuracy"] <= 1
+    assert main(["translate", str(out / "bridge"), str(image), "--set", "lr=0.1"]) == 1
+    assert "['lr'] cannot change once a bridge is trained; the settings it samples with: steps, solver, guidance" in capsys.readouterr().err

@@ -72,17 +72,22 @@ def test_lower_correlation_draws_more_varied_translations_of_the_same_class(trai
     bridge, _ = trained
     columns = n2n.load_dataset("digits").load("test")
     classifier = n2n.load_expert("digits-classifier")
-    trained_config, spreads = bridge.strategy.config, []
-    try:
-        for correlation in (1.0, 0.5, 0.0):
-            bridge.strategy.config = dataclasses.replace(trained_config, correlation=correlation)
-            images = bridge.translate(columns["image"][:40], n_samples=8, seed=0)  # [320, 1, 8, 8]
-            spreads.append(images.view(40, 8, -1).std(1).mean().item())
-            kept = classifier.encode(images).argmax(-1) == columns["label"][:40].repeat_interleave(8)
-            assert kept.float().mean() > 0.6, correlation  # after 300 steps (the demo's 3,000: >= 0.95)
-    finally:
-        bridge.strategy.config = trained_config
+    spreads = []
+    for correlation in (1.0, 0.5, 0.0):
+        images = bridge.with_settings(correlation=correlation).translate(columns["image"][:40], n_samples=8, seed=0)  # [320, 1, 8, 8]
+        spreads.append(images.view(40, 8, -1).std(1).mean().item())
+        kept = classifier.encode(images).argmax(-1) == columns["label"][:40].repeat_interleave(8)
+        assert kept.float().mean() > 0.6, correlation  # after 300 steps (the demo's 3,000: >= 0.95)
     assert spreads[0] < spreads[1] < spreads[2]
+    assert bridge.strategy.config.correlation == 1.0  # the trained bridge is left as it was
+
+
+def test_a_sampling_setting_holds_both_ways(trained):
+    bridge, _ = trained
+    z = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
+    varied = bridge.with_settings(correlation=0.5).reversed()
+    assert varied.strategy.config.correlation == 0.5 and bridge.reversed().strategy.config.correlation == 1.0
+    assert not torch.equal(varied.sample(z, 2, seed=0), bridge.reversed().sample(z, 2, seed=0))
 
 
 def small_strategy(**config):

@@ -129,6 +129,9 @@ def test_unknown_name_without_close_match_lists_what_is_installed():
 @pytest.mark.parametrize(("body", "error"), [
     ("class S(n2n.Strategy):\n    name = 'typo'\n    needs = 'unpared'\n", "needs='unpared', expected one of"),
     ("class S(n2n.Strategy):\n    name = 'noconf'\n    needs = 'paired'\n    Config = dict\n", "Config must be a dataclass"),
+    ("class S(n2n.Strategy):\n    name = 'knobs'\n    needs = 'paired'\n    sampling_settings = ('temperature',)\n"
+     "    def training_step(self, batch): ...\n    def sample(self, source, n_samples, generator=None): ...\n",
+     "sampling_settings ['temperature'] are not fields of its Config"),
 ])
 def test_a_malformed_strategy_is_reported_and_skipped(install_plugin, body, error):
     install_plugin("malformed", "import n2n\n" + body + "\n@n2n.hookimpl\ndef register_strategies(register):\n    register(S)\n")

@@ -84,6 +84,7 @@ class Flow(Strategy):
     name = "flow"
     needs = "paired"
     Config = FlowConfig
+    sampling_settings = ("steps", "solver", "guidance")
     paper = {
         "arxiv": "2210.02747",
         "title": "Flow Matching for Generative Modeling",

@@ -90,6 +90,7 @@ class LatentVAE(Strategy):
     needs = "unpaired"
     Config = LatentVAEConfig
     reversible = True
+    sampling_settings = ("correlation", "residual_noise")
     paper = {
         "arxiv": "1902.08261",
         "title": "Latent Translation: Crossing Modalities by Bridging Generative Models",

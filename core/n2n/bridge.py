@@ -119,12 +119,20 @@ class Bridge(nn.Module):
         """The bridge the other way, target -> source, on the same trained weights (strategies that are
         `reversible`, like `latent-vae`); others raise a clear error."""
         def other_way(key: str) -> str:  # a measurement of one direction names the other; how it was trained stays
-            if key.startswith("train_") or key in ("dataset", "data"):
+            if _how_trained(key):
                 return key
             return key.removeprefix("reverse_") if key.startswith("reverse_") else f"reverse_{key}"
 
         metrics = {other_way(key): value for key, value in self.metrics.items()}
         return Bridge(self.strategy.reversed(), metrics=metrics).to(self.device)
+
+    def with_settings(self, **settings: Any) -> Bridge:
+        """The same trained bridge (weights shared) sampling with other values of its strategy's
+        `sampling_settings`: e.g. `flow`'s guidance, or `latent-vae`'s correlation (locality against
+        diversity). Its measurements were taken at the trained values, so only how it was trained carries over."""
+        if not settings:
+            return self
+        return Bridge(self.strategy.with_settings(**settings), {k: v for k, v in self.metrics.items() if _how_trained(k)})
 
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
         """source.encode -> sample target latents -> decode; outputs are input-major."""
@@ -222,6 +230,12 @@ class Bridge(nn.Module):
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: {exc}") from None
         load_weights(strategy, directory / WEIGHTS_NAME)
         return cls(strategy.eval(), metrics=config["metrics"]).to(source.device)
+
+
+def _how_trained(metric: str) -> bool:
+    """Whether a `Bridge.metrics` key records how the bridge was trained (its data, its training run) rather
+    than a measurement of what it does."""
+    return metric.startswith("train_") or metric in ("dataset", "data")
 
 
 @contextmanager

@@ -39,6 +39,7 @@ class ExpertSpec(Spec):
 class StrategySpec(Spec):
     needs: str  # "paired" | "unpaired" | "in_the_loop"
     roles: dict  # auxiliary experts it takes: role -> what the role does
+    sampling_settings: tuple[str, ...] = ()  # Config fields a trained bridge can sample with other values of
 
 
 @dataclass(frozen=True)

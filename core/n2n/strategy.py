@@ -24,6 +24,7 @@ bridge does not.
 from __future__ import annotations
 
 import abc
+import copy
 import dataclasses
 import inspect
 import math
@@ -76,6 +77,8 @@ class Strategy(nn.Module, abc.ABC):
     # source's classes are the data: class-embedding optimisation)
     training_only: ClassVar[tuple[str, ...]] = ()  # submodules `setup_training` builds (a discriminator):
     # in training checkpoints, never in the saved bridge
+    sampling_settings: ClassVar[tuple[str, ...]] = ()  # Config fields that only change how a trained bridge samples
+    # (a solver's steps, a guidance weight): `with_settings` gives them other values, no retraining
 
     def __init__(self, source: Expert, target: Expert, *, auxiliary: Mapping[str, Expert] | None = None, **config: Any):
         super().__init__()
@@ -127,8 +130,10 @@ class Strategy(nn.Module, abc.ABC):
             raise PluginError(f"strategy {cls.name!r} does not implement {sorted(cls.__abstractmethods__)}")
         if not all(isinstance(role, str) and isinstance(what, str) for role, what in dict(cls.roles).items()):
             raise PluginError(f"strategy {cls.name!r}: roles must map role names to descriptions")
+        if unknown := sorted(set(cls.sampling_settings) - {f.name for f in dataclasses.fields(cls.Config)}):
+            raise PluginError(f"strategy {cls.name!r}: sampling_settings {unknown} are not fields of its Config")
         return StrategySpec(name=cls.name, plugin=plugin, description=summary(cls), cls=cls, needs=cls.needs,
-                            roles=dict(cls.roles))
+                            roles=dict(cls.roles), sampling_settings=tuple(cls.sampling_settings))
 
     def optimizer(self) -> torch.optim.Optimizer:
         """The optimiser the trainer steps; strategies with a published recipe override it."""
@@ -162,6 +167,17 @@ class Strategy(nn.Module, abc.ABC):
     @abc.abstractmethod
     def sample(self, source: torch.Tensor, n_samples: int, generator: torch.Generator | None) -> torch.Tensor:
         """Source latents [B, *S] -> target latents [B * n_samples, *T], input-major."""
+
+    def with_settings(self, **settings: Any) -> Strategy:
+        """This strategy on the same weights (shared, not copied) with other values of its `sampling_settings`;
+        any other field was fixed by training and is an `InvalidInputError`."""
+        if fixed := sorted(set(settings) - set(self.sampling_settings)):
+            takes = ", ".join(self.sampling_settings) or "none"
+            raise InvalidInputError(f"strategy {self.name!r}: {fixed} cannot change once a bridge is trained; the "
+                                    f"settings it samples with: {takes}")
+        other = copy.copy(self)  # a new module object whose parameters, buffers and submodules are this one's
+        other.config = make_config(self.Config, {**dataclasses.asdict(self.config), **settings}, f"strategy {self.name!r}")
+        return other
 
     def reversed(self) -> Strategy:
         """The same trained weights translating target -> source (strategies with `reversible`)."""

@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", help="the split of the dataset(s) to evaluate on (default: test)")
     ev.add_argument("--n-samples", type=int, default=8, help="samples per input (default: 8)")
     ev.add_argument("--seed", type=seed, default=0)
+    for sampler in (trans, ev):
+        sampler.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                             help="a setting the bridge's strategy samples with, for this run only (repeatable): e.g. "
+                                  "--set correlation=0.7 (latent-vae: more diversity, less locality) or --set guidance=3 "
+                                  "(flow); see `n2n strategies` (default: the values it was trained with)")
 
     up = command("push", "Upload a bridge directory to a Hugging Face Hub repo, with its model card.", json_flag=False)
     up.add_argument("directory", metavar="DIR", type=Path, help="a saved bridge directory (e.g. n2n-demo/bridge)")

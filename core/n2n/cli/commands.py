@@ -16,7 +16,7 @@ import n2n
 
 from .. import registry
 from ..audio import clip_paths, save_clips, spectrogram_grid
-from ..bridge import push_bridge
+from ..bridge import Bridge, push_bridge
 from ..data.build import field_for
 from ..errors import InvalidInputError, N2NError, UnknownNameError, UsageError
 from ..hub.format import read_bridge_config
@@ -69,8 +69,9 @@ def show_strategies(args: argparse.Namespace) -> None:
     specs = n2n.strategies()
     if args.json:
         return print_json([spec.to_dict() for spec in specs.values()])
-    rows = [(s.name, s.needs, ", ".join(s.roles) or "-", s.plugin, s.description) for s in specs.values()]
-    print_table(("strategy", "needs", "roles", "plugin", "description"), rows)
+    rows = [(s.name, s.needs, ", ".join(s.roles) or "-", ", ".join(s.sampling_settings) or "-", s.plugin, s.description)
+            for s in specs.values()]
+    print_table(("strategy", "needs", "roles", "translate --set", "plugin", "description"), rows)
 
 
 def show_datasets(args: argparse.Namespace) -> None:
@@ -145,6 +146,11 @@ def run_train(args: argparse.Namespace) -> None:
     print(f"saved {out / 'bridge'}; in the local zoo as {alias!r}")
 
 
+def _sampling_bridge(args: argparse.Namespace) -> Bridge:
+    """The bridge `args.ref`, sampling with the `--set` settings given."""
+    return n2n.load_bridge(args.ref).with_settings(**dict(_pair("--set", text, parse=True) for text in args.settings))
+
+
 def run_translate(args: argparse.Namespace) -> None:
     if args.out is not None and args.out.is_dir():
         raise UsageError(f"--out {args.out} is a folder: give the file to write, e.g. {args.out / 'translations.png'} "
@@ -152,7 +158,7 @@ def run_translate(args: argparse.Namespace) -> None:
     if args.out is not None and args.out.suffix.lower() not in (".png", ".wav"):
         raise UsageError(f"--out {args.out}: translations are written as PNG (images) or WAV (sound), so its name must end "
                          "in .png or .wav")
-    bridge = n2n.load_bridge(args.ref)
+    bridge = _sampling_bridge(args)
     audio = bridge.target.modality == "audio"
     out, kind = args.out or Path("translations.wav" if audio else "translations.png"), ".wav" if audio else ".png"
     if out.suffix.lower() != kind:
@@ -185,7 +191,7 @@ def run_translate(args: argparse.Namespace) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    bridge = n2n.load_bridge(args.ref)
+    bridge = _sampling_bridge(args)
     given = {"dataset": args.dataset, "source_dataset": args.source_dataset, "target_dataset": args.target_dataset}
     if any(given.values()):
         data = DataSource(**{k: v for k, v in given.items() if v})
