@@ -19,7 +19,6 @@ Training seconds and sampling speed (latents per second, 8 samples for each of 1
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import tempfile
@@ -69,14 +68,9 @@ def variants(label: str, bridge):
     if bridge.strategy.name != "flow":
         yield label, bridge
         return
-    trained = bridge.strategy.config
-    yield f"{label} (default: {trained.steps} steps)", bridge
-    try:
-        for steps in FLOW_STEPS:
-            bridge.strategy.config = dataclasses.replace(trained, steps=steps)
-            yield f"{label} {steps} step{'s' if steps > 1 else ''}", bridge
-    finally:
-        bridge.strategy.config = trained
+    yield f"{label} (default: {bridge.strategy.config.steps} steps)", bridge
+    for steps in FLOW_STEPS:
+        yield f"{label} {steps} step{'s' if steps > 1 else ''}", bridge.with_settings(steps=steps)
 
 
 def run_task(task: str, steps: int | None, home: Path) -> tuple[dict, int]:

@@ -151,9 +151,28 @@ def test_with_settings_samples_differently_on_the_same_weights(flow_bridge):
     assert not torch.allclose(other.sample(logits, 2, seed=0), flow_bridge.sample(logits, 2, seed=0))
     shared = dict(flow_bridge.strategy.named_parameters())
     assert all(tensor is shared[name] for name, tensor in other.strategy.named_parameters())
-    assert other.metrics == {"data": {"dataset": "digits"}, "train_steps": 5}  # measured at guidance 2: dropped
-    assert other.config["config"]["guidance"] == 1.0  # what a saved copy would sample with
+    # measured at the trained values: dropped; how it was trained stays, with the trained values of what changed
+    assert other.metrics == {"data": {"dataset": "digits"}, "train_steps": 5, "trained_with": {"guidance": 2.0, "steps": 8}}
+    assert other.config["config"]["guidance"] == 1.0  # what a saved copy samples with
+    assert other.with_settings(steps=8).metrics["trained_with"] == {"guidance": 2.0}  # back to a trained value
+    assert "trained_with" not in other.with_settings(steps=8, guidance=2.0).metrics
     assert flow_bridge.with_settings() is flow_bridge
+    assert flow_bridge.with_settings(guidance=2.0).metrics == flow_bridge.metrics  # nothing changed: still true
+
+
+def test_a_saved_view_s_card_says_what_changed_after_training(flow_bridge, tmp_path):
+    card = (flow_bridge.with_settings(guidance=1.0).save_pretrained(tmp_path / "bridge") / "README.md").read_text()
+    assert "- sampling settings changed after training: `guidance=1.0` (trained with `2.0`)" in card
+
+
+def test_sampling_a_view_leaves_the_original_s_modes_alone(flow_bridge):
+    view = flow_bridge.with_settings(steps=2)
+    flow_bridge.strategy.train()
+    try:
+        view.sample(torch.eye(10)[:1], 1, seed=0)
+        assert all(module.training for module in flow_bridge.strategy.modules())
+    finally:
+        flow_bridge.strategy.eval()
 
 
 def test_with_settings_rejects_what_training_fixed_and_bad_values(flow_bridge, bridge):
@@ -168,3 +187,5 @@ def test_with_settings_rejects_what_training_fixed_and_bad_values(flow_bridge, b
         flow_bridge.with_settings(solver="dopri5")
     with pytest.raises(InvalidInputError, match=r"strategy 'cinn': \['blocks'\] cannot change .* samples with: none"):
         bridge.with_settings(blocks=3)
+    with pytest.raises(InvalidInputError, match="strategy 'flow' has no setting 'guidence' \\(did you mean 'guidance'\\?\\)"):
+        flow_bridge.with_settings(guidence=3.0)

@@ -55,7 +55,8 @@ from n2n.strategy import LoopConfig, Strategy, input_major_noise
 
 from .cinn import mlp
 
-VECTORIZE_HINT = ": create (or train) the bridge with vectorize=False (`--set vectorize=false`) to run one class at a time"
+VECTORIZE_HINT = (": run one class at a time with vectorize=False: `n2n train`/`n2n translate --set vectorize=false`, "
+                  "or `bridge.with_settings(vectorize=False)`")
 TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)  # weights [in, out, *kernel]
 MODULATED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, *TRANSPOSED)
 
@@ -139,6 +140,7 @@ class Hypermod(Strategy):
     name = "hypermod"
     needs = "in_the_loop"
     Config = HypermodConfig
+    sampling_settings = ("vectorize",)  # the same arithmetic either way
     training_only = ("discriminator", "average")
     paper = {
         "arxiv": "2112.02219",

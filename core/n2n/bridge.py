@@ -129,10 +129,15 @@ class Bridge(nn.Module):
     def with_settings(self, **settings: Any) -> Bridge:
         """The same trained bridge (weights shared) sampling with other values of its strategy's
         `sampling_settings`: e.g. `flow`'s guidance, or `latent-vae`'s correlation (locality against
-        diversity). Its measurements were taken at the trained values, so only how it was trained carries over."""
+        diversity); for translating and evaluating, not for training. Measurements taken at other values do not
+        carry over; `metrics["trained_with"]` keeps the trained values of what differs (a saved copy's card shows them)."""
         if not settings:
             return self
-        return Bridge(self.strategy.with_settings(**settings), {k: v for k, v in self.metrics.items() if _how_trained(k)})
+        strategy = self.strategy.with_settings(**settings)
+        trained = {**{key: getattr(self.strategy.config, key) for key in settings}, **self.metrics.get("trained_with", {})}
+        trained = {key: value for key, value in trained.items() if getattr(strategy.config, key) != value}
+        metrics = {k: v for k, v in self.metrics.items() if k != "trained_with" and (not trained or _how_trained(k))}
+        return Bridge(strategy, {**metrics, "trained_with": trained} if trained else metrics)
 
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
         """source.encode -> sample target latents -> decode; outputs are input-major."""
@@ -233,20 +238,22 @@ class Bridge(nn.Module):
 
 
 def _how_trained(metric: str) -> bool:
-    """Whether a `Bridge.metrics` key records how the bridge was trained (its data, its training run) rather
-    than a measurement of what it does."""
-    return metric.startswith("train_") or metric in ("dataset", "data")
+    """Whether a `Bridge.metrics` key records how the bridge was trained (its data, its training run, whether
+    it exploded, the trained values of changed sampling settings) rather than a measurement of what it does."""
+    return metric.startswith("train_") or metric in ("dataset", "data", "exploded", "trained_with")
 
 
 @contextmanager
 def evaluating(module: nn.Module) -> Iterator[nn.Module]:
-    """`module` in eval mode for the block, then back in the mode it was in."""
-    was_training = module.training
+    """`module` in eval mode for the block, then each of its submodules back in the mode it was in (a view
+    from `with_settings` shares its submodules with the original, whose mode may differ)."""
+    modes = {submodule: submodule.training for submodule in module.modules()}
     module.eval()
     try:
         yield module
     finally:
-        module.train(was_training)
+        for submodule, training in modes.items():
+            submodule.training = training
 
 
 def create_bridge(

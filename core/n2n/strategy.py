@@ -26,6 +26,7 @@ from __future__ import annotations
 import abc
 import copy
 import dataclasses
+import difflib
 import inspect
 import math
 from collections.abc import Mapping
@@ -130,6 +131,9 @@ class Strategy(nn.Module, abc.ABC):
             raise PluginError(f"strategy {cls.name!r} does not implement {sorted(cls.__abstractmethods__)}")
         if not all(isinstance(role, str) and isinstance(what, str) for role, what in dict(cls.roles).items()):
             raise PluginError(f"strategy {cls.name!r}: roles must map role names to descriptions")
+        if not (isinstance(cls.sampling_settings, tuple) and all(isinstance(name, str) for name in cls.sampling_settings)):
+            raise PluginError(f"strategy {cls.name!r}: sampling_settings must be a tuple of Config field names, "
+                              f"got {cls.sampling_settings!r}")
         if unknown := sorted(set(cls.sampling_settings) - {f.name for f in dataclasses.fields(cls.Config)}):
             raise PluginError(f"strategy {cls.name!r}: sampling_settings {unknown} are not fields of its Config")
         return StrategySpec(name=cls.name, plugin=plugin, description=summary(cls), cls=cls, needs=cls.needs,
@@ -169,13 +173,19 @@ class Strategy(nn.Module, abc.ABC):
         """Source latents [B, *S] -> target latents [B * n_samples, *T], input-major."""
 
     def with_settings(self, **settings: Any) -> Strategy:
-        """This strategy on the same weights (shared, not copied) with other values of its `sampling_settings`;
-        any other field was fixed by training and is an `InvalidInputError`."""
+        """A view of this strategy for sampling, with other values of its `sampling_settings`: a new module object
+        whose parameters, buffers and submodules are this one's (shared, not copied; train the original, not the
+        view). Any other field was fixed by training and is an `InvalidInputError`."""
+        takes = ", ".join(self.sampling_settings) or "none"
+        fields = {f.name for f in dataclasses.fields(self.Config)}
+        for name in sorted(set(settings) - fields):
+            close = difflib.get_close_matches(name, self.sampling_settings, n=1)
+            raise InvalidInputError(f"strategy {self.name!r} has no setting {name!r}"
+                                    f"{f' (did you mean {close[0]!r}?)' if close else ''}; the settings it samples with: {takes}")
         if fixed := sorted(set(settings) - set(self.sampling_settings)):
-            takes = ", ".join(self.sampling_settings) or "none"
             raise InvalidInputError(f"strategy {self.name!r}: {fixed} cannot change once a bridge is trained; the "
                                     f"settings it samples with: {takes}")
-        other = copy.copy(self)  # a new module object whose parameters, buffers and submodules are this one's
+        other = copy.copy(self)
         other.config = make_config(self.Config, {**dataclasses.asdict(self.config), **settings}, f"strategy {self.name!r}")
         return other
 

@@ -376,6 +376,23 @@ class StrategyTests:
             two = strategy.sample(batch["source"], 2, torch.Generator().manual_seed(3))
         torch.testing.assert_close(one, two, atol=0, rtol=0)
 
+    def test_each_sampling_setting_gives_a_view_on_the_same_weights(self, strategy, batch):
+        """`with_settings` at each sampling setting's current value: the same tensors, the original's config
+        left alone, the same samples."""
+        if not strategy.sampling_settings:
+            pytest.skip(f"strategy {strategy.name!r} has no sampling settings")
+        strategy.initialize(batch)
+        strategy.eval()
+        source, config = batch["source"][:2], strategy.config
+        with torch.no_grad():
+            expected = strategy.sample(source, 2, torch.Generator().manual_seed(0))
+        for name in strategy.sampling_settings:
+            view = strategy.with_settings(**{name: getattr(config, name)})
+            assert strategy.config is config and view.config == config and view.config is not config
+            assert [id(t) for t in [*view.parameters(), *view.buffers()]] == [id(t) for t in [*strategy.parameters(), *strategy.buffers()]]
+            with torch.no_grad():
+                torch.testing.assert_close(view.sample(source, 2, torch.Generator().manual_seed(0)), expected, atol=0, rtol=0)
+
     def test_bridge_sample_keeps_the_training_mode(self, experts, batch):
         bridge = self.make_bridge(experts)
         bridge.strategy.train()

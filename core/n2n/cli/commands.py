@@ -71,7 +71,7 @@ def show_strategies(args: argparse.Namespace) -> None:
         return print_json([spec.to_dict() for spec in specs.values()])
     rows = [(s.name, s.needs, ", ".join(s.roles) or "-", ", ".join(s.sampling_settings) or "-", s.plugin, s.description)
             for s in specs.values()]
-    print_table(("strategy", "needs", "roles", "translate --set", "plugin", "description"), rows)
+    print_table(("strategy", "needs", "roles", "sampling settings", "plugin", "description"), rows)
 
 
 def show_datasets(args: argparse.Namespace) -> None:

@@ -76,9 +76,13 @@ def model_card_text(config: dict[str, Any], repo_id: str | None = None, license:
     if metrics.get("exploded"):
         lines += ["## Warning", "", f"**Training exploded: {metrics['exploded']}.** Its translations are not meaningful; "
                   "it is kept for inspection only.", ""]
+    changed = metrics.get("trained_with") or {}
     lines += [
         "## Training", "",
         f"- strategy: `{strategy}` ({hyper})",
+        *(["- sampling settings changed after training: "
+           + ", ".join(f"`{k}={_shown(config.get('config', {}).get(k))}` (trained with `{_shown(v)}`)" for k, v in changed.items())]
+          if changed else []),
         f"- data: {trained_on}",
         f"- n2n {config.get('n2n_version', '?')}", "",
         "## Metrics", "",
