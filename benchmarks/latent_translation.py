@@ -10,13 +10,15 @@ samples (`n2n.training.transfer`).
 `latent-vae` is evaluated once per sampling `correlation` (the same trained bridge): 1 decodes the source's
 own posterior, lower values draw more of each translation from the class's distribution of codes.
 
-    python benchmarks/latent_translation.py [--steps 3000] [--correlations 1 0.9 0.8 0.7 0.5 0] [--without-pullback] [--json out.json]
+    python benchmarks/latent_translation.py [--steps 3000] [--correlations 1 0.9 0.8 0.7 0.5 0] [--set KEY=VALUE ...] [--json out.json]
+
+`--set` changes the demo's latent-vae settings, e.g. `--set beta_isometry=0 --set pullback=false` for the
+paper's plain standardisation and no isometry.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import tempfile
@@ -43,13 +45,40 @@ def class_matched_pairs(source, target, seed: int):
     return PairedData(cached_tensor(source_latents, key + ":s"), cached_tensor(target_latents[partners], key + ":t"), source.labels)
 
 
+def setting(text: str) -> tuple[str, object]:
+    """An argparse type: KEY=VALUE -> (key, the value read as JSON, or as text when it is not JSON)."""
+    key, equals, value = text.partition("=")
+    if not (key and equals):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+@torch.no_grad()
+def shared_code_locality(strategy, test) -> dict[str, float]:
+    """Per domain, `locality` between its held-out items' outputs and their shared codes (posterior means):
+    how well distances in the shared space follow what the expert's outputs show."""
+    from n2n.training.metrics import decoded
+    from n2n.training.transfer import locality
+
+    scores = {}
+    for side in ("source", "target"):
+        expert = getattr(strategy, side)
+        latents, labels = test[expert.name].latents.load_all()[:1000], test[expert.name].labels[:1000]
+        codes = strategy.encode(latents.flatten(1), strategy.domain_of(side))[0]
+        scores[expert.name] = locality(expert.distance_view(decoded(expert, latents)), codes, labels)
+    return scores
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--correlations", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.5, 0.0],
                         help="latent-vae's sampling correlation to evaluate the one trained bridge with (the demo's default among them)")
-    parser.add_argument("--without-pullback", action="store_true",
-                        help="train latent-vae with pullback=False (plain standardisation of the GAN's latents, as the paper)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE", type=setting,
+                        help="a latent-vae hyperparameter over the demo's (the value read as JSON: 0, false, 0.5), repeatable")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
@@ -65,17 +94,17 @@ def main() -> None:
         rows, seconds = {}, {}
 
         start = time.perf_counter()
-        bridge = n2n.create_bridge("latent-vae", vae, gan, seed=0, **{**CONFIG, "pullback": not args.without_pullback})
+        bridge = n2n.create_bridge("latent-vae", vae, gan, seed=0, **{**CONFIG, **dict(args.settings)})
         n2n.train(bridge, Path(home) / "latent-vae", n2n.DataSource(generated=GENERATED), steps=args.steps, progress=False)
         seconds["latent-vae"] = time.perf_counter() - start
         trained = bridge.strategy.config
         for correlation in args.correlations:  # one trained bridge, translated with each correlation
-            bridge.strategy.config = dataclasses.replace(trained, correlation=correlation)
-            report = transfer_report(bridge, test["digits"], test["digits-gan"], (classifier, classifier))
+            report = transfer_report(bridge.with_settings(correlation=correlation), test["digits"], test["digits-gan"],
+                                     (classifier, classifier))
             name = "latent-vae" + ("" if correlation == trained.correlation else f" ρ={correlation:g}")
             rows[f"{name}  digits->gan"] = {k: v for k, v in report.items() if not k.startswith("reverse_")}
             rows[f"{name}  gan->digits"] = {k[8:]: v for k, v in report.items() if k.startswith("reverse_")}
-        bridge.strategy.config = trained
+        code_locality = shared_code_locality(bridge.strategy, test)
 
         for source, target in ((vae, gan), (gan, vae)):
             start = time.perf_counter()
@@ -90,9 +119,12 @@ def main() -> None:
     print(f"{'bridge':<32}" + "".join(f"{k:>20}" for k in KEYS))
     for name, row in rows.items():
         print(f"{name:<32}" + "".join(f"{row[k]:>20.3f}" if k in row else f"{'-':>20}" for k in KEYS))
+    print("shared-code locality (within a class, outputs' distances against their shared codes'): "
+          + ", ".join(f"{k} {v:.3f}" for k, v in code_locality.items()))
     print("training seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "train_seconds": seconds, "steps": args.steps}, indent=2))
+        Path(args.json).write_text(json.dumps({"rows": rows, "shared_code_locality": code_locality, "train_seconds": seconds,
+                                               "steps": args.steps}, indent=2))
 
 
 if __name__ == "__main__":

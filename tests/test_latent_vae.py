@@ -10,7 +10,7 @@ import torch
 
 import n2n
 from n2n.testing import StrategyTests
-from n2n_bridges.latent_vae import PULLBACK_FLOOR, sliced_wasserstein
+from n2n_bridges.latent_vae import PULLBACK_FLOOR, isometry, sliced_wasserstein
 
 
 class TestLatentVAE(StrategyTests):
@@ -236,3 +236,41 @@ def test_a_pullback_bridge_round_trips_through_disk_both_ways(tmp_path):
         loaded = n2n.load_bridge(original.save_pretrained(tmp_path / original.source.name))
         assert loaded.strategy.config.pullback
         torch.testing.assert_close(loaded.sample(source_latents, 2, seed=1), original.sample(source_latents, 2, seed=1), atol=0, rtol=0)
+
+
+def test_isometry_is_zero_for_a_scaled_rotation_and_counts_only_pairs_of_one_class():
+    generator = torch.Generator().manual_seed(0)
+    outputs, labels = torch.randn(12, 16, generator=generator), torch.tensor([0] * 6 + [1] * 6)
+    rotation = torch.linalg.qr(torch.randn(16, 16, generator=generator))[0]
+    codes = 3 * outputs @ rotation
+    assert isometry(codes, outputs, labels) < 1e-6
+    codes[6:] += 10  # the classes move apart: no pair of one class changes
+    assert isometry(codes, outputs, labels) < 1e-6
+    shuffled = codes.clone()
+    shuffled[:6] = codes[torch.tensor([3, 0, 5, 1, 4, 2])] * torch.linspace(0.2, 2, 6)[:, None]  # distorted within class 0
+    assert isometry(shuffled, outputs, labels) > 0.05
+    assert isometry(codes, outputs, torch.arange(12)) == 0  # no two items share a class
+
+
+def test_beta_isometry_pulls_the_shared_codes_towards_the_outputs_distances():
+    torch.manual_seed(0)
+    strategy = n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=32, depth=1, shared_dim=4, beta_isometry=10.0,
+                                 seed=0).strategy
+    generator = torch.Generator().manual_seed(0)
+    batch = {"source": torch.randn(64, 24, generator=generator), "source_label": torch.randint(3, (64,), generator=generator),
+             "target": torch.randn(64, 32, generator=generator), "target_label": torch.randint(3, (64,), generator=generator)}
+    strategy.initialize(batch)
+    optimizer = strategy.optimizer()
+    distortion = []
+    for _ in range(60):
+        losses = strategy.training_step(batch)
+        optimizer.zero_grad()
+        losses["loss"].backward()
+        optimizer.step()
+        distortion.append(losses["isometry"].item())
+    assert distortion[-1] < 0.5 * distortion[0]
+
+
+def test_beta_isometry_needs_experts_that_decode():
+    with pytest.raises(n2n.N2NError, match="beta_isometry compares the outputs of both experts, but 'digits-classifier' does not decode"):
+        n2n.create_bridge("latent-vae", "digits-classifier", "digits-gan", beta_isometry=1.0)

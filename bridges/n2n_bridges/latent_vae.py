@@ -16,7 +16,10 @@ evaluation uses held-out items only.
 Inside, domain 0 is the source the bridge was trained from and domain 1 its target; `reverse` swaps
 which one a bridge translates from. Latents are standardised per domain (statistics from the first
 training batch, kept as buffers) and zero-padded to the larger domain's size; with `pullback`, a
-generator's latents are first mapped by its output metric (`LatentVAEConfig.pullback`).
+generator's latents are first mapped by its output metric (`LatentVAEConfig.pullback`). With
+`beta_isometry`, the shared codes are also pulled towards the geometry of the experts' outputs (`isometry`).
+Neither is in the paper; both are off by default. `correlation` and `residual_noise` only change how a
+trained bridge samples (`Bridge.with_settings`).
 """
 
 from __future__ import annotations
@@ -64,6 +67,12 @@ class LatentVAEConfig(StrategyConfig):
     # what changes the output, not on prior directions the generator ignores (estimated at initialisation from
     # PULLBACK_SAMPLES prior draws, one random projection each). Not in the paper; raises locality, most of all
     # from the GAN's side (measured: benchmarks/latent_translation.py)
+    beta_isometry: float = 0.0  # within each class, the pairwise distances of a domain's shared codes (posterior
+    # means) are pulled towards those of the items' outputs as its expert renders them (`distance_view`), each
+    # scaled by its mean (`isometry`): both domains' codes then measure what their outputs measure, so a translation
+    # keeps which items are near each other. Not in the paper; raises locality from a GAN's side, where its outputs
+    # vary most unevenly over its prior, at the same accuracy (measured: benchmarks/latent_translation.py)
+    isometry_rows: int = 128  # items of each domain's batch whose outputs the isometry decodes, every step
     reverse: bool = False  # translate from the trained target back to the trained source
     lr: float = 1e-3
     batch_size: int = 512
@@ -81,6 +90,20 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int) -> to
     sorted_a = (a[:n] @ directions).sort(0).values  # [n, P]
     sorted_b = (b[:n] @ directions).sort(0).values
     return (sorted_a - sorted_b).abs().mean()
+
+
+def isometry(codes: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """How far codes [B, S] are from an isometry of outputs [B, F] within each class of labels [B]: the mean
+    squared difference between same-class pairwise distances of the two, each divided by its mean (scale is
+    free). 0 when no two items share a class."""
+    pairs = (labels[:, None] == labels[None, :]).triu(1)  # [B, B]: each same-class pair once
+    if not pairs.any():
+        return codes.new_zeros(())
+    with torch.autocast(codes.device.type, enabled=False):
+        codes = codes.float()
+        code_distances = (codes[:, None] - codes[None, :]).pow(2).sum(-1)[pairs].add(1e-8).sqrt()  # [P]: finite gradients at 0
+        output_distances = torch.cdist(outputs, outputs)[pairs]  # [P]
+        return (code_distances / code_distances.mean() - output_distances / output_distances.mean().clamp(min=1e-12)).pow(2).mean()
 
 
 class LatentVAE(Strategy):
@@ -117,6 +140,9 @@ class LatentVAE(Strategy):
             self.register_buffer(f"class_mean_{domain}", torch.zeros(c.classes, c.shared_dim))
             self.register_buffer(f"class_moment_{domain}", torch.zeros(c.classes, c.shared_dim, c.shared_dim))
             self.register_buffer(f"class_batches_{domain}", torch.zeros(c.classes))
+            if c.beta_isometry and not self._expert_of(domain).can_decode():
+                raise InvalidInputError(f"latent-vae: beta_isometry compares the outputs of both experts, but "
+                                        f"{self._expert_of(domain).name!r} does not decode: set beta_isometry=0")
             if c.pullback and not self._expert_of(domain).can_encode():
                 self.register_buffer(f"pullback_{domain}", torch.eye(dim))  # A [dim, dim], symmetric
                 self.register_buffer(f"pullback_inverse_{domain}", torch.eye(dim))
@@ -194,7 +220,7 @@ class LatentVAE(Strategy):
 
     def training_step(self, batch):
         c, codes, losses = self.config, [], {}
-        reconstruction = kl = classification = 0.0
+        reconstruction = kl = classification = distortion = 0.0
         for side in SIDES:
             domain, x = self.domain_of(side), batch[side].flatten(1)  # [B, dim]
             if self.training and f"{side}_logvar" in batch:  # resample from the expert's posterior
@@ -215,11 +241,24 @@ class LatentVAE(Strategy):
             if self.training:
                 self._track_classes(z.detach(), labels, domain)
             codes.append(z)
+            if c.beta_isometry:
+                rows = slice(0, c.isometry_rows)
+                distortion = distortion + isometry(mean[rows], self._outputs(x[rows], domain), labels[rows])
         swd = sliced_wasserstein(codes[0], codes[1], c.projections)
-        loss = reconstruction + c.beta_kl * kl + c.beta_swd * swd + c.beta_cls * classification
+        loss = reconstruction + c.beta_kl * kl + c.beta_swd * swd + c.beta_cls * classification + c.beta_isometry * distortion
+        if c.beta_isometry:
+            losses["isometry"] = distortion.detach()
         losses.update(loss=loss, reconstruction=reconstruction.detach(), kl=kl.detach(), swd=swd.detach(),
                       classification=classification.detach())
         return losses
+
+    @torch.no_grad()
+    def _outputs(self, x: torch.Tensor, domain: int) -> torch.Tensor:
+        """A domain's latents [B, dim] -> its expert's outputs as distances see them [B, F], in fp32."""
+        expert = self._expert_of(domain)
+        with torch.autocast(expert.device.type, enabled=False):
+            outputs = expert.distance_view(expert.decode(x.view(-1, *expert.latent_shape)))
+        return outputs.flatten(1).float().to(x.device)
 
     @torch.no_grad()
     def _track_classes(self, z: torch.Tensor, labels: torch.Tensor, domain: int) -> None:
