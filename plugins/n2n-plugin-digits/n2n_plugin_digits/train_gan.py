@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from n2n.cli import count
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
@@ -102,6 +103,11 @@ def quality(g: DigitsGenerator, classifier: DigitsClassifier, samples: int = 200
     }
 
 
+def print_metrics(metrics: dict[str, float]) -> None:
+    for key, value in metrics.items():
+        print(f"{key:<25} {value:.4f}")
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train_gan", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the package's shipped weights)")
@@ -111,21 +117,29 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--width", type=int, default=48, help="channels of the first layer (the others double)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--r1", type=float, default=0.2, help="weight of the R1 penalty on real images")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="measure the quality bar of the weights in --out (default: the shipped ones) and exit: no training, "
+                             "so the training flags above are ignored")
+    parser.add_argument("--samples", type=count(1), default=2000, help="prior draws the quality bar is measured on (default: 2,000)")
     args = parser.parse_args(argv)
+    classifier = load_module(DigitsClassifier, classifier_weights()).eval()
+    if args.evaluate:
+        metrics = quality(load_module(DigitsGenerator, args.out or gan_weights()).eval(), classifier, args.samples)
+        print_metrics(metrics)
+        return metrics
 
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     images, _ = digit_split("train")  # the labels are never used
     g, d = train_gan(images, args.steps, args.z_dim, args.width, generator, lr=args.lr, r1=args.r1)
-    metrics = quality(g, load_module(DigitsClassifier, classifier_weights()).eval())
+    metrics = quality(g, classifier, args.samples)
 
     out = args.out or gan_weights()
     save_module(g, {"z_dim": g.z_dim, "width": args.width}, out)
     save_module(d, {"width": args.width}, out / "discriminator")
-    settings = {key: value for key, value in vars(args).items() if key != "out"}
+    settings = {key: value for key, value in vars(args).items() if key not in ("out", "evaluate")}
     write_json(out / "training-metrics.json", {**settings, **metrics})
-    for key, value in metrics.items():
-        print(f"{key:<25} {value:.4f}")
+    print_metrics(metrics)
     print(f"weights written to {out} (generator) and {out / 'discriminator'}")
     return metrics
 

@@ -59,6 +59,16 @@ def test_shipped_gan_passes_its_quality_bar():
     assert metrics["relative_spread_min"] >= 0.75
 
 
+def test_train_gan_evaluate_measures_the_shipped_weights_without_writing(capsys):
+    from n2n_plugin_digits.experts import gan_weights
+    from n2n_plugin_digits.train_gan import main
+
+    before = {path: path.stat().st_mtime_ns for path in gan_weights().rglob("*")}
+    metrics = main(["--evaluate", "--samples", "300"])
+    assert 0.8 <= metrics["confident_share"] <= 1 and "confident_share" in capsys.readouterr().out
+    assert {path: path.stat().st_mtime_ns for path in gan_weights().rglob("*")} == before
+
+
 class TestDigitsCGAN(ConditionalGeneratorTests, DefaultCheckpointTests):
     expert_name = "digits-cgan"
     known_class = ("three", 3)
