@@ -15,11 +15,12 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
+import torch
 from PIL import Image
 
 import n2n
 from n2n.hub.zoo import register
-from n2n.serve import card_markdown, load_tabs, read_sketch, translator
+from n2n.serve import Tab, build_app, card_markdown, load_tabs, read_sketch, setting_widgets, translator
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 INSTALL = "install it with `sudo apt-get install chromium` (Debian, Ubuntu); CI installs it"
@@ -195,3 +196,22 @@ def test_a_drawing_becomes_spoken_samples_with_their_spectrograms():
     assert [player["visible"] for player in players] == [True, True, False, False]
     rate, samples = players[0]["value"]
     assert rate == bridge.target.sample_rate and samples.ndim == 1 and abs(samples).max() <= 1
+
+
+def test_a_strategy_s_sampling_settings_are_inputs_of_its_tab():
+    bridge = n2n.create_bridge("flow", n2n.load_expert("label", checkpoint="digits"), "digits", seed=0, hidden=16, depth=1,
+                               embed_dim=8, embed_hidden=16, time_features=4)
+    bridge.strategy.initialize({"target": torch.randn(32, 24)})
+    with gr.Blocks():
+        widgets = setting_widgets(bridge, "tab0-flow")
+    assert [(w.label, w.value) for w in widgets] == [("steps", 8), ("solver", "midpoint"), ("guidance", 2.0)]
+    assert isinstance(build_app([Tab("label->digits:flow", bridge, None)]), gr.Blocks)  # the tab wires them to its button
+    translate = translator(bridge, 0)
+    trained = translate("seven", 2, 0, 8, "midpoint", 2.0)
+    fewer_steps = translate("seven", 2, 0, 2.0, "midpoint", 2.0)  # a page's Number may give a float
+    assert len(trained) == len(fewer_steps) == 2 and trained[0].tobytes() != fewer_steps[0].tobytes()
+    assert bridge.strategy.config.steps == 8  # the tab's bridge is left as trained
+    with pytest.raises(gr.Error, match="solver must be one of"):
+        translate("seven", 1, 0, 8, "dopri5", 2.0)
+    with pytest.raises(gr.Error, match="give a value for the setting 'guidance' \\(trained with 2.0\\)"):
+        translate("seven", 1, 0, 8, "midpoint", None)

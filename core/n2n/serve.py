@@ -121,17 +121,29 @@ def inputs_of(bridge: Bridge, value: Any) -> list[Any]:
     raise gr.Error(f"inputs of modality {modality!r} cannot be given in the browser")
 
 
+def chosen_settings(bridge: Bridge, values: Sequence[Any]) -> dict[str, Any]:
+    """The page's values of the strategy's sampling settings, in their order, as the types the config holds."""
+    chosen = {}
+    for name, value in zip(bridge.strategy.sampling_settings, values):
+        trained = getattr(bridge.strategy.config, name)
+        if value is None or value == "":
+            raise gr.Error(f"give a value for the setting {name!r} (trained with {trained!r})")
+        chosen[name] = type(trained)(value) if isinstance(trained, (int, float)) and not isinstance(trained, bool) else value
+    return chosen
+
+
 def translator(bridge: Bridge, audio_players: int) -> Callable[..., Any]:
-    """The tab's click handler: (input, samples, seed) -> the gallery's pictures, or for audio targets
-    (pictures, *audio players). Every n2n error is shown in the page as its message; anything else as a
-    short line (the traceback goes to the log)."""
+    """The tab's click handler: (input, samples, seed, *sampling settings) -> the gallery's pictures, or for
+    audio targets (pictures, *audio players). Every n2n error is shown in the page as its message; anything
+    else as a short line (the traceback goes to the log)."""
     sample_rate = getattr(bridge.target, "sample_rate", None)
 
-    def translate(value: Any, samples: float, seed: float | None) -> Any:
+    def translate(value: Any, samples: float, seed: float | None, *settings: Any) -> Any:
         samples = int(samples)
         try:
             inputs = inputs_of(bridge, value)
-            outputs = bridge.translate(inputs, n_samples=samples, seed=None if seed is None else int(seed))
+            sampler = bridge.with_settings(**chosen_settings(bridge, settings))
+            outputs = sampler.translate(inputs, n_samples=samples, seed=None if seed is None else int(seed))
         except gr.Error:
             raise
         except N2NError as exc:
@@ -172,6 +184,20 @@ def input_widget(bridge: Bridge, slug: str) -> gr.components.Component:
     return gr.Markdown(f"(inputs of modality {source.modality!r} cannot be given in the browser)")
 
 
+def setting_widgets(bridge: Bridge, slug: str) -> list[gr.components.Component]:
+    """One input per sampling setting of the bridge's strategy, showing the value it was trained with."""
+    widgets = []
+    for name in bridge.strategy.sampling_settings:
+        value, elem_id = getattr(bridge.strategy.config, name), f"{slug}-set-{name}"
+        if isinstance(value, bool):
+            widgets.append(gr.Checkbox(value=value, label=name, elem_id=elem_id))
+        elif isinstance(value, (int, float)):
+            widgets.append(gr.Number(value=value, precision=0 if isinstance(value, int) else None, label=name, elem_id=elem_id))
+        else:
+            widgets.append(gr.Textbox(value=str(value), label=name, elem_id=elem_id))
+    return widgets
+
+
 def slug_of(name: str, index: int) -> str:
     return f"tab{index}-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
@@ -179,7 +205,8 @@ def slug_of(name: str, index: int) -> str:
 def build_app(tabs: Sequence[Tab]) -> gr.Blocks:
     """The Gradio app: one tab per bridge."""
     with gr.Blocks(title="n2n bridges", analytics_enabled=False) as app:
-        gr.Markdown("# n2n bridges\nEach tab is a trained bridge: give an input, choose how many samples, translate.")
+        gr.Markdown("# n2n bridges\nEach tab is a trained bridge: give an input, choose how many samples "
+                    "(and, under its sampling settings, how it samples), translate.")
         for index, tab in enumerate(tabs):
             slug = slug_of(tab.name, index)
             with gr.Tab(tab.name, elem_id=f"{slug}-tab"):
@@ -193,6 +220,10 @@ def build_app(tabs: Sequence[Tab]) -> gr.Blocks:
                         widget = input_widget(bridge, slug)
                         samples = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id=f"{slug}-samples")
                         seed = gr.Number(value=0, precision=0, label="seed (same seed, same output)", elem_id=f"{slug}-seed")
+                        settings = []
+                        if bridge.strategy.sampling_settings:
+                            with gr.Accordion("sampling settings (no retraining)", open=False):
+                                settings = setting_widgets(bridge, slug)
                         run = gr.Button("Translate", variant="primary", elem_id=f"{slug}-run")
                     with gr.Column(scale=2):
                         gallery = gr.Gallery(label="spectrograms" if audio else "translations", columns=4,
@@ -201,7 +232,7 @@ def build_app(tabs: Sequence[Tab]) -> gr.Blocks:
                                    for i in range(MAX_SAMPLES if audio else 0)]
                 with gr.Accordion("model card", open=False):
                     gr.Markdown(card_markdown(bridge))
-                run.click(translator(bridge, len(players)), inputs=[widget, samples, seed], outputs=[gallery, *players])
+                run.click(translator(bridge, len(players)), inputs=[widget, samples, seed, *settings], outputs=[gallery, *players])
     return app
 
 

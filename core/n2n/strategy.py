@@ -177,10 +177,9 @@ class Strategy(nn.Module, abc.ABC):
         whose parameters, buffers and submodules are this one's (shared, not copied; train the original, not the
         view). Any other field was fixed by training and is an `InvalidInputError`."""
         takes = ", ".join(self.sampling_settings) or "none"
-        fields = {f.name for f in dataclasses.fields(self.Config)}
-        for name in sorted(set(settings) - fields):
-            close = difflib.get_close_matches(name, self.sampling_settings, n=1)
-            raise InvalidInputError(f"strategy {self.name!r} has no setting {name!r}"
+        if unknown := sorted(set(settings) - {f.name for f in dataclasses.fields(self.Config)}):
+            close = difflib.get_close_matches(unknown[0], self.sampling_settings, n=1)
+            raise InvalidInputError(f"strategy {self.name!r} has no setting {unknown[0]!r}"
                                     f"{f' (did you mean {close[0]!r}?)' if close else ''}; the settings it samples with: {takes}")
         if fixed := sorted(set(settings) - set(self.sampling_settings)):
             raise InvalidInputError(f"strategy {self.name!r}: {fixed} cannot change once a bridge is trained; the "
