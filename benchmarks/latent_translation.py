@@ -27,6 +27,9 @@ from pathlib import Path
 
 import torch
 
+from n2n.errors import UsageError
+from n2n.settings import key_value
+
 KEYS = ("transfer_accuracy", "transfer_agreement", "class_consistency", "relative_diversity", "locality", "cycle_accuracy")
 
 
@@ -43,17 +46,6 @@ def class_matched_pairs(source, target, seed: int):
         partners[rows] = candidates[torch.randint(len(candidates), (len(rows),), generator=generator)]
     key = f"benchmark-class-matched:{len(partners)}:{seed}:{source.origin}:{target.origin}"
     return PairedData(cached_tensor(source_latents, key + ":s"), cached_tensor(target_latents[partners], key + ":t"), source.labels)
-
-
-def setting(text: str) -> tuple[str, object]:
-    """An argparse type: KEY=VALUE -> (key, the value read as JSON, or as text when it is not JSON)."""
-    key, equals, value = text.partition("=")
-    if not (key and equals):
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 @torch.no_grad()
@@ -77,10 +69,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--correlations", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.5, 0.0],
                         help="latent-vae's sampling correlation to evaluate the one trained bridge with (the demo's default among them)")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE", type=setting,
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a latent-vae hyperparameter over the demo's (the value read as JSON: 0, false, 0.5), repeatable")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args()
+    try:
+        settings = dict(key_value("--set", text, parse=True) for text in args.settings)
+    except UsageError as exc:
+        parser.error(str(exc))
     with tempfile.TemporaryDirectory() as home:
         os.environ["N2N_HOME"] = home
         import n2n
@@ -94,7 +90,7 @@ def main() -> None:
         rows, seconds = {}, {}
 
         start = time.perf_counter()
-        bridge = n2n.create_bridge("latent-vae", vae, gan, seed=0, **{**CONFIG, **dict(args.settings)})
+        bridge = n2n.create_bridge("latent-vae", vae, gan, seed=0, **{**CONFIG, **settings})
         n2n.train(bridge, Path(home) / "latent-vae", n2n.DataSource(generated=GENERATED), steps=args.steps, progress=False)
         seconds["latent-vae"] = time.perf_counter() - start
         trained = bridge.strategy.config

@@ -17,6 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from n2n.errors import UsageError
+from n2n.settings import key_value
+
 KEYS = ("transfer_accuracy", "class_consistency", "relative_diversity", "locality", "cycle_accuracy")
 
 
@@ -28,13 +31,17 @@ def main() -> None:
                         help="a latent-vae hyperparameter instead of the demo's (repeatable)")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args()
+    try:
+        settings = dict(key_value("--set", text, parse=True) for text in args.overrides)
+    except UsageError as exc:
+        parser.error(str(exc))
     with tempfile.TemporaryDirectory() as home:
         os.environ["N2N_HOME"] = home
         import n2n
         from n2n.training.pipeline import DataSource, evaluate_bridge
         from n2n_plugin_speech.demo import CONFIG
 
-        config = {**CONFIG, **{key: json.loads(value) for key, _, value in (item.partition("=") for item in args.overrides)}}
+        config = {**CONFIG, **settings}
         rows: dict[str, dict[str, float]] = {}
         for seed in args.seeds:
             start = time.perf_counter()

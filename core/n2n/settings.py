@@ -7,10 +7,11 @@ None takes any value. Anything else is one clear error naming the owner, the set
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, UsageError
 
 
 def check_settings(values: Mapping[str, Any], defaults: Mapping[str, Any], owner: str, kind: str) -> dict[str, Any]:
@@ -31,3 +32,17 @@ def check_settings(values: Mapping[str, Any], defaults: Mapping[str, Any], owner
                 raise InvalidInputError(f"{owner}: {kind} {key!r} must be {type(default).__name__}, got {value!r}")
         checked[key] = value
     return {**defaults, **checked}
+
+
+def key_value(flag: str, text: str, parse: bool = False) -> tuple[str, Any]:
+    """A command line's KEY=VALUE (the argument of `flag`) -> (key, value), the value read as JSON when
+    `parse` and it is JSON (0.5, false, [1, 2]), else kept as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"{flag} takes KEY=VALUE, got {text!r}")
+    if parse:
+        try:
+            return key, json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    return key, value

@@ -24,6 +24,7 @@ from ..hub.transfer import pull
 from ..hub.zoo import hub_repo, local_bridges, missing, parse_alias, refresh_index, zoo_index
 from ..images import load_image, opened, save_grid
 from ..progress import logger
+from ..settings import key_value
 from ..strategy import make_config
 from ..training.metrics import default_classifier
 from ..training.pipeline import DataSource, evaluate_bridge, publish, recipe, train, training_data
@@ -105,13 +106,13 @@ def run_train(args: argparse.Namespace) -> None:
     data = DataSource(dataset=args.dataset, generated=args.generated, source_dataset=args.source_dataset,
                       target_dataset=args.target_dataset)
     recipe(strategy.needs, data, strategy.name)  # the flags fit the strategy, before any expert loads
-    auxiliary = dict(_pair("--auxiliary", text) for text in args.auxiliary)
+    auxiliary = dict(key_value("--auxiliary", text) for text in args.auxiliary)
     if args.classifier and "classifier" in strategy.roles:
         auxiliary.setdefault("classifier", args.classifier)
     if missing := sorted(set(strategy.roles) - set(auxiliary)):
         flags = " ".join("--classifier EXPERT" if role == "classifier" else f"--auxiliary {role}=EXPERT" for role in missing)
         raise UsageError(f"strategy {strategy.name!r} needs the auxiliary experts {missing}: give {flags}")
-    overrides = dict(_pair("--set", text, parse=True) for text in args.overrides)
+    overrides = dict(key_value("--set", text, parse=True) for text in args.overrides)
     try:
         make_config(strategy.cls.Config, overrides, f"strategy {strategy.name!r}")  # before any expert loads
     except InvalidInputError as exc:
@@ -148,7 +149,7 @@ def run_train(args: argparse.Namespace) -> None:
 
 def _sampling_bridge(args: argparse.Namespace) -> Bridge:
     """The bridge `args.ref`, sampling with the `--set` settings given."""
-    return n2n.load_bridge(args.ref).with_settings(**dict(_pair("--set", text, parse=True) for text in args.settings))
+    return n2n.load_bridge(args.ref).with_settings(**dict(key_value("--set", text, parse=True) for text in args.settings))
 
 
 def run_translate(args: argparse.Namespace) -> None:
@@ -257,19 +258,6 @@ def _sample_inputs(dataset, source) -> list | None:
     if isinstance(column, torch.Tensor):
         return torch.stack(picked)
     return opened(picked)
-
-
-def _pair(flag: str, text: str, parse: bool = False) -> tuple[str, Any]:
-    """KEY=VALUE -> (key, value), the value parsed as JSON when `parse` and it is JSON."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise UsageError(f"{flag} takes KEY=VALUE, got {text!r}")
-    if parse:
-        try:
-            return key, json.loads(value)
-        except json.JSONDecodeError:
-            pass
-    return key, value
 
 
 def _log_to_stderr(level: int) -> None:
