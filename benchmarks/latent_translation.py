@@ -87,6 +87,8 @@ def main() -> None:
         vae, gan, classifier = n2n.load_expert("digits"), n2n.load_expert("digits-gan"), n2n.load_expert("digits-classifier")
         train = {expert.name: domain(expert, None, "train", generated=GENERATED, progress=False) for expert in (vae, gan)}
         test = {expert.name: domain(expert, None, "test", generated=2000, progress=False) for expert in (vae, gan)}
+        everyone = {expert.name: domain(expert, None, "test", generated=2000, keep=1.0, progress=False)  # diversity's
+                    for expert in (vae, gan)}  # reference: every item of a class, the GAN's less clear draws too
         rows, seconds = {}, {}
 
         start = time.perf_counter()
@@ -96,7 +98,7 @@ def main() -> None:
         trained = bridge.strategy.config
         for correlation in args.correlations:  # one trained bridge, translated with each correlation
             report = transfer_report(bridge.with_settings(correlation=correlation), test["digits"], test["digits-gan"],
-                                     (classifier, classifier))
+                                     (classifier, classifier), references=(everyone["digits"], everyone["digits-gan"]))
             name = "latent-vae" + ("" if correlation == trained.correlation else f" ρ={correlation:g}")
             rows[f"{name}  digits->gan"] = {k: v for k, v in report.items() if not k.startswith("reverse_")}
             rows[f"{name}  gan->digits"] = {k[8:]: v for k, v in report.items() if k.startswith("reverse_")}
@@ -110,7 +112,7 @@ def main() -> None:
             seconds[f"cinn {source.name}"] = time.perf_counter() - start
             short = {"digits": "digits", "digits-gan": "gan"}
             rows[f"cinn-random {short[source.name]}->{short[target.name]}"] = direction_report(
-                baseline, test[source.name], test[target.name], classifier, classifier)
+                baseline, test[source.name], test[target.name], classifier, classifier, reference=everyone[target.name])
 
     print(f"{'bridge':<32}" + "".join(f"{k:>20}" for k in KEYS))
     for name, row in rows.items():

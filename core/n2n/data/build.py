@@ -127,11 +127,11 @@ class Domain:
 
 
 def domain(expert: Expert, dataset: Dataset | None, split: str, *, generated: int = GENERATED, seed: int = 0,
-           progress: bool = True) -> Domain:
+           keep: float = KEEP, progress: bool = True) -> Domain:
     """An expert's domain for unpaired training or evaluation: `dataset` (labelled, of its modality)
     encoded by it; else the expert's own `dataset`; else, for a generator, `generated` draws of its
-    prior labelled by its `labeller` (Latent Translation's recipe for GANs; the test split draws
-    other samples than the train split)."""
+    prior labelled by its `labeller`, the `keep` share of each class it is most confident about
+    (Latent Translation's recipe for GANs; the test split draws other samples than the train split)."""
     if dataset is None and expert.dataset is not None and expert.can_encode():
         dataset = load_dataset(expert.dataset)
     if dataset is not None:
@@ -145,8 +145,9 @@ def domain(expert: Expert, dataset: Dataset | None, split: str, *, generated: in
             "name a labelled dataset of its modality (--source-dataset / --target-dataset)"
         )
     classifier = load_expert(expert.labeller, device=expert.device)
-    latents, labels = labelled_prior(expert, classifier, generated, split_seed(seed, split), progress=progress)
-    return Domain(latents, labels, None, f"{generated} samples of {expert.name} labelled by {classifier.name} ({split})")
+    latents, labels = labelled_prior(expert, classifier, generated, split_seed(seed, split), keep, progress)
+    share = "" if keep == 1 else f", the {keep:.0%} of each class it is surest of"
+    return Domain(latents, labels, None, f"{generated} samples of {expert.name} labelled by {classifier.name}{share} ({split})")
 
 
 def split_seed(seed: int, split: str) -> int:

@@ -22,6 +22,8 @@ from typing import Any
 from ..bridge import Bridge
 from ..data.build import (
     GENERATED,
+    KEEP,
+    Domain,
     class_data,
     domain,
     field_name,
@@ -125,12 +127,17 @@ def _evaluate_unpaired(bridge: Bridge, data: DataSource, split: str, classifier,
                        progress: bool) -> dict[str, float]:
     sides = _domains(data)
     generated = {"generated": min(sides.get("generated", GENERATED), EVALUATION_SAMPLES)}
-    source = domain(bridge.source, sides["source_dataset"], split, **generated, seed=seed, progress=progress)
-    target = domain(bridge.target, sides["target_dataset"], split, **generated, seed=seed, progress=progress)
     judges = (classifier or default_classifier(bridge.target), default_classifier(bridge.source))
     if judges[0] is None:
         raise UsageError(f"no classifier judges {bridge.target.name!r}'s outputs: pass one (--classifier EXPERT)")
-    return transfer_report(bridge, source, target, judges, n_samples, seed)
+
+    def side(expert: Expert, name: str, keep: float) -> Domain:
+        return domain(expert, sides[f"{name}_dataset"], split, **generated, seed=seed, keep=keep, progress=progress)
+
+    source, target = side(bridge.source, "source", KEEP), side(bridge.target, "target", KEEP)  # the items translated
+    everyone = (side(bridge.source, "source", 1.0), side(bridge.target, "target", 1.0))  # diversity's reference: every
+    # item of a class, a generator's draws its labeller is less sure of too
+    return transfer_report(bridge, source, target, judges, n_samples, seed, everyone)
 
 
 def _loop(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> TrainingData:

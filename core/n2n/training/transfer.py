@@ -2,12 +2,15 @@
 of each domain, in both directions when the bridge runs both ways:
 
 - `transfer_accuracy`: the target's classifier gives a translation the true label of its source item;
-- `transfer_agreement`: ... the class the same classifier gives the source item (the reference's metric);
+- `transfer_agreement`: ... the class the source domain's classifier gives the source item (the reference's
+  metric; only with that classifier);
 - `class_consistency`: of the n translations of one input, the share in its most common class;
 - `relative_diversity`: as for paired bridges (spread of an input's translations over the spread of
-  real target items of its class), distances measured in each expert's `distance_view` (audio: spectrograms);
+  target items of its class: all of them, also a generator's draws its labeller is less sure of), distances
+  measured in each expert's `distance_view` (audio: spectrograms);
 - `locality`: within a class, the Spearman rank correlation between the pairwise distances of source
   items and those of their translations (a bridge that keeps only the class scores about 0);
+Source items are seen as their expert renders them (a VAE's reconstructions: the latents the bridge reads).
 - `cycle_accuracy`: source -> target -> source keeps the label (reversible bridges).
 Keys of the reverse direction are prefixed `reverse_`.
 """
@@ -49,9 +52,11 @@ def locality(sources: torch.Tensor, translations: torch.Tensor, labels: torch.Te
 
 @torch.no_grad()
 def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier: Expert,
-                     source_classifier: Expert | None = None, n_samples: int = 8, seed: int = 0) -> dict[str, float]:
+                     source_classifier: Expert | None = None, n_samples: int = 8, seed: int = 0,
+                     reference: Domain | None = None) -> dict[str, float]:
     """Every transfer metric of the module docstring for one direction, on the domains' held-out items;
-    `classifier` judges the target's outputs, `source_classifier` the source's (for the cycle)."""
+    `classifier` judges the target's outputs, `source_classifier` the source's (for the cycle);
+    `reference`: the target items whose spread per class diversity is relative to (default: `target`)."""
     latents, labels = source.latents.load_all(), source.labels
     if len(labels) > EVALUATED:
         keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:EVALUATED].sort().values
@@ -65,16 +70,17 @@ def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier:
     first = outputs.view(len(labels), n_samples, *outputs.shape[1:])[:, 0]  # one translation per input
     if bridge.source.can_decode():
         originals = decoded(bridge.source, latents)
-        judge = source_classifier or classifier  # what the source item is, by its own domain's classifier
-        report["transfer_agreement"] = (predicted == predictions(judge, originals)[:, None]).float().mean().item()
+        if source_classifier is not None:  # what the source item is, by its own domain's classifier
+            report["transfer_agreement"] = (predicted == predictions(source_classifier, originals)[:, None]).float().mean().item()
         report["locality"] = locality(bridge.source.distance_view(originals), bridge.target.distance_view(first), labels)
-    reference = None
+    spreads = None
     if bridge.target.can_decode():  # real target items as the target renders them (VAE: reconstructions)
-        rows = class_rows(target.labels[:REFERENCE])
-        rendered = decoded(bridge.target, target.latents.load_all()[:REFERENCE][rows])
-        reference = spread_by_class(bridge.target.distance_view(rendered), target.labels[:REFERENCE][rows])
-    if reference and n_samples > 1 and (
-            diversity := relative_diversity(bridge.target.distance_view(outputs), labels, reference)) is not None:
+        pool = reference or target
+        rows = class_rows(pool.labels[:REFERENCE])
+        rendered = decoded(bridge.target, pool.latents.load_all()[:REFERENCE][rows])
+        spreads = spread_by_class(bridge.target.distance_view(rendered), pool.labels[:REFERENCE][rows])
+    if spreads and n_samples > 1 and (
+            diversity := relative_diversity(bridge.target.distance_view(outputs), labels, spreads)) is not None:
         report["relative_diversity"] = diversity
     if bridge.strategy.reversible and source_classifier is not None and bridge.source.can_decode():
         back_latents = bridge.reversed().sample(bridge.sample(latents, 1, seed), 1, seed)
@@ -84,11 +90,14 @@ def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier:
 
 
 def transfer_report(bridge: Bridge, source: Domain, target: Domain, classifiers: tuple[Expert, Expert | None],
-                    n_samples: int = 8, seed: int = 0) -> dict[str, float]:
+                    n_samples: int = 8, seed: int = 0, references: tuple[Domain, Domain] | None = None) -> dict[str, float]:
     """`direction_report` source -> target (judged by `classifiers[0]`) and, for a reversible bridge
-    with a classifier of the source's outputs (`classifiers[1]`), target -> source (`reverse_`)."""
-    report = direction_report(bridge, source, target, classifiers[0], classifiers[1], n_samples, seed)
+    with a classifier of the source's outputs (`classifiers[1]`), target -> source (`reverse_`);
+    `references`: (source, target) items whose spread diversity is relative to (default: the domains)."""
+    references = references or (source, target)
+    report = direction_report(bridge, source, target, classifiers[0], classifiers[1], n_samples, seed, references[1])
     if bridge.strategy.reversible and classifiers[1] is not None:
-        backwards = direction_report(bridge.reversed(), target, source, classifiers[1], classifiers[0], n_samples, seed)
+        backwards = direction_report(bridge.reversed(), target, source, classifiers[1], classifiers[0], n_samples, seed,
+                                     references[0])
         report.update({f"reverse_{key}": value for key, value in backwards.items()})
     return report
