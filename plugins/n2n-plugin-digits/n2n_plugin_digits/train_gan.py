@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train_gan", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the package's shipped weights)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=12000)
+    parser.add_argument("--steps", type=int, default=24000)
     parser.add_argument("--z-dim", type=int, default=32)
     parser.add_argument("--width", type=int, default=48, help="channels of the first layer (the others double)")
     parser.add_argument("--lr", type=float, default=1e-3)
