@@ -60,7 +60,7 @@ class LatentVAEConfig(StrategyConfig):
     # Below 1, it decodes the centre of the source's class among the target's shared codes (tracked in training;
     # the class is the shared classifier's call on the source) plus this share of the source code's offset from
     # it plus sqrt(1 - correlation²) of a draw of the class's spread: 0 keeps only the class. Lower values trade
-    # locality for diversity at about the same accuracy (measured: benchmarks/latent_translation.py)
+    # locality for diversity at about the same accuracy down to ~0.7 (measured: benchmarks/latent_translation.py)
     pullback: bool = False  # a generator's latents (a domain whose expert only decodes) are first mapped by
     # A = E_z[JᵀJ]^½, J the Jacobian of the generator's outputs (as `distance_view` measures them) at z: distances
     # between mapped latents then follow distances between the outputs, so the shared code spends itself on

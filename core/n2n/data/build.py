@@ -131,7 +131,8 @@ def domain(expert: Expert, dataset: Dataset | None, split: str, *, generated: in
     """An expert's domain for unpaired training or evaluation: `dataset` (labelled, of its modality)
     encoded by it; else the expert's own `dataset`; else, for a generator, `generated` draws of its
     prior labelled by its `labeller`, the `keep` share of each class it is most confident about
-    (Latent Translation's recipe for GANs; the test split draws other samples than the train split)."""
+    (Latent Translation's recipe for GANs; the test split draws other samples than the train split; a
+    dataset's items are all kept)."""
     if dataset is None and expert.dataset is not None and expert.can_encode():
         dataset = load_dataset(expert.dataset)
     if dataset is not None:
@@ -163,15 +164,15 @@ def labelled_prior(generator: Expert, classifier: Expert, n: int, seed: int, kee
     share it is most confident about stays (cached). Returns (latents, labels [M])."""
     if n < 1:
         raise InvalidInputError(f"labelled prior samples: n must be at least 1, got {n}")
-    key = f"labelled-prior:{generator.fingerprint()}:{classifier.fingerprint()}:{n}:{seed}:{keep}"
+    draws = f"labelled-prior:{generator.fingerprint()}:{classifier.fingerprint()}:{n}:{seed}"  # labelled once, whatever is kept
     latents = generator.sample_latents(n, torch.Generator().manual_seed(seed))  # [n, *T]
     outputs = _Decoded(generator, latents, None)
-    logits = cached_features(classifier, outputs, key, description=f"labelling {n} samples of {generator.name}",
+    logits = cached_features(classifier, outputs, draws, description=f"labelling {n} samples of {generator.name}",
                              progress=progress).load_all()  # [n, classes]
     confidence, labels = logits.softmax(-1).max(-1)
     kept = torch.cat([rows[confidence[rows].argsort(descending=True)[: max(1, round(keep * len(rows)))]]
                       for rows in (torch.nonzero(labels == c)[:, 0] for c in labels.unique())]).sort().values
-    return cached_tensor(latents[kept], key), labels[kept]
+    return cached_tensor(latents[kept], f"{draws}:{keep}"), labels[kept]
 
 
 def unpaired_data(source: Expert, target: Expert, split: str = "train", *, source_dataset: Dataset | None = None,

@@ -10,8 +10,8 @@ of each domain, in both directions when the bridge runs both ways:
   measured in each expert's `distance_view` (audio: spectrograms);
 - `locality`: within a class, the Spearman rank correlation between the pairwise distances of source
   items and those of their translations (a bridge that keeps only the class scores about 0);
-Source items are seen as their expert renders them (a VAE's reconstructions: the latents the bridge reads).
 - `cycle_accuracy`: source -> target -> source keeps the label (reversible bridges).
+Source items are seen as their expert renders them (a VAE's reconstructions: the latents the bridge reads).
 Keys of the reverse direction are prefixed `reverse_`.
 """
 
@@ -55,7 +55,7 @@ def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier:
                      source_classifier: Expert | None = None, n_samples: int = 8, seed: int = 0,
                      reference: Domain | None = None) -> dict[str, float]:
     """Every transfer metric of the module docstring for one direction, on the domains' held-out items;
-    `classifier` judges the target's outputs, `source_classifier` the source's (for the cycle);
+    `classifier` judges the target's outputs, `source_classifier` the source's (for agreement and the cycle);
     `reference`: the target items whose spread per class diversity is relative to (default: `target`)."""
     latents, labels = source.latents.load_all(), source.labels
     if len(labels) > EVALUATED:

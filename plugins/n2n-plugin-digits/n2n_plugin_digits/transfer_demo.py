@@ -22,8 +22,8 @@ from .data import digit_split
 STEPS = 3000
 CONFIG = {"shared_dim": 16, "hidden": 256, "batch_size": 256, "beta_cls": 1.0, "pullback": True, "beta_isometry": 1.0,
           "correlation": 0.9}  # measured: benchmarks/latent_translation.py
-GENERATED = 100_000  # GAN prior samples labelled for its domain, half kept (measured: 40,000 let the shared
-# classifier overfit the GAN's codes, 0.997 on them against 0.962 on fresh ones, and capped GAN -> VAE at 0.94)
+GENERATED = 100_000  # GAN prior samples labelled for its domain, half kept (measured with the first GAN: 40,000 let
+# the shared classifier overfit the GAN's codes, 0.997 on them against 0.962 on fresh ones, and capped GAN -> VAE at 0.94)
 SHOWN = 4  # translations per row of samples.png
 
 
