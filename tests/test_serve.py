@@ -107,12 +107,18 @@ def page(browser, server):
     page.close()
 
 
+def wait_for_gallery(page, count: int = 8) -> None:
+    """Until the text tab's gallery holds `count` loaded images (an <img> is in the page before its bytes are)."""
+    loaded = f"[...document.querySelectorAll('#{TEXT}-gallery img')].filter(img => img.complete && img.naturalWidth > 0)"
+    page.wait_for_function(f"{loaded}.length >= {count}", timeout=60_000)
+
+
 @pytest.mark.slow
 def test_text_to_digits_in_the_browser(page, artifacts):
     page.fill(f"#{TEXT}-input textarea", "a handwritten seven")
     start = time.perf_counter()
     page.click(f"#{TEXT}-run")
-    page.wait_for_function(f"document.querySelectorAll('#{TEXT}-gallery img').length >= 8", timeout=60_000)
+    wait_for_gallery(page)
     translate_seconds = time.perf_counter() - start
     images = page.locator(f"#{TEXT}-gallery img")
     assert images.count() == 8  # the slider's default: 8 samples
@@ -147,7 +153,7 @@ def test_an_invalid_upload_is_a_message_and_the_server_keeps_serving(page, artif
     page.get_by_role("tab", name="bert->digits:mlp").click()  # and the next request is served
     page.fill(f"#{TEXT}-input textarea", "a handwritten two")
     page.click(f"#{TEXT}-run")
-    page.wait_for_function(f"document.querySelectorAll('#{TEXT}-gallery img').length >= 8", timeout=60_000)
+    wait_for_gallery(page)
 
 
 @pytest.mark.slow
