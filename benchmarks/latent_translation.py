@@ -7,10 +7,15 @@ the same class), one per direction: it can keep the class, it cannot keep locali
 are near each other). Both are judged by `digits-classifier` on held-out test digits and fresh GAN
 samples (`n2n.training.transfer`).
 
-`latent-vae` is evaluated once per sampling `correlation` (the same trained bridge): 1 decodes the source's
-own posterior, lower values draw more of each translation from the class's distribution of codes.
+`latent-vae` is evaluated once per sampling `correlation` and `class_confidence` (the same trained bridge):
+correlation 1 decodes the source's own posterior, lower values draw more of each translation from the class's
+distribution of codes, and a class confidence > 0 pulls the draws the shared classifier is unsure of
+towards their class.
+`locality` compares one independent translation per item; `locality_fixed_seed` translates every item
+with the same seed, so that the sampling noise, shared, no longer hides the geometry the bridge keeps.
 
-    python benchmarks/latent_translation.py [--steps 3000] [--correlations 1 0.9 0.8 0.7 0.5 0] [--set KEY=VALUE ...] [--json out.json]
+    python benchmarks/latent_translation.py [--steps 3000] [--correlations 1 0.9 0.8 0.7 0.5 0.3 0.2 0]
+        [--class-confidences 0 0.99] [--set KEY=VALUE ...] [--json out.json]
 
 `--set` changes the demo's latent-vae settings, e.g. `--set beta_isometry=0 --set pullback=false` for the
 paper's plain standardisation and no isometry.
@@ -19,6 +24,7 @@ paper's plain standardisation and no isometry.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import tempfile
@@ -30,7 +36,8 @@ import torch
 from n2n.errors import UsageError
 from n2n.settings import key_value
 
-KEYS = ("transfer_accuracy", "transfer_agreement", "class_consistency", "relative_diversity", "locality", "cycle_accuracy")
+KEYS = ("transfer_accuracy", "transfer_agreement", "class_consistency", "relative_diversity", "locality",
+        "locality_fixed_seed", "cycle_accuracy")
 
 
 def class_matched_pairs(source, target, seed: int):
@@ -67,8 +74,10 @@ def shared_code_locality(strategy, test) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--correlations", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.5, 0.0],
+    parser.add_argument("--correlations", type=float, nargs="+", default=[1.0, 0.9, 0.8, 0.7, 0.5, 0.3, 0.2, 0.0],
                         help="latent-vae's sampling correlation to evaluate the one trained bridge with (the demo's default among them)")
+    parser.add_argument("--class-confidences", type=float, nargs="+", default=[0.0, 0.99],
+                        help="latent-vae's class_confidence to evaluate each correlation with (0: off, the demo's)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a latent-vae hyperparameter over the demo's (the value read as JSON: 0, false, 0.5), repeatable")
     parser.add_argument("--json", help="also write the results as JSON to this file")
@@ -96,10 +105,12 @@ def main() -> None:
         n2n.train(bridge, Path(home) / "latent-vae", n2n.DataSource(generated=GENERATED), steps=args.steps, progress=False)
         seconds["latent-vae"] = time.perf_counter() - start
         trained = bridge.strategy.config
-        for correlation in args.correlations:  # one trained bridge, translated with each correlation
-            report = transfer_report(bridge.with_settings(correlation=correlation), test["digits"], test["digits-gan"],
-                                     (classifier, classifier), references=(everyone["digits"], everyone["digits-gan"]))
-            name = "latent-vae" + ("" if correlation == trained.correlation else f" ρ={correlation:g}")
+        for confidence, correlation in itertools.product(args.class_confidences, args.correlations):  # one trained
+            varied = bridge.with_settings(correlation=correlation, class_confidence=confidence)  # bridge, sampled each way
+            report = transfer_report(varied, test["digits"], test["digits-gan"], (classifier, classifier),
+                                     references=(everyone["digits"], everyone["digits-gan"]))
+            name = "latent-vae" + ("" if correlation == trained.correlation else f" ρ={correlation:g}") + (
+                "" if confidence == trained.class_confidence else f" p≥{confidence:g}")
             rows[f"{name}  digits->gan"] = {k: v for k, v in report.items() if not k.startswith("reverse_")}
             rows[f"{name}  gan->digits"] = {k[8:]: v for k, v in report.items() if k.startswith("reverse_")}
         code_locality = shared_code_locality(bridge.strategy, test)
@@ -114,9 +125,9 @@ def main() -> None:
             rows[f"cinn-random {short[source.name]}->{short[target.name]}"] = direction_report(
                 baseline, test[source.name], test[target.name], classifier, classifier, reference=everyone[target.name])
 
-    print(f"{'bridge':<32}" + "".join(f"{k:>20}" for k in KEYS))
+    print(f"{'bridge':<40}" + "".join(f"{k:>20}" for k in KEYS))
     for name, row in rows.items():
-        print(f"{name:<32}" + "".join(f"{row[k]:>20.3f}" if k in row else f"{'-':>20}" for k in KEYS))
+        print(f"{name:<40}" + "".join(f"{row[k]:>20.3f}" if k in row else f"{'-':>20}" for k in KEYS))
     print("shared-code locality (within a class, outputs' distances against their shared codes'): "
           + ", ".join(f"{k} {v:.3f}" for k, v in code_locality.items()))
     print("training seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))

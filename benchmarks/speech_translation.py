@@ -20,7 +20,7 @@ from pathlib import Path
 from n2n.errors import UsageError
 from n2n.settings import key_value
 
-KEYS = ("transfer_accuracy", "class_consistency", "relative_diversity", "locality", "cycle_accuracy")
+KEYS = ("transfer_accuracy", "class_consistency", "relative_diversity", "locality", "locality_fixed_seed", "cycle_accuracy")
 
 
 def main() -> None:

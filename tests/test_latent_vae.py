@@ -10,7 +10,7 @@ import torch
 
 import n2n
 from n2n.testing import StrategyTests
-from n2n_bridges.latent_vae import PULLBACK_FLOOR, isometry, sliced_wasserstein
+from n2n_bridges.latent_vae import CONFIDENCE_SHRINK, CONFIDENCE_TRIES, PULLBACK_FLOOR, isometry, sliced_wasserstein
 
 
 class TestLatentVAE(StrategyTests):
@@ -88,6 +88,20 @@ def test_lower_correlation_draws_more_varied_translations_of_the_same_class(trai
     assert bridge.strategy.config.correlation == 1.0  # the trained bridge is left as it was
 
 
+def test_a_fixed_seed_shows_the_locality_the_sampling_noise_hides(trained):
+    """At correlation 0.5 half a translation's code is noise: one independent draw per item hides how the
+    bridge keeps the source's geometry, the same draw for every item shows it; at 0 only the class is kept."""
+    from n2n.data.build import domain
+    from n2n.training.transfer import direction_report
+
+    bridge, _ = trained
+    source, target = domain(bridge.source, None, "test", progress=False), domain(bridge.target, None, "test", generated=300, progress=False)
+    reports = {rho: direction_report(bridge.with_settings(correlation=rho), source, target, n2n.load_expert("digits-classifier"),
+                                     n_samples=2) for rho in (0.5, 0.0)}
+    assert reports[0.5]["locality_fixed_seed"] > reports[0.5]["locality"] + 0.2  # measured 0.51 against 0.18
+    assert reports[0.0]["locality_fixed_seed"] < reports[0.5]["locality_fixed_seed"] - 0.2  # 0.13
+
+
 def test_a_sampling_setting_holds_both_ways(trained):
     bridge, _ = trained
     z = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
@@ -146,6 +160,34 @@ def test_correlation_keeps_that_share_of_the_source_and_draws_the_rest_from_its_
     torch.testing.assert_close(torch.cov(drawn.T), torch.cov(codes.T), atol=0.05, rtol=0)
     paper = strategy.with_settings(correlation=1.0)
     torch.testing.assert_close(paper._class_codes(source, torch.randn(5, 2), domain=1)[0], source.expand(5, -1))
+
+
+@torch.no_grad()
+def test_class_confidence_pulls_only_the_unclear_draws_towards_their_class(trained):
+    bridge, _ = trained
+    strategy = bridge.strategy
+    digits = n2n.load_dataset("digits").load("test")["image"][:50]
+    mean = strategy.encode(bridge.source.encode(digits).flatten(1), strategy.domain_of("source"))[0]  # [50, S]
+    classes = strategy.classifier(mean).argmax(-1).repeat_interleave(8)  # [400]
+    noise = torch.randn(400, mean.shape[1], generator=torch.Generator().manual_seed(0))
+    drawn, sureness = {}, {}
+    for confidence in (0.0, 0.99):
+        varied = strategy.with_settings(correlation=0.0, class_confidence=confidence)
+        drawn[confidence] = varied._class_codes(mean, noise, strategy.domain_of("target"))[0]  # [400, S]
+        sureness[confidence] = strategy.classifier(drawn[confidence]).softmax(-1).gather(1, classes[:, None])[:, 0]
+    clear = sureness[0.0] >= 0.99
+    assert 0 < clear.sum() < len(clear)  # some draws of a class's spread land where the class is unclear
+    torch.testing.assert_close(drawn[0.99][clear], drawn[0.0][clear], atol=0, rtol=0)  # the clear ones are left alone
+    centres = strategy.class_statistics(strategy.domain_of("target"))[0][classes]  # correlation 0: all else is spread
+    share = (drawn[0.99] - centres).norm(dim=1) / (drawn[0.0] - centres).norm(dim=1)  # [400]
+    assert (share[~clear] < 1).all()  # the unclear ones are pulled in, until sure enough or at the last shrink
+    shrunk_fully = torch.isclose(share, torch.tensor(CONFIDENCE_SHRINK**CONFIDENCE_TRIES), rtol=1e-3)
+    assert (sureness[0.99][~clear & ~shrunk_fully] >= 0.99).all() and (~clear & ~shrunk_fully).any()
+
+
+def test_class_confidence_is_a_probability_below_1():
+    with pytest.raises(n2n.N2NError, match=r"class_confidence must be in \[0, 1\), got 1.0"):
+        n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1, class_confidence=1.0)
 
 
 def test_a_class_training_never_saw_keeps_the_posterior_draw():

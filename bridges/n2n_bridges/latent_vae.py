@@ -18,8 +18,8 @@ which one a bridge translates from. Latents are standardised per domain (statist
 training batch, kept as buffers) and zero-padded to the larger domain's size; with `pullback`, a
 generator's latents are first mapped by its output metric (`LatentVAEConfig.pullback`). With
 `beta_isometry`, the shared codes are also pulled towards the geometry of the experts' outputs (`isometry`).
-Neither is in the paper; both are off by default. `correlation` and `residual_noise` only change how a
-trained bridge samples (`Bridge.with_settings`).
+Neither is in the paper; both are off by default. `correlation`, `class_confidence` and `residual_noise` only
+change how a trained bridge samples (`Bridge.with_settings`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ SIDES = ("source", "target")
 TRACKING = 0.01  # the rate of the moving averages tracked in training (residual spread, class statistics)
 PULLBACK_SAMPLES = 2048  # prior draws that estimate a generator's E[JᵀJ] (`pullback`)
 PULLBACK_BATCH = 256
+CONFIDENCE_SHRINK, CONFIDENCE_TRIES = 0.8, 12  # `class_confidence`: a draw the shared classifier is unsure of
+# has its spread scaled by 0.8, at most 12 times (to 0.8¹² ≈ 0.07 of it)
 PULLBACK_FLOOR = 0.1  # E[JᵀJ]'s eigenvalues are floored at this share of the largest: a direction the generator
 # barely uses keeps some weight, so decoding errors there grow at most 1/√0.1 ≈ 3.2× on the way back (a floor of
 # 1e-6 cost forward accuracy 0.02, measured: benchmarks/latent_translation.py)
@@ -61,6 +63,10 @@ class LatentVAEConfig(StrategyConfig):
     # the class is the shared classifier's call on the source) plus this share of the source code's offset from
     # it plus sqrt(1 - correlation²) of a draw of the class's spread: 0 keeps only the class. Lower values trade
     # locality for diversity at about the same accuracy down to ~0.7 (measured: benchmarks/latent_translation.py)
+    class_confidence: float = 0.0  # with correlation < 1: a draw whose class the shared classifier gives less than
+    # this probability is pulled towards the class's centre until it gives at least that (CONFIDENCE_SHRINK): draws
+    # stay where the class is clear, as the generator's training draws did (the surest of each class). Not in the
+    # paper; 0.99 keeps accuracy >= 0.96 down to correlation 0 (measured: benchmarks/latent_translation.py)
     pullback: bool = False  # a generator's latents (a domain whose expert only decodes) are first mapped by
     # A = E_z[JᵀJ]^½, J the Jacobian of the generator's outputs (as `distance_view` measures them) at z: distances
     # between mapped latents then follow distances between the outputs, so the shared code spends itself on
@@ -80,6 +86,8 @@ class LatentVAEConfig(StrategyConfig):
     def __post_init__(self) -> None:
         if not 0 <= self.correlation <= 1:
             raise InvalidInputError(f"latent-vae: correlation must be in [0, 1], got {self.correlation}")
+        if not 0 <= self.class_confidence < 1:
+            raise InvalidInputError(f"latent-vae: class_confidence must be in [0, 1), got {self.class_confidence}")
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int) -> torch.Tensor:
@@ -113,7 +121,7 @@ class LatentVAE(Strategy):
     needs = "unpaired"
     Config = LatentVAEConfig
     reversible = True
-    sampling_settings = ("correlation", "residual_noise")
+    sampling_settings = ("correlation", "class_confidence", "residual_noise")
     paper = {
         "arxiv": "1902.08261",
         "title": "Latent Translation: Crossing Modalities by Bridging Generative Models",
@@ -289,8 +297,9 @@ class LatentVAE(Strategy):
     def _class_codes(self, mean: torch.Tensor, noise: torch.Tensor, domain: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Shared codes [B * n, S] for source codes `mean` [B, S] and noise [B * n, S]: the centre of the class
         the shared classifier calls each source, plus `correlation` of the source's offset from that centre,
-        plus sqrt(1 - correlation²) of a draw of the class's spread; and which rows [B * n] had a class that
-        training saw in this domain (the others are left to the caller)."""
+        plus sqrt(1 - correlation²) of a draw of the class's spread (shrunk where the shared classifier is less sure
+        of the class than `class_confidence`); and which rows [B * n] had a class that training saw in this domain
+        (the others are left to the caller)."""
         rho, n = self.config.correlation, len(noise) // len(mean)
         centres, scales, seen = self.class_statistics(domain)
         if not seen.any():
@@ -298,8 +307,21 @@ class LatentVAE(Strategy):
                                             "training tracks: train the bridge first, or translate with correlation=1")
         classes = self.classifier(mean).argmax(-1).repeat_interleave(n)  # [B * n]
         centre = centres[classes]  # [B * n, S]
-        z = centre + rho * (mean.repeat_interleave(n, 0) - centre) + (1 - rho**2) ** 0.5 * (scales[classes] @ noise[:, :, None])[:, :, 0]
-        return z, seen[classes]
+        kept = centre + rho * (mean.repeat_interleave(n, 0) - centre)  # [B * n, S]
+        spread = (1 - rho**2) ** 0.5 * (scales[classes] @ noise[:, :, None])[:, :, 0]  # [B * n, S]
+        return self._confident(kept, spread, classes), seen[classes]
+
+    def _confident(self, kept: torch.Tensor, spread: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Codes kept + s * spread [N, S]: s = 1, shrunk row by row (at most CONFIDENCE_TRIES times) while the
+        shared classifier gives the row its class [N] a probability below `class_confidence`."""
+        share = torch.ones(len(kept), 1, device=kept.device)  # [N, 1]
+        for _ in range(CONFIDENCE_TRIES if self.config.class_confidence else 0):
+            probability = self.classifier(kept + share * spread).softmax(-1).gather(1, classes[:, None])  # [N, 1]
+            unsure = probability < self.config.class_confidence
+            if not unsure.any():
+                break
+            share = torch.where(unsure, share * CONFIDENCE_SHRINK, share)
+        return kept + share * spread
 
     def sample(self, source, n_samples, generator=None):
         c, source_domain, target_domain = self.config, self.domain_of("source"), self.domain_of("target")

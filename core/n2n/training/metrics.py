@@ -34,8 +34,20 @@ PER_CLASS = 64  # items per class whose spread is a class's reference
 @torch.no_grad()
 def translate_latents(bridge: Bridge, source_latents: torch.Tensor, n_samples: int, seed: int) -> torch.Tensor:
     """Decoded samples [B * n, ...] for source latents [B, *S], input-major, in batches."""
-    latents = bridge.sample(source_latents, n_samples, seed)
-    sources = source_latents.repeat_interleave(n_samples, 0)  # [B * n, *S]: each row's source
+    return decode_translations(bridge, bridge.sample(source_latents, n_samples, seed), source_latents)
+
+
+@torch.no_grad()
+def translate_each_alone(bridge: Bridge, source_latents: torch.Tensor, seed: int) -> torch.Tensor:
+    """One decoded translation per source latent [B, *S] -> [B, ...], each input translated alone with the same
+    seed: every row gets the same noise, as for a user who translates items one at a time with a fixed seed."""
+    latents = torch.cat([bridge.sample(latent[None], 1, seed) for latent in source_latents])  # [B, *T]
+    return decode_translations(bridge, latents, source_latents)
+
+
+def decode_translations(bridge: Bridge, latents: torch.Tensor, source_latents: torch.Tensor) -> torch.Tensor:
+    """Sampled target latents [B * n, *T] of source latents [B, *S] (input-major) -> outputs, in batches."""
+    sources = source_latents.repeat_interleave(len(latents) // len(source_latents), 0)  # [B * n, *S]: each row's source
     return torch.cat([bridge.decode(latents[i : i + DECODE_BATCH], sources[i : i + DECODE_BATCH])
                       for i in range(0, len(latents), DECODE_BATCH)])
 

@@ -4,7 +4,7 @@ how the bridge is evaluated, consulted by `n2n.train`, `n2n train`, `n2n eval` a
 | needs         | training data (what you give)                                   | evaluation                           |
 | ------------- | --------------------------------------------------------------- | ------------------------------------ |
 | `paired`      | `dataset` carrying both experts' fields, or `generated` N samples of the target's prior | NLL, transfer accuracy, diversity on the dataset's test split |
-| `unpaired`    | each side's labelled dataset (default: the expert's own), or `generated` prior samples labelled by its classifier | transfer accuracy, agreement, consistency, diversity, locality, cycle; both ways when reversible |
+| `unpaired`    | each side's labelled dataset (default: the expert's own), or `generated` prior samples labelled by its classifier | transfer accuracy, agreement, consistency, diversity, locality (also at a fixed seed), cycle; both ways when reversible |
 | `in_the_loop` | a labelled `dataset` (its real target items, when it has them; `labelled_fraction` of each class), or nothing for a `data_free` strategy: a label source's classes | transfer accuracy, diversity; from labels, per class: accuracy, FID, diversity (with a dataset) |
 """
 

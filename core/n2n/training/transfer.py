@@ -9,7 +9,11 @@ of each domain, in both directions when the bridge runs both ways:
   target items of its class: all of them, also a generator's draws its labeller is less sure of), distances
   measured in each expert's `distance_view` (audio: spectrograms);
 - `locality`: within a class, the Spearman rank correlation between the pairwise distances of source
-  items and those of their translations (a bridge that keeps only the class scores about 0);
+  items and those of their translations, one independent draw each (a bridge that keeps only the class
+  scores about 0);
+- `locality_fixed_seed`: the same with every input translated alone with one seed, so that all share the
+  same noise (what a user translating items one at a time with `--seed` sees): the source's geometry the
+  bridge keeps apart from its own sampling noise. Equal to `locality` for a deterministic bridge;
 - `cycle_accuracy`: source -> target -> source keeps the label (reversible bridges).
 Source items are seen as their expert renders them (a VAE's reconstructions: the latents the bridge reads).
 Keys of the reverse direction are prefixed `reverse_`.
@@ -22,17 +26,32 @@ import torch
 from ..bridge import Bridge
 from ..data.build import Domain
 from ..expert import Expert
-from .metrics import class_rows, decoded, predictions, relative_diversity, spread_by_class, translate_latents
+from .metrics import (
+    class_rows,
+    decoded,
+    predictions,
+    relative_diversity,
+    spread_by_class,
+    translate_each_alone,
+    translate_latents,
+)
 
 EVALUATED = 1000  # held-out items per direction at most (a seeded subset)
 REFERENCE = 2000  # target items whose spread per class is the diversity reference
 
 
+def ranks(x: torch.Tensor) -> torch.Tensor:
+    """The rank of each entry of a vector [N] (from 1), tied entries sharing their average rank."""
+    _, position, counts = torch.unique(x, return_inverse=True, return_counts=True)  # sorted distinct values
+    last = counts.cumsum(0).float()  # [distinct]: the rank of each value's last occurrence
+    return (last - (counts - 1) / 2)[position]
+
+
 def rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Spearman's rank correlation of two vectors [N] (no ties expected in distances)."""
-    ranks = [x.argsort().argsort().float() for x in (a, b)]
-    ranks = [r - r.mean() for r in ranks]
-    return ((ranks[0] * ranks[1]).sum() / (ranks[0].norm() * ranks[1].norm()).clamp(min=1e-12)).item()
+    """Spearman's rank correlation of two vectors [N]; 0 when either is constant (every distance tied: a
+    bridge that gives all items of a class one translation)."""
+    first, second = (r - r.mean() for r in (ranks(a), ranks(b)))
+    return ((first * second).sum() / (first.norm() * second.norm()).clamp(min=1e-12)).item()
 
 
 def locality(sources: torch.Tensor, translations: torch.Tensor, labels: torch.Tensor) -> float:
@@ -72,7 +91,10 @@ def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier:
         originals = decoded(bridge.source, latents)
         if source_classifier is not None:  # what the source item is, by its own domain's classifier
             report["transfer_agreement"] = (predicted == predictions(source_classifier, originals)[:, None]).float().mean().item()
-        report["locality"] = locality(bridge.source.distance_view(originals), bridge.target.distance_view(first), labels)
+        seen = bridge.source.distance_view(originals)
+        report["locality"] = locality(seen, bridge.target.distance_view(first), labels)
+        fixed = translate_each_alone(bridge, latents, seed).cpu()  # [B, ...]: the same noise for every input
+        report["locality_fixed_seed"] = locality(seen, bridge.target.distance_view(fixed), labels)
     spreads = None
     if bridge.target.can_decode():  # real target items as the target renders them (VAE: reconstructions)
         pool = reference or target
