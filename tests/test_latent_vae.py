@@ -89,8 +89,9 @@ def test_lower_correlation_draws_more_varied_translations_of_the_same_class(trai
 
 
 def test_a_fixed_seed_shows_the_locality_the_sampling_noise_hides(trained):
-    """At correlation 0.5 half a translation's code is noise: one independent draw per item hides how the
-    bridge keeps the source's geometry, the same draw for every item shows it; at 0 only the class is kept."""
+    """At correlation 0.5 a translation keeps half its source's offset and adds √0.75 of the class's spread: one
+    independent draw per item hides how the bridge keeps the source's geometry, the same draw for every item
+    shows it; at 0 only the class is kept."""
     from n2n.data.build import domain
     from n2n.training.transfer import direction_report
 
@@ -163,26 +164,33 @@ def test_correlation_keeps_that_share_of_the_source_and_draws_the_rest_from_its_
 
 
 @torch.no_grad()
-def test_class_confidence_pulls_only_the_unclear_draws_towards_their_class(trained):
+def test_class_confidence_shrinks_only_the_spread_of_unclear_draws(trained):
     bridge, _ = trained
-    strategy = bridge.strategy
+    strategy, target = bridge.strategy, bridge.strategy.domain_of("target")
     digits = n2n.load_dataset("digits").load("test")["image"][:50]
     mean = strategy.encode(bridge.source.encode(digits).flatten(1), strategy.domain_of("source"))[0]  # [50, S]
     classes = strategy.classifier(mean).argmax(-1).repeat_interleave(8)  # [400]
     noise = torch.randn(400, mean.shape[1], generator=torch.Generator().manual_seed(0))
+    centres, scales, _ = strategy.class_statistics(target)
+    kept = centres[classes] + 0.5 * (mean.repeat_interleave(8, 0) - centres[classes])  # correlation 0.5: [400, S]
+    spread = 0.75**0.5 * (scales[classes] @ noise[:, :, None])[:, :, 0]  # [400, S]
     drawn, sureness = {}, {}
     for confidence in (0.0, 0.99):
-        varied = strategy.with_settings(correlation=0.0, class_confidence=confidence)
-        drawn[confidence] = varied._class_codes(mean, noise, strategy.domain_of("target"))[0]  # [400, S]
+        varied = strategy.with_settings(correlation=0.5, class_confidence=confidence)
+        drawn[confidence] = varied._class_codes(mean, noise, target)[0]  # [400, S]
         sureness[confidence] = strategy.classifier(drawn[confidence]).softmax(-1).gather(1, classes[:, None])[:, 0]
+    torch.testing.assert_close(drawn[0.0], kept + spread)  # off: the draw as it was
     clear = sureness[0.0] >= 0.99
     assert 0 < clear.sum() < len(clear)  # some draws of a class's spread land where the class is unclear
     torch.testing.assert_close(drawn[0.99][clear], drawn[0.0][clear], atol=0, rtol=0)  # the clear ones are left alone
-    centres = strategy.class_statistics(strategy.domain_of("target"))[0][classes]  # correlation 0: all else is spread
-    share = (drawn[0.99] - centres).norm(dim=1) / (drawn[0.0] - centres).norm(dim=1)  # [400]
-    assert (share[~clear] < 1).all()  # the unclear ones are pulled in, until sure enough or at the last shrink
-    shrunk_fully = torch.isclose(share, torch.tensor(CONFIDENCE_SHRINK**CONFIDENCE_TRIES), rtol=1e-3)
-    assert (sureness[0.99][~clear & ~shrunk_fully] >= 0.99).all() and (~clear & ~shrunk_fully).any()
+    share = (drawn[0.99] - kept) / spread  # [400, S]: the same power of the shrink in every dimension of a row
+    shrinks = share[:, 0].log() / torch.tensor(CONFIDENCE_SHRINK).log()  # [400]
+    torch.testing.assert_close(share, share[:, :1].expand_as(share), atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(shrinks, shrinks.round(), atol=1e-2, rtol=0)
+    shrinks = shrinks.round()
+    assert (shrinks[~clear] >= 1).all()  # the unclear ones are pulled in, until sure enough or at the last shrink
+    stopped_early = shrinks < CONFIDENCE_TRIES
+    assert (sureness[0.99][~clear & stopped_early] >= 0.99).all() and (~clear & stopped_early).any()
 
 
 def test_class_confidence_is_a_probability_below_1():

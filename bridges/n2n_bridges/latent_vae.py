@@ -38,11 +38,11 @@ SIDES = ("source", "target")
 TRACKING = 0.01  # the rate of the moving averages tracked in training (residual spread, class statistics)
 PULLBACK_SAMPLES = 2048  # prior draws that estimate a generator's E[JᵀJ] (`pullback`)
 PULLBACK_BATCH = 256
-CONFIDENCE_SHRINK, CONFIDENCE_TRIES = 0.8, 12  # `class_confidence`: a draw the shared classifier is unsure of
-# has its spread scaled by 0.8, at most 12 times (to 0.8¹² ≈ 0.07 of it)
 PULLBACK_FLOOR = 0.1  # E[JᵀJ]'s eigenvalues are floored at this share of the largest: a direction the generator
 # barely uses keeps some weight, so decoding errors there grow at most 1/√0.1 ≈ 3.2× on the way back (a floor of
 # 1e-6 cost forward accuracy 0.02, measured: benchmarks/latent_translation.py)
+CONFIDENCE_SHRINK, CONFIDENCE_TRIES = 0.8, 12  # `class_confidence`: a draw the shared classifier is unsure of
+# has its spread scaled by 0.8, at most 12 times (to 0.8¹² ≈ 0.07 of it)
 
 
 @dataclasses.dataclass
@@ -63,10 +63,11 @@ class LatentVAEConfig(StrategyConfig):
     # the class is the shared classifier's call on the source) plus this share of the source code's offset from
     # it plus sqrt(1 - correlation²) of a draw of the class's spread: 0 keeps only the class. Lower values trade
     # locality for diversity at about the same accuracy down to ~0.7 (measured: benchmarks/latent_translation.py)
-    class_confidence: float = 0.0  # with correlation < 1: a draw whose class the shared classifier gives less than
-    # this probability is pulled towards the class's centre until it gives at least that (CONFIDENCE_SHRINK): draws
-    # stay where the class is clear, as the generator's training draws did (the surest of each class). Not in the
-    # paper; 0.99 keeps accuracy >= 0.96 down to correlation 0 (measured: benchmarks/latent_translation.py)
+    class_confidence: float = 0.0  # with correlation < 1: a draw whose class the shared classifier gives a probability
+    # below this has its share of the class's spread scaled by CONFIDENCE_SHRINK until it gives at least this (at most
+    # CONFIDENCE_TRIES times; the share of the source it keeps stays): draws stay where the class is clear, as the
+    # generator's training draws are (the surest of each class). Not in the paper; 0.99 keeps accuracy >= 0.96 down to
+    # correlation 0 (measured: benchmarks/latent_translation.py)
     pullback: bool = False  # a generator's latents (a domain whose expert only decodes) are first mapped by
     # A = E_z[JᵀJ]^½, J the Jacobian of the generator's outputs (as `distance_view` measures them) at z: distances
     # between mapped latents then follow distances between the outputs, so the shared code spends itself on
@@ -309,13 +310,15 @@ class LatentVAE(Strategy):
         centre = centres[classes]  # [B * n, S]
         kept = centre + rho * (mean.repeat_interleave(n, 0) - centre)  # [B * n, S]
         spread = (1 - rho**2) ** 0.5 * (scales[classes] @ noise[:, :, None])[:, :, 0]  # [B * n, S]
-        return self._confident(kept, spread, classes), seen[classes]
+        return self._shrink_unsure(kept, spread, classes), seen[classes]
 
-    def _confident(self, kept: torch.Tensor, spread: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """Codes kept + s * spread [N, S]: s = 1, shrunk row by row (at most CONFIDENCE_TRIES times) while the
-        shared classifier gives the row its class [N] a probability below `class_confidence`."""
-        share = torch.ones(len(kept), 1, device=kept.device)  # [N, 1]
-        for _ in range(CONFIDENCE_TRIES if self.config.class_confidence else 0):
+    def _shrink_unsure(self, kept: torch.Tensor, spread: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Codes kept + s * spread [N, S]: s = 1, scaled row by row by CONFIDENCE_SHRINK (at most CONFIDENCE_TRIES
+        times) while the shared classifier gives the row its class [N] a probability below `class_confidence`."""
+        if not self.config.class_confidence:
+            return kept + spread
+        share = kept.new_ones(len(kept), 1)  # [N, 1]
+        for _ in range(CONFIDENCE_TRIES):
             probability = self.classifier(kept + share * spread).softmax(-1).gather(1, classes[:, None])  # [N, 1]
             unsure = probability < self.config.class_confidence
             if not unsure.any():
