@@ -6,8 +6,10 @@ import json
 
 import pytest
 import torch
+from huggingface_hub.errors import LocalEntryNotFoundError
 
 import n2n
+import n2n.hub.checkpoints
 from n2n.errors import BridgeConfigError, WeightsError
 
 
@@ -90,6 +92,39 @@ def test_unknown_hyperparameter_in_config(saved):
     edit_config(saved, lambda c: c["config"].update(warp=9))
     with pytest.raises(n2n.N2NError, match=r"unknown hyperparameters \['warp'\]"):
         n2n.load_bridge(saved)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda c: c["source"]["options"].update(checkpoint="elsewhere"), r"source.options cannot set \['checkpoint'\]"),
+    (lambda c: c["target"]["options"].update(dtype="float16"), r"target.options cannot set \['dtype'\]"),
+    (lambda c: c["config"].update(auxiliary={}), r"config cannot set \['auxiliary'\]: they are the bridge's experts"),
+])
+def test_config_keys_that_would_clash_with_the_loader_s_own_arguments(saved, change, message):
+    edit_config(saved, change)
+    with pytest.raises(BridgeConfigError, match=message):
+        n2n.load_bridge(saved)
+
+
+def test_unreadable_weights_are_named_before_a_huge_config_is_built(saved, monkeypatch):
+    edit_config(saved, lambda c: c["config"].update(hidden=100_000))  # ~40 GB of weights, were it built
+    (saved / "model.safetensors").write_bytes(b"")
+    loaded = []
+    monkeypatch.setattr(n2n.bridge, "_load_expert", lambda *args: loaded.append(args))
+    with pytest.raises(WeightsError, match="model.safetensors is not a readable safetensors file"):
+        n2n.load_bridge(saved)
+    assert not loaded  # neither an expert (a download, maybe) nor the strategy was built first
+
+
+def test_saving_without_samples_removes_an_earlier_bridge_s(bridge, tmp_path, digits):
+    directory = bridge.save_pretrained(tmp_path / "bridge", sample_inputs=digits, n_samples=2)
+    assert (directory / "samples.png").is_file() and "samples.png" in (directory / "README.md").read_text()
+    bridge.save_pretrained(directory)
+    assert not (directory / "samples.png").exists() and "samples.png" not in (directory / "README.md").read_text()
+
+
+def test_from_pretrained_points_an_alias_to_load_bridge():
+    with pytest.raises(n2n.N2NError, match=r"is a zoo alias: .* n2n.load_bridge\('bert->digits'\) resolves aliases"):
+        n2n.Bridge.from_pretrained("bert->digits")
 
 
 def test_missing_tensor(saved):
@@ -189,3 +224,21 @@ def test_with_settings_rejects_what_training_fixed_and_bad_values(flow_bridge, b
         bridge.with_settings(blocks=3)
     with pytest.raises(InvalidInputError, match="strategy 'flow' has no setting 'guidence' \\(did you mean 'guidance'\\?\\)"):
         flow_bridge.with_settings(guidence=3.0)
+
+
+def test_the_hub_options_a_bridge_is_loaded_with_hold_for_its_experts(saved, tmp_path, monkeypatch):
+    edit_config(saved, lambda c: c["target"].update(checkpoint="someorg/my-vae"))  # a private expert on the Hub
+    asked = []
+
+    def offline(repo_id, **options):
+        asked.append((repo_id, options))
+        raise LocalEntryNotFoundError("not in the cache")
+
+    monkeypatch.setattr(n2n.hub.checkpoints, "snapshot_download", offline)
+    with pytest.raises(n2n.N2NError, match="'someorg/my-vae' is not available locally and the bridge is loaded with local_files_only"):
+        n2n.Bridge.from_pretrained(saved, local_files_only=True, token="hf_x", cache_dir=tmp_path / "cache")
+    assert asked == [("someorg/my-vae", {"allow_patterns": None, "token": "hf_x", "cache_dir": tmp_path / "cache",
+                                         "local_files_only": True})]
+    with pytest.raises(n2n.N2NError, match="someorg/my-vae"):
+        n2n.load_bridge(saved)  # outside that load, the options are gone
+    assert asked[-1] == ("someorg/my-vae", {"allow_patterns": None, "local_files_only": False})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 
@@ -306,3 +308,15 @@ def test_offline_a_damaged_cached_file_is_refused_not_loaded(hub, bridge_dir, mo
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(HubError, match="the cached model.safetensors is damaged"):
         n2n.load_bridge("org/flipped")
+
+
+def test_a_bridge_on_a_checkpoint_only_this_machine_has_is_not_published(bridge_dir, tmp_path, monkeypatch):
+    local = shutil.copytree(bridge_dir, tmp_path / "bridge")
+    config = json.loads((local / "config.json").read_text())
+    (tmp_path / "runs" / "vae").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    for checkpoint in ("/home/alice/private/vae", "./vae", "runs/vae"):  # absolute, relative, a folder here
+        config["target"]["checkpoint"] = checkpoint
+        (local / "config.json").write_text(json.dumps(config))
+        with pytest.raises(HubError, match=f"target expert 'digits' loads from {checkpoint}, a path on this machine"):
+            push(local, "someone/bridge")  # refused before any request: no Hub needed

@@ -1,4 +1,4 @@
-"""Atomic writes leave files with the modes a plain open() would give (mkstemp alone makes them 0600)."""
+"""Atomic writes leave files with the modes a plain open() would give (mkstemp alone makes them 0600); paths with ~."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 import n2n
 from n2n.hub import zoo
-from n2n.io import atomic_path, write_json
+from n2n.io import atomic_path, user_path, write_json
 
 
 @pytest.fixture
@@ -72,3 +72,10 @@ def test_racing_registrations_of_one_alias_all_complete_and_leave_one_copy(tmp_p
     home = tmp_path / "home" / "zoo"
     assert len(list((home / ".versions").iterdir())) == 1
     assert not [p for p in home.iterdir() if p.name.endswith(".link") or p.name.startswith(".staging")]
+
+
+def test_a_home_of_a_user_this_system_does_not_know_is_a_path_as_written():
+    assert user_path("~no-such-user-n2n/bridge") == Path("~no-such-user-n2n/bridge")
+    assert user_path("~/bridge") == Path.home() / "bridge"
+    with pytest.raises(n2n.N2NError, match="'~no-such-user-n2n/bridge' is neither a bridge directory"):
+        n2n.load_bridge("~no-such-user-n2n/bridge")  # not a RuntimeError from expanduser

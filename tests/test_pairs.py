@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 import n2n
 from n2n.data import features
-from n2n.data.build import generated_pairs, paired_data
+from n2n.data.build import describe_key, generated_pairs, paired_data
 from n2n.errors import InvalidInputError
 
 
@@ -47,6 +48,26 @@ def test_batch_k_depends_only_on_seed_and_k(experts):
     assert len(epoch) == 350  # 7 full batches of 50 from 360 rows: each row at most once an epoch
 
 
+def test_a_shard_smaller_than_a_batch_is_topped_up_to_a_full_batch(experts, monkeypatch, tmp_path):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path))
+    monkeypatch.setattr(features, "SHARD_ROWS", 128)
+    pairs = paired_data(n2n.load_dataset("digits"), "test", *experts, progress=False)
+    assert pairs.source.counts == (128, 128, 104)
+    source, target = pairs.source.load_all(), pairs.target.load_all()
+    epoch = list(itertools.islice(pairs.batches(120, seed=0), 3))  # one batch from each shard
+    assert [len(batch["source"]) for batch in epoch] == [120, 120, 120]  # no 104-row batch (nor a 1-row one)
+    rows = [torch.cdist(batch["source"], source).argmin(-1) for batch in epoch]  # each batch's rows over all shards
+    for batch, indices in zip(epoch, rows):  # source, target and label of a row stay together across shards
+        torch.testing.assert_close(batch["target"], target[indices])
+        assert torch.equal(batch["label"], pairs.labels[indices])
+    topped_up = next(indices for indices in rows if (indices >= 256).any())
+    assert (topped_up >= 256).sum() == 104 and len(topped_up.unique()) == 120  # all of the small shard, once
+    exact = list(itertools.islice(pairs.batches(120, seed=0, top_up=False), 3))  # a closed-form pass: each row once
+    assert sorted(len(batch["source"]) for batch in exact) == [104, 120, 120]
+    single = paired_data(n2n.load_dataset("digits"), "test", *experts, progress=False)
+    assert [len(b["source"]) for b in itertools.islice(single.batches(500, seed=0), 2)] == [360, 360]  # smaller than a batch
+
+
 def test_a_dataset_without_the_experts_field_is_a_clear_error(experts):
     bert = n2n.load_expert("bert")
     with pytest.raises(InvalidInputError, match="dataset 'digits' has no 'text' field for expert 'bert'"):
@@ -73,3 +94,36 @@ def test_generated_pairs_can_describe_samples_for_a_text_source(experts):
     pairs = generated_pairs(bert, vae, n=8, seed=0, describe=describe, progress=False)
     expected = bert.encode(describe(None, vae.decode(pairs.target.load_all())))
     torch.testing.assert_close(pairs.source.load_all(), expected, atol=1e-5, rtol=0)
+
+
+def test_a_different_describe_gets_its_own_cached_features(experts, monkeypatch, tmp_path):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path))
+    classifier, vae = experts
+    bert = n2n.load_expert("bert")
+    first = generated_pairs(bert, vae, n=4, seed=0, describe=lambda z, x: ["a handwritten seven"] * len(z), progress=False)
+    second = generated_pairs(bert, vae, n=4, seed=0, describe=lambda z, x: ["a handwritten two"] * len(z), progress=False)
+    assert not torch.equal(first.source.load_all(), second.source.load_all())  # not the first lambda's cached rows
+    again = generated_pairs(bert, vae, n=4, seed=0, describe=lambda z, x: ["a handwritten seven"] * len(z), progress=False)
+    assert torch.equal(again.source.load_all(), first.source.load_all())
+
+
+def test_describe_key_follows_code_and_plain_arguments_not_addresses():
+    def caption(word):
+        return lambda z, x: [f"a handwritten {word}"] * len(z)
+
+    assert describe_key(caption("seven")) != describe_key(caption("two"))  # closes over another word
+    assert describe_key(caption("seven")) == describe_key(caption("seven"))
+    keys = {describe_key(lambda z, x, word=word: [word] * len(z)) for word in ("seven", "two")}
+    assert len(keys) == 2  # a loop variable bound as a default
+
+    class Caption:
+        def __init__(self, word):
+            self.word = word
+
+        def __call__(self, z, x):
+            return [self.word] * len(z)
+
+    assert describe_key(Caption("seven")) != describe_key(Caption("two"))
+    holder = object()
+    assert describe_key(lambda z, x: holder) == describe_key(lambda z, x: holder)  # an object counts by its type
+    assert describe_key(functools.partial(print, 1)) != describe_key(functools.partial(print, 2))

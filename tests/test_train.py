@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -58,7 +60,19 @@ def test_resume_after_an_interruption_ends_with_the_same_weights(pairs, tmp_path
 
     for name, tensor in weights(straight).items():
         assert torch.equal(tensor, weights(resumed)[name]), name
-    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["latest.json", "step-00000030"]
+    # the last weights, and the ones before them in case a resumed run's first loss shows the last ones diverged
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["latest.json", "step-00000020", "step-00000030"]
+
+
+def test_a_finished_run_keeps_a_fallback_for_weights_no_loss_has_checked(pairs, tmp_path, monkeypatch):
+    train(fresh_bridge(), pairs, tmp_path, steps=10, checkpoint_every=4, progress=False)
+    resumed = fresh_bridge()
+    original = type(resumed.strategy).training_step
+    monkeypatch.setattr(type(resumed.strategy), "training_step",
+                        lambda self, batch: {**original(self, batch), "loss": torch.tensor(float("nan"))})
+    with pytest.raises(TrainingDivergedError, match=r"loss became nan at step 11; the last good checkpoint \(step 8\)"):
+        train(resumed, pairs, tmp_path, steps=20, checkpoint_every=4, resume=True, progress=False)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest.json", "step-00000008"]
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(pairs, tmp_path, monkeypatch):
@@ -218,3 +232,26 @@ def test_a_run_resumes_in_the_precision_it_was_trained_in(pairs, tmp_path):
     with pytest.raises(N2NError, match="was trained in bf16: resume it with --precision bf16, not fp32"):
         train(fresh_bridge(), pairs, tmp_path, steps=4, resume=True, progress=False)
     train(fresh_bridge(), pairs, tmp_path, steps=4, resume=True, progress=False, precision="bf16")
+
+
+def test_resuming_with_fewer_steps_than_trained_is_a_clear_error(pairs, tmp_path):
+    train(fresh_bridge(), pairs, tmp_path, steps=10, progress=False)
+    with pytest.raises(N2NError, match="already trained for 10 steps, more than the 5 asked for: pass --steps 10 or more"):
+        train(fresh_bridge(), pairs, tmp_path, steps=5, resume=True, progress=False)
+
+
+def test_training_data_given_twice_or_misspelled_is_a_clear_error(tmp_path):
+    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0)
+    with pytest.raises(N2NError, match=r"either as DataSource or as keywords \['generated'\], not both"):
+        n2n.train(bridge, tmp_path, n2n.DataSource(generated=64), generated=5, steps=1, progress=False)
+    with pytest.raises(N2NError, match=r"unknown training data keywords \['datset'\]; they are: \['dataset'"):
+        n2n.train(bridge, tmp_path, datset="digits", steps=1, progress=False)
+
+
+def test_a_run_resumes_with_as_many_processes_as_trained_it(pairs, tmp_path):
+    train(fresh_bridge(), pairs, tmp_path, steps=5, progress=False)
+    done = tmp_path / "checkpoints" / "step-00000005" / "trainer.json"
+    assert json.loads(done.read_text())["processes"] == 1
+    done.write_text(json.dumps({**json.loads(done.read_text()), "processes": 2}))  # as a 2-process run writes it
+    with pytest.raises(N2NError, match=r"trained by 2 processes: resume it with as many \(torchrun --nproc-per-node 2\), not 1"):
+        train(fresh_bridge(), pairs, tmp_path, steps=8, resume=True, progress=False)

@@ -24,7 +24,6 @@ from huggingface_hub import CommitInfo
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from packaging.version import InvalidVersion, Version
-from safetensors import safe_open
 from torch import nn
 
 from .audio import spectrogram_images
@@ -33,10 +32,12 @@ from .errors import BridgeConfigError, HubError, InvalidInputError, N2NError, Un
 from .expert import Expert
 from .hub import zoo
 from .hub.card import write_model_card
+from .hub.checkpoints import hub_options
 from .hub.format import read_bridge_config
 from .hub.transfer import pull, push
-from .hub.weights import load_weights, save_module
+from .hub.weights import load_weights, save_module, weight_shapes
 from .images import save_grid
+from .io import user_path
 from .progress import logger
 from .registry import experts, load_expert, plugin_distribution, strategy_class
 from .strategy import Strategy
@@ -157,7 +158,8 @@ class Bridge(nn.Module):
     ) -> Path:
         """Write config.json, model.safetensors and a model card (README.md) into `save_directory`,
         each atomically (a README.md you wrote yourself is kept); with `sample_inputs` and an image
-        (or audio) target, also samples.png (rows: inputs; sounds as their spectrograms). With
+        (or audio) target, also samples.png (rows: inputs; sounds as their spectrograms; without them, a
+        samples.png an earlier save left there is removed). With
         `push_to_hub`, then upload it to `repo_id`."""
         directory = save_module(self.strategy, self.config, save_directory, self.strategy.bridge_state_dict())
         if sample_inputs is not None and self.target.modality in ("image", "audio"):
@@ -165,6 +167,8 @@ class Bridge(nn.Module):
             images = spectrogram_images(outputs) if self.target.modality == "audio" else outputs  # [R * n, C, H, W]
             scale = max(1, 64 // max(images.shape[-2:]))
             save_grid(images, directory / SAMPLES_NAME, rows=len(images) // n_samples, scale=scale)
+        else:  # an earlier bridge's samples do not show this one (nor go into its card, nor to the Hub)
+            (directory / SAMPLES_NAME).unlink(missing_ok=True)
         write_model_card(directory, self.config)
         if push_to_hub:
             if repo_id is None:
@@ -206,10 +210,14 @@ class Bridge(nn.Module):
     ) -> Bridge:
         """A bridge from a local directory or a Hub repo id (at `revision`), validated against the
         installed strategies and experts before anything is built; experts load on `device` (in
-        `dtype`, for experts that support it)."""
-        directory = Path(pretrained_model_name_or_path).expanduser()
+        `dtype`, for experts that support it); `token`, `cache_dir` and `local_files_only` hold for the
+        experts' checkpoints as for the bridge."""
+        directory = user_path(pretrained_model_name_or_path)
         if not directory.is_dir():
             ref = str(pretrained_model_name_or_path)
+            if zoo.parse_alias(ref):
+                raise UsageError(f"{ref!r} is a zoo alias: Bridge.from_pretrained reads directories and Hub repo ids, "
+                                 f"n2n.load_bridge({ref!r}) resolves aliases")
             try:
                 validate_repo_id(ref)
             except HFValidationError:
@@ -225,11 +233,13 @@ class Bridge(nn.Module):
             strategy_cls = strategy_class(config["strategy"])
         except UnknownNameError as exc:
             raise BridgeConfigError(f"{directory}: {exc}") from None
-        source, target = (_load_expert(config[side], side, directory, device, dtype) for side in ("source", "target"))
-        auxiliary = {role: _load_expert(entry, f"{role} (auxiliary)", directory, device, dtype)
-                     for role, entry in config.get("auxiliary", {}).items()}
+        saved = weight_shapes(directory / WEIGHTS_NAME)  # a missing or unreadable file is said before any expert loads
+        with hub_options(token=token, cache_dir=cache_dir, local_files_only=local_files_only):  # the experts' downloads too
+            source, target = (_load_expert(config[side], side, directory, device, dtype) for side in ("source", "target"))
+            auxiliary = {role: _load_expert(entry, f"{role} (auxiliary)", directory, device, dtype)
+                         for role, entry in config.get("auxiliary", {}).items()}
         try:
-            _check_sizes(strategy_cls, source, target, auxiliary, config["config"], directory)
+            _check_sizes(strategy_cls, source, target, auxiliary, config["config"], saved, directory)
             strategy = strategy_cls(source, target, auxiliary=auxiliary, **config["config"])
         except InvalidInputError as exc:
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: {exc}") from None
@@ -279,19 +289,17 @@ def create_bridge(
 
 
 def _check_sizes(strategy_cls: type[Strategy], source: Expert, target: Expert, auxiliary: dict[str, Expert],
-                 config: dict[str, Any], directory: Path) -> None:
-    """The tensors the config would build, against those the weights file holds, before anything is
-    allocated: the strategy is first built on the meta device (no memory), and the weights' shapes come
-    from the safetensors header. A config.json that asks for far more (`"hidden": 100000`) is refused."""
+                 config: dict[str, Any], saved: dict[str, tuple[int, ...]], directory: Path) -> None:
+    """The tensors the config would build, against those the weights file holds (`saved`: its header's
+    shapes), before anything is allocated: the strategy is first built on the meta device (no memory). A
+    config.json that asks for far more (`"hidden": 100000`) is refused."""
     try:
-        with safe_open(str(directory / WEIGHTS_NAME), "pt") as weights:
-            saved = {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
         with torch.device("meta"):
             planned = {name: tuple(t.shape) for name, t in
                        strategy_cls(source, target, auxiliary=auxiliary, **config).bridge_state_dict().items()}
     except InvalidInputError:
         raise
-    except Exception:  # an unreadable file, or a strategy that cannot be built on the meta device: load_weights checks
+    except Exception:  # a strategy that cannot be built on the meta device: load_weights checks after building it
         return
     wrong = sorted(name for name in planned.keys() & saved.keys() if planned[name] != saved[name])
     missing, extra = sorted(planned.keys() - saved.keys()), sorted(saved.keys() - planned.keys())
@@ -320,7 +328,7 @@ def load_bridge(
     """A bridge from a directory, a zoo alias (`bert->digits`, `bert->digits:mlp`: the local zoo first,
     then the zoo index's Hub repo) or a Hub repo id (`org/name`, at `revision`); `hub_kwargs` go to
     `Bridge.from_pretrained` (token, cache_dir, local_files_only, force_download)."""
-    path = Path(ref).expanduser()
+    path = user_path(ref)
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
             raise N2NError(f"{ref} is not a bridge directory (no {CONFIG_NAME})")

@@ -3,6 +3,7 @@ the file system refuses is one clear error saying what needed it."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -28,10 +29,41 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600: give the file the mode open() would
+        _sync(tmp)  # on disk before its name is: a crash or power loss leaves the old file or the new one, whole
         os.replace(tmp, path)
+        _sync_folder(path.parent)  # the rename itself
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _sync(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDWR)  # Windows syncs only what is open for writing
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(path: Path) -> None:
+    """Best effort: the write succeeded; some systems cannot open a folder (Windows) or sync one (some network
+    or FUSE file systems)."""
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def user_path(ref: str | os.PathLike) -> Path:
+    """Path(ref) with a leading ~ or ~user expanded; a ~user this system does not know is left as written."""
+    try:
+        return Path(ref).expanduser()
+    except RuntimeError:  # "Could not determine home directory"
+        return Path(ref)
 
 
 def current_umask() -> int:

@@ -18,6 +18,7 @@ import torch
 from .errors import InvalidInputError
 from .expert import Expert
 from .hookspecs import hookimpl
+from .io import user_path
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -65,18 +66,18 @@ class LabelExpert(Expert):
     def __init__(self, checkpoint=None, device=None, dtype=None, **options):
         super().__init__(checkpoint, device, dtype, **options)
         if self.checkpoint not in BUILT_IN:
-            if not Path(self.checkpoint).expanduser().is_file():
+            if not user_path(self.checkpoint).is_file():
                 raise InvalidInputError(
                     f"expert 'label': checkpoint {self.checkpoint!r} is neither a built-in class list "
                     f"({', '.join(BUILT_IN)}) nor a text file with one class per line"
                 )
-            self.checkpoint = str(Path(self.checkpoint).expanduser().resolve())  # what a saved bridge records
+            self.checkpoint = str(user_path(self.checkpoint).resolve())  # what a saved bridge records
         self.classes: list[tuple[str, ...]] = []
         self._index: dict[str, int] = {}
 
     def _load(self, path: None) -> None:
         built_in = BUILT_IN.get(self.checkpoint)
-        self.classes = built_in() if built_in else read_class_file(Path(self.checkpoint).expanduser())
+        self.classes = built_in() if built_in else read_class_file(user_path(self.checkpoint))
         self._index = {}
         for index, names in enumerate(self.classes):
             for name in names:

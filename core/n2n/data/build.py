@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -98,11 +99,43 @@ def generated_pairs(
     if n < 1:
         raise InvalidInputError(f"generated pairs: n must be at least 1, got {n}")
     latents = target.sample_latents(n, torch.Generator().manual_seed(seed))  # [n, *T]
-    key = f"generated:{target.fingerprint()}:{n}:{seed}:{getattr(describe, '__qualname__', '')}"
+    key = f"generated:{target.fingerprint()}:{n}:{seed}:{describe_key(describe)}"
     return PairedData(
         cached_features(source, _Decoded(target, latents, describe), key, description=f"{n} generated samples", progress=progress),
         cached_tensor(latents, key),
     )
+
+
+def describe_key(describe: Callable | None) -> str:
+    """What identifies a `describe` function in a cache key: its name and a digest of its code, its
+    constants and the plain values (text, numbers) it closes over, takes as defaults, holds as attributes (a
+    callable object) or is partially applied to, so that an edited function, another lambda or other
+    arguments get their own features. Other objects count by their type, and globals by their name."""
+    if describe is None:
+        return ""
+    if isinstance(describe, functools.partial):
+        return f"partial({describe_key(describe.func)}|{_plain(describe.args)}|{_plain(sorted(describe.keywords.items()))})"
+    function = describe if hasattr(describe, "__code__") else type(describe).__call__  # a callable object: its method
+    code = getattr(function, "__code__", None)
+    if code is None:  # a builtin: its name says what it does
+        return f"{getattr(describe, '__module__', '')}.{getattr(describe, '__qualname__', repr(describe))}"
+    values = ([cell.cell_contents for cell in function.__closure__ or ()], function.__defaults__, function.__kwdefaults__,
+              getattr(describe, "__dict__", {}) if function is not describe else {})
+    digest = hashlib.sha256(code.co_code + _plain((code.co_consts, code.co_names, values)).encode()).hexdigest()[:16]
+    return f"{function.__module__}.{function.__qualname__}:{digest}"
+
+
+def _plain(value: Any) -> str:
+    """repr of text, numbers and containers of them; any other object by its type (its repr may be an address)."""
+    if isinstance(value, (str, bytes, int, float, bool, type(None))):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_plain(item) for item in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_plain(k)}:{_plain(v)}" for k, v in value.items()) + "}"
+    if hasattr(value, "co_code"):  # a nested function's code among the constants
+        return hashlib.sha256(value.co_code + _plain(value.co_consts).encode()).hexdigest()[:16]
+    return type(value).__qualname__
 
 
 def labels_of(dataset: Dataset, split: str, columns: dict[str, Sequence]) -> torch.Tensor:

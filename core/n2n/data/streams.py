@@ -24,45 +24,73 @@ class TrainingData(Protocol):
 
     def __len__(self) -> int: ...
 
-    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1,
+                top_up: bool = True) -> Iterator[dict[str, torch.Tensor]]:
         """Endless shuffled batches: batch k is a function of (seed, k) alone, so a resumed run at step
         `start` sees exactly what an uninterrupted one would; with `stride` > 1 (several processes) the
-        stream yields batches start, start + stride, ..."""
+        stream yields batches start, start + stride, ... `top_up`: every batch has `batch_size` rows (a
+        gradient step's); off, a shard smaller than a batch is one smaller batch, so that one pass sees
+        each row once (a closed-form fit's)."""
 
 
-def shuffled_rows(counts: tuple[int, ...], batch_size: int, seed: int, start: int, stride: int) -> Iterator[tuple[int, torch.Tensor]]:
-    """Batches k = start, start + stride, ... as (shard, row indices); shards and rows reshuffled every epoch."""
-    per_epoch = len(_epoch_plan(counts, batch_size, seed, 0))  # the same in every epoch
+def shuffled_rows(counts: tuple[int, ...], batch_size: int, seed: int, start: int, stride: int,
+                  top_up: bool = True) -> Iterator[torch.Tensor]:
+    """Batches k = start, start + stride, ... as row indices over all shards; shards and rows reshuffled every epoch."""
+    per_epoch = len(_epoch_plan(counts, batch_size, seed, 0, top_up))  # the same in every epoch
     epoch, plan = None, []
     for k in itertools.count(start, stride):
         if k // per_epoch != epoch:
             epoch = k // per_epoch
-            plan = _epoch_plan(counts, batch_size, seed, epoch)
+            plan = _epoch_plan(counts, batch_size, seed, epoch, top_up)
         yield plan[k % per_epoch]
 
 
-def _epoch_plan(counts: tuple[int, ...], batch_size: int, seed: int, epoch: int) -> list[tuple[int, torch.Tensor]]:
+def _epoch_plan(counts: tuple[int, ...], batch_size: int, seed: int, epoch: int, top_up: bool) -> list[torch.Tensor]:
+    """One pass's batches of row indices, shard by shard (one shard read at a time): each shard's rows in
+    batches of `batch_size`, its last partial batch waiting for a later pass. A shard smaller than a batch is
+    one smaller batch, or with `top_up` is topped up with random rows of the shards after it (their own
+    generator: the other batches stay as they are); data smaller than one batch is one batch of every row."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    plan = []
-    for shard in torch.randperm(len(counts), generator=generator).tolist():
-        rows = torch.randperm(counts[shard], generator=generator)
-        size = min(batch_size, counts[shard])
-        plan += [(shard, rows[i * size : (i + 1) * size]) for i in range(counts[shard] // size)]
-    return plan
+    extra = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_000)
+    starts, total = torch.tensor((0, *counts)).cumsum(0).tolist(), sum(counts)
+    order, plan = torch.randperm(len(counts), generator=generator).tolist(), []
+    for position, shard in enumerate(order):
+        rows = torch.randperm(counts[shard], generator=generator) + starts[shard]
+        if total <= batch_size:
+            plan.append(rows)
+        elif counts[shard] >= batch_size or (counts[shard] and not top_up):
+            size = min(batch_size, counts[shard])
+            plan += list(rows.split(size)[: counts[shard] // size])
+        elif counts[shard]:  # [batch_size]: its rows, then rows of the next shards in this pass's order
+            parts, missing = [rows], batch_size - counts[shard]
+            for other in order[position + 1 :] + order[:position]:
+                parts.append(torch.randperm(counts[other], generator=extra)[:missing] + starts[other])
+                missing -= len(parts[-1])
+                if not missing:
+                    break
+            plan.append(torch.cat(parts))
+    return [torch.cat(plan)] if total <= batch_size else plan
 
 
 class _ShardReader:
-    """Rows of cached shards, keeping one shard in memory at a time."""
+    """Rows of cached shards by their index over all shards, keeping one shard in memory at a time."""
 
     def __init__(self, shards: FeatureShards, labels: torch.Tensor | None):
         self.shards, self.labels, self.index, self.latents = shards, labels, None, None
         self.starts = torch.tensor((0, *shards.counts)).cumsum(0)  # first row of each shard
 
-    def rows(self, shard: int, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.index != shard:
-            self.index, self.latents = shard, self.shards.shard(shard)
-        labels = self.labels[self.starts[shard] + rows] if self.labels is not None else None
-        return self.latents[rows], labels
+    def rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Latents and labels of rows [N] (indices over all shards), in that order."""
+        shard_of = torch.searchsorted(self.starts, rows, right=True) - 1  # [N]
+        latents = None
+        for shard in shard_of.unique().tolist():  # a batch spans one shard; a topped-up one, two or more
+            if self.index != shard:
+                self.index, self.latents = shard, self.shards.shard(shard)
+            here = shard_of == shard
+            part = self.latents[rows[here] - self.starts[shard]]
+            latents = part.new_empty(len(rows), *part.shape[1:]) if latents is None else latents
+            latents[here] = part
+        return latents, self.labels[rows] if self.labels is not None else None
 
 
 @dataclass(frozen=True)
@@ -82,16 +110,15 @@ class PairedData:
 
     def batches_per_epoch(self, batch_size: int) -> int:
         """How many batches one pass over every pair takes (a shard's last partial batch waits for the next pass)."""
-        return len(_epoch_plan(self.source.counts, batch_size, 0, 0))
+        return len(_epoch_plan(self.source.counts, batch_size, 0, 0, top_up=False))
 
-    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1,
+                top_up: bool = True) -> Iterator[dict[str, torch.Tensor]]:
         """Batches {"source", "target"[, "label"]}; see `TrainingData.batches`."""
         source, target = _ShardReader(self.source, self.labels), _ShardReader(self.target, None)
-        for shard, rows in shuffled_rows(self.source.counts, batch_size, seed, start, stride):
-            batch = {"source": source.rows(shard, rows)[0], "target": target.rows(shard, rows)[0]}
-            if self.labels is not None:
-                batch["label"] = source.rows(shard, rows)[1]
-            yield batch
+        for rows in shuffled_rows(self.source.counts, batch_size, seed, start, stride, top_up):
+            (latents, labels), targets = source.rows(rows), target.rows(rows)[0]
+            yield {"source": latents, "target": targets} | ({"label": labels} if labels is not None else {})
 
 
 @dataclass(frozen=True)
@@ -112,21 +139,22 @@ class UnpairedData:
     def __len__(self) -> int:
         return max(self.source.rows, self.target.rows)
 
-    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1,
+                top_up: bool = True) -> Iterator[dict[str, torch.Tensor]]:
         """Batches {"source", "source_label", "target", "target_label"[, "source_logvar", "target_logvar"]};
         see `TrainingData.batches`."""
         sides = {}
         for offset, side in enumerate(("source", "target")):
             latents, labels, logvar = getattr(self, side), getattr(self, f"{side}_labels"), getattr(self, f"{side}_logvar")
             readers = (_ShardReader(latents, labels), _ShardReader(logvar, None) if logvar is not None else None)
-            sides[side] = (readers, shuffled_rows(latents.counts, batch_size, seed + offset, start, stride))
+            sides[side] = (readers, shuffled_rows(latents.counts, batch_size, seed + offset, start, stride, top_up))
         while True:
             batch = {}
             for side, ((reader, logvar_reader), stream) in sides.items():
-                shard, rows = next(stream)
-                batch[side], batch[f"{side}_label"] = reader.rows(shard, rows)
+                rows = next(stream)
+                batch[side], batch[f"{side}_label"] = reader.rows(rows)
                 if logvar_reader is not None:
-                    batch[f"{side}_logvar"] = logvar_reader.rows(shard, rows)[0]
+                    batch[f"{side}_logvar"] = logvar_reader.rows(rows)[0]
             yield batch
 
 
@@ -144,12 +172,13 @@ class LoopData:
     def __len__(self) -> int:
         return self.source.rows
 
-    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1) -> Iterator[dict[str, torch.Tensor]]:
+    def batches(self, batch_size: int, seed: int, start: int = 0, stride: int = 1,
+                top_up: bool = True) -> Iterator[dict[str, torch.Tensor]]:
         """Batches {"source", "label"[, "real"]}; see `TrainingData.batches`."""
         reader = _ShardReader(self.source, self.labels)
-        for shard, rows in shuffled_rows(self.source.counts, batch_size, seed, start, stride):
-            latents, labels = reader.rows(shard, rows)
+        for rows in shuffled_rows(self.source.counts, batch_size, seed, start, stride, top_up):
+            latents, labels = reader.rows(rows)
             batch = {"source": latents, "label": labels}
             if self.real is not None:
-                batch["real"] = self.real[reader.starts[shard] + rows]
+                batch["real"] = self.real[rows]
             yield batch

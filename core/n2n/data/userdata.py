@@ -18,6 +18,7 @@ import torch
 
 from ..dataset import Dataset
 from ..errors import InvalidInputError, UnknownNameError
+from ..io import user_path
 from ..registry import datasets, load_dataset
 
 FIELDS = ("text", "image", "label")
@@ -29,7 +30,7 @@ def resolve_dataset(ref: str) -> Dataset:
     """A registered dataset by name, or the user's file or folder at path `ref`."""
     if ref in datasets():
         return load_dataset(ref)
-    path = Path(ref).expanduser()
+    path = user_path(ref)
     if path.is_dir():
         return FileDataset(ref, *_read_folder(path))
     if path.is_file():

@@ -142,19 +142,19 @@ def _side(entry: dict[str, Any]) -> str:
     return f"{kind} `{entry['expert']}` (checkpoint `{_shown(entry['checkpoint'])}`, latent {entry['latent_shape']})"
 
 
-def _absolute(value: str) -> bool:
+def is_absolute_path(value: str) -> bool:
     return value.startswith("~") or PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute()
 
 
 def _shown(value: Any) -> Any:
     """`value`, with an absolute or home path cut to its last component (no local paths in a card)."""
-    if isinstance(value, str) and _absolute(value):
+    if isinstance(value, str) and is_absolute_path(value):
         return "…/" + re.split(r"[\\/]+", value.rstrip("\\/"))[-1]
     return value
 
 
 def _repo_like(value: str) -> bool:
-    if not value or _absolute(value) or Path(value).exists():
+    if not value or is_absolute_path(value) or Path(value).exists():
         return False
     try:
         validate_repo_id(value)

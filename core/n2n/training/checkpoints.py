@@ -90,7 +90,7 @@ def load_rng(out: Path, step: int, rank: int) -> None:
 
 
 def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer | None, step: int, seed: int,
-                    precision: str = "fp32") -> None:
+                    precision: str = "fp32", processes: int = 1) -> None:
     """Write step-N/ (weights and optimiser tensors, then the JSON rest last) and point latest.json at
     it. Older checkpoints stay until `prune_checkpoints` (once the next loss shows the weights are good).
     Called on the main process after every rank saved its RNG state. A closed-form strategy has no
@@ -101,20 +101,23 @@ def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
         save_file({k: v.detach().contiguous().cpu() for k, v in strategy.state_dict().items()}, str(tmp))
     with atomic_path(directory / "optimizer.safetensors") as tmp:
         save_file(tensors, str(tmp))
-    write_json(directory / DONE, {"step": step, "seed": seed, "precision": precision, "optimizer": meta})
+    write_json(directory / DONE, {"step": step, "seed": seed, "precision": precision, "processes": processes,
+                                  "optimizer": meta})
     write_json(out / CHECKPOINTS / LATEST, {"step": step, "directory": directory.name})
 
 
-def prune_checkpoints(out: Path) -> None:
-    """Remove every checkpoint but the newest complete one."""
-    newest = latest_step(out)
+def prune_checkpoints(out: Path, keep: int = 1) -> None:
+    """Remove every checkpoint but the newest `keep` (>= 1) complete ones (nothing when there is none)."""
+    steps = complete_steps(out)
+    kept = {step_dir(out, step) for step in steps[max(len(steps) - keep, 0) :]}
     for path in (out / CHECKPOINTS).glob("step-*"):
-        if newest is not None and path != step_dir(out, newest):
+        if kept and path not in kept:
             shutil.rmtree(path, ignore_errors=True)
 
 
 def discard_checkpoint(out: Path, step: int) -> int | None:
     """Remove the checkpoint of `step` (weights whose next loss was not finite); returns the newest left."""
+    (step_dir(out, step) / DONE).unlink(missing_ok=True)  # incomplete first: an interrupted removal leaves no false checkpoint
     shutil.rmtree(step_dir(out, step), ignore_errors=True)
     newest = latest_step(out)
     if newest is None:
@@ -125,10 +128,10 @@ def discard_checkpoint(out: Path, step: int) -> int | None:
 
 
 def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer | None, seed: int,
-                    precision: str = "fp32") -> int:
+                    precision: str = "fp32", processes: int = 1) -> int:
     """Restore the newest complete checkpoint into `strategy` and `optimizer`; returns its step. The
-    run must continue with the seed it started with (the batches are a function of it) and in its
-    precision (a resumed run ends with the weights of an uninterrupted one). The optimiser's
+    run must continue with the seed it started with (the batches are a function of it), in its
+    precision and with as many processes (a resumed run ends with the weights of an uninterrupted one). The optimiser's
     hyperparameters (learning rate, ...) stay those it was built with now, from the strategy's config:
     what a resumed run is given takes effect, and the bridge's config records what was used."""
     step = latest_step(out)
@@ -140,6 +143,10 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
         raise N2NError(f"{out} was trained with seed {recorded.get('seed')}: resume it with --seed {recorded.get('seed')}, not {seed}")
     if (trained := recorded.get("precision", "fp32")) != precision:
         raise N2NError(f"{out} was trained in {trained}: resume it with --precision {trained}, not {precision}")
+    written = len(list(directory.glob("rng-rank*.safetensors")))  # runs saved before "processes" was recorded
+    if (trained := recorded.get("processes", written or 1)) != processes:
+        raise N2NError(f"{out} was trained by {trained} processes: resume it with as many (torchrun --nproc-per-node "
+                       f"{trained}), not {processes}; each step's batches depend on it")
     tensors = {}
     for name in ("strategy", "optimizer"):
         path = directory / f"{name}.safetensors"

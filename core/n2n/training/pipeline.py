@@ -235,10 +235,12 @@ def train(
     given as keywords (`dataset=`, `generated=`, `source_dataset=`, `target_dataset=`) — which of them
     apply depends on the strategy's `needs`. `precision`: "fp32" or "bf16" (mixed precision). Returns
     the last losses."""
+    if data is not None and sources:
+        raise UsageError(f"pass the training data either as {type(data).__name__} or as keywords {sorted(sources)}, not both")
+    if unknown := sorted(set(sources) - {f.name for f in fields(DataSource)}):
+        raise UsageError(f"unknown training data keywords {unknown}; they are: {[f.name for f in fields(DataSource)]}")
     if data is None or isinstance(data, DataSource):
         data = training_data(bridge, data or DataSource(**sources), seed=seed, progress=progress)
-    elif sources:
-        raise UsageError(f"pass either training data or {sorted(sources)}, not both")
     return run_training(bridge, data, out, steps=steps, seed=seed, resume=resume, overwrite=overwrite,
                         checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, precision=precision)
 

@@ -88,7 +88,10 @@ def train(
         raise InvalidInputError(f"{strategy.name} is fitted in closed form: run it in one process (it takes seconds)")
     start = 0
     if resume:
-        start = load_checkpoint(out, strategy, optimizer, seed, precision)
+        if (trained := latest_step(out) or 0) > steps:  # before its weights replace the bridge's
+            raise InvalidInputError(f"{out} holds a run already trained for {trained} steps, more than the {steps} asked "
+                                    f"for: pass --steps {trained} or more to resume it")
+        start = load_checkpoint(out, strategy, optimizer, seed, precision, accelerator.num_processes)
         load_rng(out, start, accelerator.process_index)
         logger.info("resuming %s from step %d of %s", strategy.name, start, out)
     elif overwrite:
@@ -97,11 +100,12 @@ def train(
         raise N2NError(f"{out} already holds a training run: pass --resume to continue it, --overwrite to start over, "
                        "or choose another --out")
     batch_size = strategy.config.batch_size
+    full = not strategy.closed_form  # gradient steps take full batches; a closed-form pass sees each row once
     if start == 0:
-        strategy.initialize(_on(next(data.batches(batch_size, seed)), accelerator.device))
+        strategy.initialize(_on(next(data.batches(batch_size, seed, top_up=full)), accelerator.device))
     model, optimizer = accelerator.prepare(strategy, optimizer) if optimizer is not None else (strategy, None)
     stream = data.batches(batch_size, seed, start=start * accelerator.num_processes + accelerator.process_index,
-                          stride=accelerator.num_processes)
+                          stride=accelerator.num_processes, top_up=full)
     losses: dict[str, float] = {}
     bar = progress_bar(total=steps, initial=start, desc=f"training {strategy.name}",
                        enabled=progress and accelerator.is_main_process)
@@ -113,12 +117,16 @@ def train(
                 values = model(batch)  # Strategy.forward is training_step; through DDP's wrapper when distributed
             values = {key: value.float() for key, value in values.items()}
             loss = values["loss"]
-            if not torch.isfinite(loss):
+            diverged = not torch.isfinite(loss)
+            if accelerator.num_processes > 1:  # one process's NaN stops them all, before any prunes a checkpoint
+                diverged = bool(accelerator.reduce(torch.tensor([float(diverged)], device=accelerator.device), "sum") > 0)
+            if diverged:
                 last = latest_step(out)
                 if last == step and accelerator.is_main_process:  # the weights saved after the last step gave this loss
                     last = discard_checkpoint(out, step)
+                became = loss.item() if not torch.isfinite(loss) else "not finite in another process"
                 raise TrainingDivergedError(
-                    f"the {strategy.name} loss became {loss.item()} at step {step + 1}; "
+                    f"the {strategy.name} loss became {became} at step {step + 1}; "
                     + (f"the last good checkpoint (step {last}) is kept in {out / CHECKPOINTS}: lower the learning rate and rerun with --resume"
                        if last else "lower the learning rate (and check the data for NaN)")
                 )
@@ -137,12 +145,13 @@ def train(
                 save_rng(out, done, accelerator.process_index)
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
-                    save_checkpoint(out, accelerator.unwrap_model(model), optimizer, done, seed, precision)
+                    save_checkpoint(out, accelerator.unwrap_model(model), optimizer, done, seed, precision,
+                                    accelerator.num_processes)
             if on_step is not None:
                 on_step(done, losses)
         accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            prune_checkpoints(out)
+        if accelerator.is_main_process:  # no loss has checked the last weights yet: the one before stays as a fallback
+            prune_checkpoints(out, keep=2)
         strategy.end_training()
     finally:
         bar.close()
