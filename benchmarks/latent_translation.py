@@ -7,15 +7,15 @@ which source items are near each other (locality), beyond what it happens to lea
 pairing. Both are judged by `digits-classifier` on held-out test digits and fresh GAN samples
 (`n2n.training.transfer`).
 
-`latent-vae` is evaluated once per sampling `correlation` and `class_confidence` (the same trained bridge):
-correlation 1 decodes the source's own posterior, lower values draw more of each translation from the class's
-distribution of codes, and a class confidence > 0 pulls the draws the shared classifier is unsure of
-towards their class.
+`latent-vae` is evaluated once per sampling `correlation`, `class_confidence` and `keep_widest` (the same
+trained bridge): correlation 1 decodes the source's own posterior, lower values draw more of each translation
+from the class's distribution of codes, a class confidence > 0 pulls the draws the shared classifier is unsure
+of towards their class, and `keep_widest` k keeps the source whole along its class's k widest directions.
 `locality` compares one independent translation per item; `locality_fixed_seed` translates every item
 with the same seed, so that the sampling noise, shared, no longer hides the geometry the bridge keeps.
 
     python benchmarks/latent_translation.py [--steps 3000] [--correlations 1 0.9 0.8 0.7 0.5 0.3 0.2 0]
-        [--class-confidences 0 0.99] [--set KEY=VALUE ...] [--json out.json]
+        [--class-confidences 0 0.99] [--keep-widest 0 1 2] [--set KEY=VALUE ...] [--json out.json]
 
 `--set` changes the demo's latent-vae settings, e.g. `--set beta_isometry=0 --set pullback=false` for the
 paper's plain standardisation and no isometry.
@@ -78,6 +78,8 @@ def main() -> None:
                         help="latent-vae's sampling correlation to evaluate the one trained bridge with (the demo's default among them)")
     parser.add_argument("--class-confidences", type=float, nargs="+", default=[0.0, 0.99],
                         help="latent-vae's class_confidence to evaluate each correlation with (0: off, the demo's)")
+    parser.add_argument("--keep-widest", type=int, nargs="+", default=[0],
+                        help="latent-vae's keep_widest values to evaluate each correlation with (0: off, the demo's)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a latent-vae hyperparameter over the demo's (the value read as JSON: 0, false, 0.5), repeatable")
     parser.add_argument("--json", help="also write the results as JSON to this file")
@@ -105,15 +107,16 @@ def main() -> None:
         n2n.train(bridge, Path(home) / "latent-vae", n2n.DataSource(generated=GENERATED), steps=args.steps, progress=False)
         seconds["latent-vae"] = time.perf_counter() - start
         trained = bridge.strategy.config
-        # one trained bridge, sampled each way (class_confidence acts on correlation < 1 only)
-        for confidence, correlation in itertools.product(args.class_confidences, args.correlations):
-            if confidence and correlation == 1:
+        # one trained bridge, sampled each way (class_confidence and keep_widest act on correlation < 1 only)
+        for widest, confidence, correlation in itertools.product(args.keep_widest, args.class_confidences, args.correlations):
+            if (confidence or widest) and correlation == 1:
                 continue
-            varied = bridge.with_settings(correlation=correlation, class_confidence=confidence)
+            varied = bridge.with_settings(correlation=correlation, class_confidence=confidence, keep_widest=widest)
             report = transfer_report(varied, test["digits"], test["digits-gan"], (classifier, classifier),
                                      references=(everyone["digits"], everyone["digits-gan"]))
             name = "latent-vae" + ("" if correlation == trained.correlation else f" ρ={correlation:g}") + (
-                "" if confidence == trained.class_confidence else f" p≥{confidence:g}")
+                "" if confidence == trained.class_confidence else f" p≥{confidence:g}") + (
+                "" if widest == trained.keep_widest else f" k={widest}")
             rows[f"{name}  digits->gan"] = {k: v for k, v in report.items() if not k.startswith("reverse_")}
             rows[f"{name}  gan->digits"] = {k[8:]: v for k, v in report.items() if k.startswith("reverse_")}
         code_locality = shared_code_locality(bridge.strategy, test)

@@ -119,10 +119,12 @@ def test_tracked_class_statistics_are_each_class_s_mean_and_covariance():
     strategy = small_strategy()
     z, labels = torch.tensor([[1.0, 0.0], [3.0, 2.0], [-1.0, 4.0]]), torch.tensor([0, 0, 2])
     strategy._track_classes(z, labels, domain=1)  # one batch: the averages' zero start is corrected for
-    mean, scale, seen = strategy.class_statistics(1)
+    mean, vectors, deviations, seen = strategy.class_statistics(1)
+    scale = vectors * deviations[:, None, :]
+    torch.testing.assert_close(vectors[0].T @ vectors[0], torch.eye(2))  # orthonormal directions
     torch.testing.assert_close(mean[[0, 2]], torch.tensor([[2.0, 1.0], [-1.0, 4.0]]))
     torch.testing.assert_close(scale[0] @ scale[0].T, torch.tensor([[1.0, 1.0], [1.0, 1.0]]), atol=1e-5, rtol=0)  # population covariance
-    assert seen.tolist() == [True, False, True] and not strategy.class_statistics(0)[2].any()  # an absent class, the other domain
+    assert seen.tolist() == [True, False, True] and not strategy.class_statistics(0)[3].any()  # an absent class, the other domain
     for _ in range(500):
         strategy._track_classes(z + 1, labels, domain=1)
     torch.testing.assert_close(strategy.class_statistics(1)[0][0], torch.tensor([3.0, 2.0]), atol=1e-2, rtol=0)  # it follows the codes
@@ -134,7 +136,8 @@ def test_class_statistics_stay_fp32_under_bf16_autocast():
     labels = torch.zeros(256, dtype=torch.long)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         strategy._track_classes(z, labels, domain=1)
-    mean, scale, _ = strategy.class_statistics(1)
+    mean, vectors, deviations, _ = strategy.class_statistics(1)
+    scale = vectors * deviations[:, None, :]
     assert strategy.class_moment_1.dtype == torch.float32
     expected = z.float()
     torch.testing.assert_close(mean[0], expected.mean(0))
@@ -163,6 +166,31 @@ def test_correlation_keeps_that_share_of_the_source_and_draws_the_rest_from_its_
     torch.testing.assert_close(paper._class_codes(source, torch.randn(5, 2), domain=1)[0], source.expand(5, -1))
 
 
+def test_keep_widest_keeps_the_source_along_its_class_s_widest_directions_and_draws_the_rest():
+    strategy = small_strategy(correlation=0.0, keep_widest=1)
+    torch.manual_seed(0)
+    widest, narrow = torch.tensor([0.6, 0.8]), torch.tensor([-0.8, 0.6])  # the class's principal directions
+    codes = torch.randn(4000, 1) * 3 * widest + torch.randn(4000, 1) * 0.5 * narrow + torch.tensor([3.0, -1.0])
+    strategy._track_classes(codes, torch.zeros(4000, dtype=torch.long), domain=1)
+    calls(strategy, 0)
+    source = torch.tensor([[3.0, -1.0]]) + 2.0 * widest + 1.0 * narrow  # [1, 2]: offset (2, 1) from the centre
+    drawn = strategy._class_codes(source, torch.randn(4000, 2), domain=1)[0] - codes.mean(0)  # [4000, 2] offsets
+    torch.testing.assert_close(drawn @ widest, torch.full((4000,), 2.0), atol=0.05, rtol=0)  # whole, every draw
+    along_narrow = drawn @ narrow  # correlation 0 there: the class's spread, none of the source's 1.0
+    assert abs(along_narrow.mean()) < 0.05 and abs(along_narrow.std() - 0.5) < 0.03
+    everything = strategy.with_settings(keep_widest=2)
+    torch.testing.assert_close(everything._class_codes(source, torch.randn(5, 2), domain=1)[0], source.expand(5, -1),
+                               atol=0.02, rtol=0)  # every direction kept: the source itself, up to the tracked centre
+
+
+@pytest.mark.parametrize("value, error", [(3, r"keep_widest counts directions of the shared code: an integer in "
+                                               r"\[0, shared_dim=2\], got 3"),
+                                          (1.5, "keep_widest' must be int, got 1.5")])
+def test_keep_widest_is_a_count_of_shared_directions(value, error):
+    with pytest.raises(n2n.N2NError, match=error):
+        small_strategy(keep_widest=value)
+
+
 @torch.no_grad()
 def test_class_confidence_shrinks_only_the_spread_of_unclear_draws(trained):
     bridge, _ = trained
@@ -171,7 +199,8 @@ def test_class_confidence_shrinks_only_the_spread_of_unclear_draws(trained):
     mean = strategy.encode(bridge.source.encode(digits).flatten(1), strategy.domain_of("source"))[0]  # [50, S]
     classes = strategy.classifier(mean).argmax(-1).repeat_interleave(8)  # [400]
     noise = torch.randn(400, mean.shape[1], generator=torch.Generator().manual_seed(0))
-    centres, scales, _ = strategy.class_statistics(target)
+    centres, vectors, deviations, _ = strategy.class_statistics(target)
+    scales = vectors * deviations[:, None, :]
     kept = centres[classes] + 0.5 * (mean.repeat_interleave(8, 0) - centres[classes])  # correlation 0.5: [400, S]
     spread = 0.75**0.5 * (scales[classes] @ noise[:, :, None])[:, :, 0]  # [400, S]
     drawn, sureness = {}, {}

@@ -18,8 +18,8 @@ which one a bridge translates from. Latents are standardised per domain (statist
 training batch, kept as buffers) and zero-padded to the larger domain's size; with `pullback`, a
 generator's latents are first mapped by its output metric (`LatentVAEConfig.pullback`). With
 `beta_isometry`, the shared codes are also pulled towards the geometry of the experts' outputs (`isometry`).
-Neither is in the paper; both are off by default. `correlation`, `class_confidence` and `residual_noise` only
-change how a trained bridge samples (`Bridge.with_settings`).
+Neither is in the paper; both are off by default. `correlation`, `class_confidence`, `keep_widest` and
+`residual_noise` only change how a trained bridge samples (`Bridge.with_settings`).
 """
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ class LatentVAEConfig(StrategyConfig):
     # CONFIDENCE_TRIES times; the share of the source it keeps stays): draws stay where the class is clear, as the
     # generator's training draws are (the surest of each class). Not in the paper; 0.99 keeps accuracy >= 0.96 down to
     # correlation 0 (measured: benchmarks/latent_translation.py)
+    keep_widest: int = 0  # with correlation < 1: along this many of the class's widest principal directions (of the
+    # target's tracked shared codes) a translation keeps the source's whole offset and draws nothing; `correlation`
+    # holds along the others. A class's widest directions carry most of its style (slant, stroke), so at the same
+    # diversity more of which sources are near each other survives independent draws than with one correlation
+    # throughout. Not in the paper (measured: benchmarks/latent_translation.py)
     pullback: bool = False  # a generator's latents (a domain whose expert only decodes) are first mapped by
     # A = E_z[JᵀJ]^½, J the Jacobian of the generator's outputs (as `distance_view` measures them) at z: distances
     # between mapped latents then follow distances between the outputs, so the shared code spends itself on
@@ -89,6 +94,9 @@ class LatentVAEConfig(StrategyConfig):
             raise InvalidInputError(f"latent-vae: correlation must be in [0, 1], got {self.correlation}")
         if not 0 <= self.class_confidence < 1:
             raise InvalidInputError(f"latent-vae: class_confidence must be in [0, 1), got {self.class_confidence}")
+        if not 0 <= self.keep_widest <= self.shared_dim:
+            raise InvalidInputError(f"latent-vae: keep_widest counts directions of the shared code: an integer in "
+                                    f"[0, shared_dim={self.shared_dim}], got {self.keep_widest}")
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int) -> torch.Tensor:
@@ -122,7 +130,7 @@ class LatentVAE(Strategy):
     needs = "unpaired"
     Config = LatentVAEConfig
     reversible = True
-    sampling_settings = ("correlation", "class_confidence", "residual_noise")
+    sampling_settings = ("correlation", "class_confidence", "keep_widest", "residual_noise")
     paper = {
         "arxiv": "1902.08261",
         "title": "Latent Translation: Crossing Modalities by Bridging Generative Models",
@@ -285,31 +293,39 @@ class LatentVAE(Strategy):
                 tracked[present] = tracked[present].lerp(value, TRACKING)
             getattr(self, f"class_batches_{domain}")[present] += 1
 
-    def class_statistics(self, domain: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A domain's tracked shared codes per class: mean [C, S], a square root of the covariance [C, S, S]
-        (L Lᵀ = Σ), and which classes training saw [C] (the averages corrected for their zero start)."""
+    def class_statistics(self, domain: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A domain's tracked shared codes per class: mean [C, S], principal directions [C, S, S] (orthonormal
+        columns, narrowest first), the standard deviation along each [C, S], and which classes training saw [C]
+        (the averages corrected for their zero start)."""
         batches = getattr(self, f"class_batches_{domain}")
         weight = (1 - (1 - TRACKING) ** batches).clamp(min=1e-12)  # [C]: the share of the average that is data
         mean = getattr(self, f"class_mean_{domain}") / weight[:, None]
         covariance = getattr(self, f"class_moment_{domain}") / weight[:, None, None] - mean[:, :, None] * mean[:, None, :]
-        values, vectors = torch.linalg.eigh(covariance)  # symmetric: a factor that cannot fail on rounding
-        return mean, vectors * values.clamp(min=0).sqrt()[:, None, :], batches > 0
+        values, vectors = torch.linalg.eigh(covariance)  # symmetric: a factorisation that cannot fail on rounding
+        return mean, vectors, values.clamp(min=0).sqrt(), batches > 0
 
     def _class_codes(self, mean: torch.Tensor, noise: torch.Tensor, domain: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Shared codes [B * n, S] for source codes `mean` [B, S] and noise [B * n, S]: the centre of the class
         the shared classifier calls each source, plus `correlation` of the source's offset from that centre,
         plus sqrt(1 - correlation²) of a draw of the class's spread (shrunk where the shared classifier is less sure
-        of the class than `class_confidence`); and which rows [B * n] had a class that training saw in this domain
+        of the class than `class_confidence`), except along the class's `keep_widest` widest directions, where the
+        whole offset is kept and nothing drawn; and which rows [B * n] had a class that training saw in this domain
         (the others are left to the caller)."""
-        rho, n = self.config.correlation, len(noise) // len(mean)
-        centres, scales, seen = self.class_statistics(domain)
+        rho, n, widest = self.config.correlation, len(noise) // len(mean), self.config.keep_widest
+        centres, directions, deviations, seen = self.class_statistics(domain)
         if not seen.any():
             raise UnsupportedOperationError("latent-vae: correlation < 1 draws from each class's shared codes, which "
                                             "training tracks: train the bridge first, or translate with correlation=1")
         classes = self.classifier(mean).argmax(-1).repeat_interleave(n)  # [B * n]
-        centre = centres[classes]  # [B * n, S]
-        kept = centre + rho * (mean.repeat_interleave(n, 0) - centre)  # [B * n, S]
-        spread = (1 - rho**2) ** 0.5 * (scales[classes] @ noise[:, :, None])[:, :, 0]  # [B * n, S]
+        centre, axes = centres[classes], directions[classes]  # [B * n, S], [B * n, S, S] (columns: widest last)
+        offset = mean.repeat_interleave(n, 0) - centre  # [B * n, S]
+        drawn = axes.shape[-1] - widest  # the directions a share of the class's spread is drawn along
+        kept = centre + rho * offset  # [B * n, S]
+        if widest:
+            along = axes[:, :, drawn:]  # [B * n, S, k]
+            kept = kept + (1 - rho) * (along @ (along.transpose(1, 2) @ offset[:, :, None]))[:, :, 0]  # whole along them
+        scale = axes[:, :, :drawn] * deviations[classes][:, None, :drawn]  # [B * n, S, drawn]
+        spread = (1 - rho**2) ** 0.5 * (scale @ noise[:, :drawn, None])[:, :, 0]  # [B * n, S]
         return self._shrink_unsure(kept, spread, classes), seen[classes]
 
     def _shrink_unsure(self, kept: torch.Tensor, spread: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
