@@ -98,8 +98,9 @@ def test_unknown_hyperparameter_in_config(saved):
     (lambda c: c["source"]["options"].update(checkpoint="elsewhere"), r"source.options cannot set \['checkpoint'\]"),
     (lambda c: c["target"]["options"].update(dtype="float16"), r"target.options cannot set \['dtype'\]"),
     (lambda c: c["config"].update(auxiliary={}), r"config cannot set \['auxiliary'\]: they are the bridge's experts"),
+    (lambda c: c["metrics"].update(trained_with=[0.5]), r"metrics.trained_with must map sampling settings .* got \[0.5\]"),
 ])
-def test_config_keys_that_would_clash_with_the_loader_s_own_arguments(saved, change, message):
+def test_config_entries_the_loader_cannot_take_are_named(saved, change, message):
     edit_config(saved, change)
     with pytest.raises(BridgeConfigError, match=message):
         n2n.load_bridge(saved)
@@ -120,6 +121,11 @@ def test_saving_without_samples_removes_an_earlier_bridge_s(bridge, tmp_path, di
     assert (directory / "samples.png").is_file() and "samples.png" in (directory / "README.md").read_text()
     bridge.save_pretrained(directory)
     assert not (directory / "samples.png").exists() and "samples.png" not in (directory / "README.md").read_text()
+
+
+def test_decoding_latents_that_are_not_whole_samples_of_the_sources_is_a_clear_error(bridge):
+    with pytest.raises(n2n.N2NError, match="decode: 5 sampled latents do not come from 2 source latents"):
+        bridge.decode(torch.randn(5, 24), torch.randn(2, 10))
 
 
 def test_from_pretrained_points_an_alias_to_load_bridge():

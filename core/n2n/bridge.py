@@ -112,6 +112,9 @@ class Bridge(nn.Module):
     def decode(self, latents: torch.Tensor, source_latents: torch.Tensor) -> Any:
         """Sampled target latents [B * n, *T] -> outputs, given the source latents [B, *S] they came
         from (the strategy decides how: by default the target expert decodes)."""
+        if len(source_latents) == 0 or len(latents) % len(source_latents):
+            raise InvalidInputError(f"decode: {len(latents)} sampled latents do not come from {len(source_latents)} "
+                                    "source latents (expected a whole number of samples for each)")
         n = len(latents) // len(source_latents)
         with evaluating(self.strategy):
             return self.strategy.decode(latents, source_latents.to(self.device, torch.float32).repeat_interleave(n, 0))

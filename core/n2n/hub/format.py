@@ -38,6 +38,9 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
     for side, entry in [("source", config["source"]), ("target", config["target"]),
                         *((f"auxiliary.{role}", entry) for role, entry in auxiliary.items())]:
         _check_side(entry, side, path)
+    if not isinstance(trained := config["metrics"].get("trained_with", {}), dict):
+        raise BridgeConfigError(f"{path}: metrics.trained_with must map sampling settings to their trained values, "
+                                f"got {trained!r}")
     if reserved := sorted(RESERVED_CONFIG & set(config["config"])):
         raise BridgeConfigError(f"{path}: config cannot set {reserved}: they are the bridge's experts, given by "
                                 "'source', 'target' and 'auxiliary'")
