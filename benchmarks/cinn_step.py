@@ -4,8 +4,12 @@ Configurations: Net2Net's text->BigGAN flow (268-d target, 768-d condition, 24 b
 2) at batch 16 and 64, and the demo's bridge (24-d target, 384-d condition), each in fp32 and in bf16
 mixed precision (the trainer's `precision="bf16"`: bfloat16 autocast around the forward pass, fp32
 weights and Adam). Achieved GFLOP/s (FLOPs counted by torch's FlopCounterMode) is compared with a
-plain matmul of equal FLOPs in that precision, timed in the same run: the machine's ceiling. Memory is
-kept for reuse as in `n2n.train` (`n2n.training.allocator`); `--malloc default` measures glibc's defaults.
+plain matmul of equal FLOPs in that precision, timed in the same run: the machine's ceiling. `floor_ms`
+is what a step cannot go below with fp32 weights and Adam state: the FLOPs at that ceiling plus the bytes
+every step must move at a same-run copy's bandwidth (Adam reads weights, gradients and both moments and
+writes three: 28 bytes a parameter; bf16 autocast also casts each weight to bf16 and its gradient back:
+12 more). Memory is kept for reuse as in `n2n.train` (`n2n.training.allocator`); `--malloc default`
+measures glibc's defaults.
 
     python benchmarks/cinn_step.py [--json out.json] [--repeats 5] [--only CONFIG] [--precision fp32 bf16] [--malloc default]
 """
@@ -48,6 +52,12 @@ def matmul_ceiling(flops: float, repeats: int, dtype: torch.dtype) -> float:
     return 2 * n**3 / best_of(lambda: a @ b, repeats) / 1e9
 
 
+def copy_bandwidth(repeats: int) -> float:
+    """Bytes a second of one large fp32 copy (read and write), this run."""
+    source, destination = torch.randn(2**26), torch.empty(2**26)  # 256 MB each: far beyond any cache
+    return 2 * source.nbytes / best_of(lambda: destination.copy_(source), repeats)
+
+
 def measure(name: str, spec: dict, repeats: int, precision: str) -> dict:
     torch.manual_seed(0)
     source, target = (n2n.load_expert("latent", dim=spec[side]) for side in ("source", "target"))
@@ -75,11 +85,15 @@ def measure(name: str, spec: dict, repeats: int, precision: str) -> dict:
         condition = torch.randn(256, spec["source"])
         sampling = best_of(lambda: model.sample(condition, 4, torch.Generator().manual_seed(0)), repeats)
     achieved = flops / step / 1e9
+    parameters = sum(p.numel() for p in model.parameters())
+    moved = parameters * (28 + (12 if precision == "bf16" else 0))  # bytes every step passes over, at least
+    floor = flops / (ceiling * 1e9) + moved / copy_bandwidth(repeats)
     return {
         "config": name,
         "precision": precision,
         "step_ms": (step + optimise) * 1e3,
-        "parameters_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "floor_ms": floor * 1e3,
+        "parameters_M": parameters / 1e6,
         "fwd_bwd_ms": step * 1e3,
         "optimizer_ms": optimise * 1e3,
         "optimizer_share": optimise / step,
