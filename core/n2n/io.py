@@ -29,33 +29,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600: give the file the mode open() would
-        _sync(tmp)  # on disk before its name is: a crash or power loss leaves the old file or the new one, whole
+        _sync(tmp, os.O_RDWR)  # on disk before its name is: a crash or power loss leaves the old file or the new one
         os.replace(tmp, path)
-        _sync_folder(path.parent)  # the rename itself
+        if os.name != "nt":  # the rename itself, best effort: the write succeeded; Windows cannot open a folder, and
+            with contextlib.suppress(OSError):  # some network or FUSE file systems cannot sync one
+                _sync(path.parent, os.O_RDONLY)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _sync(path: str | os.PathLike) -> None:
-    fd = os.open(path, os.O_RDWR)  # Windows syncs only what is open for writing
+def _sync(path: str | os.PathLike, flags: int) -> None:
+    """fsync a file (opened for writing: Windows syncs nothing else) or a folder (read-only)."""
+    fd = os.open(path, flags)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _sync_folder(path: Path) -> None:
-    """Best effort: the write succeeded; some systems cannot open a folder (Windows) or sync one (some network
-    or FUSE file systems)."""
-    if os.name == "nt":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def user_path(ref: str | os.PathLike) -> Path:

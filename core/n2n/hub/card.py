@@ -15,7 +15,7 @@ from huggingface_hub import EvalResult, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ..constants import CARD_NAME, SAMPLES_NAME
-from ..io import atomic_path
+from ..io import atomic_path, user_path
 
 MARKER = re.compile(r"<!-- n2n model card sha256:([0-9a-f]{64}) -->")
 BOOKKEEPING = ("train_steps", "train_pairs", "train_items", "dataset")  # in `metrics`, but not measurements
@@ -146,6 +146,11 @@ def is_absolute_path(value: str) -> bool:
     return value.startswith("~") or PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute()
 
 
+def is_local_path(value: str) -> bool:
+    """`value` names a file or folder on this machine (absolute, home, ./ or ../, or existing), not a Hub repo."""
+    return is_absolute_path(value) or value.startswith(".") or user_path(value).exists()
+
+
 def _shown(value: Any) -> Any:
     """`value`, with an absolute or home path cut to its last component (no local paths in a card)."""
     if isinstance(value, str) and is_absolute_path(value):
@@ -154,7 +159,7 @@ def _shown(value: Any) -> Any:
 
 
 def _repo_like(value: str) -> bool:
-    if not value or is_absolute_path(value) or Path(value).exists():
+    if not value or is_local_path(value):
         return False
     try:
         validate_repo_id(value)

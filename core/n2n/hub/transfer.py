@@ -27,8 +27,7 @@ from safetensors import safe_open
 
 from ..constants import CARD_NAME, CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
 from ..errors import HubError, N2NError
-from ..io import user_path
-from .card import is_absolute_path, is_user_card, model_card_text
+from .card import is_local_path, is_user_card, model_card_text
 from .format import read_bridge_config
 
 BRIDGE_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLES_NAME]
@@ -56,7 +55,7 @@ def push(
     if reason := (config.get("metrics") or {}).get("exploded"):
         raise HubError(f"{directory} holds a bridge whose training exploded ({reason}): refusing to publish it")
     for side, entry in [("source", config["source"]), ("target", config["target"]), *config.get("auxiliary", {}).items()]:
-        if is_absolute_path(entry["checkpoint"]) or entry["checkpoint"].startswith(".") or user_path(entry["checkpoint"]).is_dir():
+        if is_local_path(entry["checkpoint"]):
             raise HubError(f"{directory}: its {side} expert {entry['expert']!r} loads from {entry['checkpoint']}, a path on "
                            "this machine that nobody pulling the bridge has: load the expert from a checkpoint others can "
                            "load too (a Hub repo id, a built-in name) and save the bridge again")

@@ -10,7 +10,8 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,25 +70,27 @@ def load_module(factory: Callable[..., M], directory: str | os.PathLike) -> M:
     return module
 
 
-def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every tensor in a safetensors file, from its header alone (nothing is allocated)."""
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A safetensors file that is missing or unreadable is one WeightsError naming it."""
     try:
-        with safe_open(str(path), "pt") as weights:
-            return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+        yield
     except FileNotFoundError:
         raise WeightsError(f"{path} is missing") from None
     except (SafetensorError, OSError) as exc:
         raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
+def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a safetensors file, from its header alone (nothing is allocated)."""
+    with _reading(path), safe_open(str(path), "pt") as weights:
+        return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
 
 
 def load_weights(module: nn.Module, path: Path) -> None:
     """Load a safetensors file into `module`: every tensor present, none extra, every shape equal."""
-    try:
+    with _reading(path):
         state = load_file(str(path))
-    except FileNotFoundError:
-        raise WeightsError(f"{path} is missing") from None
-    except (SafetensorError, OSError) as exc:
-        raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from None
     expected = module.state_dict()
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
