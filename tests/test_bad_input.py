@@ -28,7 +28,12 @@ def exit_code(argv: list[str]) -> int:
     (TRAIN + ["--seed", "-1"], "--seed: must be at least 0, got -1"),
     (TRAIN + ["--set", "hidden=0"], "hyperparameter 'hidden' must be at least 1, got 0"),
     (TRAIN + ["--set", "blocks=0"], "hyperparameter 'blocks' must be at least 1, got 0"),
-    (TRAIN + ["--set", "batch_size=0"], "hyperparameter 'batch_size' must be at least 1, got 0"),
+    (TRAIN + ["--set", "batch_size=0"], "hyperparameter 'batch_size' must be at least 2, got 0"),
+    # batch statistics (BatchNorm, standardisation, Barlow Twins) need two rows: one gave NaN or a torch error
+    *[(["train", ref, "--strategy", strategy, *data, "--set", "batch_size=1"], "hyperparameter 'batch_size' must be at least 2, got 1")
+      for ref, strategy, data in [("digits-classifier->digits", "cinn", ["--dataset", "digits"]),
+                                  ("digits-classifier->digits", "flow", ["--dataset", "digits"]),
+                                  ("digits->digits-gan", "latent-vae", []), ("label->digits-gan", "hypermod", [])]],
     (TRAIN + ["--set", "target_noise=-1"], "hyperparameter 'target_noise' must be at least 0, got -1.0"),
     (TRAIN + ["--set", "lr=-1"], "hyperparameter 'lr' must be at least 0, got -1.0"),
     (TRAIN + ["--set", "lr=NaN"], "hyperparameter 'lr' must be a finite number, got nan"),

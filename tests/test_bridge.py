@@ -156,6 +156,14 @@ def test_bridge_to_moves_the_strategy_and_every_expert():
                for e in bridge.experts)
 
 
+def test_a_bridge_moved_to_float64_samples_in_float64():
+    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", hidden=8, depth=1).to(torch.float64)
+    source = torch.randn(2, 10)
+    samples = bridge.sample(source, 3, seed=0)
+    assert bridge.dtype == samples.dtype == torch.float64
+    assert bridge.decode(samples, source).shape[0] == 6
+
+
 def test_an_unsupported_dtype_is_one_clear_error():
     with pytest.raises(n2n.N2NError, match="expert 'digits' runs in float32, not float16"):
         n2n.load_expert("digits", dtype=torch.float16)

@@ -93,3 +93,11 @@ def test_under_bf16_autocast_the_coupling_and_its_log_det_stay_fp32():
     assert not torch.equal(log_det, exact_log_det)  # the MLPs did run in bf16 ...
     torch.testing.assert_close(log_det, exact_log_det, rtol=0.02, atol=0.05)  # ... and the sums kept their precision
     torch.testing.assert_close(v, exact, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_amsgrad_gives_net2net_s_optimiser_on_request(amsgrad):
+    bridge = n2n.create_bridge("cinn", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=4), amsgrad=amsgrad,
+                               blocks=1, hidden=8, embed_dim=4, embed_hidden=8)
+    (group,) = bridge.strategy.optimizer().param_groups
+    assert group["amsgrad"] is amsgrad and group["betas"] == (0.5, 0.9) and group["fused"]

@@ -98,6 +98,15 @@ def test_a_negative_anchor_count_is_refused():
         n2n.create_bridge("procrustes", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=3), anchors=-1)
 
 
+@pytest.mark.parametrize("strategy", ["procrustes", "affine"])
+def test_one_pair_fits_no_map_and_says_so(strategy, tmp_path):
+    """One pair has no covariance: the map would be zero and its loss divided by a clamped spread."""
+    with pytest.raises(n2n.errors.InvalidInputError, match="anchors .* 0 \\(every pair seen\\) or at least 2, got 1"):
+        n2n.create_bridge(strategy, n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=3), anchors=1)
+    with pytest.raises(n2n.errors.InvalidInputError, match=f"{strategy} is fitted on at least 2 pairs: the training data holds 1"):
+        fitted(strategy, torch.randn(1, 3), torch.randn(1, 3), tmp_path)
+
+
 def test_n2n_train_fits_a_closed_form_in_one_pass_and_it_translates(tmp_path, capsys):
     assert main(["train", "digits-classifier->digits", "--strategy", "affine", "--dataset", "digits", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

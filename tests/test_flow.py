@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import n2n
+import n2n_bridges.flow as flow_module
 from n2n.errors import InvalidInputError
 from n2n.testing import StrategyTests
 from n2n_bridges.flow import Flow
@@ -61,6 +62,34 @@ def test_divergence_is_the_trace_of_the_autograd_jacobian():
     for i in range(3):
         jacobian = torch.autograd.functional.jacobian(lambda row, c=h[i : i + 1]: model.velocity(row[None], t, c)[0], x[i])
         assert torch.allclose(divergence[i], jacobian.trace(), atol=1e-10)
+
+
+def test_hutchinsons_estimate_averages_to_the_exact_trace():
+    model = untrained(target_dim=6).double()
+    x, h, t = torch.randn(3, 6, dtype=torch.float64), torch.randn(3, 8, dtype=torch.float64), torch.tensor(0.3, dtype=torch.float64)
+    probes = (2 * torch.randint(0, 2, (20000, 3, 6)) - 1).double()
+    velocity, estimates = model.estimated_divergence(x.repeat(20000, 1), t, h.repeat(20000, 1), probes.flatten(0, 1))
+    assert torch.allclose(velocity[:3], model.velocity(x, t, h))
+    exact = model.divergence(x, t, h)
+    assert torch.allclose(estimates.view(20000, 3).mean(0), exact, atol=0.02 * exact.abs().max().item() + 1e-3)
+
+
+def test_log_prob_above_the_exact_trace_size_estimates_it_without_jacobians(monkeypatch):
+    """An image autoencoder's latent (4,096-d) cannot build [B, D, D] Jacobians: log_prob estimates the trace,
+    the same way at every call, and over many items its share of the log-likelihood is the exact one's."""
+    model = untrained(target_dim=40)
+    with torch.no_grad():
+        model.velocity.net[-1].weight.mul_(10)  # a field whose divergence moves the log-likelihood
+    target, source = torch.randn(4096, 40) * 3 + 1, torch.randn(4096, 3)
+    with torch.no_grad():
+        exact = model.log_prob(target, source).mean()
+        monkeypatch.setattr(flow_module, "EXACT_TRACE_DIMS", 16)
+        monkeypatch.setattr(Flow, "divergence", lambda *args: pytest.fail("built Jacobians above EXACT_TRACE_DIMS"))
+        estimated = model.log_prob(target, source)
+        assert torch.equal(estimated, model.log_prob(target, source))
+        monkeypatch.setattr(Flow, "estimated_divergence", lambda self, x, t, h, probe: (self.velocity(x, t, h), x.new_zeros(len(x))))
+        without = model.log_prob(target, source).mean()
+    assert abs(estimated.mean() - exact) < 0.3 * abs(exact - without)
 
 
 def test_log_prob_integrates_to_one():

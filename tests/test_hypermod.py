@@ -120,6 +120,29 @@ def test_an_unknown_modulation_is_refused():
         n2n.create_bridge("hypermod", "label", "digits-gan", modulation="diagonal")
 
 
+@pytest.mark.parametrize("ema", [1.0, 3.0, -0.5])
+def test_a_moving_average_that_cannot_move_is_refused(ema):
+    """ema = 1 would save the weights of the first step; above 1, torch's own error came from inside training."""
+    with pytest.raises(n2n.errors.InvalidInputError, match=f"hypermod: ema is the moving average's decay, in \\[0, 1\\).* got {ema}"):
+        n2n.create_bridge("hypermod", "label", "digits-gan", ema=ema)
+
+
+def test_a_one_weight_filter_modulates_to_finite_weights():
+    """A filter of one weight (a Linear(1, n) layer) has no unbiased spread: modulating it must not give NaN."""
+    class OneInput(n2n.Expert):
+        name, modality, latent_shape, default_checkpoint, has_weights = "one-input", "image", (1,), "random", False
+
+        def _load(self, path):
+            self.generator = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Unflatten(1, (1, 4, 4)))
+
+        def _decode(self, latents):
+            return self.generator(latents)
+
+    bridge = n2n.create_bridge("hypermod", n2n.load_expert("label"), OneInput(), **CONFIG)
+    weights = bridge.strategy.modulated(torch.randn(3, CONFIG["code_dim"]))
+    assert all(torch.isfinite(tensor).all() for tensor in weights.values())
+
+
 def test_mixed_classes_render_in_their_rows_order():
     bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, hidden=8, depth=1, init_scale=1.0)
     z = torch.randn(5, 32, generator=torch.Generator().manual_seed(0))
@@ -207,6 +230,7 @@ def test_random_translations_move_each_image_whole_and_pass_gradients():
     assert len(set(offsets)) > 1  # each image its own offset
     moved.sum().backward()
     assert images.grad.sum() > 0 and set(images.grad.unique().tolist()) <= {0.0, 1.0}
+    assert random_translations(images, 0.0) is images  # shift 0: no augmentation at all
 
 
 def test_labelled_fraction_keeps_that_share_of_every_class():

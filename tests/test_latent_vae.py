@@ -10,7 +10,7 @@ import torch
 
 import n2n
 from n2n.testing import StrategyTests
-from n2n_bridges.latent_vae import CONFIDENCE_SHRINK, CONFIDENCE_TRIES, PULLBACK_FLOOR, isometry, sliced_wasserstein
+from n2n_bridges.latent_vae import CONFIDENCE_SHRINK, CONFIDENCE_TRIES, PULLBACK_FLOOR, TRACKING, isometry, sliced_wasserstein
 
 
 class TestLatentVAE(StrategyTests):
@@ -128,6 +128,24 @@ def test_tracked_class_statistics_are_each_class_s_mean_and_covariance():
     for _ in range(500):
         strategy._track_classes(z + 1, labels, domain=1)
     torch.testing.assert_close(strategy.class_statistics(1)[0][0], torch.tensor([3.0, 2.0]), atol=1e-2, rtol=0)  # it follows the codes
+
+
+def test_residual_noise_has_the_steps_spread_from_the_first_steps():
+    """The residual spread is a moving average started at zero: after 5 steps it holds ~5% of what they saw,
+    and is read corrected, as after 5,000."""
+    young, old = small_strategy(residual_noise=1.0).eval(), small_strategy(residual_noise=1.0).eval()
+    old.load_state_dict(young.state_dict())
+    error = torch.rand(young.dims[1], generator=torch.Generator().manual_seed(0))
+    for strategy, steps in ((young, 5), (old, 5000)):
+        for _ in range(steps):
+            strategy.residual_1.lerp_(error, TRACKING)
+        strategy.trained_steps.fill_(steps)  # as training_step counts them
+    assert young.residual_1.max() < 0.1 * old.residual_1.max()
+    source = torch.randn(3, young.source_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        samples = young.sample(source, 4, torch.Generator().manual_seed(2))
+        torch.testing.assert_close(samples, old.sample(source, 4, torch.Generator().manual_seed(2)))
+        assert not torch.allclose(samples, young.with_settings(residual_noise=0.0).sample(source, 4, torch.Generator().manual_seed(2)))
 
 
 def test_class_statistics_stay_fp32_under_bf16_autocast():

@@ -201,7 +201,7 @@ class ClassEmbed(Strategy):
         (r, k, e), n = candidates.shape, len(z)
         latents = torch.cat([z.expand(r, k, n, -1), candidates[:, :, None].expand(r, k, n, e)], dim=-1)  # [R, K, n, z_dim + E]
         images = self.target.decode(latents.flatten(0, 2), grad=grad)  # [R * K * n, *image]
-        judged = random_translations(images, self.config.shift) if grad and self.config.shift > 0 else images
+        judged = random_translations(images, self.config.shift) if grad else images
         logits = self.classifier.classify(judged, grad=grad)  # [R * K * n, classes]
         wanted = torch.tensor(self.optimised, device=logits.device).view(1, k, 1).expand(r, k, n).flatten()
         cross_entropy = F.cross_entropy(logits, wanted, reduction="none").view(r, k, n).mean(-1)  # [R, K]

@@ -23,6 +23,7 @@ import dataclasses
 import torch
 from torch import nn
 
+from n2n.errors import InvalidInputError
 from n2n.strategy import Strategy, StrategyConfig
 
 PAPER = {"arxiv": "2311.00664", "title": "Latent Space Translation via Semantic Alignment",
@@ -37,6 +38,10 @@ class ClosedFormConfig(StrategyConfig):
     anchors: int = dataclasses.field(default=0, metadata={"minimum": 0})  # pairs the map is fitted on (0: every pair seen)
     batch_size: int = 8192  # pairs added per step (a feature-cache shard)
     lr: float = 0.0  # no optimiser: nothing is learnt by gradient steps
+
+    def __post_init__(self) -> None:
+        if self.anchors == 1:
+            raise InvalidInputError("anchors are the pairs the map is fitted on: 0 (every pair seen) or at least 2, got 1")
 
 
 @dataclasses.dataclass
@@ -94,6 +99,8 @@ class _ClosedForm(Strategy):
         room = self.config.anchors - int(self.sums.count) if self.config.anchors else len(x)
         if room > 0:
             self.sums.add(x[:room], y[:room])
+            if self.sums.count < 2:
+                raise InvalidInputError(f"{self.name} is fitted on at least 2 pairs: the training data holds 1")
             weight, bias = self.fit(*self.sums.moments())
             self.weight.copy_(weight)
             self.bias.copy_(bias)

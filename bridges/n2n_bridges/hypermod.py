@@ -87,7 +87,12 @@ class HypermodConfig(LoopConfig):
     align_lr: float = 1e-3  # Adam, cosine-annealed over the alignment steps (ours)
     ema: float = 0.99  # decay of the moving average of the codes and hypernetwork that the bridge keeps (ours;
     # measured on digits at 1,000 steps: 0.99 gave diversity 0.79 and 0.995, which lags further, 0.74)
-    batch_size: int = 64  # the paper: 10 (measured on digits: 64 gives each class's batch more items to compare)
+    batch_size: int = dataclasses.field(default=64, metadata={"minimum": 2})  # the paper: 10 (measured on digits: 64 gives each class's batch more items to compare)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.ema < 1:
+            raise InvalidInputError(f"hypermod: ema is the moving average's decay, in [0, 1) (1 would never move), got {self.ema}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +203,8 @@ class Hypermod(Strategy):
         for layer, out in zip(self.layers, outputs):
             weight, (d0, d1), k = frozen[layer.weight], layer.shape[:2], len(codes)
             others = [dim for dim in range(weight.ndim) if dim != layer.output_dim]
-            mean, std = weight.mean(others, keepdim=True), weight.std(others, keepdim=True) + 1e-8  # per output filter
+            unbiased = weight.numel() > weight.shape[layer.output_dim]  # a one-weight filter has no unbiased spread
+            mean, std = weight.mean(others, keepdim=True), weight.std(others, keepdim=True, unbiased=unbiased) + 1e-8  # per output filter
             centred = weight - mean  # σ·W_std [d0, d1, *kernel]
             if self.config.modulation == "full":
                 scale, shift, rest = out.split([d0 * d1, d0 * d1, out.shape[1] - 2 * d0 * d1], dim=1)
@@ -384,7 +390,8 @@ class Hypermod(Strategy):
         fake_logits = self._judge_groups(random_translations(fake.detach(), self.config.shift).view(grouped), drawn)
         d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
-        twins = barlow_twins(*(self._penultimate(random_translations(real, self.config.shift)) for _ in range(2)))
+        twins = (barlow_twins(*(self._penultimate(random_translations(real, self.config.shift)) for _ in range(2)))
+                 if self.config.contrastive else d_loss.new_zeros(()))
 
         frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}
         g_loss = F.softplus(-self._judge_groups(random_translations(fake, self.config.shift).view(grouped), drawn, frozen)).mean()

@@ -87,7 +87,7 @@ class LatentVAEConfig(StrategyConfig):
     isometry_rows: int = 128  # items of each domain's batch whose outputs the isometry decodes, every step
     reverse: bool = False  # translate from the trained target back to the trained source
     lr: float = 1e-3
-    batch_size: int = 512
+    batch_size: int = dataclasses.field(default=512, metadata={"minimum": 2})  # a batch's spread standardises
 
     def __post_init__(self) -> None:
         if not 0 <= self.correlation <= 1:
@@ -97,6 +97,12 @@ class LatentVAEConfig(StrategyConfig):
         if not 0 <= self.keep_widest <= self.shared_dim:
             raise InvalidInputError(f"latent-vae: keep_widest counts directions of the shared code: an integer in "
                                     f"[0, shared_dim={self.shared_dim}], got {self.keep_widest}")
+
+
+def tracked_share(updates: torch.Tensor) -> torch.Tensor:
+    """The share of a moving average (rate TRACKING, started at zero) that `updates` updates have filled
+    with data: what the average is divided by to correct for its zero start."""
+    return (1 - (1 - TRACKING) ** updates).clamp(min=1e-12)
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int) -> torch.Tensor:
@@ -149,6 +155,7 @@ class LatentVAE(Strategy):
         self.encoder = mlp(width + 2, c.hidden, 2 * c.shared_dim, c.depth)  # [x ‖ domain] -> (mean, log-variance)
         self.decoder = mlp(c.shared_dim + 2, c.hidden, width, c.depth)  # [z ‖ domain] -> x
         self.classifier = mlp(c.shared_dim, c.hidden, c.classes, 1)  # z -> class logits (trained, unlike the reference)
+        self.register_buffer("trained_steps", torch.tensor(0))  # training steps taken: the moving averages' age
         for domain, dim in enumerate(self.dims):
             self.register_buffer(f"mean_{domain}", torch.zeros(dim))
             self.register_buffer(f"std_{domain}", torch.ones(dim))
@@ -176,7 +183,10 @@ class LatentVAE(Strategy):
         """Each domain's standardisation from the first training batch: the spread of the inputs as
         training sees them (posterior means plus their resampling noise, when the data carries it), so
         that a latent dimension the source expert leaves unused is not blown up. With `pullback`, each
-        generator's A first (the standardisation is of the mapped latents)."""
+        generator's A first (the standardisation is of the mapped latents). A bridge that has trained keeps
+        its own: its networks were trained in those units."""
+        if self.trained_steps:
+            return
         for side in SIDES:
             domain = self.domain_of(side)
             if hasattr(self, f"pullback_{domain}"):
@@ -261,6 +271,8 @@ class LatentVAE(Strategy):
             if c.beta_isometry:
                 rows = slice(0, c.isometry_rows)
                 distortion = distortion + isometry(mean[rows], self._outputs(x[rows], domain), labels[rows])
+        if self.training:
+            self.trained_steps += 1
         swd = sliced_wasserstein(codes[0], codes[1], c.projections)
         loss = reconstruction + c.beta_kl * kl + c.beta_swd * swd + c.beta_cls * classification + c.beta_isometry * distortion
         if c.beta_isometry:
@@ -298,7 +310,7 @@ class LatentVAE(Strategy):
         columns, narrowest first), the standard deviation along each [C, S], and which classes training saw [C]
         (the averages corrected for their zero start)."""
         batches = getattr(self, f"class_batches_{domain}")
-        weight = (1 - (1 - TRACKING) ** batches).clamp(min=1e-12)  # [C]: the share of the average that is data
+        weight = tracked_share(batches)  # [C]
         mean = getattr(self, f"class_mean_{domain}") / weight[:, None]
         covariance = getattr(self, f"class_moment_{domain}") / weight[:, None, None] - mean[:, :, None] * mean[:, None, :]
         values, vectors = torch.linalg.eigh(covariance)  # symmetric: a factorisation that cannot fail on rounding
@@ -351,7 +363,8 @@ class LatentVAE(Strategy):
         if c.correlation < 1:  # rows whose class training never saw in the target keep the posterior draw
             drawn, seen = self._class_codes(mean, noise[:, : c.shared_dim], target_domain)
             z = torch.where(seen[:, None], drawn, z)
-        spread = c.residual_noise * getattr(self, f"residual_{target_domain}").sqrt()  # standardised units
+        residual = getattr(self, f"residual_{target_domain}") / tracked_share(self.trained_steps)  # [T], standardised units
+        spread = c.residual_noise * residual.sqrt()
         x = self.decode_standardised(z, target_domain) + noise[:, c.shared_dim :] * spread  # [B * n, T]
         return self.unstandardise(x, target_domain).view(-1, *self.target_shape)
 

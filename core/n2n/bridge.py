@@ -95,6 +95,12 @@ class Bridge(nn.Module):
         tensor = next(self.strategy.parameters(), None)
         return tensor.device if tensor is not None else self.target.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The strategy's floating-point dtype (float32 unless the bridge was moved `.to` another)."""
+        tensors = (t for t in [*self.strategy.parameters(), *self.strategy.buffers()] if t.is_floating_point())
+        return next(tensors, torch.zeros(())).dtype
+
     @torch.no_grad()
     def sample(self, source_latents: torch.Tensor, n_samples: int = 1, seed: int | None = None) -> torch.Tensor:
         """Source latents [B, *S] -> target latents [B * n_samples, *T]; row i*n + j is sample j of input i.
@@ -106,7 +112,7 @@ class Bridge(nn.Module):
             raise InvalidInputError(f"source latents have shape {list(source_latents.shape)}, expected [B, {', '.join(map(str, expected))}]")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         with evaluating(self.strategy):
-            return self.strategy.sample(source_latents.to(self.device, torch.float32), n_samples, generator)
+            return self.strategy.sample(source_latents.to(self.device, self.dtype), n_samples, generator)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, source_latents: torch.Tensor) -> Any:
@@ -117,7 +123,7 @@ class Bridge(nn.Module):
                                     "source latents (expected a whole number of samples for each)")
         n = len(latents) // len(source_latents)
         with evaluating(self.strategy):
-            return self.strategy.decode(latents, source_latents.to(self.device, torch.float32).repeat_interleave(n, 0))
+            return self.strategy.decode(latents, source_latents.to(self.device, self.dtype).repeat_interleave(n, 0))
 
     def reversed(self) -> Bridge:
         """The bridge the other way, target -> source, on the same trained weights (strategies that are

@@ -33,7 +33,10 @@ def pil_to_tensor(image: Image.Image, channels: int | None = None, size: tuple[i
 
 def random_translations(images: torch.Tensor, share: float) -> torch.Tensor:
     """Each image of [B, C, H, W] moved by a random offset of up to `share` of its size (at least one
-    pixel) along each axis, zero-filled: the augmentation a discriminator or a judge sees."""
+    pixel, unless `share` is 0: no move) along each axis, zero-filled: the augmentation a discriminator or
+    a judge sees."""
+    if share == 0:
+        return images
     pad = max(1, round(share * min(images.shape[-2:])))
     padded = F.pad(images, (pad, pad, pad, pad))  # [B, C, H + 2p, W + 2p]
     dy, dx = torch.randint(0, 2 * pad + 1, (2, len(images))).to(images.device)  # [B] each

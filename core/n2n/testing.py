@@ -456,6 +456,21 @@ class StrategyTests:
             torch.testing.assert_close(outputs, bridge.decode(samples, rows), atol=0, rtol=0)
 
 
+    def test_a_trained_bridge_keeps_its_data_dependent_state(self, experts, training_data, tmp_path):
+        """`initialize` sets a fresh bridge up from its first batch; a trained (or loaded) bridge that trains
+        on keeps what it was trained with, so its networks still see the units they learnt in."""
+        bridge = self.make_bridge(experts)
+        train(bridge, training_data, tmp_path / "run", steps=3, progress=False)
+        loaded = n2n.load_bridge(bridge.save_pretrained(tmp_path / "bridge")).strategy
+        loaded.setup_training()
+        before = {name: tensor.clone() for name, tensor in loaded.state_dict().items()}
+        shifted = {key: 3 * value + 2 if value.is_floating_point() else value
+                   for key, value in next(training_data.batches(16, seed=1)).items()}
+        loaded.initialize(shifted)
+        changed = [name for name, tensor in loaded.state_dict().items() if not torch.equal(tensor, before[name])]
+        assert not changed, f"initialize changed a trained bridge's {changed[:5]}"
+
+
 class _Interrupt(Exception):
     pass
 
