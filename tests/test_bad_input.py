@@ -34,6 +34,7 @@ def exit_code(argv: list[str]) -> int:
       for ref, strategy, data in [("digits-classifier->digits", "cinn", ["--dataset", "digits"]),
                                   ("digits-classifier->digits", "flow", ["--dataset", "digits"]),
                                   ("digits->digits-gan", "latent-vae", []), ("label->digits-gan", "hypermod", [])]],
+    (TRAIN + ["--classifier", "nope"], "unknown expert 'nope'"),  # said before training, not after
     (TRAIN + ["--set", "target_noise=-1"], "hyperparameter 'target_noise' must be at least 0, got -1.0"),
     (TRAIN + ["--set", "lr=-1"], "hyperparameter 'lr' must be at least 0, got -1.0"),
     (TRAIN + ["--set", "lr=NaN"], "hyperparameter 'lr' must be a finite number, got nan"),

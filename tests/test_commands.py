@@ -55,6 +55,21 @@ def test_translate_of_a_missing_image_is_one_clear_error(trained, capsys):
     assert "translates images, but these are not image files: nope.png" in capsys.readouterr().err
 
 
+def test_an_output_the_file_system_refuses_is_named_not_called_a_bug(trained, tmp_path, capsys):
+    image = tmp_path / "digit.png"
+    Image.fromarray((n2n.load_dataset("digits").load("test")["image"][0, 0] * 255).byte().numpy()).save(image)
+    out = image / "grid.png"  # under a file, not a folder
+    assert main(["translate", "digits-classifier->digits", str(image), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"n2n: error: {out}: File exists" in err and "a bug?" not in err
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_eval_on_a_split_the_data_lacks_names_the_splits(trained, capsys):
+    assert main(["eval", "digits-classifier->digits", "--split", "tset"]) == 2
+    assert "--split 'tset': dataset 'digits' has the splits ['train', 'test']" in capsys.readouterr().err
+
+
 def test_eval_json(trained, capsys):
     assert main(["eval", str(trained / "bridge"), "--json", "--n-samples", "4"]) == 0
     metrics = json.loads(capsys.readouterr().out)

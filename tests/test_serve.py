@@ -16,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import n2n
 from n2n.hub.zoo import register
@@ -164,13 +164,19 @@ def test_an_empty_zoo_says_how_to_fill_it(tmp_path):
     assert "the local zoo is empty" in done.stderr and "n2n demo" in done.stderr
 
 
-def test_a_sketch_is_read_as_bright_ink_on_dark():
-    pad = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
-    pad.paste((0, 0, 0, 255), (20, 10, 28, 54))  # a black stroke on the transparent pad
-    ink = read_sketch({"background": None, "layers": [pad], "composite": pad})
-    assert ink.mode == "L" and ink.getpixel((24, 30)) == 255 and ink.getpixel((2, 2)) == 0
-    with pytest.raises(gr.Error, match="draw something on the pad first"):
-        read_sketch({"background": None, "layers": [], "composite": None})
+def test_a_sketch_is_read_as_the_digits_are_drawn():
+    """A "7" drawn with Gradio's default brush (1/50 of its 800-pixel pad) in one corner: read as bright ink on
+    dark filling the 8×8 frame, and the digits classifier reads a 7 (the shrunken pad was a faint smudge)."""
+    pad = Image.new("RGBA", (800, 800), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(pad)
+    draw.line([(300, 300), (600, 300), (420, 700)], fill=(0, 0, 0, 255), width=16, joint="curve")
+    ink = read_sketch({"background": None, "layers": [pad], "composite": pad}, (8, 8))
+    assert ink.mode == "L" and ink.size == (8, 8) and ink.getextrema() == (0, 255)
+    classifier = n2n.load_expert("digits-classifier")
+    assert classifier.classify([ink]).argmax().item() == 7
+    for blank in (None, Image.new("RGBA", (800, 800), (0, 0, 0, 0))):
+        with pytest.raises(gr.Error, match="draw something on the pad first"):
+            read_sketch({"background": None, "layers": [], "composite": blank}, (8, 8))
 
 
 def test_a_bridge_that_does_not_load_is_a_tab_that_says_why(tmp_path):
@@ -190,6 +196,9 @@ def test_an_n2n_error_is_its_message_in_the_page():
     bridge = n2n.create_bridge("mlp", n2n.load_expert("label", checkpoint="digits"), "digits", seed=0)
     with pytest.raises(gr.Error, match="unknown class 'eleven' in the 'digits' class list; did you mean 'seven'"):
         translator(bridge, 0)("eleven", 1, 0)
+    for seed in (-1, 1e30):  # a page's Number is not bounded by the browser alone
+        with pytest.raises(gr.Error, match="the seed must be a whole number from 0 to 2\\*\\*63 - 1"):
+            translator(bridge, 0)("seven", 1, seed)
 
 
 def test_a_drawing_becomes_spoken_samples_with_their_spectrograms():

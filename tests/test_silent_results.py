@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 import n2n
 from n2n.data.userdata import resolve_dataset
-from n2n.images import pil_to_tensor
+from n2n.images import load_image, pil_to_tensor
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -25,6 +25,36 @@ def test_a_16_bit_png_keeps_its_grey_levels(tmp_path, channels):
         tensor = pil_to_tensor(image, channels=channels)
     assert tensor.shape == (channels, 4, 4)
     torch.testing.assert_close(tensor, torch.full_like(tensor, 0.5), atol=0.01, rtol=0)
+
+
+@pytest.mark.parametrize("ink", [(0, 0, 0), (255, 255, 255)])
+def test_a_drawing_in_opacity_reads_as_its_ink(tmp_path, ink):
+    """Ink drawn as opacity on a transparent file (black or white): dropping the alpha gave a blank image."""
+    drawing = Image.new("RGBA", (8, 8), (*ink, 0))
+    drawing.paste((*ink, 255), (3, 1, 5, 7))  # a one
+    drawing.save(tmp_path / "one.png")
+    tensor = pil_to_tensor(load_image(tmp_path / "one.png"), channels=1)
+    assert tensor[0, 1:7, 3:5].min() == 1 and tensor.sum() == 12  # bright ink on dark, as the digits are
+
+
+def test_a_transparent_photo_is_laid_onto_white():
+    photo = Image.new("RGBA", (4, 4), (255, 0, 0, 128))
+    photo.putpixel((0, 0), (0, 0, 255, 255))
+    tensor = pil_to_tensor(photo, channels=3)
+    torch.testing.assert_close(tensor[:, 0, 0], torch.tensor([0.0, 0.0, 1.0]))
+    torch.testing.assert_close(tensor[:, 1, 1], torch.tensor([1.0, 127 / 255, 127 / 255]), atol=0.01, rtol=0)
+
+
+def test_a_phone_photo_is_read_upright(tmp_path):
+    """EXIF orientation 6 (the camera held upright): viewers turn the stored landscape pixels to portrait."""
+    stored = Image.new("RGB", (80, 40), "black")
+    stored.paste("white", (0, 0, 10, 40))  # the stored image's left edge: the top once turned
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "phone.jpg", exif=exif)
+    tensor = pil_to_tensor(load_image(tmp_path / "phone.jpg"), channels=1)
+    assert tensor.shape == (1, 80, 40)
+    assert tensor[0, :8].mean() > 0.9 and tensor[0, 12:].mean() < 0.1
 
 
 def test_integer_weights_are_refused_not_loaded(tmp_path):

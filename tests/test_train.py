@@ -10,6 +10,7 @@ import torch
 import n2n
 from n2n.data.build import paired_data
 from n2n.errors import N2NError, TrainingDivergedError
+from n2n.training.checkpoints import complete_steps
 from n2n.training.trainer import train
 
 CONFIG = {"blocks": 2, "hidden": 32, "embed_dim": 8, "embed_hidden": 16, "batch_size": 32, "target_noise": 0.05}
@@ -138,6 +139,17 @@ def test_overwrite_starts_a_run_over(pairs, tmp_path):
     assert all(torch.equal(tensor, weights(fresh)[name]) for name, tensor in weights(again).items())
     with pytest.raises(N2NError, match="--overwrite to start over"):
         train(fresh_bridge(), pairs, tmp_path / "run", steps=5, progress=False)
+
+
+def test_overwrite_removes_only_the_runs_checkpoints(pairs, tmp_path):
+    """A run folder the user also keeps files in (even in checkpoints/) loses only n2n's step folders."""
+    train(fresh_bridge(), pairs, tmp_path, steps=3, checkpoint_every=1, progress=False)
+    (tmp_path / "checkpoints" / "important.ckpt").write_text("mine")
+    (tmp_path / "checkpoints" / "step-notes").mkdir()
+    train(fresh_bridge(), pairs, tmp_path, steps=2, checkpoint_every=1, overwrite=True, progress=False)
+    assert (tmp_path / "checkpoints" / "important.ckpt").read_text() == "mine"
+    assert (tmp_path / "checkpoints" / "step-notes").is_dir()
+    assert complete_steps(tmp_path) == [1, 2]
 
 
 def test_a_cut_short_checkpoint_file_is_named(pairs, tmp_path):

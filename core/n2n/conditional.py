@@ -53,7 +53,16 @@ class ConditionalGenerator(Expert):
         return self.embedding_table[self.class_index(label)]
 
     def latents(self, z: torch.Tensor, labels: Sequence[int | str]) -> torch.Tensor:
-        """[z ‖ embedding of each label]: z [B, z_dim] and B labels (indices or names) -> [B, z_dim + E]."""
+        """[z ‖ embedding of each label]: z [B, z_dim] and B labels (indices or names, or an integer tensor)
+        -> [B, z_dim + E]."""
+        self.load()
+        if isinstance(labels, torch.Tensor):
+            labels = labels.tolist() if not labels.is_floating_point() else labels
+        if not isinstance(z, torch.Tensor) or not z.is_floating_point() or z.ndim != 2 or z.shape[1] != self.z_dim:
+            shape = list(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise InvalidInputError(f"expert {self.name!r}: z must be a float tensor [B, {self.z_dim}], got {shape}")
+        if len(labels) != len(z) or not len(z):
+            raise InvalidInputError(f"expert {self.name!r}: {len(z)} z for {len(labels)} labels: give one label for each z (at least one)")
         embeddings = torch.stack([self.class_embedding(label) for label in labels])  # [B, E]
         return torch.cat([z.to(embeddings), embeddings], dim=-1)
 

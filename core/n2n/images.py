@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .errors import InvalidInputError
 from .io import atomic_path
@@ -17,8 +17,24 @@ from .io import atomic_path
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # Pillow's modes of 16-bit grey images
 
 
+def flattened(image: Image.Image) -> Image.Image:
+    """An image with transparency as it is meant to be seen: a drawing whose visible colour is one colour
+    throughout (ink as opacity, as on n2n's sketch pad) becomes its opacity, ink bright on dark as the grey
+    experts' digits; any other is laid onto white. Others are returned as they are."""
+    if not image.has_transparency_data:
+        return image
+    rgba = image.convert("RGBA")
+    alpha = rgba.getchannel("A")
+    colours = np.asarray(rgba)[np.asarray(alpha) > 0, :3]  # [visible pixels, 3]
+    if len(colours) and (colours == colours[0]).all():
+        return alpha
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+
+
 def pil_to_tensor(image: Image.Image, channels: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """A PIL image -> float tensor [C, H, W] in [0, 1], converted to `channels` and resized to `size` (H, W)."""
+    """A PIL image -> float tensor [C, H, W] in [0, 1], converted to `channels` and resized to `size` (H, W);
+    transparency is `flattened` first."""
+    image = flattened(image)
     if image.mode in SIXTEEN_BIT:  # 16-bit greys (PNG): convert("L") would clip every value above 255 to white
         image = Image.fromarray((np.asarray(image, dtype=np.float32) / 257).round().clip(0, 255).astype(np.uint8))  # mode L
     if channels is not None:
@@ -50,11 +66,12 @@ def random_translations(images: torch.Tensor, share: float) -> torch.Tensor:
 
 def load_image(path: str | os.PathLike) -> Image.Image:
     """The image at `path`, fully read; one clear error for a file that is not one, is cut short, or would
-    decompress to more pixels than Pillow allows (a decompression bomb)."""
+    decompress to more pixels than Pillow allows (a decompression bomb). A photo's EXIF orientation is
+    applied (a phone's portrait shot is read upright, as viewers show it)."""
     try:
         with Image.open(path) as image:
             image.load()
-            return image
+            return ImageOps.exif_transpose(image)
     except FileNotFoundError:
         raise InvalidInputError(f"{path}: no such image file") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:  # Pillow's ways of refusing a file

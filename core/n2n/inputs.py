@@ -49,6 +49,9 @@ def _as_texts(expert: Expert, inputs: Any) -> list[str]:
         )
     if not inputs:
         raise InvalidInputError(f"expert {expert.name!r}: empty batch (no texts)")
+    if blank := [i for i, text in enumerate(inputs) if not text.strip()]:
+        raise InvalidInputError(f"expert {expert.name!r}: text {', '.join(map(str, blank[:5]))} (counting from 0) "
+                                f"{'is' if len(blank) == 1 else 'are'} empty: there is nothing to encode")
     return list(inputs)
 
 

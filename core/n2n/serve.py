@@ -18,7 +18,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .audio import spectrogram_images
 from .bridge import Bridge, load_bridge
@@ -73,14 +73,22 @@ def as_pictures(images: torch.Tensor) -> list[Image.Image]:
     return [image_grid(image[None], rows=1, scale=scale, pad=0) for image in images]
 
 
-def read_sketch(value: Any) -> Image.Image:
-    """A sketch pad's value (Gradio's editor value: background, layers, composite) -> a grey PIL image
-    with the ink bright on dark, as the grey experts' images are (the strokes on the transparent pad)."""
+def read_sketch(value: Any, size: tuple[int, int]) -> Image.Image:
+    """A sketch pad's value (Gradio's editor value: background, layers, composite) -> a grey PIL image of
+    `size` (H, W) drawn as the grey experts' images are: ink bright on dark (the strokes' opacity on the
+    transparent pad), the drawing filling the frame, its brightest pixel white. Strokes a few pixels wide on
+    a large pad would otherwise shrink to a faint smudge."""
     composite = value.get("composite") if isinstance(value, dict) else value
-    if composite is None:
+    picture = None if composite is None else composite if isinstance(composite, Image.Image) else Image.fromarray(np.asarray(composite))
+    ink = None if picture is None else picture.getchannel("A") if picture.mode == "RGBA" else picture.convert("L")
+    box = None if ink is None else ink.getbbox()  # (left, top, right, bottom) of the ink; None on a blank pad
+    if box is None:
         raise gr.Error("draw something on the pad first")
-    picture = composite if isinstance(composite, Image.Image) else Image.fromarray(np.asarray(composite))
-    return picture.getchannel("A") if picture.mode == "RGBA" else picture.convert("L")  # on the transparent pad, opacity is ink
+    drawing = ink.crop(box)
+    side = max(drawing.size)  # centred in a square frame, its longer side filling it (as the digits are)
+    framed = Image.new("L", (side, side))
+    framed.paste(drawing, ((side - drawing.width) // 2, (side - drawing.height) // 2))
+    return ImageOps.autocontrast(framed.resize((size[1], size[0]), Image.Resampling.BOX))
 
 
 def uploaded_image(path: str) -> Image.Image:
@@ -106,7 +114,7 @@ def inputs_of(bridge: Bridge, value: Any) -> list[Any]:
         return [value]
     if modality == "image":
         if isinstance(value, dict):  # a sketch pad
-            return [read_sketch(value)]
+            return [read_sketch(value, bridge.source.image_size)]
         if not value:
             raise gr.Error("upload an image first")
         return [uploaded_image(value)]
@@ -140,6 +148,8 @@ def translator(bridge: Bridge, audio_players: int) -> Callable[..., Any]:
 
     def translate(value: Any, samples: float, seed: float | None, *settings: Any) -> Any:
         samples = int(samples)
+        if seed is not None and not 0 <= seed < 2**63:
+            raise gr.Error(f"the seed must be a whole number from 0 to 2**63 - 1, got {seed:g}")
         try:
             inputs = inputs_of(bridge, value)
             sampler = bridge.with_settings(**chosen_settings(bridge, settings))
@@ -219,7 +229,7 @@ def build_app(tabs: Sequence[Tab]) -> gr.Blocks:
                     with gr.Column(scale=1):
                         widget = input_widget(bridge, slug)
                         samples = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id=f"{slug}-samples")
-                        seed = gr.Number(value=0, precision=0, label="seed (same seed, same output)", elem_id=f"{slug}-seed")
+                        seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**63 - 1, label="seed (same seed, same output)", elem_id=f"{slug}-seed")
                         settings = []
                         if bridge.strategy.sampling_settings:
                             with gr.Accordion("sampling settings (no retraining)", open=False):

@@ -132,6 +132,13 @@ class ExpertTests:
         with pytest.raises(InvalidInputError, match="empty batch"):
             expert.encode(inputs[:0])
 
+    def test_encode_names_a_blank_text(self, expert, inputs):
+        _require_encoder(expert, inputs)
+        if expert.modality != "text":
+            pytest.skip(f"{self.expert_name} does not encode text")
+        with pytest.raises(InvalidInputError, match="text 1 \\(counting from 0\\) is empty"):
+            expert.encode([inputs[0], " \n"])
+
     # -- decode ------------------------------------------------------------------------------------
     def test_cannot_decode_is_one_clear_error(self, expert):
         if expert.can_decode():
@@ -262,6 +269,13 @@ class ConditionalGeneratorTests(ExpertTests):
         torch.testing.assert_close(latents[:, z_dim:], table[[index, 0]])
         assert latents[:, :z_dim].abs().max() == 0
         assert len(expert.decode(latents)) == 2
+        torch.testing.assert_close(expert.latents(torch.zeros(2, z_dim), torch.tensor([index, 0])), latents)
+
+    @pytest.mark.parametrize("rows, width, labels", [(2, -2, 2), (3, 0, 2), (0, 0, 0)])
+    def test_z_that_does_not_fit_the_labels_is_one_clear_error(self, expert, rows, width, labels):
+        """z one number short, more z than labels, or none at all: named, not a torch error or a short latent."""
+        with pytest.raises(InvalidInputError, match=f"expert {self.expert_name!r}: "):
+            expert.latents(torch.zeros(rows, expert.z_dim + width), [0] * labels)
 
     def test_classes_by_name_or_index_and_clear_errors(self, expert):
         name, index = self.known_class

@@ -39,14 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
-        message = str(exc) if isinstance(exc, N2NError) else f"{type(exc).__name__}: {exc} (a bug? rerun with --debug)"
+        if isinstance(exc, N2NError):
+            message = str(exc)
+        elif isinstance(exc, OSError) and exc.filename and exc.strerror:  # the file system refused a file: not a bug
+            message = f"{exc.filename}: {exc.strerror}"
+        else:
+            message = f"{type(exc).__name__}: {exc} (a bug? rerun with --debug)"
         print(f"n2n: error: {message}", file=sys.stderr)
         return 1
     return 0
 
 
-def count(minimum: int):
-    """An argparse type: an integer of at least `minimum`."""
+def count(minimum: int, maximum: int | None = None):
+    """An argparse type: an integer of at least `minimum` (and at most `maximum`)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -54,6 +59,8 @@ def count(minimum: int):
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
     return parse
@@ -92,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", "Train and evaluate a bridge offline; write bridge/, samples.png, metrics.json. "
                    "Scenes come from plugins: `n2n demo --list`.", json_flag=False)
     demo.add_argument("scene", nargs="?", help="the scene to run (default: the embedded default, text -> digits)")
-    demo.add_argument("--out", type=Path, help="output folder (default: the scene's, e.g. ./n2n-demo)")
+    demo.add_argument("--out", type=Path, help="output folder (default: the scene's, e.g. ./n2n-demo); a rerun replaces "
+                      "the scene's files there (bridge/, samples.png, metrics.json, its checkpoints), nothing else")
     demo.add_argument("--list", action="store_true", help="list the installed scenes and exit")
 
     fit = command("train", "Train a bridge between two experts and register it in the local zoo.", json_flag=False)
@@ -150,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--classifier", metavar="EXPERT", help="the judge of transfer accuracy (default: the bridge's "
                                                              "classifier, else TARGET-classifier when installed)")
     ev.add_argument("--split", default="test", help="the split of the dataset(s) to evaluate on (default: test)")
-    ev.add_argument("--n-samples", type=int, default=8, help="samples per input (default: 8)")
+    ev.add_argument("--n-samples", type=count(1), default=8, help="samples per input (default: 8)")
     ev.add_argument("--seed", type=seed, default=0)
     for sampler in (trans, ev):
         sampler.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
@@ -177,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("bridges", metavar="BRIDGE", nargs="*", help="bridges to serve: zoo aliases, directories or Hub repos "
                                                                    "(default: every bridge in the local zoo)")
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    web.add_argument("--port", type=count(1), default=None, help="port (default: the first free one from 7860)")
+    web.add_argument("--port", type=count(1, 65535), default=None, help="port (default: the first free one from 7860)")
 
     zoo = command("zoo", "List known bridges: the local zoo and the Hub zoo index.")
     zoo.add_argument("--refresh", action="store_true", help="download the zoo index from the Hub first (N2N_ZOO_REPO)")

@@ -109,6 +109,9 @@ def run_train(args: argparse.Namespace) -> None:
     auxiliary = dict(key_value("--auxiliary", text) for text in args.auxiliary)
     if args.classifier and "classifier" in strategy.roles:
         auxiliary.setdefault("classifier", args.classifier)
+    for name in [args.classifier, *auxiliary.values()]:  # typos said now, not after training
+        if name:
+            registry.registry().get("expert", name)
     if missing := sorted(set(strategy.roles) - set(auxiliary)):
         flags = " ".join("--classifier EXPERT" if role == "classifier" else f"--auxiliary {role}=EXPERT" for role in missing)
         raise UsageError(f"strategy {strategy.name!r} needs the auxiliary experts {missing}: give {flags}")
@@ -203,6 +206,9 @@ def run_eval(args: argparse.Namespace) -> None:
     else:
         raise UsageError("this bridge does not record what it was trained on: pass --dataset (or --source-dataset "
                          "and --target-dataset)")
+    named = [dataset for key in given if (dataset := data.resolved(key)) is not None]
+    if lacking := [dataset for dataset in named if args.split not in dataset.splits]:
+        raise UsageError(f"--split {args.split!r}: " + "; ".join(f"dataset {d.name!r} has the splits {list(d.splits)}" for d in lacking))
     metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), split=args.split,
                               n_samples=args.n_samples, seed=args.seed)
     if args.json:

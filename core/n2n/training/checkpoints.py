@@ -10,8 +10,10 @@ people reading the folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,19 +28,22 @@ from ..io import atomic_path, write_json
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.json"
 DONE = "trainer.json"  # written last
+STEP_FOLDER = re.compile(r"step-\d{8,}")
 
 
 def step_dir(out: Path, step: int) -> Path:
     return out / CHECKPOINTS / f"step-{step:08d}"
 
 
+def step_folders(out: Path) -> list[Path]:
+    """The checkpoint folders in `out`, complete or not (and nothing else a user keeps there)."""
+    return [path for path in (out / CHECKPOINTS).glob("step-*") if STEP_FOLDER.fullmatch(path.name) and path.is_dir()]
+
+
 def complete_steps(out: Path) -> list[int]:
     """Steps of the complete checkpoints in `out`, oldest first."""
-    folder = out / CHECKPOINTS
-    if not folder.is_dir():
-        return []
     steps = []
-    for path in folder.glob("step-*"):
+    for path in step_folders(out):
         try:
             json.loads((path / DONE).read_text())["step"]
             steps.append(int(path.name.removeprefix("step-")))
@@ -110,9 +115,19 @@ def prune_checkpoints(out: Path, keep: int = 1) -> None:
     """Remove every checkpoint but the newest `keep` (>= 1) complete ones (nothing when there is none)."""
     steps = complete_steps(out)
     kept = {step_dir(out, step) for step in steps[max(len(steps) - keep, 0) :]}
-    for path in (out / CHECKPOINTS).glob("step-*"):
+    for path in step_folders(out):
         if kept and path not in kept:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def clear_checkpoints(out: Path) -> None:
+    """Remove every checkpoint of `out` (its step folders and latest.json), and nothing else the folder holds."""
+    for path in step_folders(out):
+        (path / DONE).unlink(missing_ok=True)  # incomplete first, as discard_checkpoint
+        shutil.rmtree(path, ignore_errors=True)
+    (out / CHECKPOINTS / LATEST).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        (out / CHECKPOINTS).rmdir()  # when nothing else is in it
 
 
 def discard_checkpoint(out: Path, step: int) -> int | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -44,7 +43,6 @@ from ..inputs import prepare_inputs
 from ..kinds import NEEDS, USAGE
 from ..registry import datasets
 from ..strategy import LoopConfig
-from .checkpoints import CHECKPOINTS
 from .health import exploded
 from .metrics import class_report, default_classifier, evaluate, translate_latents
 from .trainer import train as run_training
@@ -254,8 +252,7 @@ def train_and_evaluate(bridge: Bridge, data: DataSource, out: Path, *, steps: in
     items = training_data(bridge, data, seed=seed, progress=progress)
     if announce:
         print(f"{announce} on {data.label(items)} ...")
-    shutil.rmtree(Path(out) / CHECKPOINTS, ignore_errors=True)
-    train(bridge, out, items, steps=steps, seed=seed, progress=progress)
+    train(bridge, out, items, steps=steps, seed=seed, progress=progress, overwrite=True)
     timings = {"train_seconds": time.perf_counter() - clock}
     clock = time.perf_counter()
     metrics = evaluate_bridge(bridge, data, seed=seed, progress=progress)

@@ -15,7 +15,6 @@ optimiser step, `end_training` after the last.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from ..progress import logger, progress_bar
 from .allocator import keep_freed_memory
 from .checkpoints import (
     CHECKPOINTS,
+    clear_checkpoints,
     complete_steps,
     discard_checkpoint,
     latest_step,
@@ -95,7 +95,7 @@ def train(
         load_rng(out, start, accelerator.process_index)
         logger.info("resuming %s from step %d of %s", strategy.name, start, out)
     elif overwrite:
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+        clear_checkpoints(out)
     elif complete_steps(out):
         raise N2NError(f"{out} already holds a training run: pass --resume to continue it, --overwrite to start over, "
                        "or choose another --out")

@@ -7,14 +7,12 @@ Source `bert` (all-MiniLM-L6-v2, shipped offline) and target `digits` (a small V
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 import n2n
 from n2n.demo import report
 from n2n.images import save_grid
-from n2n.training.checkpoints import CHECKPOINTS
 from n2n.training.pipeline import DataSource, evaluate_bridge, publish, train, training_data
 
 from .captions import WORDS
@@ -43,9 +41,8 @@ class DigitsDemo(n2n.Demo):
         timings["encode_seconds"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # the demo retrains from scratch; features stay cached
         print(f"training a {STRATEGY} bridge {SOURCE}->{TARGET} on {len(pairs)} caption/image pairs ...")
-        train(bridge, out, pairs, steps=steps, seed=seed, progress=progress)
+        train(bridge, out, pairs, steps=steps, seed=seed, progress=progress, overwrite=True)  # from scratch; features stay cached
         timings["train_seconds"] = time.perf_counter() - clock
 
         clock = time.perf_counter()

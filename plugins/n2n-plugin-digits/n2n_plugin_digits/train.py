@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from n2n.cli import count, seed
 from n2n.hub.weights import save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
@@ -98,11 +99,11 @@ def evaluate(classifier: DigitsClassifier, vae: DigitsVAE) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="write the two checkpoint folders here (default: the package's shipped weights)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--classifier-steps", type=int, default=3000)
-    parser.add_argument("--vae-steps", type=int, default=12000)
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--classifier-steps", type=count(1), default=3000)
+    parser.add_argument("--vae-steps", type=count(1), default=12000)
     parser.add_argument("--beta", type=float, default=0.05, help="KL weight of the VAE (lower: sharper, less regular)")
-    parser.add_argument("--latent-dim", type=int, default=24)
+    parser.add_argument("--latent-dim", type=count(1), default=24)
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)

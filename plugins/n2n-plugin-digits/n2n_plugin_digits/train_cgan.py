@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from n2n.cli import count
+from n2n.cli import count, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 
@@ -67,15 +67,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train_cgan", description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=VARIANTS, default="repurpose", help="digits 0-7 only, or all ten with one class starved")
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the package's shipped weights)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=6000)
-    parser.add_argument("--z-dim", type=int, default=32)
-    parser.add_argument("--embedding-dim", type=int, default=16)
-    parser.add_argument("--width", type=int, default=48, help="channels of the first layer (the others double)")
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--steps", type=count(1), default=6000)
+    parser.add_argument("--z-dim", type=count(1), default=32)
+    parser.add_argument("--embedding-dim", type=count(1), default=16)
+    parser.add_argument("--width", type=count(1), default=48, help="channels of the first layer (the others double)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--r1", type=float, default=0.2, help="weight of the R1 penalty on real images")
     parser.add_argument("--starved-class", type=int, default=5, help="starved: the class left with few images")
-    parser.add_argument("--starved-images", type=int, default=1, help="starved: how many of its images are kept")
+    parser.add_argument("--starved-images", type=count(1), default=1, help="starved: how many of its images are kept")
     parser.add_argument("--shift-pixels", type=count(0), default=None,
                         help="random shifts of real and generated images, up to this many pixels (default: 1; starved: 0)")
     args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from n2n.cli import count
+from n2n.cli import count, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
@@ -111,10 +111,10 @@ def print_metrics(metrics: dict[str, float]) -> None:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train_gan", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the package's shipped weights)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=24000)
-    parser.add_argument("--z-dim", type=int, default=32)
-    parser.add_argument("--width", type=int, default=48, help="channels of the first layer (the others double)")
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--steps", type=count(1), default=24000)
+    parser.add_argument("--z-dim", type=count(1), default=32)
+    parser.add_argument("--width", type=count(1), default=48, help="channels of the first layer (the others double)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--r1", type=float, default=0.2, help="weight of the R1 penalty on real images")
     parser.add_argument("--evaluate", action="store_true",

@@ -7,7 +7,6 @@ keep and vary the rest.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import torch
 import n2n
 from n2n.images import save_grid
 from n2n.io import write_json
-from n2n.training.checkpoints import CHECKPOINTS
 from n2n.training.metrics import pairwise_spread
 from n2n.training.pipeline import DataSource, publish, train, training_data
 
@@ -58,9 +56,8 @@ class FacesDemo(n2n.Demo):
         encode_seconds = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
         print(f"training a cinn bridge timm->faces on {len(pairs)} generated faces ...")
-        train(bridge, out, pairs, steps=steps, seed=seed, progress=progress)
+        train(bridge, out, pairs, steps=steps, seed=seed, progress=progress, overwrite=True)
         train_seconds = time.perf_counter() - clock
 
         probes, translations, metrics = probe_translations(bridge, seed)

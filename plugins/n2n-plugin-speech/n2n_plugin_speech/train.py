@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from n2n.cli import count, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
@@ -119,11 +120,11 @@ def evaluate(classifier: SpeechClassifier, vae: SpeechVAE) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_speech.train", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="write the two checkpoint folders here (default: the package's shipped weights)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--classifier-steps", type=int, default=3000)
-    parser.add_argument("--vae-steps", type=int, default=6000)
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--classifier-steps", type=count(1), default=3000)
+    parser.add_argument("--vae-steps", type=count(1), default=6000)
     parser.add_argument("--beta", type=float, default=1.0, help="KL weight of the VAE (lower: sharper, less regular)")
-    parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--latent-dim", type=count(1), default=32)
     parser.add_argument("--only", choices=("vae",), help="train only the VAE (the classifier: the shipped one); the "
                                                          "shipped VAE was trained so, with the defaults")
     args = parser.parse_args(argv)
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     write_json(vae_dir.parent / "training-metrics.json", {**settings, **metrics})
     for key, value in metrics.items():
         print(f"{key:<45} {value:.4f}")
-    print(f"weights written to {vae_dir} and {classifier_dir}")
+    print(f"weights written to {vae_dir}" + ("" if args.only == "vae" else f" and {classifier_dir}"))
     return metrics
 
 
