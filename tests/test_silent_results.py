@@ -57,6 +57,23 @@ def test_a_phone_photo_is_read_upright(tmp_path):
     assert tensor[0, :8].mean() > 0.9 and tensor[0, 12:].mean() < 0.1
 
 
+def test_pictures_of_several_sizes_are_encoded_in_their_order_by_an_expert_of_any_size():
+    """timm, CLIP and the SD VAE resize every picture themselves: a landscape and a portrait shot go together."""
+    class MeanColour(n2n.Expert):
+        name, modality, latent_shape, image_channels = "mean-colour", "image", (3,), 3
+        default_checkpoint, has_weights = "none", False
+
+        def _load(self, path):
+            pass
+
+        def _encode(self, batch):
+            return batch.mean((2, 3))  # [B, 3]
+
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
+    pictures = [Image.new("RGB", size, colour) for size, colour in zip([(8, 6), (6, 8), (8, 6), (5, 5)], colours)]
+    torch.testing.assert_close(MeanColour().encode(pictures), torch.tensor(colours, dtype=torch.float32) / 255)
+
+
 def test_integer_weights_are_refused_not_loaded(tmp_path):
     bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
     directory = bridge.save_pretrained(tmp_path / "bridge")

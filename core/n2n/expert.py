@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from PIL import Image
 from torch import nn
 
 from .batching import batchable, vmapped
@@ -183,12 +184,17 @@ class Expert:
 
     # -- the contract ------------------------------------------------------------------------------
     def encode(self, inputs: Any, *, grad: bool = False) -> torch.Tensor:
-        """Inputs of this expert's modality -> latents [B, *latent_shape]."""
+        """Inputs of this expert's modality -> latents [B, *latent_shape]. Pictures of several sizes, for an
+        expert that takes any size, are encoded a size at a time, in their order."""
         if not self.can_encode():
             raise UnsupportedOperationError(
                 f"expert {self.name!r} cannot encode: it only decodes latents to {self.modality}. "
                 "Use it as a bridge target, not a source."
             )
+        if self.modality == "image" and self.image_size is None and len(sizes := _picture_sizes(inputs)) > 1:
+            order = [i for size in sizes for i, picture in enumerate(inputs) if picture.size == size]  # grouped by size
+            grouped = torch.cat([self.encode([p for p in inputs if p.size == size], grad=grad) for size in sizes])
+            return grouped[torch.argsort(torch.tensor(order))]  # [B, *latent_shape], in the inputs' order
         batch = prepare_inputs(self, inputs)
         self.load()
         if isinstance(batch, torch.Tensor) and batch.is_floating_point():
@@ -364,6 +370,13 @@ class _DecodeCall(nn.Module):
 
     def forward(self, latents: torch.Tensor) -> Any:
         return self.expert._decode(latents)
+
+
+def _picture_sizes(inputs: Any) -> list[tuple[int, int]]:
+    """The distinct sizes of a list of PIL pictures, in order of appearance (none for other inputs)."""
+    if not isinstance(inputs, (list, tuple)) or not all(isinstance(picture, Image.Image) for picture in inputs):
+        return []
+    return list(dict.fromkeys(picture.size for picture in inputs))
 
 
 def _batch_size(batch: Any) -> int:

@@ -27,11 +27,10 @@ class TestTinyTimm(ExpertTests):
     def inputs(self):
         return torch.rand(3, 3, 96, 128, generator=torch.Generator().manual_seed(0))
 
-    def test_pictures_of_different_sizes_are_one_clear_error(self, expert):
-        same = expert.encode([Image.new("RGB", (40, 30)), Image.new("RGB", (40, 30))])
-        assert same.shape == (2, 256)
-        with pytest.raises(InvalidInputError, match=r"one image size per batch, got images of 2 sizes \(32×32, 40×30\)"):
-            expert.encode([Image.new("RGB", (32, 32)), Image.new("RGB", (40, 30))])
+    def test_pictures_of_different_sizes_encode_as_each_alone(self, expert):
+        pictures = [Image.new("RGB", size, colour) for size, colour in [((32, 32), "red"), ((40, 30), "blue"), ((32, 32), "white")]]
+        together = expert.encode(pictures)
+        torch.testing.assert_close(together, torch.cat([expert.encode([picture]) for picture in pictures]), atol=1e-5, rtol=1e-5)
 
     def test_features_are_the_models_pre_logits(self, expert, inputs):
         assert expert.encode(inputs).shape == (3, expert.model.num_features) == (3, 256)
