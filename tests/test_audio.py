@@ -81,6 +81,16 @@ def test_empty_sound_file_is_one_clear_error(tmp_path):
         load_audio(tmp_path / "empty.wav", 16_000)
 
 
+@pytest.mark.parametrize("channels, message", [
+    (lambda wave: np.zeros_like(wave), "holds nothing to encode: it is silent"),
+    (lambda wave: np.stack([wave, -wave], axis=1), "its channels cancel out when mixed to mono \\(out of phase\\): keep one channel"),
+])
+def test_a_file_with_nothing_to_hear_is_one_clear_error(tmp_path, channels, message):
+    soundfile.write(tmp_path / "quiet.wav", channels(tone(440, 0.2, 16_000)), 16_000)
+    with pytest.raises(InvalidInputError, match=message):
+        load_audio(tmp_path / "quiet.wav", 16_000)
+
+
 def test_clips_are_written_numbered_with_a_spectrogram_grid(tmp_path):
     waveforms = torch.from_numpy(np.stack([tone(f, 0.2, 16_000) for f in (300, 400, 500, 600, 700, 800)]))  # 2 inputs x 3
     written = save_clips(waveforms, tmp_path / "out.wav", rows=2, sample_rate=16_000)

@@ -167,6 +167,9 @@ def test_a_bridge_moved_to_float64_samples_in_float64():
 def test_an_unsupported_dtype_is_one_clear_error():
     with pytest.raises(n2n.N2NError, match="expert 'digits' runs in float32, not float16"):
         n2n.load_expert("digits", dtype=torch.float16)
+    assert n2n.load_expert("digits", dtype="float32").dtype == n2n.load_expert("digits", dtype="torch.float32").dtype == torch.float32
+    with pytest.raises(n2n.N2NError, match="expert 'digits': dtype must be a torch dtype .* got 'fp32'"):
+        n2n.load_expert("digits", dtype="fp32")
 
 
 def test_auxiliary_experts_are_recorded_and_validated_on_load(tmp_path):

@@ -74,6 +74,12 @@ def test_pictures_of_several_sizes_are_encoded_in_their_order_by_an_expert_of_an
     torch.testing.assert_close(MeanColour().encode(pictures), torch.tensor(colours, dtype=torch.float32) / 255)
 
 
+def test_vectors_with_nan_given_to_the_latent_expert_are_refused():
+    """The identity expert passed NaN on to every bridge that started from it."""
+    with pytest.raises(n2n.errors.InvalidInputError, match="expert 'latent': latents contain NaN or inf"):
+        n2n.load_expert("latent", dim=3).encode(torch.tensor([[1.0, float("nan"), 0.0]]))
+
+
 def test_integer_weights_are_refused_not_loaded(tmp_path):
     bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
     directory = bridge.save_pretrained(tmp_path / "bridge")

@@ -25,6 +25,7 @@ WAV_SUBTYPE = "PCM_16"  # what every player opens
 SPECTROGRAM_FFT, SPECTROGRAM_HOP = 512, 128
 SPECTROGRAM_FLOOR_DB = 80  # the picture spans this many dB below each clip's loudest bin
 QUIETEST_PEAK_DB = -60  # a clip quieter than this is drawn against it (silence stays black)
+SILENCE = 1e-4  # a file whose mono peak stays below this (-80 dBFS, three 16-bit steps) holds nothing to encode
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int) -> torch.Tensor:
@@ -43,11 +44,15 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> torch.Tensor:
     if audio.shape[1] > 1:
         logger.warning("%s has %d channels: mixed down to mono", path, audio.shape[1])
     mono = audio.mean(axis=1)  # [T]
-    if rate != sample_rate and len(mono):
-        logger.warning("%s is at %d Hz: resampled to %d Hz", path, rate, sample_rate)
-        mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
     if len(mono) == 0:
         raise InvalidInputError(f"{path} holds no audio ({len(audio)} samples at {rate} Hz)")
+    if np.abs(mono).max() < SILENCE:
+        why = ("its channels cancel out when mixed to mono (out of phase): keep one channel"
+               if np.abs(audio).max() >= SILENCE else "it is silent")
+        raise InvalidInputError(f"{path} holds nothing to encode: {why}")
+    if rate != sample_rate:
+        logger.warning("%s is at %d Hz: resampled to %d Hz", path, rate, sample_rate)
+        mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(mono)).clamp(-1, 1)
 
 

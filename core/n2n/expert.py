@@ -77,7 +77,10 @@ class Expert:
             raise InvalidInputError(f"expert {self.name!r} has no default checkpoint: pass checkpoint=...")
         self.checkpoint = str(checkpoint)
         self.device = resolve_device(device)
-        self.dtype = dtype or self.dtypes[0]
+        named = getattr(torch, dtype.removeprefix("torch."), None) if isinstance(dtype, str) else dtype  # "bfloat16" too
+        if dtype is not None and not isinstance(named, torch.dtype):
+            raise InvalidInputError(f"expert {self.name!r}: dtype must be a torch dtype (or its name) such as torch.bfloat16, got {dtype!r}")
+        self.dtype = named or self.dtypes[0]
         if self.dtype not in self.dtypes:
             supported = ", ".join(str(d).removeprefix("torch.") for d in self.dtypes)
             raise InvalidInputError(f"expert {self.name!r} runs in {supported}, not {str(self.dtype).removeprefix('torch.')}")

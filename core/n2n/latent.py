@@ -12,6 +12,7 @@ import torch
 from .errors import InvalidInputError
 from .expert import Expert
 from .hookspecs import hookimpl
+from .inputs import validate_latents
 
 
 class LatentExpert(Expert):
@@ -36,8 +37,7 @@ class LatentExpert(Expert):
         pass
 
     def _encode(self, batch: torch.Tensor) -> torch.Tensor:
-        if batch.ndim != 2 or batch.shape[1] != self.latent_shape[0] or not batch.is_floating_point():
-            raise InvalidInputError(f"expert 'latent' encodes float tensors [B, {self.latent_shape[0]}], got {list(batch.shape)} {batch.dtype}")
+        validate_latents(self, batch)  # what it encodes are latents: float [B, dim], finite
         return batch.float()
 
     def _decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_images
 
 import n2n
-from n2n.errors import InvalidInputError, WeightsError
+from n2n.errors import WeightsError
 from n2n.testing import DefaultCheckpointTests, ExpertTests
 from n2n_plugin_timm.testing import write_tiny_timm
 
