@@ -1,5 +1,6 @@
 """Benchmark: `n2n demo` stage timings, first run (cold feature cache) vs second run (warm), and the
-demo bridge's quality next to the deterministic `mlp` baseline trained the same way.
+demo bridge's quality next to the deterministic `mlp` baseline trained the same way; and the demo
+bridge on phrasings no setting was chosen with (`UNTUNED_TEMPLATES`), with its worst one.
 
     python benchmarks/demo_stages.py [--json out.json]
 """
@@ -12,6 +13,19 @@ import os
 import tempfile
 import time
 from pathlib import Path
+
+
+def phrasing_accuracy(bridge, judge, samples: int = 8) -> dict[str, float]:
+    """Per untuned template: the share of `samples` translations of each digit's caption that `judge` reads as it."""
+    import torch
+
+    from n2n_plugin_digits.captions import UNTUNED_TEMPLATES, WORDS
+
+    accuracy = {}
+    for template in UNTUNED_TEMPLATES:
+        images = bridge.translate([template.format(word=WORDS[d], numeral=d) for d in range(10)], n_samples=samples, seed=0)
+        accuracy[template] = (judge.classify(images).argmax(-1) == torch.arange(10).repeat_interleave(samples)).float().mean().item()
+    return accuracy
 
 
 def main() -> None:
@@ -34,10 +48,12 @@ def main() -> None:
         dataset = n2n.load_dataset(demo.DATASET)
         mlp = n2n.create_bridge("mlp", text, digits, lr=1e-3)
         n2n.train(mlp, Path(home) / "mlp", dataset=dataset, steps=demo.STEPS, progress=False)
+        judge = n2n.load_expert("digits-classifier")
         quality = {
             "cinn": metrics,
-            "mlp": n2n.evaluate_bridge(mlp, n2n.DataSource(dataset=dataset), n2n.load_expert("digits-classifier"), progress=False),
+            "mlp": n2n.evaluate_bridge(mlp, n2n.DataSource(dataset=dataset), judge, progress=False),
         }
+        untuned = phrasing_accuracy(n2n.load_bridge(Path(home) / "out" / "bridge"), judge)
 
     print(f"{'run':<12} {'encode s':>9} {'train s':>9} {'evaluate s':>11} {'total s':>9}")
     for row in runs:
@@ -47,8 +63,10 @@ def main() -> None:
     print(f"{'strategy':<9}" + "".join(f"{k:>28}" for k in keys))
     for name, row in quality.items():
         print(f"{name:<9}" + "".join(f"{row[k]:>28.4f}" if k in row else f"{'-':>28}" for k in keys))
+    print(f"\ncinn on untuned phrasings ({len(untuned)} templates x 10 digits, 8 samples each): "
+          f"{sum(untuned.values()) / len(untuned):.4f}; worst {min(untuned, key=untuned.get)!r} {min(untuned.values()):.4f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"runs": runs, "quality": quality}, indent=2))
+        Path(args.json).write_text(json.dumps({"runs": runs, "quality": quality, "untuned_phrasings": untuned}, indent=2))
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ def test_auxiliary_experts_are_described_and_installed():
     text = model_card_text(with_changes(auxiliary={"classifier": classifier}))
     assert "- classifier: `digits-classifier` (checkpoint `org/classifier`)" in text
     assert "(`n2n-plugin-bert`, `n2n-plugin-digits`), then:" in text
+    flattering = "judged by `digits-classifier`, the classifier this bridge was trained against: they flatter it"
+    assert flattering in text and flattering not in model_card_text(CONFIG)  # its accuracies, next to them
 
 
 def test_built_in_experts_need_no_plugin():

@@ -87,6 +87,10 @@ def model_card_text(config: dict[str, Any], repo_id: str | None = None, license:
         f"- n2n {config.get('n2n_version', '?')}", "",
         "## Metrics", "",
     ]
+    if numbers and "classifier" in auxiliary:
+        lines += [f"Unless evaluated with another classifier, accuracies and FIDs are judged by "
+                  f"`{auxiliary['classifier']['expert']}`, the classifier this bridge was trained against: they flatter it. "
+                  "`n2n eval --classifier EXPERT` judges it with another.", ""]
     if numbers:
         lines += ["| metric | value |", "| --- | --- |",
                   *[f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in numbers.items()], ""]

@@ -41,6 +41,7 @@ from ..hub.zoo import register
 from ..images import opened
 from ..inputs import prepare_inputs
 from ..kinds import NEEDS, USAGE
+from ..progress import logger
 from ..registry import datasets
 from ..strategy import LoopConfig
 from .health import exploded
@@ -209,9 +210,14 @@ def training_data(bridge: Bridge, data: DataSource, *, seed: int = 0, progress: 
 def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None = None, *, split: str = "test",
                     n_samples: int = 8, seed: int = 0, progress: bool = True) -> dict[str, float]:
     """Every metric that applies to the bridge's kind, on `split` of `data`'s datasets (none when they
-    have no such split); `classifier` judges transfer accuracy (default: the bridge's classifier role)."""
+    have no such split); `classifier` judges transfer accuracy (default: the bridge's classifier role, which
+    flatters a bridge trained against it: a warning says so)."""
     kind = recipe(bridge.strategy.needs, data, bridge.strategy.name)
-    return kind.evaluate(bridge, data, split, classifier or bridge.auxiliary.get("classifier"), n_samples, seed, progress)
+    judge = classifier or bridge.auxiliary.get("classifier")
+    if judge is not None and judge is bridge.auxiliary.get("classifier"):
+        logger.warning("%s is judged by %r, the classifier it was trained against: its accuracy flatters it; pass another "
+                       "classifier to judge it independently (--classifier EXPERT)", bridge.strategy.name, judge.name)
+    return kind.evaluate(bridge, data, split, judge, n_samples, seed, progress)
 
 
 def train(
