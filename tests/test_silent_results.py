@@ -37,6 +37,12 @@ def test_a_drawing_in_opacity_reads_as_its_ink(tmp_path, ink):
     assert tensor[0, 1:7, 3:5].min() == 1 and tensor.sum() == 12  # bright ink on dark, as the digits are
 
 
+def test_an_opaque_picture_with_an_alpha_channel_keeps_its_colours():
+    """A blank black canvas saved as RGBA is black, not its (full) opacity."""
+    tensor = pil_to_tensor(Image.new("RGBA", (4, 4), (0, 0, 0, 255)), channels=1)
+    assert tensor.max() == 0
+
+
 def test_a_transparent_photo_is_laid_onto_white():
     photo = Image.new("RGBA", (4, 4), (255, 0, 0, 128))
     photo.putpixel((0, 0), (0, 0, 255, 255))

@@ -25,6 +25,8 @@ def flattened(image: Image.Image) -> Image.Image:
         return image
     rgba = image.convert("RGBA")
     alpha = rgba.getchannel("A")
+    if alpha.getextrema()[0] == 255:  # an alpha channel that hides nothing: the colours as they are
+        return rgba.convert("RGB")
     colours = np.asarray(rgba)[np.asarray(alpha) > 0, :3]  # [visible pixels, 3]
     if len(colours) and (colours == colours[0]).all():
         return alpha
