@@ -5,6 +5,7 @@ that keep the best, frozen experts, and classes it did not optimise."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ import n2n
 from n2n.data.build import class_data
 from n2n.hub.weights import save_module
 from n2n.testing import StrategyTests
+from n2n.training import pipeline
 from n2n_bridges.class_embed import diversity_ratio
 from n2n_plugin_biggan.testing import write_tiny_biggan
 from n2n_plugin_digits.models import DigitsConditionalGenerator
@@ -183,6 +185,16 @@ def test_it_trains_without_a_dataset_from_the_label_source_alone(cgan_dir, tmp_p
     bridge = make(cgan_dir)
     n2n.train(bridge, tmp_path / "run", steps=2, progress=False)  # no dataset: the source's classes
     assert (bridge.strategy.chosen >= 0).all()
+
+
+@pytest.mark.parametrize("judge", [None, "digits-classifier", "digits"])
+def test_judging_with_the_classifier_it_trained_against_warns(cgan_dir, judge, caplog, monkeypatch):
+    """Its accuracy flatters it, whether the judge is its own role or the same classifier loaded again."""
+    bridge = make(cgan_dir)
+    monkeypatch.setattr(pipeline, "recipe", lambda *args: SimpleNamespace(evaluate=lambda *args: {}))  # the warning only
+    n2n.evaluate_bridge(bridge, n2n.DataSource(), n2n.load_expert(judge) if judge else None, progress=False)
+    warned = "judged by 'digits-classifier', the classifier it was trained against" in caplog.text
+    assert warned is (judge != "digits")
 
 
 def test_a_strategy_that_needs_real_items_says_so_without_a_dataset(tmp_path):

@@ -61,7 +61,7 @@ def test_an_output_the_file_system_refuses_is_named_not_called_a_bug(trained, tm
     out = image / "grid.png"  # under a file, not a folder
     assert main(["translate", "digits-classifier->digits", str(image), "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert f"n2n: error: {out}: File exists" in err and "a bug?" not in err
+    assert f"n2n: error: {image}: File exists" in err and "a bug?" not in err
     assert not list(tmp_path.glob(".*.tmp"))
 
 

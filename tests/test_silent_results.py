@@ -29,12 +29,15 @@ def test_a_16_bit_png_keeps_its_grey_levels(tmp_path, channels):
 
 @pytest.mark.parametrize("ink", [(0, 0, 0), (255, 255, 255)])
 def test_a_drawing_in_opacity_reads_as_its_ink(tmp_path, ink):
-    """Ink drawn as opacity on a transparent file (black or white): dropping the alpha gave a blank image."""
+    """Ink drawn as opacity on a transparent file (black or white, one antialiased edge pixel a shade off):
+    dropping the alpha gave a blank image."""
     drawing = Image.new("RGBA", (8, 8), (*ink, 0))
     drawing.paste((*ink, 255), (3, 1, 5, 7))  # a one
+    drawing.putpixel((5, 3), (*(abs(value - 3) for value in ink), 128))
     drawing.save(tmp_path / "one.png")
     tensor = pil_to_tensor(load_image(tmp_path / "one.png"), channels=1)
-    assert tensor[0, 1:7, 3:5].min() == 1 and tensor.sum() == 12  # bright ink on dark, as the digits are
+    assert tensor[0, 1:7, 3:5].min() == 1 and tensor.sum() == pytest.approx(12 + 128 / 255)  # bright ink on dark
+    assert pil_to_tensor(Image.new("RGBA", (8, 8), (0, 0, 0, 0)), channels=1).max() == 0  # nothing drawn: all dark
 
 
 def test_an_opaque_picture_with_an_alpha_channel_keeps_its_colours():
@@ -49,6 +52,9 @@ def test_a_transparent_photo_is_laid_onto_white():
     tensor = pil_to_tensor(photo, channels=3)
     torch.testing.assert_close(tensor[:, 0, 0], torch.tensor([0.0, 0.0, 1.0]))
     torch.testing.assert_close(tensor[:, 1, 1], torch.tensor([1.0, 127 / 255, 127 / 255]), atol=0.01, rtol=0)
+    logo = Image.new("RGBA", (4, 4), (200, 30, 30, 255))  # one colour, for a colour expert: not ink
+    logo.putpixel((0, 0), (200, 30, 30, 0))
+    torch.testing.assert_close(pil_to_tensor(logo, channels=3)[:, 2, 2], torch.tensor([200, 30, 30]) / 255)
 
 
 def test_a_phone_photo_is_read_upright(tmp_path):
@@ -76,7 +82,7 @@ def test_pictures_of_several_sizes_are_encoded_in_their_order_by_an_expert_of_an
             return batch.mean((2, 3))  # [B, 3]
 
     colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
-    pictures = [Image.new("RGB", size, colour) for size, colour in zip([(8, 6), (6, 8), (8, 6), (5, 5)], colours)]
+    pictures = [Image.new("RGB", size, colour) for size, colour in zip([(8, 6), (6, 8), (6, 8), (8, 6)], colours)]
     torch.testing.assert_close(MeanColour().encode(pictures), torch.tensor(colours, dtype=torch.float32) / 255)
 
 

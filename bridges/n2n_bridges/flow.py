@@ -90,6 +90,7 @@ class Flow(Strategy):
     needs = "paired"
     Config = FlowConfig
     sampling_settings = ("steps", "solver", "guidance")
+    added_tensors = {"initialised": True}  # a flow saved before it was recorded had trained
     paper = {
         "arxiv": "2210.02747",
         "title": "Flow Matching for Generative Modeling",

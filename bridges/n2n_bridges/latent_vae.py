@@ -137,6 +137,8 @@ class LatentVAE(Strategy):
     Config = LatentVAEConfig
     reversible = True
     sampling_settings = ("correlation", "class_confidence", "keep_widest", "residual_noise")
+    added_tensors = {"trained_steps": 10**6}  # a bridge saved before steps were counted had trained: its averages
+    # read as they were then (no correction for their zero start), and initialize leaves it alone
     paper = {
         "arxiv": "1902.08261",
         "title": "Latent Translation: Crossing Modalities by Bridging Generative Models",

@@ -252,7 +252,7 @@ class Bridge(nn.Module):
             strategy = strategy_cls(source, target, auxiliary=auxiliary, **config["config"])
         except InvalidInputError as exc:
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: {exc}") from None
-        load_weights(strategy, directory / WEIGHTS_NAME)
+        load_weights(strategy, directory / WEIGHTS_NAME, strategy.added_tensors)
         return cls(strategy.eval(), metrics=config["metrics"]).to(source.device)
 
 
@@ -311,7 +311,7 @@ def _check_sizes(strategy_cls: type[Strategy], source: Expert, target: Expert, a
     except Exception:  # a strategy that cannot be built on the meta device: load_weights checks after building it
         return
     wrong = sorted(name for name in planned.keys() & saved.keys() if planned[name] != saved[name])
-    missing, extra = sorted(planned.keys() - saved.keys()), sorted(saved.keys() - planned.keys())
+    missing, extra = sorted(planned.keys() - saved.keys() - strategy_cls.added_tensors.keys()), sorted(saved.keys() - planned.keys())
     if wrong or missing or extra:
         shown = "; ".join([*(f"{n} {list(planned[n])} != {list(saved[n])}" for n in wrong[:3]),
                            *(f"missing {n}" for n in missing[:2]), *(f"unexpected {n}" for n in extra[:2])])

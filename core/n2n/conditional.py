@@ -56,8 +56,10 @@ class ConditionalGenerator(Expert):
         """[z ‖ embedding of each label]: z [B, z_dim] and B labels (indices or names, or an integer tensor)
         -> [B, z_dim + E]."""
         self.load()
-        if isinstance(labels, torch.Tensor):
-            labels = labels.tolist() if not labels.is_floating_point() else labels
+        if isinstance(labels, torch.Tensor) and not labels.is_floating_point():
+            labels = labels.reshape(-1).tolist()
+        elif isinstance(labels, (int, str)):  # one label
+            labels = [labels]
         if not isinstance(z, torch.Tensor) or not z.is_floating_point() or z.ndim != 2 or z.shape[1] != self.z_dim:
             shape = list(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise InvalidInputError(f"expert {self.name!r}: z must be a float tensor [B, {self.z_dim}], got {shape}")

@@ -15,20 +15,22 @@ from .errors import InvalidInputError
 from .io import atomic_path
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # Pillow's modes of 16-bit grey images
+INK_TOLERANCE = 16  # levels (of 255) a drawing's visible colours may vary by and still be one ink (antialiasing)
 
 
-def flattened(image: Image.Image) -> Image.Image:
-    """An image with transparency as it is meant to be seen: a drawing whose visible colour is one colour
-    throughout (ink as opacity, as on n2n's sketch pad) becomes its opacity, ink bright on dark as the grey
-    experts' digits; any other is laid onto white. Others are returned as they are."""
+def flattened(image: Image.Image, channels: int | None) -> Image.Image:
+    """An image with transparency as it is meant to be seen. For a grey expert, a drawing in one colour (within
+    INK_TOLERANCE) whose strokes are its opacity, as on n2n's sketch pad, becomes its opacity: ink bright on
+    dark, as the digits are drawn (nothing drawn: all dark). Anything else is laid onto white. An alpha
+    channel that hides nothing is dropped; images without one are returned as they are."""
     if not image.has_transparency_data:
         return image
     rgba = image.convert("RGBA")
     alpha = rgba.getchannel("A")
-    if alpha.getextrema()[0] == 255:  # an alpha channel that hides nothing: the colours as they are
+    if alpha.getextrema()[0] == 255:
         return rgba.convert("RGB")
-    colours = np.asarray(rgba)[np.asarray(alpha) > 0, :3]  # [visible pixels, 3]
-    if len(colours) and (colours == colours[0]).all():
+    colours = np.asarray(rgba)[np.asarray(alpha) > 0, :3].astype(np.int16)  # [visible pixels, 3]
+    if channels == 1 and (not len(colours) or np.ptp(colours, axis=0).max() <= INK_TOLERANCE):
         return alpha
     return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
 
@@ -36,9 +38,9 @@ def flattened(image: Image.Image) -> Image.Image:
 def pil_to_tensor(image: Image.Image, channels: int | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
     """A PIL image -> float tensor [C, H, W] in [0, 1], converted to `channels` and resized to `size` (H, W);
     transparency is `flattened` first."""
-    image = flattened(image)
     if image.mode in SIXTEEN_BIT:  # 16-bit greys (PNG): convert("L") would clip every value above 255 to white
         image = Image.fromarray((np.asarray(image, dtype=np.float32) / 257).round().clip(0, 255).astype(np.uint8))  # mode L
+    image = flattened(image, channels)
     if channels is not None:
         image = image.convert("L" if channels == 1 else "RGB")
     if size is not None and image.size != (size[1], size[0]):

@@ -23,8 +23,8 @@ REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's directory; on success it replaces `path`, else it is removed."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:  # named as the file asked for, not its temporary sibling
         raise OSError(exc.errno, exc.strerror, str(path)) from None
@@ -33,7 +33,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600: give the file the mode open() would
         _sync(tmp, os.O_RDWR)  # on disk before its name is: a crash or power loss leaves the old file or the new one
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # a folder where the file goes, say: named as the file asked for
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         if os.name != "nt":  # the rename itself, best effort: the write succeeded; Windows cannot open a folder, and
             with contextlib.suppress(OSError):  # some network or FUSE file systems cannot sync one
                 _sync(path.parent, os.O_RDONLY)

@@ -80,6 +80,8 @@ class Strategy(nn.Module, abc.ABC):
     # in training checkpoints, never in the saved bridge
     sampling_settings: ClassVar[tuple[str, ...]] = ()  # Config fields that only change how a trained bridge samples
     # (a solver's steps, a guidance weight): `with_settings` gives them other values, no retraining
+    added_tensors: ClassVar[Mapping[str, float | bool]] = {}  # buffers added after bridges of the strategy were
+    # first saved: name -> the value a file without it stands for (loading and resuming fill it in)
 
     def __init__(self, source: Expert, target: Expert, *, auxiliary: Mapping[str, Expert] | None = None, **config: Any):
         super().__init__()

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 import n2n
 from n2n.constants import WEIGHTS_NAME
@@ -270,6 +271,7 @@ class ConditionalGeneratorTests(ExpertTests):
         assert latents[:, :z_dim].abs().max() == 0
         assert len(expert.decode(latents)) == 2
         torch.testing.assert_close(expert.latents(torch.zeros(2, z_dim), torch.tensor([index, 0])), latents)
+        torch.testing.assert_close(expert.latents(torch.zeros(1, z_dim), name), latents[:1])  # one label, as it is
 
     @pytest.mark.parametrize("rows, width, labels", [(2, -2, 2), (3, 0, 2), (0, 0, 0)])
     def test_z_that_does_not_fit_the_labels_is_one_clear_error(self, expert, rows, width, labels):
@@ -483,6 +485,22 @@ class StrategyTests:
         loaded.initialize(shifted)
         changed = [name for name, tensor in loaded.state_dict().items() if not torch.equal(tensor, before[name])]
         assert not changed, f"initialize changed a trained bridge's {changed[:5]}"
+
+
+    def test_a_bridge_saved_before_a_tensor_was_added_loads_and_resumes(self, experts, training_data, tmp_path):
+        """Bridges and runs saved by an earlier n2n, without a buffer added since (`added_tensors`), load with
+        the value such a file stands for."""
+        bridge = self.make_bridge(experts)
+        added = type(bridge.strategy).added_tensors
+        if not added:
+            pytest.skip(f"strategy {self.strategy_name!r} has added no tensors since its bridges were first saved")
+        train(bridge, training_data, tmp_path / "run", steps=2, progress=False)
+        directory = bridge.save_pretrained(tmp_path / "bridge")
+        for path in [directory / WEIGHTS_NAME, *(tmp_path / "run").glob("checkpoints/step-*/strategy.safetensors")]:
+            save_file({k: v for k, v in load_file(str(path)).items() if k not in added}, str(path))  # as an earlier n2n wrote it
+        loaded = n2n.load_bridge(directory).strategy.state_dict()
+        assert all(torch.equal(loaded[name], torch.full_like(loaded[name], value)) for name, value in added.items())
+        train(self.make_bridge(experts), training_data, tmp_path / "run", steps=3, resume=True, progress=False)
 
 
 class _Interrupt(Exception):

@@ -10,7 +10,7 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,10 +87,19 @@ def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
         return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
 
 
-def load_weights(module: nn.Module, path: Path) -> None:
-    """Load a safetensors file into `module`: every tensor present, none extra, every shape equal."""
+def with_added(state: dict[str, torch.Tensor], module: nn.Module, added: Mapping[str, float | bool]) -> dict[str, torch.Tensor]:
+    """`state` with each of `module`'s tensors named in `added` that it lacks (a file saved before the tensor
+    existed) filled with the value such a file stands for."""
+    own = module.state_dict()
+    return {**{name: torch.full_like(own[name], value) for name, value in added.items() if name in own and name not in state},
+            **state}
+
+
+def load_weights(module: nn.Module, path: Path, added: Mapping[str, float | bool] | None = None) -> None:
+    """Load a safetensors file into `module`: every tensor present (but those `added` since the file was
+    written: `with_added`), none extra, every shape equal."""
     with _reading(path):
-        state = load_file(str(path))
+        state = with_added(load_file(str(path)), module, added or {})
     expected = module.state_dict()
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import N2NError
+from ..hub.weights import with_added
 from ..io import atomic_path, write_json
 
 CHECKPOINTS = "checkpoints"
@@ -171,7 +172,7 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
             raise N2NError(f"{path} cannot be read ({type(exc).__name__}: {exc}): this checkpoint cannot be resumed; "
                            "start over with --overwrite") from None
     try:
-        strategy.load_state_dict(tensors["strategy"])
+        strategy.load_state_dict(with_added(tensors["strategy"], strategy, getattr(strategy, "added_tensors", {})))
         if optimizer is not None:
             meta = recorded["optimizer"]
             given = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]

@@ -213,8 +213,8 @@ def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None 
     have no such split); `classifier` judges transfer accuracy (default: the bridge's classifier role, which
     flatters a bridge trained against it: a warning says so)."""
     kind = recipe(bridge.strategy.needs, data, bridge.strategy.name)
-    judge = classifier or bridge.auxiliary.get("classifier")
-    if judge is not None and judge is bridge.auxiliary.get("classifier"):
+    judge, trainer = classifier or bridge.auxiliary.get("classifier"), bridge.auxiliary.get("classifier")
+    if judge is not None and trainer is not None and (judge.name, judge.checkpoint) == (trainer.name, trainer.checkpoint):
         logger.warning("%s is judged by %r, the classifier it was trained against: its accuracy flatters it; pass another "
                        "classifier to judge it independently (--classifier EXPERT)", bridge.strategy.name, judge.name)
     return kind.evaluate(bridge, data, split, judge, n_samples, seed, progress)

@@ -28,7 +28,7 @@ class TestTinyTimm(ExpertTests):
         return torch.rand(3, 3, 96, 128, generator=torch.Generator().manual_seed(0))
 
     def test_pictures_of_different_sizes_encode_as_each_alone(self, expert):
-        pictures = [Image.new("RGB", size, colour) for size, colour in [((32, 32), "red"), ((40, 30), "blue"), ((32, 32), "white")]]
+        pictures = [Image.new("RGB", size, colour) for size, colour in [((32, 32), "red"), ((40, 30), "blue"), ((40, 30), "green"), ((32, 32), "white")]]
         together = expert.encode(pictures)
         torch.testing.assert_close(together, torch.cat([expert.encode([picture]) for picture in pictures]), atol=1e-5, rtol=1e-5)
 
