@@ -289,6 +289,8 @@ def test_n2n_train_with_defaults_registers_both_directions(tmp_path, capsys):
             assert 0 <= metrics[direction + key] <= 1, direction + key
         assert -1 <= metrics[direction + "locality"] <= 1
         assert 0 < metrics[direction + "relative_diversity"] < 10
+    assert 0 <= metrics["reverse_transfer_accuracy_all_draws"] <= 1  # the generator's side: all its draws too
+    assert "transfer_accuracy_all_draws" not in metrics  # the VAE's side: a dataset, every item already
     back = n2n.load_bridge("digits-gan->digits")  # the reversed bridge, registered under its own alias
     assert back.config["config"]["reverse"] and back.source.name == "digits-gan"
 

@@ -2,6 +2,8 @@
 of each domain, in both directions when the bridge runs both ways:
 
 - `transfer_accuracy`: the target's classifier gives a translation the true label of its source item;
+- `transfer_accuracy_all_draws`: the same over every held-out draw of a generator, where the items above
+  are the draws its labeller is surest of (their "true" labels are its own);
 - `transfer_agreement`: ... the class the source domain's classifier gives the source item (the reference's
   metric; only with that classifier);
 - `class_consistency`: of the n translations of one input, the share in its most common class;
@@ -69,23 +71,39 @@ def locality(sources: torch.Tensor, translations: torch.Tensor, labels: torch.Te
     return sum(scores) / len(scores) if scores else float("nan")
 
 
-@torch.no_grad()
-def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier: Expert,
-                     source_classifier: Expert | None = None, n_samples: int = 8, seed: int = 0,
-                     reference: Domain | None = None) -> dict[str, float]:
-    """Every transfer metric of the module docstring for one direction, on the domains' held-out items;
-    `classifier` judges the target's outputs, `source_classifier` the source's (for agreement and the cycle);
-    `reference`: the target items whose spread per class diversity is relative to (default: `target`)."""
-    latents, labels = source.latents.load_all(), source.labels
+def evaluated(domain: Domain, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A domain's held-out latents and labels, at most EVALUATED of them (a seeded subset)."""
+    latents, labels = domain.latents.load_all(), domain.labels
     if len(labels) > EVALUATED:
         keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:EVALUATED].sort().values
         latents, labels = latents[keep], labels[keep]
+    return latents, labels
+
+
+def judged(bridge: Bridge, latents: torch.Tensor, classifier: Expert, n_samples: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n translations of each latent [B * n, ...] and the class `classifier` gives each [B, n]."""
     outputs = translate_latents(bridge, latents, n_samples, seed).cpu()  # [B * n, ...]
-    predicted = predictions(classifier, outputs).view(len(labels), n_samples)  # [B, n]
+    return outputs, predictions(classifier, outputs).view(len(latents), n_samples)
+
+
+@torch.no_grad()
+def direction_report(bridge: Bridge, source: Domain, target: Domain, classifier: Expert,
+                     source_classifier: Expert | None = None, n_samples: int = 8, seed: int = 0,
+                     reference: Domain | None = None, every_source: Domain | None = None) -> dict[str, float]:
+    """Every transfer metric of the module docstring for one direction, on the domains' held-out items;
+    `classifier` judges the target's outputs, `source_classifier` the source's (for agreement and the cycle);
+    `reference`: the target items whose spread per class diversity is relative to (default: `target`);
+    `every_source`: all held-out source items, when `source` keeps only some (a generator's surest draws)."""
+    latents, labels = evaluated(source, seed)
+    outputs, predicted = judged(bridge, latents, classifier, n_samples, seed)  # [B * n, ...], [B, n]
     report = {
         "transfer_accuracy": (predicted == labels[:, None]).float().mean().item(),
         "class_consistency": (predicted == predicted.mode(-1).values[:, None]).float().mean().item(),
     }
+    if every_source is not None and len(every_source.labels) > len(source.labels):
+        every_latents, every_labels = evaluated(every_source, seed)
+        every_predicted = judged(bridge, every_latents, classifier, n_samples, seed)[1]
+        report["transfer_accuracy_all_draws"] = (every_predicted == every_labels[:, None]).float().mean().item()
     first = outputs.view(len(labels), n_samples, *outputs.shape[1:])[:, 0]  # one translation per input
     if bridge.source.can_decode():
         originals = decoded(bridge.source, latents)
@@ -115,11 +133,13 @@ def transfer_report(bridge: Bridge, source: Domain, target: Domain, classifiers:
                     n_samples: int = 8, seed: int = 0, references: tuple[Domain, Domain] | None = None) -> dict[str, float]:
     """`direction_report` source -> target (judged by `classifiers[0]`) and, for a reversible bridge
     with a classifier of the source's outputs (`classifiers[1]`), target -> source (`reverse_`);
-    `references`: (source, target) items whose spread diversity is relative to (default: the domains)."""
+    `references`: (source, target) items whose spread diversity is relative to, and every held-out item of
+    each side (default: the domains)."""
     references = references or (source, target)
-    report = direction_report(bridge, source, target, classifiers[0], classifiers[1], n_samples, seed, references[1])
+    report = direction_report(bridge, source, target, classifiers[0], classifiers[1], n_samples, seed, references[1],
+                              references[0])
     if bridge.strategy.reversible and classifiers[1] is not None:
         backwards = direction_report(bridge.reversed(), target, source, classifiers[1], classifiers[0], n_samples, seed,
-                                     references[0])
+                                     references[0], references[1])
         report.update({f"reverse_{key}": value for key, value in backwards.items()})
     return report
