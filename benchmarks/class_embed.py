@@ -56,9 +56,10 @@ def svm_judge():
 
 
 def measure(bridge, classes: list[int], real, labels, svm, seed: int) -> dict[int, dict[str, float]]:
+    from n2n.data.build import evaluation_seed
     from n2n.training.metrics import class_report, translate_latents
 
-    outputs = {k: translate_latents(bridge, bridge.source.encode([k]), PER_CLASS, seed) for k in classes}
+    outputs = {k: translate_latents(bridge, bridge.source.encode([k]), PER_CLASS, evaluation_seed(seed)) for k in classes}
     report = class_report(outputs, real, labels, bridge.auxiliary["classifier"])
     return {k: {"accuracy": report[f"class_{k}_accuracy"], "svm_accuracy": float((torch.from_numpy(
                 svm.predict(outputs[k].flatten(1).numpy())) == k).float().mean()),

@@ -62,14 +62,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["N2N_HOME"] = home
         import n2n
-        from n2n.data.build import labelled_subset
+        from n2n.data.build import evaluation_seed, labelled_subset
         from n2n.training.metrics import class_report, translate_latents
         from n2n.training.pipeline import DataSource, train, training_data
         from n2n_plugin_digits.data import digit_split
         from n2n_plugin_digits.hypermod_demo import CONFIG, STEPS
         from n2n_plugin_digits.train_gan import train_gan
 
-        steps = args.steps or STEPS
+        steps, sampling = args.steps or STEPS, evaluation_seed(args.seed)  # z none of the methods trained on
         gan, classifier = n2n.load_expert("digits-gan"), n2n.load_expert("digits-classifier")
         real, labels = digit_split("test")
         rows, extra = {}, {}
@@ -79,7 +79,7 @@ def main() -> None:
         data = training_data(bridge, DataSource(dataset="digits"), seed=args.seed, progress=False)
         train(bridge, Path(home) / "hypermod", data, steps=steps, seed=args.seed, progress=True)
         seconds = time.perf_counter() - start
-        outputs = {c: translate_latents(bridge, bridge.source.encode([c]), PER_CLASS, args.seed) for c in range(10)}
+        outputs = {c: translate_latents(bridge, bridge.source.encode([c]), PER_CLASS, sampling) for c in range(10)}
         rows["hypermod"] = class_report(outputs, real, labels, classifier)
         extra["hypermod"] = {"train_seconds": seconds, "drawn_per_kept": 1.0, "labelled_items": len(data)}
 
@@ -89,14 +89,14 @@ def main() -> None:
         torch.manual_seed(args.seed)
         cgan, _ = train_gan(images[subset], steps, 32, 48, torch.Generator().manual_seed(args.seed), labels=train_labels[subset])
         seconds = time.perf_counter() - start
-        z = torch.randn(PER_CLASS, 32, generator=torch.Generator().manual_seed(args.seed))
+        z = torch.randn(PER_CLASS, 32, generator=torch.Generator().manual_seed(sampling))
         with torch.no_grad():
             outputs = {c: cgan(z, torch.full((PER_CLASS,), c)) for c in range(10)}
         rows["cgan from scratch"] = class_report(outputs, real, labels, classifier)
         extra["cgan from scratch"] = {"train_seconds": seconds, "drawn_per_kept": 1.0, "labelled_items": len(subset)}
 
         start = time.perf_counter()
-        outputs, drawn = rejection_samples(gan, classifier, args.seed)
+        outputs, drawn = rejection_samples(gan, classifier, sampling)
         rows["rejection sampling"] = class_report(outputs, real, labels, classifier)
         extra["rejection sampling"] = {"train_seconds": 0.0, "drawn_per_kept": drawn, "labelled_items": 0,
                                        "sampling_seconds": time.perf_counter() - start}

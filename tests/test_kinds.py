@@ -115,3 +115,20 @@ def test_n2n_train_runs_an_in_the_loop_strategy_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "bridge"), "--json", "--n-samples", "2"]) == 0
     assert 0 <= __import__("json").loads(capsys.readouterr().out)["transfer_accuracy"] <= 1
+
+
+def test_an_in_the_loop_evaluation_never_replays_the_z_training_drew(monkeypatch):
+    """Training seeds torch's generator with `seed`: the evaluation of a bridge trained in the loop must
+    judge it on other draws of the generator's prior, or it is judged on the z it was optimised on."""
+    from n2n.training.pipeline import DataSource, evaluate_bridge
+
+    classifier = n2n.load_expert("digits-classifier")
+    bridge = n2n.create_bridge("toy-modulator", "digits-classifier", "digits", auxiliary={"classifier": classifier}, seed=3)
+    drawn = []
+    sample = bridge.strategy.sample
+    monkeypatch.setattr(bridge.strategy, "sample", lambda *args, **kwargs: drawn.append(sample(*args, **kwargs)) or drawn[-1])
+    evaluate_bridge(bridge, DataSource(dataset="digits"), seed=3, n_samples=1, progress=False)
+    first = drawn[0].flatten()  # the z of the first translations
+    torch.manual_seed(3)  # as the trainer does
+    trained_on = torch.randn(len(first) * 4)  # the z of training's first steps
+    assert torch.isin(first, trained_on).float().mean() < 0.01  # (the same stream would share most of them)

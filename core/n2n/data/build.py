@@ -190,6 +190,13 @@ def split_seed(seed: int, split: str) -> int:
     return int(hashlib.sha256(f"{seed}:{split}".encode()).hexdigest()[:15], 16)
 
 
+def evaluation_seed(seed: int) -> int:
+    """The seed an evaluation samples with, given the run's `seed`: training seeds torch's generator with
+    `seed` itself, so a generator-in-the-loop bridge evaluated at `seed` would be judged on the very z it
+    was optimised on."""
+    return split_seed(seed, "evaluation")
+
+
 @torch.no_grad()
 def labelled_prior(generator: Expert, classifier: Expert, n: int, seed: int, keep: float = KEEP,
                    progress: bool = True) -> tuple[FeatureShards, torch.Tensor]:

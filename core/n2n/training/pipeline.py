@@ -25,6 +25,7 @@ from ..data.build import (
     Domain,
     class_data,
     domain,
+    evaluation_seed,
     field_name,
     generated_pairs,
     labels_of,
@@ -159,8 +160,9 @@ def _evaluate_dataset(bridge: Bridge, data: DataSource, split: str, classifier, 
 
 def _evaluate_loop(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int,
                    progress: bool) -> dict[str, float]:
-    """`evaluate`'s metrics and, for a bridge from labels, the per-class report against the split's real items."""
-    judge = classifier or default_classifier(bridge.target)
+    """`evaluate`'s metrics and, for a bridge from labels, the per-class report against the split's real items,
+    sampled at `evaluation_seed(seed)`: never the generator's z the bridge trained on."""
+    judge, seed = classifier or default_classifier(bridge.target), evaluation_seed(seed)
     metrics = _evaluate_dataset(bridge, data, split, judge, n_samples, seed, progress)
     dataset = data.resolved("dataset")
     if (metrics and judge is not None and bridge.source.modality == "label" and bridge.target.modality == "image"
