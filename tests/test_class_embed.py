@@ -187,6 +187,12 @@ def test_it_trains_without_a_dataset_from_the_label_source_alone(cgan_dir, tmp_p
     assert (bridge.strategy.chosen >= 0).all()
 
 
+def test_a_bridge_trained_on_no_dataset_is_judged_on_its_judges_labelled_dataset(cgan_dir):
+    """What `n2n train` prints and `n2n eval` shows for it: each class's accuracy against real test digits."""
+    metrics = n2n.evaluate_bridge(make(cgan_dir), n2n.DataSource(), progress=False)
+    assert {"class_accuracy_min", "class_8_accuracy", "class_9_fid"} <= set(metrics)
+
+
 @pytest.mark.parametrize("judge", [None, "digits-classifier", "digits"])
 def test_judging_with_the_classifier_it_trained_against_warns(cgan_dir, judge, caplog, monkeypatch):
     """Its accuracy flatters it, whether the judge is its own role or the same classifier loaded again."""

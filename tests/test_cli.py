@@ -46,6 +46,8 @@ def test_plugins_lists_builtin_and_entry_point_plugins(capsys):
     assert infos["digits"]["registered"] == {"expert": ["digits", "digits-cgan", "digits-cgan-starved", "digits-classifier", "digits-gan"],
                                              "dataset": ["digits", "digits-captions"],
                                              "demo": ["class-embed", "digits", "hypermod", "transfer"]}
+    _, table, _ = run(capsys, "plugins")
+    assert "strategies: affine, cinn" in table and "datasets: digits, digits-captions" in table
 
 
 def test_plugins_reports_a_broken_plugin(capsys, install_plugin):

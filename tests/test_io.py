@@ -44,6 +44,16 @@ def test_a_zoo_bridge_is_readable_by_others_under_umask_022(umask, tmp_path):
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in registered.iterdir())
 
 
+def test_registering_an_alias_again_says_it_replaces_the_bridge(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
+    caplog.set_level("INFO", logger="n2n")
+    zoo.register(bridge.save_pretrained(tmp_path / "first"), "latent", "latent", "mlp")
+    assert "replaces" not in caplog.text
+    zoo.register(bridge.save_pretrained(tmp_path / "second"), "latent", "latent", "mlp")
+    assert f"'latent->latent:mlp' in the local zoo is now the bridge in {tmp_path / 'second'}: it replaces" in caplog.text
+
+
 def _register_repeatedly(bridge_dir: str, times: int) -> None:
     for _ in range(times):
         zoo.register(Path(bridge_dir), "latent", "latent", "mlp")

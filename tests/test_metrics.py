@@ -19,3 +19,10 @@ def test_relative_diversity_uses_only_inputs_whose_class_has_a_reference():
     outputs = torch.stack([torch.zeros(4), torch.ones(4), torch.zeros(4), torch.zeros(4)])  # 2 inputs x 2 samples
     assert relative_diversity(outputs, torch.tensor([0, 7]), {0: 2.0}) == 1.0  # class 7 unknown: left out
     assert relative_diversity(outputs, torch.tensor([5, 7]), {0: 2.0}) is None
+
+
+def test_evaluate_bridge_judges_a_paired_bridge_with_the_targets_classifier_by_default():
+    """As `n2n eval` does: with no judge given, TARGET-classifier reads the translations."""
+    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0)
+    metrics = n2n.evaluate_bridge(bridge, n2n.DataSource(dataset="digits"), n_samples=1, progress=False)
+    assert 0 <= metrics["transfer_accuracy"] <= 1

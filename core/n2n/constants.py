@@ -12,6 +12,8 @@ WEIGHTS_NAME = "model.safetensors"  # every tensor of a bridge; never a pickle
 CARD_NAME = "README.md"  # the model card
 SAMPLES_NAME = "samples.png"  # translations shown in the model card (image targets)
 
+SEED_LIMIT = 2**63  # seeds are 0 <= seed < SEED_LIMIT: what torch.Generator.manual_seed accepts
+
 ENV_HOME = "N2N_HOME"  # feature cache, local zoo, converted upstream weights (default ~/.cache/n2n)
 ENV_LOAD_PLUGINS = "N2N_LOAD_PLUGINS"  # a,b: load only these entry-point plugins (set but empty: none)
 ENV_ZOO_REPO = "N2N_ZOO_REPO"  # the Hub repo holding the zoo index (default n2n/zoo)

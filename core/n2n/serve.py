@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 
 from .audio import spectrogram_images
 from .bridge import Bridge, load_bridge
+from .constants import SEED_LIMIT
 from .errors import N2NError, UsageError
 from .hub.card import model_card_text
 from .hub.zoo import local_bridges
@@ -148,8 +149,8 @@ def translator(bridge: Bridge, audio_players: int) -> Callable[..., Any]:
 
     def translate(value: Any, samples: float, seed: float | None, *settings: Any) -> Any:
         samples = int(samples)
-        if seed is not None and not 0 <= seed < 2**63:
-            raise gr.Error(f"the seed must be a whole number from 0 to 2**63 - 1, got {seed:g}")
+        if seed is not None and not 0 <= seed < SEED_LIMIT:
+            raise gr.Error(f"the seed must be a whole number from 0 to {SEED_LIMIT - 1}, got {seed:g}")
         try:
             inputs = inputs_of(bridge, value)
             sampler = bridge.with_settings(**chosen_settings(bridge, settings))
@@ -229,7 +230,7 @@ def build_app(tabs: Sequence[Tab]) -> gr.Blocks:
                     with gr.Column(scale=1):
                         widget = input_widget(bridge, slug)
                         samples = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="samples", elem_id=f"{slug}-samples")
-                        seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**63 - 1, label="seed (same seed, same output)", elem_id=f"{slug}-seed")
+                        seed = gr.Number(value=0, precision=0, minimum=0, maximum=SEED_LIMIT - 1, label="seed (same seed, same output)", elem_id=f"{slug}-seed")
                         settings = []
                         if bridge.strategy.sampling_settings:
                             with gr.Accordion("sampling settings (no retraining)", open=False):

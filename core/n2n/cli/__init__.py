@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..constants import VERSION
+from ..constants import SEED_LIMIT, VERSION
 from ..errors import N2NError, UnknownNameError, UsageError
 from ..kinds import PRECISIONS, USAGE
 
@@ -68,10 +68,16 @@ def count(minimum: int, maximum: int | None = None):
 
 def seed(text: str) -> int:
     """An argparse type: a seed torch accepts, 0 <= seed < 2**63."""
-    value = count(0)(text)
-    if value >= 2**63:
-        raise argparse.ArgumentTypeError(f"must be below 2**63, got {value}")
-    return value
+    return count(0, SEED_LIMIT - 1)(text)
+
+
+def output_folder(parser: argparse.ArgumentParser, what: str = "weights", required: bool = True) -> None:
+    """A script's `--out DIR`, or `--replace-shipped` (args.out None) to write over the `what` its package ships,
+    as they were made: one of the two is required, so that no run overwrites shipped files by default."""
+    where = parser.add_mutually_exclusive_group(required=required)
+    where.add_argument("--out", type=Path, metavar="DIR", help=f"the folder to write the {what} to")
+    where.add_argument("--replace-shipped", action="store_true",
+                       help=f"write over the {what} this package ships (how they were made; an editable install's are the repo's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     restart = fit.add_mutually_exclusive_group()
     restart.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     restart.add_argument("--overwrite", action="store_true", help="start over in a run folder that holds a run (its checkpoints are deleted)")
-    fit.add_argument("--seed", type=seed, default=0)
+    fit.add_argument("--seed", type=seed, default=0, help="seeds the bridge's initialisation, the batches and the noise "
+                     "(default: 0); evaluation samples from a seed derived from it")
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")
     fit.add_argument("--checkpoint-every", type=count(1), default=500, metavar="N", help="steps between checkpoints (default: 500)")
@@ -152,14 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = command("eval", "Evaluate a bridge: NLL, transfer accuracy, relative diversity (held-out probes too).")
     ev.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias or directory")
-    ev.add_argument("--dataset", help="dataset to evaluate on (default: the data it was trained on)")
+    ev.add_argument("--dataset", help="dataset to evaluate on (default: the data it was trained on; a bridge trained on "
+                                      "no dataset: its judge's labelled dataset)")
     ev.add_argument("--source-dataset", metavar="D", help="unpaired bridges: the source domain's dataset")
     ev.add_argument("--target-dataset", metavar="D", help="unpaired bridges: the target domain's dataset")
     ev.add_argument("--classifier", metavar="EXPERT", help="the judge of transfer accuracy (default: the bridge's "
                                                              "classifier, else TARGET-classifier when installed)")
     ev.add_argument("--split", default="test", help="the split of the dataset(s) to evaluate on (default: test)")
     ev.add_argument("--n-samples", type=count(1), default=8, help="samples per input (default: 8)")
-    ev.add_argument("--seed", type=seed, default=0)
+    ev.add_argument("--seed", type=seed, default=0, help="the noise of the translations judged (default: 0)")
     for sampler in (trans, ev):
         sampler.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                              help="a setting the bridge's strategy samples with, for this run only (repeatable): e.g. "

@@ -24,9 +24,9 @@ from ..hub.transfer import pull
 from ..hub.zoo import hub_repo, local_bridges, missing, parse_alias, refresh_index, zoo_index
 from ..images import load_image, opened, save_grid
 from ..progress import logger
+from ..registry.manager import KINDS
 from ..settings import key_value
 from ..strategy import make_config
-from ..training.metrics import default_classifier
 from ..training.pipeline import DataSource, evaluate_bridge, publish, recipe, train, training_data
 
 DEFAULT_STEPS = 2000  # of `n2n train`, for strategies trained by gradient steps
@@ -40,7 +40,7 @@ def show_plugins(args: argparse.Namespace) -> None:
         (
             info.name,
             "built-in" if info.builtin else f"{info.distribution} {info.version}",
-            "; ".join(f"{kind}s: {', '.join(names)}" for kind, names in info.registered.items()) or "-",
+            "; ".join(f"{KINDS[kind][0].removeprefix('register_')}: {', '.join(names)}" for kind, names in info.registered.items()) or "-",
             f"FAILED: {info.error}" if info.error else "ok",
         )
         for info in infos
@@ -247,10 +247,8 @@ def run_zoo(args: argparse.Namespace) -> None:
 
 
 def _classifier(name: str | None, bridge: n2n.Bridge) -> n2n.Expert | None:
-    """The judge of transfer accuracy: --classifier, else the bridge's classifier role, else TARGET-classifier."""
-    if name:
-        return n2n.load_expert(name, device=bridge.target.device)
-    return bridge.auxiliary.get("classifier") or default_classifier(bridge.target)
+    """The judge --classifier names (None: `evaluate_bridge`'s default judge)."""
+    return n2n.load_expert(name, device=bridge.target.device) if name else None
 
 
 def _sample_inputs(dataset, source) -> list | None:

@@ -22,6 +22,7 @@ from huggingface_hub import hf_hub_download
 from ..constants import CONFIG_NAME, ENV_ZOO_REPO, n2n_home
 from ..errors import HubError, N2NError
 from ..io import current_umask, write_json, writing
+from ..progress import logger
 from .transfer import explained
 
 ALIAS = re.compile(r"^(?P<source>[\w.-]+)->(?P<target>[\w.-]+)(?::(?P<strategy>[\w.-]+))?$")
@@ -68,6 +69,8 @@ def _register(bridge_dir: Path, alias: str) -> str:
         shutil.rmtree(copy, ignore_errors=True)
         (versions / f"{copy.name}.link").unlink(missing_ok=True)
         raise
+    if previous is not None:
+        logger.info("%r in the local zoo is now the bridge in %s: it replaces the one registered before", alias, bridge_dir)
     return alias
 
 

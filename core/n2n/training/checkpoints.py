@@ -112,20 +112,25 @@ def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
     write_json(out / CHECKPOINTS / LATEST, {"step": step, "directory": directory.name})
 
 
+def _remove_step(path: Path) -> None:
+    """Remove one step folder, marked incomplete first: an interrupted removal leaves no false checkpoint."""
+    (path / DONE).unlink(missing_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def prune_checkpoints(out: Path, keep: int = 1) -> None:
     """Remove every checkpoint but the newest `keep` (>= 1) complete ones (nothing when there is none)."""
     steps = complete_steps(out)
     kept = {step_dir(out, step) for step in steps[max(len(steps) - keep, 0) :]}
     for path in step_folders(out):
         if kept and path not in kept:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove_step(path)
 
 
 def clear_checkpoints(out: Path) -> None:
     """Remove every checkpoint of `out` (its step folders and latest.json), and nothing else the folder holds."""
     for path in step_folders(out):
-        (path / DONE).unlink(missing_ok=True)  # incomplete first, as discard_checkpoint
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_step(path)
     (out / CHECKPOINTS / LATEST).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         (out / CHECKPOINTS).rmdir()  # when nothing else is in it
@@ -133,8 +138,7 @@ def clear_checkpoints(out: Path) -> None:
 
 def discard_checkpoint(out: Path, step: int) -> int | None:
     """Remove the checkpoint of `step` (weights whose next loss was not finite); returns the newest left."""
-    (step_dir(out, step) / DONE).unlink(missing_ok=True)  # incomplete first: an interrupted removal leaves no false checkpoint
-    shutil.rmtree(step_dir(out, step), ignore_errors=True)
+    _remove_step(step_dir(out, step))
     newest = latest_step(out)
     if newest is None:
         (out / CHECKPOINTS / LATEST).unlink(missing_ok=True)

@@ -127,7 +127,7 @@ def _evaluate_unpaired(bridge: Bridge, data: DataSource, split: str, classifier,
                        progress: bool) -> dict[str, float]:
     sides = _domains(data)
     generated = {"generated": min(sides.get("generated", GENERATED), EVALUATION_SAMPLES)}
-    judges = (classifier or default_classifier(bridge.target), default_classifier(bridge.source))
+    judges = (classifier, default_classifier(bridge.source))  # the target's: evaluate_bridge's judge
     if judges[0] is None:
         raise UsageError(f"no classifier judges {bridge.target.name!r}'s outputs: pass one (--classifier EXPERT)")
 
@@ -161,8 +161,12 @@ def _evaluate_dataset(bridge: Bridge, data: DataSource, split: str, classifier, 
 def _evaluate_loop(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int,
                    progress: bool) -> dict[str, float]:
     """`evaluate`'s metrics and, for a bridge from labels, the per-class report against the split's real items,
-    sampled at `evaluation_seed(seed)`: never the generator's z the bridge trained on."""
-    judge, seed = classifier or default_classifier(bridge.target), evaluation_seed(seed)
+    sampled at `evaluation_seed(seed)`: never the generator's z the bridge trained on. A bridge trained on no
+    dataset is judged on the judge's own labelled dataset (`Expert.dataset`), when it has one."""
+    judge, seed = classifier, evaluation_seed(seed)
+    if data.dataset is None and judge is not None and judge.dataset in datasets():
+        logger.info("evaluating on %r, the labelled dataset of the judge %r", judge.dataset, judge.name)
+        data = dataclasses.replace(data, dataset=judge.dataset)
     metrics = _evaluate_dataset(bridge, data, split, judge, n_samples, seed, progress)
     dataset = data.resolved("dataset")
     if (metrics and judge is not None and bridge.source.modality == "label" and bridge.target.modality == "image"
@@ -213,9 +217,10 @@ def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None 
                     n_samples: int = 8, seed: int = 0, progress: bool = True) -> dict[str, float]:
     """Every metric that applies to the bridge's kind, on `split` of `data`'s datasets (none when they
     have no such split); `classifier` judges transfer accuracy (default: the bridge's classifier role, which
-    flatters a bridge trained against it: a warning says so)."""
+    flatters a bridge trained against it: a warning says so; else `default_classifier` of the target)."""
     kind = recipe(bridge.strategy.needs, data, bridge.strategy.name)
-    judge, trainer = classifier or bridge.auxiliary.get("classifier"), bridge.auxiliary.get("classifier")
+    trainer = bridge.auxiliary.get("classifier")
+    judge = classifier or trainer or default_classifier(bridge.target)
     if judge is not None and trainer is not None and (judge.name, judge.checkpoint) == (trainer.name, trainer.checkpoint):
         logger.warning("%s is judged by %r, the classifier it was trained against: its accuracy flatters it; pass another "
                        "classifier to judge it independently (--classifier EXPERT)", bridge.strategy.name, judge.name)

@@ -8,12 +8,11 @@ more recognisable than these), and writes the weights (safetensors) and `trainin
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from n2n.cli import count, seed
+from n2n.cli import count, output_folder, seed
 from n2n.hub.weights import save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
@@ -98,7 +97,7 @@ def evaluate(classifier: DigitsClassifier, vae: DigitsVAE) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=None, help="write the two checkpoint folders here (default: the package's shipped weights)")
+    output_folder(parser)  # the two checkpoint folders, digits-vae/ and digits-classifier/, go in it
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--classifier-steps", type=count(1), default=3000)
     parser.add_argument("--vae-steps", type=count(1), default=12000)

@@ -19,11 +19,10 @@ distance of 64 samples) relative to the class's real test digits. Results go to 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
-from n2n.cli import count, seed
+from n2n.cli import count, output_folder, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 
@@ -66,7 +65,7 @@ def class_quality(g: DigitsConditionalGenerator, classifier: DigitsClassifier, s
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train_cgan", description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=VARIANTS, default="repurpose", help="digits 0-7 only, or all ten with one class starved")
-    parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the package's shipped weights)")
+    output_folder(parser)
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--steps", type=count(1), default=6000)
     parser.add_argument("--z-dim", type=count(1), default=32)
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     out = args.out or cgan_weights(args.variant)
     save_module(g, {"z_dim": g.z_dim, "classes": classes, "embedding_dim": g.embedding_dim, "width": args.width}, out)
-    settings = {key: value for key, value in vars(args).items() if key != "out"}
+    settings = {key: value for key, value in vars(args).items() if key not in ("out", "replace_shipped")}
     write_json(out / "training-metrics.json", {**settings, **metrics})
     for c in range(classes):
         print(f"class {c}: accuracy {metrics[f'class_{c}_accuracy']:.3f}  relative spread {metrics[f'class_{c}_relative_spread']:.3f}")

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from n2n.cli import count, seed
+from n2n.cli import count, output_folder, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
@@ -110,7 +109,7 @@ def print_metrics(metrics: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_digits.train_gan", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=None, help="checkpoint folder (default: the package's shipped weights)")
+    output_folder(parser, required=False)  # --evaluate reads the shipped weights unless --out names others
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--steps", type=count(1), default=24000)
     parser.add_argument("--z-dim", type=count(1), default=32)
@@ -122,6 +121,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                              "so the training flags above are ignored")
     parser.add_argument("--samples", type=count(1), default=2000, help="prior draws the quality bar is measured on (default: 2,000)")
     args = parser.parse_args(argv)
+    if not (args.evaluate or args.out or args.replace_shipped):
+        parser.error("give the folder to write the weights to, --out DIR (or --replace-shipped)")
     classifier = load_module(DigitsClassifier, classifier_weights()).eval()
     if args.evaluate:
         metrics = quality(load_module(DigitsGenerator, args.out or gan_weights()).eval(), classifier, args.samples)
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     out = args.out or gan_weights()
     save_module(g, {"z_dim": g.z_dim, "width": args.width}, out)
     save_module(d, {"width": args.width}, out / "discriminator")
-    settings = {key: value for key, value in vars(args).items() if key not in ("out", "evaluate")}
+    settings = {key: value for key, value in vars(args).items() if key not in ("out", "replace_shipped", "evaluate")}
     write_json(out / "training-metrics.json", {**settings, **metrics})
     print_metrics(metrics)
     print(f"weights written to {out} (generator) and {out / 'discriminator'}")

@@ -69,6 +69,15 @@ def test_train_gan_evaluate_measures_the_shipped_weights_without_writing(capsys)
     assert {path: path.stat().st_mtime_ns for path in gan_weights().rglob("*")} == before
 
 
+@pytest.mark.parametrize("script", ["train", "train_gan", "train_cgan"])
+def test_a_training_script_needs_to_be_told_where_to_write(script, capsys):
+    """No default that overwrites the shipped weights: --out DIR, or --replace-shipped to do so on purpose."""
+    main = __import__(f"n2n_plugin_digits.{script}", fromlist=["main"]).main
+    with pytest.raises(SystemExit) as stopped:
+        main(["--seed", "1"])
+    assert stopped.value.code == 2 and "--out" in capsys.readouterr().err
+
+
 class TestDigitsCGAN(ConditionalGeneratorTests, DefaultCheckpointTests):
     expert_name = "digits-cgan"
     known_class = ("three", 3)

@@ -1,6 +1,6 @@
 """Generate the `spoken-digits` dataset: the ten English digit words spoken by espeak-ng.
 
-    python -m n2n_plugin_speech.make_dataset [--out DIR] [--seed 0]
+    python -m n2n_plugin_speech.make_dataset (--out DIR | --replace-shipped) [--seed 0]
 
 Needs the `espeak-ng` program (Debian: `apt-get install espeak-ng`). Every voice variant espeak-ng ships
 (male, female and character variants: `+m3`, `+f2`, `+croak`, ...) speaks each digit in several accents
@@ -24,6 +24,7 @@ import librosa
 import numpy as np
 import soundfile
 
+from n2n.cli import output_folder, seed
 from n2n.io import atomic_path
 
 from .spoken import CLIPS, INDEX, INDEX_FIELDS, PEAK, SAMPLE_RATE, WORDS, dataset_dir
@@ -61,10 +62,11 @@ def speak(word: str, voice: str, rate: int, pitch: int, folder: Path) -> np.ndar
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=dataset_dir(), help="folder to write clips.ogg and clips.csv to")
-    parser.add_argument("--seed", type=int, default=0)
+    output_folder(parser, "dataset (clips.ogg, clips.csv)")
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--variants", type=int, default=None, metavar="N", help="only the first N voice variants (a quick check)")
     args = parser.parse_args(argv)
+    out = args.out or dataset_dir()
     if shutil.which("espeak-ng") is None:
         raise SystemExit("make_dataset needs the espeak-ng program: apt-get install espeak-ng")
     rng = random.Random(args.seed)
@@ -86,19 +88,19 @@ def main(argv: list[str] | None = None) -> None:
                     stream += [clip, np.zeros(GAP, np.float32)]
                     offset += len(clip) + GAP
             print(f"{variant:<16} {len(rows):>5} clips")
-    args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(args.out / CLIPS) as tmp:
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / CLIPS) as tmp:
         with soundfile.SoundFile(tmp, "w", SAMPLE_RATE, 1, format="OGG", subtype="VORBIS", compression_level=QUALITY) as ogg:
             for block in np.array_split(np.concatenate(stream), 1 + offset // BLOCK):
                 ogg.write(block)  # libsndfile's Vorbis writer overflows its stack on one long write
-    with atomic_path(args.out / INDEX) as tmp, open(tmp, "w", newline="") as handle:
+    with atomic_path(out / INDEX) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, INDEX_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
     counts = {split: sum(row["split"] == split for row in rows) for split in ("train", "test")}
     print(f"wrote {len(rows)} clips ({counts['train']} train, {counts['test']} test; {len(test)} of {len(names)} variants "
-          f"held out; {dropped} dropped as longer than {MAX_SECONDS} s or silent) to {args.out}")
-    print(f"  {CLIPS}: {(args.out / CLIPS).stat().st_size / 1e6:.1f} MB")
+          f"held out; {dropped} dropped as longer than {MAX_SECONDS} s or silent) to {out}")
+    print(f"  {CLIPS}: {(out / CLIPS).stat().st_size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

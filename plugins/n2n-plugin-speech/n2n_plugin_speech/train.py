@@ -9,12 +9,11 @@ than these), and writes the weights (safetensors) and `training-metrics.json`.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from n2n.cli import count, seed
+from n2n.cli import count, output_folder, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
@@ -119,7 +118,7 @@ def evaluate(classifier: SpeechClassifier, vae: SpeechVAE) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m n2n_plugin_speech.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=None, help="write the two checkpoint folders here (default: the package's shipped weights)")
+    output_folder(parser)  # the two checkpoint folders, digits-speech/ and digits-speech-classifier/, go in it
     parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--classifier-steps", type=count(1), default=3000)
     parser.add_argument("--vae-steps", type=count(1), default=6000)
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     save_module(vae, {"latent_dim": vae.latent_dim, "width": vae.encoder[0].out_channels}, vae_dir)
     if args.only != "vae":
         save_module(classifier, {"width": classifier.features[0].out_channels}, classifier_dir)
-    settings = {key: value for key, value in vars(args).items() if key != "out"}
+    settings = {key: value for key, value in vars(args).items() if key not in ("out", "replace_shipped")}
     write_json(vae_dir.parent / "training-metrics.json", {**settings, **metrics})
     for key, value in metrics.items():
         print(f"{key:<45} {value:.4f}")
