@@ -17,10 +17,9 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from huggingface_hub import CommitInfo
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from packaging.version import InvalidVersion, Version
@@ -41,6 +40,9 @@ from .io import user_path
 from .progress import logger
 from .registry import experts, load_expert, plugin_distribution, strategy_class
 from .strategy import Strategy
+
+if TYPE_CHECKING:
+    from huggingface_hub import CommitInfo
 
 
 class Bridge(nn.Module):

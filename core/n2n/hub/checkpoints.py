@@ -16,7 +16,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from huggingface_hub import constants, snapshot_download
+import huggingface_hub  # its API and download code (~0.1 s of every start) loads on first use: PEP 562 attributes
+from huggingface_hub import constants
 from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 
@@ -75,8 +76,8 @@ def resolve_checkpoint(
             f"expert {expert!r}: checkpoint {ref!r} is neither an existing directory nor a Hugging Face Hub id."
         ) from None
     try:
-        return Path(snapshot_download(ref, allow_patterns=list(allow_patterns) if allow_patterns else None,
-                                      **_HUB_OPTIONS.get()))
+        patterns = list(allow_patterns) if allow_patterns else None
+        return Path(huggingface_hub.snapshot_download(ref, allow_patterns=patterns, **_HUB_OPTIONS.get()))
     except RepositoryNotFoundError:
         raise CheckpointNotFoundError(
             f"expert {expert!r}: the Hub has no repository {ref!r} (or it is private: log in with `hf auth login`)."

@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, constants, hf_hub_download, snapshot_download
+import huggingface_hub  # its API and download code (~0.1 s of every start) loads on first use: PEP 562 attributes
+from huggingface_hub import constants
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
@@ -29,6 +31,9 @@ from ..constants import CARD_NAME, CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
 from ..errors import HubError, N2NError
 from .card import is_local_path, is_user_card, model_card_text
 from .format import read_bridge_config
+
+if TYPE_CHECKING:
+    from huggingface_hub import CommitInfo, HfApi
 
 BRIDGE_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLES_NAME]
 PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -75,11 +80,11 @@ def push(
         raise HubError(f"{files[WEIGHTS_NAME]} is damaged ({exc}): refusing to push it; save the bridge again") from None
     card = None if is_user_card(directory / CARD_NAME) else model_card_text(
         config, repo_id, license, samples=SAMPLES_NAME in files)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))
+    operations = [huggingface_hub.CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path))
                   for name, path in files.items() if not (name == CARD_NAME and card is not None)]
     if card is not None:
-        operations.append(CommitOperationAdd(path_in_repo=CARD_NAME, path_or_fileobj=card.encode()))
-    api = HfApi(token=token)
+        operations.append(huggingface_hub.CommitOperationAdd(path_in_repo=CARD_NAME, path_or_fileobj=card.encode()))
+    api = huggingface_hub.HfApi(token=token)
     message = commit_message or f"Upload {config['source']['expert']}->{config['target']['expert']} {config['strategy']} bridge"
     with explained(repo_id, branch, writing=True):
         api.create_repo(repo_id, private=private, exist_ok=True)
@@ -102,21 +107,21 @@ def pull(
     download = dict(revision=revision, allow_patterns=BRIDGE_FILES, cache_dir=cache_dir, local_dir=local_dir, token=token)
     if local_files_only or constants.is_offline_mode():
         with explained(repo_id, revision):
-            path = Path(snapshot_download(repo_id, local_files_only=True, **download))
+            path = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, **download))
         _verify_cached(repo_id, path)
         return path
-    api = HfApi(token=token)
+    api = huggingface_hub.HfApi(token=token)
     with explained(repo_id, revision):
         sha = api.repo_info(repo_id, revision=revision).sha
         files = _files(api, repo_id, sha)
         _refuse_unsafe(repo_id, files)  # before anything is downloaded
-        path = Path(snapshot_download(repo_id, force_download=force_download, **download))
+        path = Path(huggingface_hub.snapshot_download(repo_id, force_download=force_download, **download))
         if local_dir is None and path.name != sha:  # a commit landed meanwhile: check against what came
             sha, files = path.name, _files(api, repo_id, path.name)
         for name in BRIDGE_FILES:
             if name in files and not _intact(path / name, files[name]):
-                hf_hub_download(repo_id, name, revision=sha, cache_dir=cache_dir, local_dir=local_dir, token=token,
-                                force_download=True)
+                huggingface_hub.hf_hub_download(repo_id, name, revision=sha, cache_dir=cache_dir, local_dir=local_dir,
+                                                token=token, force_download=True)
                 if not _intact(path / name, files[name]):
                     (path / name).resolve().unlink(missing_ok=True)  # never left where the cache would serve it offline
                     raise HubError(f"{repo_id}: {name} does not match the Hub's size and hash even after a fresh download")

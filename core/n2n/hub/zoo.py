@@ -16,8 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import huggingface_hub  # its API and download code (~0.1 s of every start) loads on first use: PEP 562 attributes
 from filelock import FileLock
-from huggingface_hub import hf_hub_download
 
 from ..constants import CONFIG_NAME, ENV_ZOO_REPO, n2n_home
 from ..errors import HubError, N2NError
@@ -137,7 +137,7 @@ def refresh_index(token: str | None = None) -> dict[str, str]:
     """Download the zoo index from the Hub into N2N_HOME; returns its aliases."""
     repo = os.environ.get(ENV_ZOO_REPO, "n2n/zoo")
     with explained(repo, None):
-        path = hf_hub_download(repo, "index.json", token=token)
+        path = huggingface_hub.hf_hub_download(repo, "index.json", token=token)
     try:
         aliases = json.loads(Path(path).read_text())["aliases"]
         if not all(parse_alias(a) and isinstance(r, str) for a, r in aliases.items()):
