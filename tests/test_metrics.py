@@ -23,6 +23,7 @@ def test_relative_diversity_uses_only_inputs_whose_class_has_a_reference():
 
 def test_evaluate_bridge_judges_a_paired_bridge_with_the_targets_classifier_by_default():
     """As `n2n eval` does: with no judge given, TARGET-classifier reads the translations."""
-    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0)
-    metrics = n2n.evaluate_bridge(bridge, n2n.DataSource(dataset="digits"), n_samples=1, progress=False)
-    assert 0 <= metrics["transfer_accuracy"] <= 1
+    bridge, data = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0), n2n.DataSource(dataset="digits")
+    by_default = n2n.evaluate_bridge(bridge, data, n_samples=1, progress=False)
+    named = n2n.evaluate_bridge(bridge, data, n2n.load_expert("digits-classifier"), n_samples=1, progress=False)
+    assert by_default["transfer_accuracy"] == named["transfer_accuracy"]

@@ -9,6 +9,8 @@ import torch
 
 import n2n
 from n2n.data.build import paired_data
+from n2n.data.features import cached_tensor
+from n2n.data.streams import PairedData
 from n2n.errors import N2NError, TrainingDivergedError
 from n2n.training.checkpoints import complete_steps
 from n2n.training.trainer import train
@@ -216,12 +218,9 @@ def test_bad_loop_settings_are_clear_errors(pairs, tmp_path):
 
 def test_training_data_of_one_item_is_a_clear_error(tmp_path):
     """As from a one-record CSV: said before any step, not as a BatchNorm error."""
-    from n2n.data.features import cached_tensor
-    from n2n.data.streams import PairedData
-
     one = PairedData(cached_tensor(torch.zeros(1, 4), "one-source"), cached_tensor(torch.zeros(1, 3), "one-target"))
     bridge = n2n.create_bridge("cinn", n2n.load_expert("latent", dim=4), n2n.load_expert("latent", dim=3), seed=0)
-    with pytest.raises(N2NError, match=r"the training data has 1 item\(s\): a bridge learns from at least 2"):
+    with pytest.raises(N2NError, match="the training data has 1 item: a bridge learns from at least 2"):
         train(bridge, one, tmp_path, steps=5, progress=False)
 
 

@@ -136,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     restart = fit.add_mutually_exclusive_group()
     restart.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     restart.add_argument("--overwrite", action="store_true", help="start over in a run folder that holds a run (its checkpoints are deleted)")
-    fit.add_argument("--seed", type=seed, default=0, help="seeds the bridge's initialisation, the batches and the noise "
-                     "(default: 0); evaluation samples from a seed derived from it")
+    fit.add_argument("--seed", type=seed, default=0, help="seeds the bridge's initialisation, the batches and the noise, "
+                     "and the evaluation after training (default: 0)")
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")
     fit.add_argument("--checkpoint-every", type=count(1), default=500, metavar="N", help="steps between checkpoints (default: 500)")
@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "classifier, else TARGET-classifier when installed)")
     ev.add_argument("--split", default="test", help="the split of the dataset(s) to evaluate on (default: test)")
     ev.add_argument("--n-samples", type=count(1), default=8, help="samples per input (default: 8)")
-    ev.add_argument("--seed", type=seed, default=0, help="the noise of the translations judged (default: 0)")
+    ev.add_argument("--seed", type=seed, default=0, help="seeds the translations judged (default: 0; bridges trained in the "
+                    "loop draw their z from a seed derived from it, never the z they trained on)")
     for sampler in (trans, ev):
         sampler.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                              help="a setting the bridge's strategy samples with, for this run only (repeatable): e.g. "

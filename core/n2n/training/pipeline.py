@@ -162,11 +162,11 @@ def _evaluate_loop(bridge: Bridge, data: DataSource, split: str, classifier, n_s
                    progress: bool) -> dict[str, float]:
     """`evaluate`'s metrics and, for a bridge from labels, the per-class report against the split's real items,
     sampled at `evaluation_seed(seed)`: never the generator's z the bridge trained on. A bridge trained on no
-    dataset is judged on the judge's own labelled dataset (`Expert.dataset`), when it has one."""
+    dataset is judged on its judge's labelled dataset (`_judges_dataset`)."""
     judge, seed = classifier, evaluation_seed(seed)
-    if data.dataset is None and judge is not None and judge.dataset in datasets():
-        logger.info("evaluating on %r, the labelled dataset of the judge %r", judge.dataset, judge.name)
-        data = dataclasses.replace(data, dataset=judge.dataset)
+    if data.dataset is None and (fallback := _judges_dataset(bridge, judge, split)):
+        logger.info("evaluating on %r, the labelled dataset of the judge %r", fallback, judge.name)
+        data = dataclasses.replace(data, dataset=fallback)
     metrics = _evaluate_dataset(bridge, data, split, judge, n_samples, seed, progress)
     dataset = data.resolved("dataset")
     if (metrics and judge is not None and bridge.source.modality == "label" and bridge.target.modality == "image"
@@ -176,6 +176,24 @@ def _evaluate_loop(bridge: Bridge, data: DataSource, split: str, classifier, n_s
         outputs = {c: translate_latents(bridge, bridge.source.encode([c]), CLASS_SAMPLES, seed) for c in labels.unique().tolist()}
         metrics |= class_report(outputs, real, labels, judge)
     return metrics
+
+
+def _judges_dataset(bridge: Bridge, judge: Expert | None, split: str) -> str | None:
+    """Where a bridge from labels that trained on no dataset is judged: its judge's labelled dataset
+    (`Expert.dataset`), when the judge's logits are the label source's classes (as many, and every label of
+    the split among them); else nowhere (None)."""
+    if bridge.source.modality != "label" or judge is None or not judge.can_classify() or judge.dataset not in datasets():
+        return None
+    dataset, field = resolve_dataset(judge.dataset), field_name(bridge.target)
+    if split not in dataset.splits or field not in dataset.fields:
+        return None
+    columns, classes = dataset.load(split), bridge.strategy.source_dim
+    logits = judge.classify(opened(columns[field][:1]))  # [1, the judge's classes]
+    if logits.shape[-1] != classes or labels_of(dataset, split, columns).max() >= classes:
+        logger.info("not evaluated on %r, the judge %r's dataset: its %d classes are not the label source's %d (give "
+                    "--dataset D labelled with the source's classes)", judge.dataset, judge.name, logits.shape[-1], classes)
+        return None
+    return judge.dataset
 
 
 def _subsets(*names: str) -> tuple[frozenset[str], ...]:

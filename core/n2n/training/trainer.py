@@ -69,9 +69,10 @@ def train(
         raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
     if steps < 1 or checkpoint_every < 1:
         raise InvalidInputError(f"steps and checkpoint_every must be at least 1, got {steps} and {checkpoint_every}")
-    if len(data) < 2:
-        raise InvalidInputError(f"the training data has {len(data)} item(s): a bridge learns from at least 2 (a batch's "
-                                "statistics need two)")
+    if len(data) == 0:
+        raise InvalidInputError("the training data is empty: nothing to train on")
+    if len(data) == 1:
+        raise InvalidInputError("the training data has 1 item: a bridge learns from at least 2 (give more records)")
     out = Path(out)
     strategy = bridge.strategy
     # accelerate imports boto3 and its config commands (~0.25 s): paid when training starts, not by every

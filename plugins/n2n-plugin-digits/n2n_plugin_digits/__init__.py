@@ -4,7 +4,8 @@ Experts `digits` (a small VAE), `digits-classifier`, `digits-gan`, `digits-cgan`
 datasets `digits` and `digits-captions`; the default `n2n demo` scene (text -> digits), `n2n demo transfer`
 (VAE <-> GAN, no pairs), `n2n demo hypermod` (label -> GAN, from 10% of the labels) and `n2n demo
 class-embed` (a class-conditional GAN re-purposed and repaired). The weights ship with the package;
-`python -m n2n_plugin_digits.train`, `.train_gan` and `.train_cgan` reproduce them.
+`python -m n2n_plugin_digits.train`, `.train_gan` and `.train_cgan` reproduce them (`--replace-shipped`;
+`--out DIR` elsewhere).
 """
 
 from n2n import hookimpl

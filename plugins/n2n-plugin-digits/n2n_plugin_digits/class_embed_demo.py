@@ -49,7 +49,7 @@ class ClassEmbedDemo(n2n.Demo):
             train(bridge, folder, items, steps=steps, seed=seed, progress=progress, overwrite=True)
             after = evaluate_bridge(bridge, evaluation, seed=seed, progress=progress)
             images_after = bridge.translate(classes, n_samples=SHOWN, seed=seed)
-            aliases.append(publish(bridge, folder, after, steps=steps, data=evaluation, built=items, sample_inputs=classes))
+            aliases.append(publish(bridge, folder, after, steps=steps, data=DataSource(), built=items, sample_inputs=classes))
             for k, shown_before, shown_after in zip(classes, images_before.split(SHOWN), images_after.split(SHOWN)):
                 rows += [shown_before, shown_after]
                 table.append((f"{task} {bridge.source.class_names[k]}",

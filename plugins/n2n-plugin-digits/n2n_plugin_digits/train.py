@@ -1,4 +1,4 @@
-"""Train the digits world's experts from scratch, seeded: `python -m n2n_plugin_digits.train`.
+"""Train the digits world's experts from scratch, seeded: `python -m n2n_plugin_digits.train --out DIR`.
 
 Trains the classifier, then the VAE, on the fixed train split; evaluates both on the test split,
 including the classifier's accuracy on the VAE's reconstructions (a bridge into `digits` can never be

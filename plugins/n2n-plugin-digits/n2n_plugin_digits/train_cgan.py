@@ -1,4 +1,4 @@
-"""Train `digits-cgan`, seeded: `python -m n2n_plugin_digits.train_cgan [--variant repurpose|starved]`.
+"""Train `digits-cgan`, seeded: `python -m n2n_plugin_digits.train_cgan --out DIR [--variant repurpose|starved]`.
 
 A class-conditional GAN on the train split's 8×8 digits whose latent is [z ‖ class embedding], as BigGAN's
 (`train_gan` with labels: an embedding table, a discriminator with one realness head per class). Two

@@ -1,4 +1,4 @@
-"""Train `digits-gan`, seeded and without labels: `python -m n2n_plugin_digits.train_gan`.
+"""Train `digits-gan`, seeded and without labels: `python -m n2n_plugin_digits.train_gan --out DIR`.
 
 An unconditional GAN on the train split's 8×8 digits: non-saturating loss with an R1 penalty on real
 images, the same random ±1-pixel shifts on real and generated images before the discriminator (so it
@@ -121,8 +121,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                              "so the training flags above are ignored")
     parser.add_argument("--samples", type=count(1), default=2000, help="prior draws the quality bar is measured on (default: 2,000)")
     args = parser.parse_args(argv)
+    if args.evaluate and args.replace_shipped:
+        parser.error("--evaluate writes nothing: it measures the shipped weights, or those in --out DIR")
     if not (args.evaluate or args.out or args.replace_shipped):
-        parser.error("give the folder to write the weights to, --out DIR (or --replace-shipped)")
+        parser.error("give the folder to write the weights to, --out DIR (or --replace-shipped), or --evaluate to measure weights")
     classifier = load_module(DigitsClassifier, classifier_weights()).eval()
     if args.evaluate:
         metrics = quality(load_module(DigitsGenerator, args.out or gan_weights()).eval(), classifier, args.samples)

@@ -4,7 +4,8 @@ Dataset `spoken-digits` (the ten digit words spoken by espeak-ng, split by voice
 `digits-speech` (a VAE over log-mel spectrograms; decodes to sound by Griffin-Lim) and
 `digits-speech-classifier`; `n2n demo speech` translates handwritten digits into spoken ones and back
 with a `latent-vae` bridge. The clips and weights ship with the package;
-`python -m n2n_plugin_speech.make_dataset` (needs espeak-ng) and `.train` reproduce them.
+`python -m n2n_plugin_speech.make_dataset` (needs espeak-ng) and `.train` reproduce them
+(`--replace-shipped`; `--out DIR` elsewhere).
 """
 
 from n2n import hookimpl

@@ -32,7 +32,7 @@ def clips(folder: Path | None = None) -> tuple[list[np.ndarray], list[dict[str, 
     folder = folder or dataset_dir()
     if not (folder / CLIPS).is_file() or not (folder / INDEX).is_file():
         raise InvalidInputError(f"{folder} holds no spoken-digits dataset ({CLIPS} and {INDEX}): "
-                                "run `python -m n2n_plugin_speech.make_dataset` (needs espeak-ng)")
+                                f"run `python -m n2n_plugin_speech.make_dataset --out {folder}` (needs espeak-ng)")
     stream, rate = soundfile.read(folder / CLIPS, dtype="float32")
     if rate != SAMPLE_RATE:
         raise InvalidInputError(f"{folder / CLIPS} is at {rate} Hz, expected {SAMPLE_RATE}")

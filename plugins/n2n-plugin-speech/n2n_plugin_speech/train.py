@@ -1,4 +1,4 @@
-"""Train the spoken-digits experts from scratch, seeded: `python -m n2n_plugin_speech.train`.
+"""Train the spoken-digits experts from scratch, seeded: `python -m n2n_plugin_speech.train --out DIR`.
 
 Trains the classifier, then the VAE, on the training voices' log-mel spectrograms; evaluates both on
 the held-out voices, including the classifier's accuracy on the VAE's reconstructions turned back into

@@ -155,6 +155,14 @@ def test_make_dataset_writes_clips_the_dataset_reads(tmp_path):
     assert all(0 < len(clip) <= SAMPLE_RATE and np.abs(clip).max() <= 1 for clip in audio)
 
 
+@pytest.mark.parametrize("script", [train, make_dataset])
+def test_the_scripts_need_to_be_told_where_to_write(script, capsys):
+    """Neither overwrites the shipped clips or weights by default: --out DIR, or --replace-shipped."""
+    with pytest.raises(SystemExit) as stopped:
+        script.main(["--seed", "1"])
+    assert stopped.value.code == 2 and "one of the arguments --out --replace-shipped is required" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_training_script_runs_and_writes_loadable_weights(tmp_path):
     metrics = train.main(["--out", str(tmp_path), "--classifier-steps", "2", "--vae-steps", "2"])
