@@ -103,8 +103,10 @@ def test_one_pair_fits_no_map_and_says_so(strategy, tmp_path):
     """One pair has no covariance: the map would be zero and its loss divided by a clamped spread."""
     with pytest.raises(n2n.errors.InvalidInputError, match="anchors .* 0 \\(every pair seen\\) or at least 2, got 1"):
         n2n.create_bridge(strategy, n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=3), anchors=1)
-    with pytest.raises(n2n.errors.InvalidInputError, match=f"{strategy} is fitted on at least 2 pairs: the training data holds 1"):
+    with pytest.raises(n2n.errors.InvalidInputError, match="the training data has 1 item: a bridge learns from at least 2"):
         fitted(strategy, torch.randn(1, 3), torch.randn(1, 3), tmp_path)
+    with pytest.raises(n2n.errors.InvalidInputError, match="'batch_size' must be at least 2, got 1"):
+        n2n.create_bridge(strategy, n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=3), batch_size=1)
 
 
 def test_n2n_train_fits_a_closed_form_in_one_pass_and_it_translates(tmp_path, capsys):

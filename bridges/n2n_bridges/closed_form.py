@@ -36,7 +36,7 @@ EPS = 1e-8
 @dataclasses.dataclass
 class ClosedFormConfig(StrategyConfig):
     anchors: int = dataclasses.field(default=0, metadata={"minimum": 0})  # pairs the map is fitted on (0: every pair seen)
-    batch_size: int = 8192  # pairs added per step (a feature-cache shard)
+    batch_size: int = dataclasses.field(default=8192, metadata={"minimum": 2})  # pairs added per step (a feature-cache shard)
     lr: float = 0.0  # no optimiser: nothing is learnt by gradient steps
 
     def __post_init__(self) -> None:
@@ -98,9 +98,7 @@ class _ClosedForm(Strategy):
         x, y = batch["source"].flatten(1), batch["target"].flatten(1)  # [B, S], [B, T]
         room = self.config.anchors - int(self.sums.count) if self.config.anchors else len(x)
         if room > 0:
-            self.sums.add(x[:room], y[:room])
-            if self.sums.count < 2:
-                raise InvalidInputError(f"{self.name} is fitted on at least 2 pairs: the training data holds 1")
+            self.sums.add(x[:room], y[:room])  # at least 2 pairs: the trainer refuses less data, batches hold 2 or more
             weight, bias = self.fit(*self.sums.moments())
             self.weight.copy_(weight)
             self.bias.copy_(bias)

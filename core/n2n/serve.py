@@ -150,7 +150,7 @@ def translator(bridge: Bridge, audio_players: int) -> Callable[..., Any]:
     def translate(value: Any, samples: float, seed: float | None, *settings: Any) -> Any:
         samples = int(samples)
         if seed is not None and not 0 <= seed < SEED_LIMIT:
-            raise gr.Error(f"the seed must be a whole number from 0 to {SEED_LIMIT - 1}, got {seed:g}")
+            raise gr.Error(f"the seed must be a whole number from 0 to 2**63 - 1, got {seed:g}")
         try:
             inputs = inputs_of(bridge, value)
             sampler = bridge.with_settings(**chosen_settings(bridge, settings))

@@ -68,7 +68,10 @@ def count(minimum: int, maximum: int | None = None):
 
 def seed(text: str) -> int:
     """An argparse type: a seed torch accepts, 0 <= seed < 2**63."""
-    return count(0, SEED_LIMIT - 1)(text)
+    value = count(0)(text)
+    if value >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be below 2**63, got {value}")
+    return value
 
 
 def output_folder(parser: argparse.ArgumentParser, what: str = "weights", required: bool = True) -> None:
