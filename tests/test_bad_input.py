@@ -51,10 +51,19 @@ def test_each_bad_value_is_a_usage_error_naming_the_valid_range(argv, message, c
     assert not (tmp_path / "runs").exists()  # nothing trained, nothing published
 
 
+def test_a_target_that_only_encodes_is_refused_before_any_data_is_encoded(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert exit_code(["train", "digits->digits-classifier", "--strategy", "mlp", "--dataset", "digits"]) == 1
+    assert "expert 'digits-classifier' cannot be a bridge's target: it only encodes" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("argv,message", [
     ([], "usage: n2n"),
     (["train", "digits->digits", "--strategy", "nosuch"], "unknown strategy 'nosuch'. Installed strategies: "),
     (["translate", "not/a/ref/at/all", "x"], "is neither a bridge directory, nor an alias"),
+    (["train", "bert-", "--strategy", "cinn"], "got 'bert-': an unquoted > is a shell redirect"),
+    (["translate", "bert-", "a seven"], "quote the pair, e.g. 'bert->digits', and delete that file"),
 ])
 def test_usage_errors_exit_2(argv, message, capsys):
     assert exit_code(argv) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -52,7 +53,9 @@ def test_translate_writes_a_png_grid(trained, tmp_path, capsys):
 
 def test_translate_of_a_missing_image_is_one_clear_error(trained, capsys):
     assert main(["translate", "digits-classifier->digits", "nope.png"]) == 1
-    assert "translates images, but these are not image files: nope.png" in capsys.readouterr().err
+    assert "no such file: nope.png" in capsys.readouterr().err
+    assert main(["translate", "digits-classifier->digits", str(Path(__file__).parent)]) == 1  # a folder
+    assert "translates images, but these are not image files" in capsys.readouterr().err
 
 
 def test_an_output_the_file_system_refuses_is_named_not_called_a_bug(trained, tmp_path, capsys):

@@ -8,6 +8,7 @@ import pytest
 
 import n2n
 from n2n.errors import InvalidInputError
+from n2n.settings import key_value
 from n2n.strategy import make_config
 
 
@@ -39,3 +40,7 @@ def test_expert_options_follow_the_same_rule():
     assert n2n.load_expert("latent", dim=3).latent_shape == (3,)
     with pytest.raises(InvalidInputError, match="expert 'latent': option 'dim' must be int, got 3.5"):
         n2n.load_expert("latent", dim=3.5)
+
+
+def test_spaces_around_the_equals_sign_are_ignored():
+    assert key_value("--set", "blocks = 4", parse=True) == ("blocks", 4)

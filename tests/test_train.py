@@ -277,3 +277,16 @@ def test_a_run_resumes_with_as_many_processes_as_trained_it(pairs, tmp_path):
     done.write_text(json.dumps({**json.loads(done.read_text()), "processes": 2}))  # as a 2-process run writes it
     with pytest.raises(N2NError, match=r"trained by 2 processes: resume it with as many \(torchrun --nproc-per-node 2\), not 1"):
         train(fresh_bridge(), pairs, tmp_path, steps=8, resume=True, progress=False)
+
+
+def test_n2n_train_records_how_it_trained_so_that_n2n_eval_finds_the_data_again(tmp_path, capsys):
+    """The README's quick start: n2n.train, save_pretrained, then `n2n eval DIR` with no --dataset."""
+    from n2n.cli import main
+
+    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0)
+    bridge.metrics = {"transfer_accuracy": 0.1}  # an earlier evaluation no longer describes the weights
+    n2n.train(bridge, tmp_path / "run", dataset="digits", steps=2, progress=False)
+    assert bridge.metrics == {"train_steps": 2, "train_items": 1437, "dataset": "digits", "data": {"dataset": "digits"}}
+    bridge.save_pretrained(tmp_path / "bridge")
+    assert main(["eval", str(tmp_path / "bridge"), "--json", "--n-samples", "1"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["transfer_accuracy"] <= 1

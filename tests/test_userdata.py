@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+import n2n
 from n2n.data.userdata import resolve_dataset
 from n2n.errors import InvalidInputError, UnknownNameError
 
@@ -41,6 +42,18 @@ def test_csv_with_class_names(tmp_path):
     assert dataset.load("train")["label"].tolist() == [1, 0, 1, 0]  # sorted class names: cat=0, dog=1
 
 
+def test_digit_names_are_numbered_as_the_digits_are(tmp_path, caplog):
+    """"one" is class 1 for digits-classifier, not the 0 of an alphabetical numbering (one < zero)."""
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n" + "".join(f"caption {i},{name}\n" for i, name in enumerate(["zero", "one", "Seven", "seven"])))
+    caplog.set_level("INFO", logger="n2n")
+    assert resolve_dataset(str(path)).load("train")["label"].tolist() == [0, 1, 7, 7]
+    assert "numbered as n2n's 'digits' class list numbers them" in caplog.text
+    write_images(tmp_path / "folder" / "zero", 2)
+    write_images(tmp_path / "folder" / "one", 2)
+    assert resolve_dataset(str(tmp_path / "folder")).load("train")["label"].tolist() == [1, 1, 0, 0]  # one/, then zero/
+
+
 def test_image_folder(tmp_path):
     write_images(tmp_path / "cats", 6)
     write_images(tmp_path / "dogs", 5)
@@ -52,8 +65,9 @@ def test_image_folder(tmp_path):
 
 @pytest.mark.parametrize(("lines", "message"), [
     (['{"text": "a"}', "{text: b}"], r"data.jsonl:2: not valid JSON"),
-    (['{"text": "a"}', '{"text": "b", "caption": "c"}'], r"data.jsonl:2: fields \['caption', 'text'\]"),
-    (['{"text": "a", "label": 1}', '{"text": "b"}'], r"data.jsonl:2: fields \['text'\]; every record needs the same fields"),
+    (['{"text": "a"}', '{"text": "b", "caption": "c"}'], r"data.jsonl:2: unknown field\(s\) \['caption'\]; a record has text, image, label"),
+    (['{"text": "a", "label": 1}', '{"text": "b"}'], r"data.jsonl:2: no label; every record needs the fields of the first, \['text', 'label'\]"),
+    (['{"text": "a"}', '{"text": "b", "label": 1}'], r"data.jsonl:2: label, which the first record has not"),
     (['{"image": "missing.png"}'], r"data.jsonl:1: image 'missing.png' not found"),
     (['{"text": ""}'], r"data.jsonl:1: 'text' must be a non-empty string"),
     (['{"text": "a", "label": 1.5}'], r"data.jsonl:1: 'label' must be an int or a class name"),
@@ -65,9 +79,37 @@ def test_bad_records_name_the_file_and_line(tmp_path, lines, message):
         resolve_dataset(str(tmp_path / "data.jsonl"))
 
 
+def test_a_path_that_does_not_exist_is_said_so(tmp_path):
+    with pytest.raises(InvalidInputError, match=r"dataset './nope.jsonl': no such file or folder"):
+        resolve_dataset("./nope.jsonl")
+
+
 def test_unknown_dataset_name_or_path(tmp_path):
     with pytest.raises(UnknownNameError, match="unknown dataset 'digit-captions'. Did you mean 'digits-captions'"):
         resolve_dataset("digit-captions")
     (tmp_path / "data.txt").write_text("x")
     with pytest.raises(InvalidInputError, match=r"expected a .jsonl or .csv file"):
         resolve_dataset(str(tmp_path / "data.txt"))
+
+
+def test_n2n_eval_elsewhere_says_the_recorded_file_is_relative_to_where_it_trained(tmp_path, monkeypatch, capsys):
+    from n2n.cli import main
+
+    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0)
+    bridge.metrics = {"data": {"dataset": "mine.csv"}}  # as `n2n train --dataset mine.csv` records it
+    bridge.save_pretrained(tmp_path / "bridge")
+    monkeypatch.chdir(tmp_path)  # where mine.csv is not
+    assert main(["eval", str(tmp_path / "bridge")]) == 2
+    assert "a path relative to where it was trained; run n2n eval from there, or pass --dataset PATH" in capsys.readouterr().err
+
+
+def test_a_small_file_says_how_little_it_is_evaluated_on(tmp_path, caplog):
+    write_images(tmp_path / "img", 12)
+    bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0)
+    caplog.set_level("INFO", logger="n2n")
+    for count in (12, 6):
+        path = write_jsonl(tmp_path / f"{count}.jsonl", [{"image": f"img/{i}.png", "label": i % 3} for i in range(count)])
+        metrics = n2n.evaluate_bridge(bridge, n2n.DataSource(dataset=str(path)), n_samples=1, progress=False)
+        assert ("transfer_accuracy" in metrics) is (count == 12)
+    assert "12.jsonl/test holds only 1 item(s): the metrics are that noisy" in caplog.text
+    assert "not evaluated: dataset '" in caplog.text and "6.jsonl' has no 'test' split" in caplog.text

@@ -291,6 +291,9 @@ def create_bridge(
     initial weights (after the experts load, whose own initialisation may draw random numbers)."""
     strategy_cls = strategy_class(strategy)
     source, target = (_expert(e) for e in (source, target))
+    if not target.can_decode() and strategy_cls.decode is Strategy.decode:
+        raise InvalidInputError(f"expert {target.name!r} cannot be a bridge's target: it only encodes, and a target decodes "
+                                "the latents a bridge samples into outputs (use it as a source)")
     helpers = {role: _expert(e) for role, e in (auxiliary or {}).items()}
     for expert in (source, target, *helpers.values()):
         expert.load()  # an expert knows its checkpoint's exact latent shape once loaded

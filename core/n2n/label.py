@@ -123,6 +123,20 @@ class LabelExpert(Expert):
         return torch.nn.functional.one_hot(indices.long(), len(self.classes)).float().to(self.device)  # [B, classes]
 
 
+def built_in_indices(names: list[str]) -> tuple[str, list[int]] | None:
+    """The first built-in class list (digits, then imagenet) that knows every one of `names`, with their
+    indices in it; None when none does."""
+    for checkpoint in BUILT_IN:
+        try:
+            expert = LabelExpert(checkpoint).load()
+        except ModuleNotFoundError:  # imagenet's list comes with timm, which may not be installed
+            continue
+        known = [expert._index.get(name.strip().casefold()) for name in names]
+        if None not in known:
+            return checkpoint, known
+    return None
+
+
 @hookimpl
 def register_experts(register):
     register(LabelExpert)

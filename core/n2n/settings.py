@@ -38,6 +38,7 @@ def key_value(flag: str, text: str, parse: bool = False) -> tuple[str, Any]:
     """A command line's KEY=VALUE (the argument of `flag`) -> (key, value), the value read as JSON when
     `parse` and it is JSON (0.5, false, [1, 2]), else kept as text."""
     key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()  # 'blocks = 4' as 'blocks=4'
     if not sep or not key:
         raise UsageError(f"{flag} takes KEY=VALUE, got {text!r}")
     if parse:

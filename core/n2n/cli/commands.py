@@ -97,8 +97,16 @@ def run_demo(args: argparse.Namespace) -> None:
     spec.cls().run(args.out or Path(spec.default_out))
 
 
+def _quoted(pair: str) -> str:
+    """`pair`, after checking the shell did not cut it at an unquoted `>` (bert->digits became `bert-`)."""
+    if pair.endswith("-") and not Path(pair).exists():
+        raise UsageError(f"got {pair!r}: an unquoted > is a shell redirect, so the shell cut the pair there and wrote a file "
+                         f"named after the target; quote the pair, e.g. '{pair}>digits', and delete that file")
+    return pair
+
+
 def run_train(args: argparse.Namespace) -> None:
-    parsed = parse_alias(args.pair)
+    parsed = parse_alias(_quoted(args.pair))
     if parsed is None or parsed[2] is not None:
         raise UsageError(f"expected SOURCE->TARGET such as 'bert->digits', got {args.pair!r}")
     source, target, _ = parsed
@@ -152,7 +160,7 @@ def run_train(args: argparse.Namespace) -> None:
 
 def _sampling_bridge(args: argparse.Namespace) -> Bridge:
     """The bridge `args.ref`, sampling with the `--set` settings given."""
-    return n2n.load_bridge(args.ref).with_settings(**dict(key_value("--set", text, parse=True) for text in args.settings))
+    return n2n.load_bridge(_quoted(args.ref)).with_settings(**dict(key_value("--set", text, parse=True) for text in args.settings))
 
 
 def run_translate(args: argparse.Namespace) -> None:
@@ -170,6 +178,8 @@ def run_translate(args: argparse.Namespace) -> None:
                          f"its name must end in {kind}")
     inputs: Any = args.inputs
     if bridge.source.modality in ("image", "audio"):
+        if absent := [path for path in inputs if not Path(path).exists()]:
+            raise N2NError(f"no such file: {', '.join(absent)}")
         missing = [path for path in inputs if not Path(path).is_file()]
         if missing:
             what = {"image": "images", "audio": "sound"}[bridge.source.modality]
@@ -206,7 +216,13 @@ def run_eval(args: argparse.Namespace) -> None:
     else:
         raise UsageError("this bridge does not record what it was trained on: pass --dataset (or --source-dataset "
                          "and --target-dataset)")
-    named = [dataset for key in given if (dataset := data.resolved(key)) is not None]
+    try:
+        named = [dataset for key in given if (dataset := data.resolved(key)) is not None]
+    except InvalidInputError as exc:
+        if any(given.values()):
+            raise
+        raise UsageError(f"{exc}: {args.ref} records the data it was trained on as given then, a path relative to where it "
+                         "was trained; run n2n eval from there, or pass --dataset PATH") from None
     if lacking := [dataset for dataset in named if args.split not in dataset.splits]:
         raise UsageError(f"--split {args.split!r}: " + "; ".join(f"dataset {d.name!r} has the splits {list(d.splits)}" for d in lacking))
     metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), split=args.split,

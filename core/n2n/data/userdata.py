@@ -1,8 +1,10 @@
 """The user's own data, without code: `--dataset PATH` takes a JSONL or CSV file or a folder of images.
 
 Records name what each expert consumes: `text` (a string), `image` (a path relative to the file), `label`
-(an int, or a class name). In a folder of images the class is the sub-folder. Every 10th record is held
-out as the `test` split. A bad record is one clear error naming the file and line.
+(an int, or a class name). In a folder of images the class is the sub-folder. Class names are numbered as
+n2n's built-in class list that knows them all numbers them (`digits`: "seven" or "7" is 7; `imagenet`), so
+that a classifier of those classes judges them right; other names are numbered alphabetically. Every 10th
+record is held out as the `test` split. A bad record is one clear error naming the file and line.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import torch
 from ..dataset import Dataset
 from ..errors import InvalidInputError, UnknownNameError
 from ..io import user_path
+from ..label import built_in_indices
+from ..progress import logger
 from ..registry import datasets, load_dataset
 
 FIELDS = ("text", "image", "label")
@@ -38,6 +42,8 @@ def resolve_dataset(ref: str) -> Dataset:
         if path.suffix.lower() not in readers:
             raise InvalidInputError(f"{path}: expected a .jsonl or .csv file (or a folder of images), got {path.suffix!r}")
         return FileDataset(ref, *_normalise(path, readers[path.suffix.lower()](path)))
+    if "/" in ref or "\\" in ref or Path(ref).suffix.lower() in (".jsonl", ".csv"):  # meant as a path
+        raise InvalidInputError(f"dataset {ref!r}: no such file or folder ({path})")
     raise UnknownNameError("dataset", ref, datasets(), hint="Or pass a path to a JSONL/CSV file or a folder of images.")
 
 
@@ -100,9 +106,13 @@ def _normalise(path: Path, records: list[tuple[int, dict[str, Any]]]) -> tuple[t
     columns: dict[str, list] = {field: [] for field in fields}
     for number, record in records:
         where = f"{path}:{number}"
-        unknown = sorted(set(record) - set(FIELDS))
-        if unknown or set(record) != set(fields):
-            raise InvalidInputError(f"{where}: fields {sorted(record)}; every record needs the same fields, from {', '.join(FIELDS)}")
+        if unknown := sorted(set(record) - set(FIELDS)):
+            raise InvalidInputError(f"{where}: unknown field(s) {unknown}; a record has {', '.join(FIELDS)}")
+        if missing := [field for field in fields if field not in record]:
+            raise InvalidInputError(f"{where}: no {', '.join(missing)}; every record needs the fields of the first, {list(fields)}")
+        if extra := sorted(set(record) - set(fields)):
+            raise InvalidInputError(f"{where}: {', '.join(extra)}, which the first record has not; every record needs the "
+                                    f"same fields, {list(fields)}")
         if "text" in record and not (isinstance(record["text"], str) and record["text"].strip()):
             raise InvalidInputError(f"{where}: 'text' must be a non-empty string")
         if "image" in record:
@@ -122,7 +132,8 @@ def _normalise(path: Path, records: list[tuple[int, dict[str, Any]]]) -> tuple[t
 
 
 def _label_indices(labels: list, path: Path) -> torch.Tensor:
-    """Integer labels as they are (CSV gives digits as text); class names as their sorted index."""
+    """Integer labels as they are (CSV gives digits as text); class names as a built-in class list numbers
+    them (`built_in_indices`), else as their sorted index. Says which, once."""
     numeric = [isinstance(label, int) or str(label).lstrip("-").isdigit() for label in labels]
     if all(numeric):
         return torch.tensor([int(label) for label in labels])
@@ -130,7 +141,15 @@ def _label_indices(labels: list, path: Path) -> torch.Tensor:
         index, name = (next(label for label, n in zip(labels, numeric) if n == wanted) for wanted in (True, False))
         raise InvalidInputError(f"{path}: labels mix class indices ({index}) and class names ({name!r}): use one or the other")
     names = sorted({str(label) for label in labels})
-    return torch.tensor([names.index(str(label)) for label in labels])
+    if known := built_in_indices(names):
+        numbers, how = dict(zip(names, known[1])), f"as n2n's {known[0]!r} class list numbers them"
+    else:
+        numbers, how = {name: index for index, name in enumerate(names)}, (
+            "alphabetically, as no built-in class list (digits, imagenet) knows them all: a classifier that judges "
+            "them must number its classes so")
+    shown = ", ".join(f"{name}={numbers[name]}" for name in names[:4]) + (", ..." if len(names) > 4 else "")
+    logger.info("%s: class names numbered %s (%s)", path, how, shown)
+    return torch.tensor([numbers[str(label)] for label in labels])
 
 
 def _read_folder(path: Path) -> tuple[tuple[str, ...], dict[str, Sequence]]:
@@ -138,11 +157,11 @@ def _read_folder(path: Path) -> tuple[tuple[str, ...], dict[str, Sequence]]:
     if not classes:
         raise InvalidInputError(f"{path}: an image folder needs one sub-folder per class (e.g. {path}/cat/1.png)")
     images, labels = [], []
-    for index, folder in enumerate(classes):
+    for folder in classes:
         for image in sorted(folder.iterdir()):
             if image.suffix.lower() in IMAGE_SUFFIXES:
                 images.append(image)
-                labels.append(index)
+                labels.append(folder.name)
     if not images:
         raise InvalidInputError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class sub-folders")
-    return ("image", "label"), {"image": images, "label": torch.tensor(labels)}
+    return ("image", "label"), {"image": images, "label": _label_indices(labels, path)}

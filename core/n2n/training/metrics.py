@@ -26,10 +26,12 @@ from ..dataset import Dataset
 from ..expert import Expert
 from ..images import opened
 from ..inputs import prepare_inputs
+from ..progress import logger
 from ..registry import experts, load_expert
 
 DECODE_BATCH = 512
 PER_CLASS = 64  # items per class whose spread is a class's reference
+FEW_ITEMS = 50  # an evaluation on fewer held-out items says its metrics are noisy
 
 
 @torch.no_grad()
@@ -216,6 +218,8 @@ def evaluate(
     same class), and the same on held-out probe inputs (`heldout_`)."""
     columns = dataset.load(split)
     labels = torch.as_tensor(columns["label"]) if "label" in columns else None
+    if (items := len(next(iter(columns.values())))) < FEW_ITEMS:
+        logger.warning("%s/%s holds only %d item(s): the metrics are that noisy", dataset.name, split, items)
     metrics: dict[str, float] = {}
     target_field = field_name(bridge.target)
     if target_field in dataset.fields and bridge.target.can_encode():

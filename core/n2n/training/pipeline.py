@@ -153,6 +153,9 @@ def _loop(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> Traini
 def _evaluate_dataset(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int,
                       progress: bool) -> dict[str, float]:
     dataset = data.resolved("dataset")
+    if dataset is not None and split not in dataset.splits:
+        logger.info("not evaluated: dataset %r has no %r split (its splits: %s; a file of fewer than 10 records holds "
+                    "none out)", dataset.name, split, ", ".join(dataset.splits))
     if dataset is None or split not in dataset.splits:
         return {}
     return evaluate(bridge, dataset, split, classifier, n_samples, seed, progress)
@@ -240,8 +243,9 @@ def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None 
     trainer = bridge.auxiliary.get("classifier")
     judge = classifier or trainer or default_classifier(bridge.target)
     if judge is not None and trainer is not None and (judge.name, judge.checkpoint) == (trainer.name, trainer.checkpoint):
-        logger.warning("%s is judged by %r, the classifier it was trained against: its accuracy flatters it; pass another "
-                       "classifier to judge it independently (--classifier EXPERT)", bridge.strategy.name, judge.name)
+        logger.warning("%s is judged by %r, the classifier it was trained against: its accuracy flatters it; judge it "
+                       "independently with another (n2n eval REF --classifier EXPERT; classifier= in Python)",
+                       bridge.strategy.name, judge.name)
     return kind.evaluate(bridge, data, split, judge, n_samples, seed, progress)
 
 
@@ -263,15 +267,20 @@ def train(
     """Train a bridge into the run folder `out`: `data` is ready training data, a `DataSource`, or
     given as keywords (`dataset=`, `generated=`, `source_dataset=`, `target_dataset=`) — which of them
     apply depends on the strategy's `needs`. `precision`: "fp32" or "bf16" (mixed precision). Returns
-    the last losses."""
+    the last losses. The bridge's `metrics` then record how it was trained (its data, when given as a
+    `DataSource` or keywords, for `n2n eval` to find again), and no longer any earlier evaluation."""
     if data is not None and sources:
         raise UsageError(f"pass the training data either as {type(data).__name__} or as keywords {sorted(sources)}, not both")
     if unknown := sorted(set(sources) - {f.name for f in fields(DataSource)}):
         raise UsageError(f"unknown training data keywords {unknown}; they are: {[f.name for f in fields(DataSource)]}")
-    if data is None or isinstance(data, DataSource):
-        data = training_data(bridge, data or DataSource(**sources), seed=seed, progress=progress)
-    return run_training(bridge, data, out, steps=steps, seed=seed, resume=resume, overwrite=overwrite,
-                        checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, precision=precision)
+    source = data if isinstance(data, DataSource) else DataSource(**sources) if data is None else None
+    if source is not None:
+        data = training_data(bridge, source, seed=seed, progress=progress)
+    losses = run_training(bridge, data, out, steps=steps, seed=seed, resume=resume, overwrite=overwrite,
+                          checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, precision=precision)
+    recorded = {"dataset": source.label(data), "data": source.record()} if source is not None else {}
+    bridge.metrics = {"train_steps": steps, "train_items": len(data), **recorded}
+    return losses
 
 
 def train_and_evaluate(bridge: Bridge, data: DataSource, out: Path, *, steps: int, seed: int = 0, progress: bool = True,
