@@ -63,6 +63,7 @@ def test_a_target_that_only_encodes_is_refused_before_any_data_is_encoded(capsys
     (["train", "digits->digits", "--strategy", "nosuch"], "unknown strategy 'nosuch'. Installed strategies: "),
     (["translate", "not/a/ref/at/all", "x"], "is neither a bridge directory, nor an alias"),
     (["train", "bert-", "--strategy", "cinn"], "got 'bert-': an unquoted > is a shell redirect"),
+    (["train", "bert->digits:mlp"], "the strategy goes in --strategy: n2n train 'bert->digits' --strategy mlp"),
     (["translate", "bert-", "a seven"], "quote the pair, e.g. 'bert->digits', and delete that file"),
 ])
 def test_usage_errors_exit_2(argv, message, capsys):

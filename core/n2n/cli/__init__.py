@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--list", action="store_true", help="list the installed scenes and exit")
 
     fit = command("train", "Train a bridge between two experts and register it in the local zoo.", json_flag=False)
-    fit.epilog = "training data, by what the strategy needs (see `n2n strategies`):\n" + "\n".join(
+    fit.epilog = "which training data flags each kind of strategy takes (see `n2n strategies`):\n" + "\n".join(
         f"  {needs:<12} {usage}" for needs, usage in USAGE.items())
     fit.formatter_class = argparse.RawDescriptionHelpFormatter
     fit.add_argument("pair", metavar="SOURCE->TARGET", help="expert names, e.g. 'bert->digits' (quote it: > is a shell redirect)")

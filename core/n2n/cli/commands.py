@@ -107,7 +107,9 @@ def _quoted(pair: str) -> str:
 
 def run_train(args: argparse.Namespace) -> None:
     parsed = parse_alias(_quoted(args.pair))
-    if parsed is None or parsed[2] is not None:
+    if parsed is not None and parsed[2] is not None:
+        raise UsageError(f"the strategy goes in --strategy: n2n train '{parsed[0]}->{parsed[1]}' --strategy {parsed[2]}")
+    if parsed is None:
         raise UsageError(f"expected SOURCE->TARGET such as 'bert->digits', got {args.pair!r}")
     source, target, _ = parsed
     strategy = registry.registry().get("strategy", args.strategy)
