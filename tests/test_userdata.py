@@ -44,14 +44,22 @@ def test_csv_with_class_names(tmp_path):
 
 def test_digit_names_are_numbered_as_the_digits_are(tmp_path, caplog):
     """"one" is class 1 for digits-classifier, not the 0 of an alphabetical numbering (one < zero)."""
-    path = tmp_path / "data.csv"
-    path.write_text("text,label\n" + "".join(f"caption {i},{name}\n" for i, name in enumerate(["zero", "one", "Seven", "seven"])))
+    def numbered(names):
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.csv"
+        path.write_text("text,label\n" + "".join(f"caption {i},{name}\n" for i, name in enumerate(names)))
+        return resolve_dataset(str(path)).load("train")["label"].tolist()
+
     caplog.set_level("INFO", logger="n2n")
-    assert resolve_dataset(str(path)).load("train")["label"].tolist() == [0, 1, 7, 7]
-    assert "numbered as n2n's 'digits' class list numbers them" in caplog.text
-    write_images(tmp_path / "folder" / "zero", 2)
-    write_images(tmp_path / "folder" / "one", 2)
-    assert resolve_dataset(str(tmp_path / "folder")).load("train")["label"].tolist() == [1, 1, 0, 0]  # one/, then zero/
+    assert numbered(["zero", "one", "Seven", "one"]) == [0, 1, 7, 1]
+    assert "class names numbered as digits (as digits-classifier and label:digits read them): Seven=7, one=1, zero=0" in caplog.text
+    assert numbered(["seven", "cat"]) == [1, 0]  # not all digits: alphabetically, every one of them
+    assert numbered(["Seven", "seven"]) == [0, 1]  # two names of one digit: two classes, as the file says
+    for name in ("zero", "one", "2019", "2020"):
+        write_images(tmp_path / "folder" / name, 1)
+    assert resolve_dataset(str(tmp_path / "folder")).load("train")["label"].tolist() == [0, 1, 2, 3]  # 2019, 2020, one, zero
+    for name in ("7", "one"):
+        write_images(tmp_path / "digits" / name, 1)
+    assert resolve_dataset(str(tmp_path / "digits")).load("train")["label"].tolist() == [7, 1]  # folder names are names
 
 
 def test_image_folder(tmp_path):
@@ -100,7 +108,8 @@ def test_n2n_eval_elsewhere_says_the_recorded_file_is_relative_to_where_it_train
     bridge.save_pretrained(tmp_path / "bridge")
     monkeypatch.chdir(tmp_path)  # where mine.csv is not
     assert main(["eval", str(tmp_path / "bridge")]) == 2
-    assert "a path relative to where it was trained; run n2n eval from there, or pass --dataset PATH" in capsys.readouterr().err
+    assert ("was trained on 'mine.csv', a path relative to where it was trained, and there is no such file or folder here: "
+            "run n2n eval from there, or pass --dataset PATH") in capsys.readouterr().err
 
 
 def test_a_small_file_says_how_little_it_is_evaluated_on(tmp_path, caplog):
@@ -111,5 +120,5 @@ def test_a_small_file_says_how_little_it_is_evaluated_on(tmp_path, caplog):
         path = write_jsonl(tmp_path / f"{count}.jsonl", [{"image": f"img/{i}.png", "label": i % 3} for i in range(count)])
         metrics = n2n.evaluate_bridge(bridge, n2n.DataSource(dataset=str(path)), n_samples=1, progress=False)
         assert ("transfer_accuracy" in metrics) is (count == 12)
-    assert "12.jsonl/test holds only 1 item(s): the metrics are that noisy" in caplog.text
+    assert "12.jsonl/test holds only 1 item(s): its metrics are noisy" in caplog.text
     assert "not evaluated: dataset '" in caplog.text and "6.jsonl' has no 'test' split" in caplog.text

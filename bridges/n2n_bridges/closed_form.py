@@ -98,7 +98,7 @@ class _ClosedForm(Strategy):
         x, y = batch["source"].flatten(1), batch["target"].flatten(1)  # [B, S], [B, T]
         room = self.config.anchors - int(self.sums.count) if self.config.anchors else len(x)
         if room > 0:
-            self.sums.add(x[:room], y[:room])  # at least 2 pairs: the trainer refuses less data, batches hold 2 or more
+            self.sums.add(x[:room], y[:room])  # the first batch holds 2 pairs or more: the trainer refuses less data
             weight, bias = self.fit(*self.sums.moments())
             self.weight.copy_(weight)
             self.bias.copy_(bias)

@@ -123,18 +123,15 @@ class LabelExpert(Expert):
         return torch.nn.functional.one_hot(indices.long(), len(self.classes)).float().to(self.device)  # [B, classes]
 
 
-def built_in_indices(names: list[str]) -> tuple[str, list[int]] | None:
-    """The first built-in class list (digits, then imagenet) that knows every one of `names`, with their
-    indices in it; None when none does."""
-    for checkpoint in BUILT_IN:
-        try:
-            expert = LabelExpert(checkpoint).load()
-        except ModuleNotFoundError:  # imagenet's list comes with timm, which may not be installed
-            continue
-        known = [expert._index.get(name.strip().casefold()) for name in names]
-        if None not in known:
-            return checkpoint, known
-    return None
+def digit_indices(names: list[str]) -> list[int] | None:
+    """Each of `names` as the `digits` class list numbers it ("seven" and "7" are 7), when it knows every one
+    of them and no two name one digit; else None."""
+    digits = LabelExpert("digits")
+    try:
+        indices = [digits.index_of(name) for name in names]
+    except InvalidInputError:
+        return None
+    return indices if len(set(indices)) == len(indices) else None
 
 
 @hookimpl

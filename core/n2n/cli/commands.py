@@ -23,6 +23,7 @@ from ..hub.format import read_bridge_config
 from ..hub.transfer import pull
 from ..hub.zoo import hub_repo, local_bridges, missing, parse_alias, refresh_index, zoo_index
 from ..images import load_image, opened, save_grid
+from ..io import user_path
 from ..progress import logger
 from ..registry.manager import KINDS
 from ..settings import key_value
@@ -213,18 +214,16 @@ def run_eval(args: argparse.Namespace) -> None:
         data = DataSource(**{k: v for k, v in given.items() if v})
     elif "data" in bridge.metrics:  # what it was trained on, as `n2n train` recorded it
         data = DataSource.from_record(bridge.metrics["data"], args.ref)
+        if gone := [name for key, name in data.record().items() if key != "generated" and name not in registry.datasets()
+                    and not user_path(name).exists()]:
+            raise UsageError(f"{args.ref} was trained on {gone[0]!r}, a path relative to where it was trained, and there is "
+                             "no such file or folder here: run n2n eval from there, or pass --dataset PATH")
     elif bridge.metrics.get("dataset"):
         data = DataSource(dataset=bridge.metrics["dataset"])
     else:
         raise UsageError("this bridge does not record what it was trained on: pass --dataset (or --source-dataset "
                          "and --target-dataset)")
-    try:
-        named = [dataset for key in given if (dataset := data.resolved(key)) is not None]
-    except InvalidInputError as exc:
-        if any(given.values()):
-            raise
-        raise UsageError(f"{exc}: {args.ref} records the data it was trained on as given then, a path relative to where it "
-                         "was trained; run n2n eval from there, or pass --dataset PATH") from None
+    named = [dataset for key in given if (dataset := data.resolved(key)) is not None]
     if lacking := [dataset for dataset in named if args.split not in dataset.splits]:
         raise UsageError(f"--split {args.split!r}: " + "; ".join(f"dataset {d.name!r} has the splits {list(d.splits)}" for d in lacking))
     metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), split=args.split,

@@ -1,15 +1,16 @@
 """The user's own data, without code: `--dataset PATH` takes a JSONL or CSV file or a folder of images.
 
 Records name what each expert consumes: `text` (a string), `image` (a path relative to the file), `label`
-(an int, or a class name). In a folder of images the class is the sub-folder. Class names are numbered as
-n2n's built-in class list that knows them all numbers them (`digits`: "seven" or "7" is 7; `imagenet`), so
-that a classifier of those classes judges them right; other names are numbered alphabetically. Every 10th
-record is held out as the `test` split. A bad record is one clear error naming the file and line.
+(an int, or a class name). In a folder of images the class is the sub-folder's name. Class names that are
+all digits' names ("seven", "7") are numbered as digits, as `digits-classifier` and `label:digits` read
+them; any other set of names alphabetically. Every 10th record is held out as the `test` split. A bad
+record is one clear error naming the file and line. A file is read once while it is unchanged.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ import torch
 from ..dataset import Dataset
 from ..errors import InvalidInputError, UnknownNameError
 from ..io import user_path
-from ..label import built_in_indices
+from ..label import digit_indices
 from ..progress import logger
 from ..registry import datasets, load_dataset
 
@@ -35,16 +36,22 @@ def resolve_dataset(ref: str) -> Dataset:
     if ref in datasets():
         return load_dataset(ref)
     path = user_path(ref)
-    if path.is_dir():
-        return FileDataset(ref, *_read_folder(path))
-    if path.is_file():
-        readers = {".jsonl": _read_jsonl, ".csv": _read_csv}
-        if path.suffix.lower() not in readers:
-            raise InvalidInputError(f"{path}: expected a .jsonl or .csv file (or a folder of images), got {path.suffix!r}")
-        return FileDataset(ref, *_normalise(path, readers[path.suffix.lower()](path)))
+    if path.is_dir() or path.is_file():
+        return _read(ref, path.resolve(), path.stat().st_mtime_ns)
     if "/" in ref or "\\" in ref or Path(ref).suffix.lower() in (".jsonl", ".csv"):  # meant as a path
         raise InvalidInputError(f"dataset {ref!r}: no such file or folder ({path})")
     raise UnknownNameError("dataset", ref, datasets(), hint="Or pass a path to a JSONL/CSV file or a folder of images.")
+
+
+@functools.lru_cache(maxsize=8)
+def _read(ref: str, path: Path, modified: int) -> FileDataset:
+    """The user's file or folder at `path` as a dataset, read once while `modified` (its mtime) stays."""
+    if path.is_dir():
+        return FileDataset(ref, *_read_folder(path))
+    readers = {".jsonl": _read_jsonl, ".csv": _read_csv}
+    if path.suffix.lower() not in readers:
+        raise InvalidInputError(f"{path}: expected a .jsonl or .csv file (or a folder of images), got {path.suffix!r}")
+    return FileDataset(ref, *_normalise(path, readers[path.suffix.lower()](path)))
 
 
 class FileDataset(Dataset):
@@ -132,24 +139,28 @@ def _normalise(path: Path, records: list[tuple[int, dict[str, Any]]]) -> tuple[t
 
 
 def _label_indices(labels: list, path: Path) -> torch.Tensor:
-    """Integer labels as they are (CSV gives digits as text); class names as a built-in class list numbers
-    them (`built_in_indices`), else as their sorted index. Says which, once."""
+    """Integer labels as they are (CSV gives digits as text); class names by `_name_indices`."""
     numeric = [isinstance(label, int) or str(label).lstrip("-").isdigit() for label in labels]
     if all(numeric):
         return torch.tensor([int(label) for label in labels])
     if any(numeric):  # numbering the names would renumber the indices too
         index, name = (next(label for label, n in zip(labels, numeric) if n == wanted) for wanted in (True, False))
         raise InvalidInputError(f"{path}: labels mix class indices ({index}) and class names ({name!r}): use one or the other")
-    names = sorted({str(label) for label in labels})
-    if known := built_in_indices(names):
-        numbers, how = dict(zip(names, known[1])), f"as n2n's {known[0]!r} class list numbers them"
+    return _name_indices([str(label) for label in labels], path)
+
+
+def _name_indices(labels: list[str], path: Path) -> torch.Tensor:
+    """Class names as digits when every one is a digit's name (`digit_indices`), else by their sorted order;
+    the log says which."""
+    names = sorted(set(labels))
+    if (digits := digit_indices(names)) is not None:
+        numbers, how = dict(zip(names, digits)), "as digits (as digits-classifier and label:digits read them)"
     else:
         numbers, how = {name: index for index, name in enumerate(names)}, (
-            "alphabetically, as no built-in class list (digits, imagenet) knows them all: a classifier that judges "
-            "them must number its classes so")
+            "alphabetically (not all digits' names): a classifier that judges them must number its classes so")
     shown = ", ".join(f"{name}={numbers[name]}" for name in names[:4]) + (", ..." if len(names) > 4 else "")
-    logger.info("%s: class names numbered %s (%s)", path, how, shown)
-    return torch.tensor([numbers[str(label)] for label in labels])
+    logger.info("%s: class names numbered %s: %s", path, how, shown)
+    return torch.tensor([numbers[label] for label in labels])
 
 
 def _read_folder(path: Path) -> tuple[tuple[str, ...], dict[str, Sequence]]:
@@ -164,4 +175,4 @@ def _read_folder(path: Path) -> tuple[tuple[str, ...], dict[str, Sequence]]:
                 labels.append(folder.name)
     if not images:
         raise InvalidInputError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class sub-folders")
-    return ("image", "label"), {"image": images, "label": _label_indices(labels, path)}
+    return ("image", "label"), {"image": images, "label": _name_indices(labels, path)}  # folder names are names

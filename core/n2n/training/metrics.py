@@ -219,7 +219,7 @@ def evaluate(
     columns = dataset.load(split)
     labels = torch.as_tensor(columns["label"]) if "label" in columns else None
     if (items := len(next(iter(columns.values())))) < FEW_ITEMS:
-        logger.warning("%s/%s holds only %d item(s): the metrics are that noisy", dataset.name, split, items)
+        logger.warning("%s/%s holds only %d item(s): its metrics are noisy", dataset.name, split, items)
     metrics: dict[str, float] = {}
     target_field = field_name(bridge.target)
     if target_field in dataset.fields and bridge.target.can_encode():

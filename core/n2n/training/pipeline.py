@@ -153,10 +153,11 @@ def _loop(bridge: Bridge, data: DataSource, seed: int, progress: bool) -> Traini
 def _evaluate_dataset(bridge: Bridge, data: DataSource, split: str, classifier, n_samples: int, seed: int,
                       progress: bool) -> dict[str, float]:
     dataset = data.resolved("dataset")
-    if dataset is not None and split not in dataset.splits:
+    if dataset is None:
+        return {}
+    if split not in dataset.splits:
         logger.info("not evaluated: dataset %r has no %r split (its splits: %s; a file of fewer than 10 records holds "
                     "none out)", dataset.name, split, ", ".join(dataset.splits))
-    if dataset is None or split not in dataset.splits:
         return {}
     return evaluate(bridge, dataset, split, classifier, n_samples, seed, progress)
 
@@ -278,9 +279,15 @@ def train(
         data = training_data(bridge, source, seed=seed, progress=progress)
     losses = run_training(bridge, data, out, steps=steps, seed=seed, resume=resume, overwrite=overwrite,
                           checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, precision=precision)
-    recorded = {"dataset": source.label(data), "data": source.record()} if source is not None else {}
-    bridge.metrics = {"train_steps": steps, "train_items": len(data), **recorded}
+    bridge.metrics = _trained_on(steps, data, source)
     return losses
+
+
+def _trained_on(steps: int, built: TrainingData, data: DataSource | None) -> dict[str, Any]:
+    """What a bridge's metrics record of its training: steps, items and, when known, the data (`n2n eval`
+    finds it again from there)."""
+    given = {"dataset": data.label(built), "data": data.record()} if data is not None else {}
+    return {"train_steps": steps, "train_items": len(built), **given}
 
 
 def train_and_evaluate(bridge: Bridge, data: DataSource, out: Path, *, steps: int, seed: int = 0, progress: bool = True,
@@ -306,8 +313,7 @@ def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int,
     is also saved the other way (out/bridge-reversed) and registered under TARGET->SOURCE. Returns its alias.
     A bridge that trained to an exploded state (`health.exploded`) is saved flagged, not registered: a
     `TrainingDivergedError`."""
-    bridge.metrics = {**metrics, "train_steps": steps, "train_items": len(built), "dataset": data.label(built),
-                      "data": data.record()}
+    bridge.metrics = {**metrics, **_trained_on(steps, built, data)}
     if reason := exploded(bridge, metrics, built):
         bridge.metrics["exploded"] = reason
         bridge.save_pretrained(Path(out) / "bridge")
@@ -315,7 +321,7 @@ def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int,
             f"training exploded: {reason}. The bridge is kept in {Path(out) / 'bridge'} for inspection, not registered in the "
             "local zoo: train again with a lower learning rate (--set lr=...) and --overwrite")
     bridge.save_pretrained(Path(out) / "bridge", sample_inputs=sample_inputs)
-    if bridge.strategy.reversible:
+    if bridge.strategy.reversible and bridge.source.can_decode():  # run backwards, the source is the target
         back = bridge.reversed()  # its metrics swap directions
         back.metrics["data"] = data.reversed().record()
         back.save_pretrained(Path(out) / "bridge-reversed")
