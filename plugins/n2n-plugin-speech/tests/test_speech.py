@@ -196,6 +196,6 @@ def test_the_demo_and_translate_go_from_a_drawn_digit_to_a_wav_and_back(tmp_path
                  "--out", str(tmp_path / "back.png")]) == 0
     assert Image.open(tmp_path / "back.png").size[0] > Image.open(tmp_path / "back.png").size[1]  # one row of 3
     assert main(["translate", "digits-speech->digits", str(tmp_path / "nothing.wav")]) == 1
-    assert "'digits-speech' translates sound, but these are not audio files: " in capsys.readouterr().err
+    assert "no such file: " in (err := capsys.readouterr().err) and "nothing.wav" in err
     assert main(["translate", "digits-speech->digits", str(tmp_path / "back.png"), "--out", str(tmp_path / "back.png")]) == 2
     assert "would overwrite the input" in capsys.readouterr().err
