@@ -140,5 +140,5 @@ def test_translate_and_eval_take_the_strategy_s_sampling_settings(tmp_path, caps
     capsys.readouterr()
     assert main(["eval", str(out / "bridge"), "--json", "--n-samples", "2", "--set", "steps=2"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["transfer_accuracy"] <= 1
-    assert main(["translate", str(out / "bridge"), str(image), "--set", "lr=0.1"]) == 1
+    assert main(["translate", str(out / "bridge"), str(image), "--set", "lr=0.1"]) == 2  # a usage error, as for train
     assert "['lr'] cannot change once a bridge is trained; the settings it samples with: steps, solver, guidance" in capsys.readouterr().err

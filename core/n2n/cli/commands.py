@@ -162,8 +162,12 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def _sampling_bridge(args: argparse.Namespace) -> Bridge:
-    """The bridge `args.ref`, sampling with the `--set` settings given."""
-    return n2n.load_bridge(_quoted(args.ref)).with_settings(**dict(key_value("--set", text, parse=True) for text in args.settings))
+    """The bridge `args.ref`, sampling with the `--set` settings given (a bad one is a usage error, as for train)."""
+    bridge = n2n.load_bridge(_quoted(args.ref))
+    try:
+        return bridge.with_settings(**dict(key_value("--set", text, parse=True) for text in args.settings))
+    except InvalidInputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run_translate(args: argparse.Namespace) -> None:
