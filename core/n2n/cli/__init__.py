@@ -12,6 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..constants import SEED_LIMIT, VERSION
 from ..errors import N2NError, UnknownNameError, UsageError
@@ -81,6 +82,12 @@ def output_folder(parser: argparse.ArgumentParser, what: str = "weights", requir
     where.add_argument("--out", type=Path, metavar="DIR", help=f"the folder to write the {what} to")
     where.add_argument("--replace-shipped", action="store_true",
                        help=f"write over the {what} this package ships (how they were made; an editable install's are the repo's)")
+
+
+def run_settings(args: argparse.Namespace, *besides: str) -> dict[str, Any]:
+    """What a script's run is recorded with (beside its weights): its flags, not where `output_folder`'s
+    flags sent it, nor the flags named in `besides`."""
+    return {key: value for key, value in vars(args).items() if key not in ("out", "replace_shipped", *besides)}
 
 
 def build_parser() -> argparse.ArgumentParser:

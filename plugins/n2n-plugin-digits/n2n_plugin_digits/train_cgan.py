@@ -22,7 +22,7 @@ import argparse
 
 import torch
 
-from n2n.cli import count, output_folder, seed
+from n2n.cli import count, output_folder, run_settings, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 
@@ -90,8 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     out = args.out or cgan_weights(args.variant)
     save_module(g, {"z_dim": g.z_dim, "classes": classes, "embedding_dim": g.embedding_dim, "width": args.width}, out)
-    settings = {key: value for key, value in vars(args).items() if key not in ("out", "replace_shipped")}
-    write_json(out / "training-metrics.json", {**settings, **metrics})
+    write_json(out / "training-metrics.json", {**run_settings(args), **metrics})
     for c in range(classes):
         print(f"class {c}: accuracy {metrics[f'class_{c}_accuracy']:.3f}  relative spread {metrics[f'class_{c}_relative_spread']:.3f}")
     print(f"weights written to {out}")

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from n2n.cli import count, output_folder, seed
+from n2n.cli import count, output_folder, run_settings, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
@@ -140,8 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     out = args.out or gan_weights()
     save_module(g, {"z_dim": g.z_dim, "width": args.width}, out)
     save_module(d, {"width": args.width}, out / "discriminator")
-    settings = {key: value for key, value in vars(args).items() if key not in ("out", "replace_shipped", "evaluate")}
-    write_json(out / "training-metrics.json", {**settings, **metrics})
+    write_json(out / "training-metrics.json", {**run_settings(args, "evaluate"), **metrics})
     print_metrics(metrics)
     print(f"weights written to {out} (generator) and {out / 'discriminator'}")
     return metrics

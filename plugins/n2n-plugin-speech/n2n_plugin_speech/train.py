@@ -13,7 +13,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from n2n.cli import count, output_folder, seed
+from n2n.cli import count, output_folder, run_settings, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
@@ -141,8 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     save_module(vae, {"latent_dim": vae.latent_dim, "width": vae.encoder[0].out_channels}, vae_dir)
     if args.only != "vae":
         save_module(classifier, {"width": classifier.features[0].out_channels}, classifier_dir)
-    settings = {key: value for key, value in vars(args).items() if key not in ("out", "replace_shipped")}
-    write_json(vae_dir.parent / "training-metrics.json", {**settings, **metrics})
+    write_json(vae_dir.parent / "training-metrics.json", {**run_settings(args), **metrics})
     for key, value in metrics.items():
         print(f"{key:<45} {value:.4f}")
     print(f"weights written to {vae_dir}" + ("" if args.only == "vae" else f" and {classifier_dir}"))
