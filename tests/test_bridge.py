@@ -48,6 +48,11 @@ def test_config_records_strategy_experts_and_hyperparameters(bridge):
     assert config["config"]["blocks"] == 2 and config["config"]["hidden"] == 16
 
 
+def test_printed_bridge_begins_with_its_experts_and_strategy(bridge):
+    parameters = sum(p.numel() for p in bridge.strategy.parameters())
+    assert str(bridge).startswith(f"Bridge(\n  digits-classifier -> digits, strategy=cinn, parameters={parameters:,}\n  (strategy): CINN(")
+
+
 def test_save_and_load_round_trip(bridge, saved, digits):
     assert sorted(p.name for p in saved.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     loaded = n2n.load_bridge(saved)

@@ -92,6 +92,11 @@ class Bridge(nn.Module):
                 expert.to(device)
         return self
 
+    def extra_repr(self) -> str:
+        """The head of `print(bridge)`, above the strategy's modules: which experts, how, how many weights."""
+        parameters = sum(p.numel() for p in self.strategy.parameters())
+        return f"{self.source.name} -> {self.target.name}, strategy={self.strategy.name}, parameters={parameters:,}"
+
     @property
     def device(self) -> torch.device:
         tensor = next(self.strategy.parameters(), None)
