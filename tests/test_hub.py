@@ -16,7 +16,7 @@ from huggingface_hub import HfApi, constants
 import n2n
 from n2n.cli import main
 from n2n.data.build import paired_data
-from n2n.errors import HubError
+from n2n.errors import BridgeConfigError, HubError
 from n2n.hub.transfer import pull, push
 from n2n.training.trainer import train
 
@@ -320,3 +320,27 @@ def test_a_bridge_on_a_checkpoint_only_this_machine_has_is_not_published(bridge_
         (local / "config.json").write_text(json.dumps(config))
         with pytest.raises(HubError, match=f"target expert 'digits' loads from {checkpoint}, a path on this machine"):
             push(local, "someone/bridge")  # refused before any request: no Hub needed
+
+
+def test_a_bridge_from_the_hub_that_names_a_local_path_is_refused(hub, bridge_dir, tmp_path):
+    """A downloaded config.json must not make n2n read the downloading user's files (~/.git-credentials)."""
+    evil = shutil.copytree(bridge_dir, tmp_path / "evil")
+    config = json.loads((evil / "config.json").read_text())
+    for checkpoint in ("~/.git-credentials", str(tmp_path), "../../etc"):
+        config["source"]["checkpoint"] = checkpoint
+        (evil / "config.json").write_text(json.dumps(config))
+        HfApi().create_repo("mallory/bridge", exist_ok=True)
+        HfApi().upload_folder(repo_id="mallory/bridge", folder_path=evil)  # as anyone can, past n2n's push checks
+        with pytest.raises(BridgeConfigError, match=r"source.checkpoint must be a Hub id .* in a bridge from the Hub"):
+            n2n.load_bridge("mallory/bridge")
+
+
+def test_a_zoo_index_that_names_a_local_path_is_refused(hub, tmp_path, monkeypatch):
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "index.json").write_text(json.dumps({"aliases": {"bert->digits:cinn": str(tmp_path)}}))
+    HfApi().create_repo("n2n/zoo", exist_ok=True)
+    HfApi().upload_folder(repo_id="n2n/zoo", folder_path=tmp_path / "index")
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    with pytest.raises(HubError, match="n2n/zoo/index.json is not a zoo index"):
+        n2n.hub.zoo.refresh_index()
+    assert not (tmp_path / "home" / "zoo-index.json").exists()

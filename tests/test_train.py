@@ -11,7 +11,7 @@ import n2n
 from n2n.data.build import paired_data
 from n2n.data.features import cached_tensor
 from n2n.data.streams import PairedData
-from n2n.errors import N2NError, TrainingDivergedError
+from n2n.errors import InvalidInputError, N2NError, TrainingDivergedError
 from n2n.training.checkpoints import complete_steps
 from n2n.training.trainer import train
 
@@ -139,8 +139,31 @@ def test_overwrite_starts_a_run_over(pairs, tmp_path):
     train(again, pairs, tmp_path / "run", steps=5, overwrite=True, progress=False)
     train(fresh, pairs, tmp_path / "fresh", steps=5, progress=False)
     assert all(torch.equal(tensor, weights(fresh)[name]) for name, tensor in weights(again).items())
-    with pytest.raises(N2NError, match="--overwrite to start over"):
+    with pytest.raises(N2NError, match=r"pass --resume \(resume=True\) to continue it, --overwrite \(overwrite=True\) to start over"):
         train(fresh_bridge(), pairs, tmp_path / "run", steps=5, progress=False)
+
+
+def test_a_linked_step_folder_is_refused_and_what_it_points_to_is_untouched(pairs, tmp_path):
+    """A link planted where a checkpoint goes would have n2n write and delete outside the run folder."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "trainer.json").write_text("precious")
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "step-00000001").symlink_to(elsewhere)
+    with pytest.raises(N2NError, match=r"step-00000001 is a symbolic link: n2n keeps checkpoints only in folders it made"):
+        train(fresh_bridge(), pairs, tmp_path / "run", steps=3, checkpoint_every=1, overwrite=True, progress=False)
+    assert [p.name for p in elsewhere.iterdir()] == ["trainer.json"] and (elsewhere / "trainer.json").read_text() == "precious"
+    (tmp_path / "run2").mkdir()
+    (tmp_path / "run2" / "checkpoints").symlink_to(elsewhere)
+    with pytest.raises(N2NError, match=r"run2/checkpoints is a symbolic link"):
+        train(fresh_bridge(), pairs, tmp_path / "run2", steps=3, progress=False)
+
+
+def test_a_file_as_the_run_folder_is_refused_before_training(pairs, tmp_path):
+    (tmp_path / "run").write_text("notes")
+    with pytest.raises(InvalidInputError, match=r"run is a file: the run's folder \(--out\) holds its checkpoints"):
+        train(fresh_bridge(), pairs, tmp_path / "run", steps=3, progress=False)
+    assert (tmp_path / "run").read_text() == "notes"
 
 
 def test_overwrite_removes_only_the_runs_checkpoints(pairs, tmp_path):
@@ -159,6 +182,27 @@ def test_a_cut_short_checkpoint_file_is_named(pairs, tmp_path):
     weights_file = tmp_path / "checkpoints" / "step-00000005" / "strategy.safetensors"
     weights_file.write_bytes(weights_file.read_bytes()[:100])
     with pytest.raises(N2NError, match=r"step-00000005/strategy.safetensors cannot be read .*start over with --overwrite"):
+        train(fresh_bridge(), pairs, tmp_path, steps=8, resume=True, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["optimizer_null", "moment_shape", "rng_python"])
+def test_a_damaged_checkpoint_is_one_clear_error(pairs, tmp_path, damage):
+    """What a damaged trainer.json, optimizer state or random state does to a resume: one error, no traceback."""
+    train(fresh_bridge(), pairs, tmp_path, steps=5, progress=False)
+    step = tmp_path / "checkpoints" / "step-00000005"
+    if damage == "optimizer_null":
+        recorded = json.loads((step / "trainer.json").read_text())
+        (step / "trainer.json").write_text(json.dumps({**recorded, "optimizer": None}))
+    elif damage == "moment_shape":
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(step / "optimizer.safetensors")
+        name = next(key for key, value in tensors.items() if value.ndim)
+        save_file({**tensors, name: tensors[name].flatten()[:1].clone()}, step / "optimizer.safetensors")
+    else:
+        recorded = json.loads((step / "rng-rank0.json").read_text())
+        (step / "rng-rank0.json").write_text(json.dumps({**recorded, "python": [1, [], None]}))
+    with pytest.raises(N2NError, match=r"step-00000005.* (cannot be resumed|random state is damaged) .*start over with --overwrite"):
         train(fresh_bridge(), pairs, tmp_path, steps=8, resume=True, progress=False)
 
 

@@ -80,11 +80,22 @@ def test_image_folder(tmp_path):
     (['{"text": ""}'], r"data.jsonl:1: 'text' must be a non-empty string"),
     (['{"text": "a", "label": 1.5}'], r"data.jsonl:1: 'label' must be an int or a class name"),
     (["[1, 2]"], r"data.jsonl:1: expected a JSON object"),
+    (['{"text": "a", "label": "--5"}', '{"text": "b", "label": 1}'], r"labels mix class indices \(1\) and class names \('--5'\)"),
+    (['{"text": "a", "label": "\u00b2"}', '{"text": "b", "label": 1}'], r"labels mix class indices \(1\) and class names \('\u00b2'\)"),
+    (['{"text": "a", "label": -3}'], r"data.jsonl: label -3: a class index is from 0 to 2147483647"),
+    (['{"text": "a", "label": 1000000000000000000000000000000}'], r"label 1000000000000000000000000000000: a class index is from 0"),
+    (["[" * 100000 + "]" * 100000], r"data.jsonl:1: JSON nested too deeply for a record"),
 ])
 def test_bad_records_name_the_file_and_line(tmp_path, lines, message):
     (tmp_path / "data.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(InvalidInputError, match=message):
         resolve_dataset(str(tmp_path / "data.jsonl"))
+
+
+def test_a_csv_cell_beyond_what_csv_reads_is_one_clear_error(tmp_path):
+    (tmp_path / "data.csv").write_text("text,label\n" + "a" * 200_000 + ",1\n")
+    with pytest.raises(InvalidInputError, match=r"data.csv:2: not CSV that n2n reads \(field larger than field limit"):
+        resolve_dataset(str(tmp_path / "data.csv"))
 
 
 def test_a_path_that_does_not_exist_is_said_so(tmp_path):

@@ -32,7 +32,7 @@ from .expert import Expert
 from .hub import zoo
 from .hub.card import write_model_card
 from .hub.checkpoints import hub_options
-from .hub.format import read_bridge_config
+from .hub.format import check_hub_checkpoints, read_bridge_config
 from .hub.transfer import pull, push
 from .hub.weights import load_weights, save_module, weight_shapes
 from .images import save_grid
@@ -175,15 +175,19 @@ class Bridge(nn.Module):
         """Write config.json, model.safetensors and a model card (README.md) into `save_directory`,
         each atomically (a README.md you wrote yourself is kept); with `sample_inputs` and an image
         (or audio) target, also samples.png (rows: inputs; sounds as their spectrograms; without them, a
-        samples.png an earlier save left there is removed). With
-        `push_to_hub`, then upload it to `repo_id`."""
+        samples.png an earlier save of a bridge left there is removed). With `push_to_hub`, then upload it to
+        `repo_id`."""
+        if Path(save_directory).exists() and not Path(save_directory).is_dir():
+            raise InvalidInputError(f"{save_directory} is a file: a bridge is saved into a folder (config.json, "
+                                    f"{WEIGHTS_NAME}, README.md)")
+        earlier = (Path(save_directory) / CONFIG_NAME).is_file()  # a bridge saved there: its samples are stale now
         directory = save_module(self.strategy, self.config, save_directory, self.strategy.bridge_state_dict())
         if sample_inputs is not None and self.target.modality in ("image", "audio"):
             outputs = self.translate(sample_inputs, n_samples=n_samples, seed=0)
             images = spectrogram_images(outputs) if self.target.modality == "audio" else outputs  # [R * n, C, H, W]
             scale = max(1, 64 // max(images.shape[-2:]))
             save_grid(images, directory / SAMPLES_NAME, rows=len(images) // n_samples, scale=scale)
-        else:  # an earlier bridge's samples do not show this one (nor go into its card, nor to the Hub)
+        elif earlier:  # an earlier bridge's samples do not show this one (nor go into its card, nor to the Hub)
             (directory / SAMPLES_NAME).unlink(missing_ok=True)
         write_model_card(directory, self.config)
         if push_to_hub:
@@ -229,7 +233,8 @@ class Bridge(nn.Module):
         `dtype`, for experts that support it); `token`, `cache_dir` and `local_files_only` hold for the
         experts' checkpoints as for the bridge."""
         directory = user_path(pretrained_model_name_or_path)
-        if not directory.is_dir():
+        pulled = not directory.is_dir()
+        if pulled:
             ref = str(pretrained_model_name_or_path)
             if zoo.parse_alias(ref):
                 raise UsageError(f"{ref!r} is a zoo alias: Bridge.from_pretrained reads directories and Hub repo ids, "
@@ -242,6 +247,8 @@ class Bridge(nn.Module):
             directory = pull(ref, revision, token=token, cache_dir=cache_dir,
                              local_files_only=local_files_only, force_download=force_download)
         config = read_bridge_config(directory)
+        if pulled:
+            check_hub_checkpoints(config, directory / CONFIG_NAME)
         if _newer(config["n2n_version"]):
             logger.warning("%s was saved by n2n %s, newer than this n2n (%s): if it does not load or behaves differently, "
                            "upgrade (pip install -U n2n)", directory, config["n2n_version"], VERSION)
@@ -249,6 +256,9 @@ class Bridge(nn.Module):
             strategy_cls = strategy_class(config["strategy"])
         except UnknownNameError as exc:
             raise BridgeConfigError(f"{directory}: {exc}") from None
+        if unknown := sorted(set(config["metrics"].get("trained_with", {})) - set(strategy_cls.sampling_settings)):
+            raise BridgeConfigError(f"{directory / CONFIG_NAME}: metrics.trained_with names {unknown}, which are not "
+                                    f"sampling settings of {config['strategy']} ({list(strategy_cls.sampling_settings)})")
         saved = weight_shapes(directory / WEIGHTS_NAME)  # a missing or unreadable file is said before any expert loads
         with hub_options(token=token, cache_dir=cache_dir, local_files_only=local_files_only):  # the experts' downloads too
             source, target = (_load_expert(config[side], side, directory, device, dtype) for side in ("source", "target"))

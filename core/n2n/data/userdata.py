@@ -13,6 +13,7 @@ import csv
 import functools
 import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from ..registry import datasets, load_dataset
 FIELDS = ("text", "image", "label")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 TEST_EVERY = 10
+INDEX = re.compile(r"-?[0-9]+")  # a label written as a number (ASCII digits: "²" is a name)
+LABEL_LIMIT = 2**31
 
 
 def resolve_dataset(ref: str) -> Dataset:
@@ -83,6 +86,8 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InvalidInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InvalidInputError(f"{path}:{number}: JSON nested too deeply for a record") from None
         if not isinstance(record, dict):
             raise InvalidInputError(f"{path}:{number}: expected a JSON object with fields {', '.join(FIELDS)}")
         records.append((number, record))
@@ -90,11 +95,14 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _read_csv(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    records = []
-    for number, row in enumerate(csv.DictReader(io.StringIO(_text(path), newline="")), start=2):
-        if None in row:  # DictReader files the cells beyond the header under None
-            raise InvalidInputError(f"{path}:{number}: more cells than the header's columns ({', '.join(k for k in row if k)})")
-        records.append((number, dict(row)))
+    records, rows = [], csv.DictReader(io.StringIO(_text(path), newline=""))
+    try:
+        for number, row in enumerate(rows, start=2):
+            if None in row:  # DictReader files the cells beyond the header under None
+                raise InvalidInputError(f"{path}:{number}: more cells than the header's columns ({', '.join(k for k in row if k)})")
+            records.append((number, dict(row)))
+    except csv.Error as exc:  # e.g. a cell over csv's field size limit (128 KiB)
+        raise InvalidInputError(f"{path}:{rows.line_num + 1}: not CSV that n2n reads ({exc})") from None
     return records
 
 
@@ -140,9 +148,12 @@ def _normalise(path: Path, records: list[tuple[int, dict[str, Any]]]) -> tuple[t
 
 def _label_indices(labels: list, path: Path) -> torch.Tensor:
     """Integer labels as they are (CSV gives digits as text); class names by `_name_indices`."""
-    numeric = [isinstance(label, int) or str(label).lstrip("-").isdigit() for label in labels]
+    numeric = [isinstance(label, int) or INDEX.fullmatch(str(label).strip()) is not None for label in labels]
     if all(numeric):
-        return torch.tensor([int(label) for label in labels])
+        indices = [int(label) for label in labels]
+        if (bad := next((index for index in indices if not 0 <= index < LABEL_LIMIT), None)) is not None:
+            raise InvalidInputError(f"{path}: label {bad}: a class index is from 0 to {LABEL_LIMIT - 1}")
+        return torch.tensor(indices)
     if any(numeric):  # numbering the names would renumber the indices too
         index, name = (next(label for label, n in zip(labels, numeric) if n == wanted) for wanted in (True, False))
         raise InvalidInputError(f"{path}: labels mix class indices ({index}) and class names ({name!r}): use one or the other")

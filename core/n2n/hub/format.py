@@ -8,8 +8,12 @@ Bridges written before `auxiliary` existed have none.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
+
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 from ..constants import CONFIG_NAME
 from ..errors import BridgeConfigError
@@ -17,6 +21,8 @@ from .weights import read_config
 
 SCHEMA = {"n2n_version": str, "strategy": str, "source": dict, "target": dict, "config": dict, "metrics": dict}
 SIDE_SCHEMA = {"expert": str, "checkpoint": str, "latent_shape": list}
+EXPERT_NAME = re.compile(r"[\w.-]+")  # as a zoo alias spells it
+DISTRIBUTION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")  # a pip project name (PEP 508): what n2n tells to install
 RESERVED_OPTIONS = {"name", "checkpoint", "device", "dtype"}  # load_expert's own arguments
 RESERVED_CONFIG = {"source", "target", "auxiliary"}  # a strategy's constructor arguments besides its hyperparameters
 
@@ -35,8 +41,7 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
     auxiliary = config.get("auxiliary", {})
     if not isinstance(auxiliary, dict):
         raise BridgeConfigError(f"{path}: 'auxiliary' must be an object of role -> expert, got {auxiliary!r}")
-    for side, entry in [("source", config["source"]), ("target", config["target"]),
-                        *((f"auxiliary.{role}", entry) for role, entry in auxiliary.items())]:
+    for side, entry in _sides(config):
         _check_side(entry, side, path)
     if not isinstance(trained := config["metrics"].get("trained_with", {}), dict):
         raise BridgeConfigError(f"{path}: metrics.trained_with must map sampling settings to their trained values, "
@@ -46,12 +51,36 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
                                 "'source', 'target' and 'auxiliary'")
 
 
+def check_hub_checkpoints(config: dict[str, Any], path: Path) -> None:
+    """A bridge from the Hub names its experts' checkpoints by Hub id (or a name an expert ships): a local path
+    there would make n2n read the downloading user's files."""
+    for side, entry in _sides(config):
+        try:
+            validate_repo_id(entry["checkpoint"])
+        except HFValidationError:
+            raise BridgeConfigError(f"{path}: {side}.checkpoint must be a Hub id ('org/name') in a bridge from the Hub, "
+                                    f"got {entry['checkpoint']!r}: n2n does not read local paths a downloaded bridge "
+                                    "names") from None
+
+
+def _sides(config: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(where, entry) of every expert a (checked) config names: source, target, each auxiliary role."""
+    return [("source", config["source"]), ("target", config["target"]),
+            *((f"auxiliary.{role}", entry) for role, entry in config.get("auxiliary", {}).items())]
+
+
 def _check_side(entry: Any, side: str, path: Path) -> None:
     if not isinstance(entry, dict):
         raise BridgeConfigError(f"{path}: {side} must be an object, got {entry!r}")
     for key, kind in SIDE_SCHEMA.items():
         if not isinstance(entry.get(key), kind):
             raise BridgeConfigError(f"{path}: {side}.{key} must be a {kind.__name__}, got {entry.get(key)!r}")
+    if not EXPERT_NAME.fullmatch(entry["expert"]):
+        raise BridgeConfigError(f"{path}: {side}.expert must be an expert's name (letters, digits, '_', '.', '-'), "
+                                f"got {entry['expert']!r}")
+    if (plugin := entry.get("plugin")) is not None and not (isinstance(plugin, str) and DISTRIBUTION.fullmatch(plugin)):
+        raise BridgeConfigError(f"{path}: {side}.plugin must be the name of the pip package that provides the expert "
+                                f"(e.g. 'n2n-plugin-digits'), got {plugin!r}")
     shape = entry["latent_shape"]
     if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
         raise BridgeConfigError(f"{path}: {side}.latent_shape must be a list of positive ints, got {shape!r}")

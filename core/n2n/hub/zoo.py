@@ -18,6 +18,7 @@ from pathlib import Path
 
 import huggingface_hub  # its API and download code (~0.1 s of every start) loads on first use: PEP 562 attributes
 from filelock import FileLock
+from huggingface_hub.utils import validate_repo_id
 
 from ..constants import CONFIG_NAME, ENV_ZOO_REPO, n2n_home
 from ..errors import HubError, N2NError
@@ -140,9 +141,11 @@ def refresh_index(token: str | None = None) -> dict[str, str]:
         path = huggingface_hub.hf_hub_download(repo, "index.json", token=token)
     try:
         aliases = json.loads(Path(path).read_text())["aliases"]
-        if not all(parse_alias(a) and isinstance(r, str) for a, r in aliases.items()):
-            raise ValueError("bad entry")
-    except (ValueError, KeyError, TypeError, AttributeError):
+        for alias, repo_id in aliases.items():
+            if not parse_alias(alias):
+                raise ValueError(f"bad alias {alias!r}")
+            validate_repo_id(repo_id)  # a Hub id, never a local path: n2n loads what the index names
+    except (ValueError, KeyError, TypeError, AttributeError):  # HFValidationError is a ValueError
         raise HubError(f"{repo}/index.json is not a zoo index ({{\"aliases\": {{\"SOURCE->TARGET:STRATEGY\": \"org/repo\"}}}})") from None
     with writing(n2n_home(), "refreshing the zoo index"):
         write_json(n2n_home() / "zoo-index.json", {"aliases": aliases})

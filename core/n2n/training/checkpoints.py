@@ -37,8 +37,19 @@ def step_dir(out: Path, step: int) -> Path:
 
 
 def step_folders(out: Path) -> list[Path]:
-    """The checkpoint folders in `out`, complete or not (and nothing else a user keeps there)."""
-    return [path for path in (out / CHECKPOINTS).glob("step-*") if STEP_FOLDER.fullmatch(path.name) and path.is_dir()]
+    """The checkpoint folders in `out`, complete or not (and nothing else a user keeps there: no link)."""
+    return [path for path in (out / CHECKPOINTS).glob("step-*")
+            if STEP_FOLDER.fullmatch(path.name) and path.is_dir() and not path.is_symlink()]
+
+
+def refuse_links(out: Path) -> None:
+    """Refuse a run folder whose checkpoints/ or a step folder in it is a symbolic link: n2n writes and removes
+    checkpoints only in folders it made, never through a link to somewhere else."""
+    folder = out / CHECKPOINTS
+    links = [folder] if folder.is_symlink() else [path for path in folder.glob("step-*") if path.is_symlink()]
+    if links:
+        raise N2NError(f"{links[0]} is a symbolic link: n2n keeps checkpoints only in folders it made there; remove "
+                       "the link, or choose another --out")
 
 
 def complete_steps(out: Path) -> list[int]:
@@ -85,14 +96,21 @@ def load_rng(out: Path, step: int, rank: int) -> None:
         raise N2NError(
             f"{directory} has no random state for process {rank}: resume with as many processes as wrote it"
         ) from None
-    torch.set_rng_state(tensors["torch_cpu"])
-    cuda = [tensors[f"cuda_{i}"] for i in range(torch.cuda.device_count()) if f"cuda_{i}" in tensors]
-    if cuda:
-        torch.cuda.set_rng_state_all(cuda)
-    version, state, gauss = meta["python"]
-    random.setstate((version, tuple(state), gauss))
-    kind, position, has_gauss, cached = meta["numpy"]
-    np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), position, has_gauss, cached))
+    except Exception as exc:  # cut short or not safetensors: safetensors raises its own error types
+        raise N2NError(f"{directory}'s random state cannot be read ({type(exc).__name__}: {exc}); start over with "
+                       "--overwrite") from None
+    try:
+        torch.set_rng_state(tensors["torch_cpu"])
+        cuda = [tensors[f"cuda_{i}"] for i in range(torch.cuda.device_count()) if f"cuda_{i}" in tensors]
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+        version, state, gauss = meta["python"]
+        random.setstate((version, tuple(state), gauss))
+        kind, position, has_gauss, cached = meta["numpy"]
+        np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), position, has_gauss, cached))
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise N2NError(f"{directory}'s random state is damaged ({type(exc).__name__}: {exc}); start over with "
+                       "--overwrite") from None
 
 
 def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim.Optimizer | None, step: int, seed: int,
@@ -183,9 +201,19 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
             optimizer.load_state_dict(_unflatten_optimizer(tensors["optimizer"], meta))
             for group, settings in zip(optimizer.param_groups, given):
                 group.update(settings)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc})") from None
+        _check_optimizer_shapes(optimizer)
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:  # a damaged trainer.json
+        raise N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc}); start over "
+                       "with --overwrite") from None
     return step
+
+
+def _check_optimizer_shapes(optimizer: torch.optim.Optimizer | None) -> None:
+    """Each per-parameter state tensor (Adam's moments) has its parameter's shape; 0-d ones (its step) aside."""
+    for parameter, state in (optimizer.state.items() if optimizer is not None else ()):
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.ndim and value.shape != parameter.shape:
+                raise ValueError(f"optimizer state {key!r} has shape {list(value.shape)}, its parameter {list(parameter.shape)}")
 
 
 def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -35,6 +35,7 @@ from .checkpoints import (
     load_checkpoint,
     load_rng,
     prune_checkpoints,
+    refuse_links,
     save_checkpoint,
     save_rng,
 )
@@ -74,6 +75,9 @@ def train(
     if len(data) == 1:
         raise InvalidInputError("the training data has 1 item: a bridge learns from at least 2 (give more records)")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"{out} is a file: the run's folder (--out) holds its checkpoints and bridge")
+    refuse_links(out)
     strategy = bridge.strategy
     # accelerate imports boto3 and its config commands (~0.25 s): paid when training starts, not by every
     # `n2n translate` whose plugins import the pipeline
@@ -99,8 +103,8 @@ def train(
     elif overwrite:
         clear_checkpoints(out)
     elif complete_steps(out):
-        raise N2NError(f"{out} already holds a training run: pass --resume to continue it, --overwrite to start over, "
-                       "or choose another --out")
+        raise N2NError(f"{out} already holds a training run: pass --resume (resume=True) to continue it, --overwrite "
+                       "(overwrite=True) to start over, or choose another --out")
     batch_size = strategy.config.batch_size
     full = not strategy.closed_form  # gradient steps take full batches; a closed-form pass sees each row once
     if start == 0:
