@@ -11,7 +11,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 
 import n2n
 import n2n.hub.checkpoints
-from n2n.errors import BridgeConfigError, InvalidInputError, WeightsError
+from n2n.errors import BridgeConfigError, InvalidInputError, PluginError, WeightsError
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,15 @@ def test_translate_is_input_major_and_seeded(bridge, digits):
     torch.testing.assert_close(bridge.translate(digits[:1], n_samples=4, seed=7), images[:4])
     torch.testing.assert_close(bridge.translate(digits, n_samples=4, seed=7), images, atol=0, rtol=0)
     assert not torch.equal(bridge.translate(digits, n_samples=4, seed=8), images)
+
+
+@pytest.mark.parametrize("rows", [lambda b, n: b, lambda b, n: b * n - 1])  # one sample per input; a row short
+def test_a_strategy_that_samples_the_wrong_shape_is_named(bridge, monkeypatch, rows):
+    """Not the target's "latents have shape ..." about the user's input, nor fewer images than asked for."""
+    monkeypatch.setattr(bridge.strategy, "sample", lambda source, n, generator=None: torch.zeros(rows(len(source), n), 24))
+    with pytest.raises(PluginError, match=r"strategy 'cinn': sample returned latents of shape \[\d+, 24\] for 3 input\(s\) x 4 "
+                                          r"sample\(s\), expected \[12, 24\] \(input-major"):
+        bridge.sample(torch.eye(10)[:3], n_samples=4)
 
 
 def test_config_records_strategy_experts_and_hyperparameters(bridge):

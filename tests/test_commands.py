@@ -111,18 +111,22 @@ def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):
     assert config["target"]["checkpoint"] == str(vae_weights())
 
 
-def test_a_failed_evaluation_still_saves_the_trained_bridge(tmp_path, monkeypatch):
-    def no_judge(*args, **kwargs):
-        raise N2NError("no classifier judges the target")
+@pytest.mark.parametrize(("error", "said"), [
+    (N2NError("no classifier judges the target"), "not evaluated (no classifier judges the target)"),
+    (KeyError("image"), "not evaluated (KeyError: 'image', a bug?)"),  # an evaluation bug loses no trained bridge either
+])
+def test_a_failed_evaluation_still_saves_the_trained_bridge(tmp_path, monkeypatch, error, said):
+    def failing(*args, **kwargs):
+        raise error
 
     warnings = []
-    monkeypatch.setattr("n2n.cli.commands.evaluate_bridge", no_judge)
-    monkeypatch.setattr("n2n.cli.commands.logger.warning", lambda message, *args: warnings.append(message % args))
+    monkeypatch.setattr("n2n.cli.commands.evaluate_bridge", failing)
+    monkeypatch.setattr("n2n.cli.commands.logger.warning", lambda message, *args, **kwargs: warnings.append(message % args))
     code = main(["train", "digits-classifier->digits", "--strategy", "mlp", "--dataset", "digits", "--steps", "5",
                  "--out", str(tmp_path), "--set", "batch_size=32"])
     assert code == 0
     assert n2n.load_bridge(tmp_path / "bridge").config["metrics"]["train_steps"] == 5
-    assert any("not evaluated (no classifier judges the target)" in warning for warning in warnings)
+    assert any(said in warning for warning in warnings)
 
 
 def test_translate_and_eval_take_the_strategy_s_sampling_settings(tmp_path, capsys):

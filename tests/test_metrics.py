@@ -27,3 +27,10 @@ def test_evaluate_bridge_judges_a_paired_bridge_with_the_targets_classifier_by_d
     by_default = n2n.evaluate_bridge(bridge, data, n_samples=1, progress=False)
     named = n2n.evaluate_bridge(bridge, data, n2n.load_expert("digits-classifier"), n_samples=1, progress=False)
     assert by_default["transfer_accuracy"] == named["transfer_accuracy"]
+
+
+def test_an_image_bridge_on_a_dataset_with_text_probes_is_evaluated_without_them():
+    """digits-captions holds out phrasings (text): a digits -> digits bridge has no such inputs to translate."""
+    bridge = n2n.create_bridge("mlp", "digits", "digits", seed=0)
+    metrics = n2n.evaluate_bridge(bridge, n2n.DataSource(dataset="digits-captions"), n_samples=1, progress=False)
+    assert "transfer_accuracy" in metrics and not any(key.startswith("heldout_") for key in metrics)

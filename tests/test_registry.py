@@ -49,7 +49,8 @@ def test_load_plugins_naming_a_missing_plugin_is_reported(monkeypatch):
     monkeypatch.setenv("N2N_LOAD_PLUGINS", "digits,ghost")
     plugins.reload()
     assert "digits" in n2n.experts()
-    assert "no installed distribution" in plugins.registry().plugins["ghost"].error
+    assert ("listed in N2N_LOAD_PLUGINS, which takes entry-point names, but no installed plugin has this one "
+            "(installed: ") in plugins.registry().plugins["ghost"].error
     monkeypatch.undo()
     plugins.reload()
 
@@ -70,6 +71,19 @@ def test_plugin_whose_hook_raises_is_reported_and_skipped(install_plugin, expert
     assert "register_experts failed: ValueError: boom" in plugins.registry().plugins["half"].error
     assert "half-expert" not in n2n.experts()
     assert "bert" in n2n.experts()
+
+
+@pytest.mark.parametrize(("hook", "error"), [
+    ("@hookimpl\ndef register_expert(register):", "register_expert: not an n2n hook (n2n's hooks: register_experts, "),
+    ("@hookimpl\ndef register_experts(reg):", "its hook does not match n2n's: Plugin 'typo' for hook 'register_experts' "),
+    ("def register_experts(register):", "registers nothing: are its hook functions marked @n2n.hookimpl"),
+])
+def test_a_plugin_whose_hook_n2n_never_calls_says_why(install_plugin, expert_plugin, hook, error):
+    """A misspelled hook, a wrong argument name or a missing @hookimpl: each a line in `n2n plugins`, not silence."""
+    install_plugin("typo", expert_plugin("typo-expert").replace("@hookimpl\ndef register_experts(register):", hook))
+    plugins.reload()
+    info = plugins.registry().plugins["typo"]
+    assert error in info.error and "\n" not in info.error and "typo-expert" not in n2n.experts()
 
 
 def test_registering_something_that_is_not_an_expert_is_reported(install_plugin, expert_plugin):
@@ -129,6 +143,8 @@ def test_unknown_name_without_close_match_lists_what_is_installed():
 @pytest.mark.parametrize(("body", "error"), [
     ("class S(n2n.Strategy):\n    name = 'typo'\n    needs = 'unpared'\n", "needs='unpared', expected one of"),
     ("class S(n2n.Strategy):\n    name = 'noconf'\n    needs = 'paired'\n    Config = dict\n", "Config must be a dataclass"),
+    ("class S(n2n.Strategy):\n    name = 'undecorated'\n    needs = 'paired'\n"  # its fields would be ignored
+     "    class Config(n2n.StrategyConfig):\n        noise: float = 0.1\n", "Config must be a dataclass (decorated with @dataclass)"),
     ("class S(n2n.Strategy):\n    name = 'knobs'\n    needs = 'paired'\n    sampling_settings = ('temperature',)\n"
      "    def training_step(self, batch): ...\n    def sample(self, source, n_samples, generator=None): ...\n",
      "sampling_settings ['temperature'] are not fields of its Config"),

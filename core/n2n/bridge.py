@@ -27,7 +27,16 @@ from torch import nn
 
 from .audio import spectrogram_images
 from .constants import CONFIG_NAME, SAMPLES_NAME, VERSION, WEIGHTS_NAME
-from .errors import BridgeConfigError, HubError, InvalidInputError, N2NError, UnknownNameError, UsageError, WeightsError
+from .errors import (
+    BridgeConfigError,
+    HubError,
+    InvalidInputError,
+    N2NError,
+    PluginError,
+    UnknownNameError,
+    UsageError,
+    WeightsError,
+)
 from .expert import Expert
 from .hub import zoo
 from .hub.card import write_model_card
@@ -119,7 +128,13 @@ class Bridge(nn.Module):
             raise InvalidInputError(f"source latents have shape {list(source_latents.shape)}, expected [B, {', '.join(map(str, expected))}]")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         with evaluating(self.strategy):
-            return self.strategy.sample(source_latents.to(self.device, self.dtype), n_samples, generator)
+            latents = self.strategy.sample(source_latents.to(self.device, self.dtype), n_samples, generator)
+        expected = (len(source_latents) * n_samples, *self.strategy.target_shape)
+        if tuple(latents.shape) != expected:  # a strategy's bug, said before the target blames the latents
+            raise PluginError(f"strategy {self.strategy.name!r}: sample returned latents of shape {list(latents.shape)} for "
+                              f"{len(source_latents)} input(s) x {n_samples} sample(s), expected {list(expected)} "
+                              "(input-major: row i * n_samples + j is sample j of input i)")
+        return latents
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, source_latents: torch.Tensor) -> Any:

@@ -124,8 +124,10 @@ class Strategy(nn.Module, abc.ABC):
         """What the registry shows; a malformed class is a `PluginError` (the plugin is reported, skipped)."""
         if getattr(cls, "needs", None) not in NEEDS:
             raise PluginError(f"strategy {cls.name!r}: needs={getattr(cls, 'needs', None)!r}, expected one of {NEEDS}")
-        if not (isinstance(cls.Config, type) and issubclass(cls.Config, StrategyConfig) and dataclasses.is_dataclass(cls.Config)):
-            raise PluginError(f"strategy {cls.name!r}: Config must be a dataclass subclassing n2n.StrategyConfig")
+        if not (isinstance(cls.Config, type) and issubclass(cls.Config, StrategyConfig)
+                and "__dataclass_fields__" in vars(cls.Config)):  # its own @dataclass: a subclass inherits the attribute
+            raise PluginError(f"strategy {cls.name!r}: Config must be a dataclass (decorated with @dataclass) subclassing "
+                              "n2n.StrategyConfig")
         if undefaulted := [f.name for f in dataclasses.fields(cls.Config)
                            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]:
             raise PluginError(f"strategy {cls.name!r}: every Config field needs a default, {undefaulted} have none")

@@ -40,7 +40,7 @@ def show_plugins(args: argparse.Namespace) -> None:
     rows = [
         (
             info.name,
-            "built-in" if info.builtin else f"{info.distribution} {info.version}",
+            "built-in" if info.builtin else " ".join(filter(None, (info.distribution, info.version))) or "-",
             "; ".join(f"{KINDS[kind][0].removeprefix('register_')}: {', '.join(names)}" for kind, names in info.registered.items()) or "-",
             f"FAILED: {info.error}" if info.error else "ok",
         )
@@ -145,9 +145,10 @@ def run_train(args: argparse.Namespace) -> None:
           overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, precision=args.precision)
     try:
         metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed)
-    except N2NError as exc:  # the trained bridge is kept all the same
+    except Exception as exc:  # the trained bridge is kept all the same; an evaluation bug is shown with its traceback
         logger.warning("the trained bridge was not evaluated (%s); it is saved without metrics: `n2n eval` it "
-                       "once that is fixed", exc)
+                       "once that is fixed", exc if isinstance(exc, N2NError) else f"{type(exc).__name__}: {exc}, a bug?",
+                       exc_info=not isinstance(exc, N2NError))
         metrics = {}
     dataset = data.resolved("dataset") or data.resolved("source_dataset") or (
         n2n.load_dataset(bridge.source.dataset) if bridge.source.dataset else None)

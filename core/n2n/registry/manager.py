@@ -80,9 +80,11 @@ class Registry:
             info = PluginInfo(module_name, builtin=True)
             self.plugins[module_name] = info
             try:
-                pm.register(importlib.import_module(module_name), name=module_name)
+                module = importlib.import_module(module_name)
             except Exception as exc:  # a broken built-in is reported like any other plugin
                 info.error = _describe(exc)
+                continue
+            _register(module, info)
 
         allowed = _allowed_plugins()
         seen = set()
@@ -94,13 +96,17 @@ class Registry:
             info = PluginInfo(ep.name, dist.name if dist else None, dist.version if dist else None)
             self.plugins[ep.name] = info
             try:
-                pm.register(ep.load(), name=ep.name)
+                module = ep.load()
             except Exception as exc:
                 info.error = f"failed to import {ep.value!r}: {_describe(exc)}"
-        for name in sorted((allowed or set()) - seen):
-            self.plugins[name] = PluginInfo(
-                name, error=f"listed in {ENV_LOAD_PLUGINS} but no installed distribution provides it"
-            )
+                continue
+            _register(module, info)
+        if missing := sorted((allowed or set()) - seen):
+            installed = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+            for name in missing:
+                self.plugins[name] = PluginInfo(
+                    name, error=f"listed in {ENV_LOAD_PLUGINS}, which takes entry-point names, but no installed plugin "
+                                f"has this one (installed: {', '.join(installed) or 'none'})")
 
     def _collect(self) -> None:
         owners: dict[tuple[str, str], str] = {}
@@ -130,6 +136,9 @@ class Registry:
                     self.specs[kind][name] = spec
                 if specs:
                     info.registered[kind] = sorted(specs)
+            if not info.builtin and not info.error and not any(found.values()):
+                info.error = ("registers nothing: are its hook functions marked @n2n.hookimpl, and named as n2n's hooks "
+                              f"({', '.join(hook for hook, _ in KINDS.values())})?")
 
     # -- queries -----------------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:
@@ -158,6 +167,20 @@ def _allowed_plugins() -> set[str] | None:
     if value is None:
         return None
     return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def _register(module: Any, info: PluginInfo) -> None:
+    """Register a plugin's module with pluggy, refusing hooks n2n does not have (a misspelled name) and hooks
+    whose arguments are not the specification's."""
+    try:
+        pm.register(module, name=info.name)
+    except pluggy.PluginValidationError as exc:  # pluggy's message is several lines: one for the table
+        info.error = f"its hook does not match n2n's: {' '.join(str(exc).split())}"
+        return
+    if unknown := sorted(caller.name for caller in pm.get_hookcallers(module) or [] if caller.spec is None):
+        pm.unregister(module)
+        info.error = (f"{', '.join(unknown)}: not an n2n hook (n2n's hooks: "
+                      f"{', '.join(hook for hook, _ in KINDS.values())})")
 
 
 def _describe(exc: BaseException) -> str:

@@ -235,8 +235,8 @@ def evaluate(
     if labels is not None:
         metrics.update(translation_report(bridge, source_latents, labels, classifier, reference, n_samples, seed))
     probe = dataset.probe()
-    if probe is not None:
-        probe_latents = bridge.source.encode(probe[field_for(bridge.source, dataset)])
+    if probe is not None and (field := field_for(bridge.source, dataset)) in probe:  # held-out inputs of the source's kind
+        probe_latents = bridge.source.encode(probe[field])
         metrics.update(translation_report(
             bridge, probe_latents, torch.as_tensor(probe["label"]), classifier, reference, n_samples, seed, "heldout_"
         ))
