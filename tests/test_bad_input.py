@@ -38,6 +38,9 @@ def exit_code(argv: list[str]) -> int:
     (TRAIN + ["--set", "target_noise=-1"], "hyperparameter 'target_noise' must be at least 0, got -1.0"),
     (TRAIN + ["--set", "lr=-1"], "hyperparameter 'lr' must be at least 0, got -1.0"),
     (TRAIN + ["--set", "lr=NaN"], "hyperparameter 'lr' must be a finite number, got nan"),
+    (TRAIN + ["--set", f"hidden={2**70}"], f"hyperparameter 'hidden' must be at most {2**63 - 1}, got {2**70}"),  # not an overflow
+    (["train", "digits-classifier->digits", "--strategy", "flow", "--dataset", "digits", "--set", "steps=100000"],
+     "hyperparameter 'steps' must be at most 1000, got 100000"),  # a page of n2n serve sets it too
     (GENERATE + ["--generated", "0"], "--generated: must be at least 2, got 0"),
     (GENERATE + ["--generated", "-5"], "--generated: must be at least 2, got -5"),
     (GENERATE + ["--generated", "1"], "--generated: must be at least 2, got 1"),

@@ -51,14 +51,26 @@ def test_config_that_is_not_json(saved):
 def test_missing_and_extra_tensors(saved):
     _, path = saved
     save_file({"layer.weight": torch.zeros(5, 3), "other": torch.zeros(1)}, str(path / "model.safetensors"))
-    with pytest.raises(WeightsError, match=r"missing \['layer.bias'\], unexpected \['other'\]"):
+    with pytest.raises(WeightsError, match=r"tensors do not match config.json \(missing layer.bias; unexpected other\)"):
         load_module(Tiny, path)
 
 
 def test_wrong_shape(saved):
     _, path = saved
     (path / "config.json").write_text(json.dumps({"width": 6}))
-    with pytest.raises(WeightsError, match=r"layer.weight \[5, 3\] != \[6, 3\]"):
+    with pytest.raises(WeightsError, match=r"tensors do not match config.json \(layer.bias \[6\] != \[5\]; layer.weight \[6, 3\] != \[5, 3\]\)"):
+        load_module(Tiny, path)
+
+
+@pytest.mark.parametrize(("width", "message"), [
+    (2**40, r"tensors do not match config.json \(layer.bias \[1099511627776\] != \[5\]; .*\); nothing was built"),
+    (-4, r"config.json does not fit Tiny: .*negative dimension"),
+])
+def test_a_config_that_cannot_be_built_is_refused_before_anything_is_allocated(saved, width, message):
+    """A checkpoint's config.json (it may come from the Hub) asking for terabytes, or a negative width."""
+    _, path = saved
+    (path / "config.json").write_text(json.dumps({"width": width}))
+    with pytest.raises(WeightsError, match=message):
         load_module(Tiny, path)
 
 

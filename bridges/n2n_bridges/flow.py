@@ -49,7 +49,8 @@ class FlowConfig(StrategyConfig):
     time_features: int = 16  # sinusoidal features of t fed to the velocity MLP (sines and cosines: even)
     target_noise: float = 0.0  # std of Gaussian noise added to target latents in training (as cinn's)
     batch_size: int = dataclasses.field(default=128, metadata={"minimum": 2})  # BatchNorm needs two rows
-    steps: int = 8  # solver steps when sampling: 8 midpoint steps match 16 and 40 (benchmarks/compare_strategies.py)
+    steps: int = dataclasses.field(default=8, metadata={"maximum": 1000})  # solver steps when sampling: 8 midpoint
+    # steps match 16 and 40 (benchmarks/compare_strategies.py); at most 1000 (a page of `n2n serve` sets it)
     solver: str = "midpoint"  # one of SOLVERS
     condition_dropout: float = 0.1  # share of training rows whose condition is dropped (h = 0): the unconditional
     # field that guidance needs

@@ -43,7 +43,7 @@ from .hub.card import write_model_card
 from .hub.checkpoints import hub_options
 from .hub.format import check_hub_checkpoints, read_bridge_config
 from .hub.transfer import pull, push
-from .hub.weights import load_weights, save_module, weight_shapes
+from .hub.weights import load_weights, save_module, shape_differences, weight_shapes
 from .images import save_grid
 from .io import user_path
 from .progress import logger
@@ -345,13 +345,9 @@ def _check_sizes(strategy_cls: type[Strategy], source: Expert, target: Expert, a
         raise
     except Exception:  # a strategy that cannot be built on the meta device: load_weights checks after building it
         return
-    wrong = sorted(name for name in planned.keys() & saved.keys() if planned[name] != saved[name])
-    missing, extra = sorted(planned.keys() - saved.keys() - strategy_cls.added_tensors.keys()), sorted(saved.keys() - planned.keys())
-    if wrong or missing or extra:
-        shown = "; ".join([*(f"{n} {list(planned[n])} != {list(saved[n])}" for n in wrong[:3]),
-                           *(f"missing {n}" for n in missing[:2]), *(f"unexpected {n}" for n in extra[:2])])
-        raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match the hyperparameters of {CONFIG_NAME} ({shown}); "
-                           "the bridge was not built")
+    if differences := shape_differences(planned, saved, strategy_cls.added_tensors):
+        raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match the hyperparameters of {CONFIG_NAME} "
+                           f"({differences}); the bridge was not built")
 
 
 def _newer(version: str) -> bool:

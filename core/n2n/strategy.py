@@ -42,6 +42,8 @@ from .kinds import NEEDS
 from .settings import check_settings
 from .specs import StrategySpec, summary
 
+INT_LIMIT = 2**63  # whole-number hyperparameters are below it: torch's int64
+
 
 @dataclasses.dataclass
 class StrategyConfig:
@@ -214,7 +216,7 @@ def make_config(cls: type, values: dict[str, Any], owner: str) -> Any:
 def check_ranges(config: Any, owner: str) -> None:
     """Numbers in their ranges: finite; a count whose default is positive (widths, depths, batch sizes)
     at least 1; any other number whose default is not negative (learning rates, weights, noise levels)
-    at least 0. A field's metadata `minimum` overrides the rule."""
+    at least 0; a whole number below 2**63. A field's metadata `minimum` and `maximum` override the rules."""
     for f in dataclasses.fields(config):
         value, default = getattr(config, f.name), f.default
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not isinstance(default, (int, float)):
@@ -224,6 +226,9 @@ def check_ranges(config: Any, owner: str) -> None:
         minimum = f.metadata.get("minimum", 1 if isinstance(default, int) and default >= 1 else 0 if default >= 0 else -math.inf)
         if value < minimum:
             raise InvalidInputError(f"{owner}: hyperparameter {f.name!r} must be at least {minimum}, got {value}")
+        maximum = f.metadata.get("maximum", INT_LIMIT - 1 if isinstance(value, int) else math.inf)
+        if value > maximum:
+            raise InvalidInputError(f"{owner}: hyperparameter {f.name!r} must be at most {maximum}, got {value}")
 
 
 def config_defaults(cls: type) -> dict[str, Any]:

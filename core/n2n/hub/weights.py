@@ -10,7 +10,7 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -62,12 +62,36 @@ def load_module(factory: Callable[..., M], directory: str | os.PathLike) -> M:
     unknown = sorted(set(config) - set(accepted))
     if unknown:
         raise WeightsError(f"{directory / CONFIG_NAME}: unexpected fields {unknown}; {factory.__name__} takes {sorted(accepted)}")
+    _check_planned_shapes(factory, config, directory)
     try:
         module = factory(**config)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:  # e.g. a negative width
         raise WeightsError(f"{directory / CONFIG_NAME} does not fit {factory.__name__}: {exc}") from None
     load_weights(module, directory / WEIGHTS_NAME)
     return module
+
+
+def _check_planned_shapes(factory: Callable[..., nn.Module], config: dict[str, Any], directory: Path) -> None:
+    """The tensors `config` would build, against the weights file's header, before anything is allocated (the
+    module is first built on the meta device): a config.json that asks for far more is refused. A factory
+    that cannot build on the meta device is checked by `load_weights` once built."""
+    try:
+        with torch.device("meta"):
+            planned = {name: tuple(tensor.shape) for name, tensor in factory(**config).state_dict().items()}
+    except Exception:
+        return
+    if differences := shape_differences(planned, weight_shapes(directory / WEIGHTS_NAME)):
+        raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match {CONFIG_NAME} ({differences}); nothing was built")
+
+
+def shape_differences(planned: Mapping[str, tuple[int, ...]], saved: Mapping[str, tuple[int, ...]],
+                      added: Iterable[str] = ()) -> str:
+    """How the tensors a config would build differ from those a weights file holds ('' when they do not): wrong
+    shapes, then missing tensors (but those `added` since such files were written), then unexpected ones."""
+    wrong = sorted(name for name in planned.keys() & saved.keys() if planned[name] != saved[name])
+    missing, extra = sorted(planned.keys() - saved.keys() - set(added)), sorted(saved.keys() - planned.keys())
+    return "; ".join([*(f"{name} {list(planned[name])} != {list(saved[name])}" for name in wrong[:3]),
+                      *(f"missing {name}" for name in missing[:2]), *(f"unexpected {name}" for name in extra[:2])])
 
 
 @contextmanager

@@ -23,6 +23,9 @@ from n2n.hub.weights import load_weights, read_config
 
 from .lite0 import LITE0, lite0_checkpoint
 
+# timm.create_model's arguments that would take weights or files from elsewhere than the checkpoint directory
+WEIGHT_ARGUMENTS = {"pretrained", "checkpoint_path", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"}
+
 
 class TimmExpert(Expert):
     """Images -> pooled pre-classifier features of a timm model (default: ImageNet EfficientNet-Lite0)."""
@@ -49,7 +52,13 @@ class TimmExpert(Expert):
         architecture = config.get("architecture")
         if not isinstance(architecture, str) or not timm.is_model(architecture):
             raise WeightsError(f"{path / 'config.json'}: architecture {architecture!r} is not a timm model (timm {timm.__version__})")
-        arguments = {"num_classes": config.get("num_classes", 1000), **config.get("model_args", {})}
+        model_args = config.get("model_args", {})
+        if not isinstance(model_args, dict):
+            raise WeightsError(f"{path / 'config.json'}: model_args must be an object of {architecture}'s arguments, got {model_args!r}")
+        if elsewhere := sorted(WEIGHT_ARGUMENTS & set(model_args)):
+            raise WeightsError(f"{path / 'config.json'}: model_args cannot set {elsewhere}: the weights are the "
+                               "model.safetensors beside it")
+        arguments = {"num_classes": config.get("num_classes", 1000), **model_args}
         try:
             self.model = timm.create_model(architecture, pretrained=False, **arguments)
         except TypeError as exc:

@@ -46,6 +46,20 @@ def test_an_unknown_architecture_is_a_clear_error(tmp_path):
         n2n.load_expert("timm", checkpoint=tmp_path).load()
 
 
+@pytest.mark.parametrize(("model_args", "message"), [
+    ({"checkpoint_path": "/home/alice/other.bin"}, r"model_args cannot set \['checkpoint_path'\]: the weights are the model.safetensors"),
+    ({"pretrained": True}, r"model_args cannot set \['pretrained'\]"),
+    ([1], r"model_args must be an object of"),
+])
+def test_model_args_cannot_load_weights_from_elsewhere(tmp_path, model_args, message):
+    """A checkpoint's config.json (it may come from the Hub) names no other file for timm to read."""
+    write_tiny_timm(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "model_args": model_args}))
+    with pytest.raises(WeightsError, match=message):
+        n2n.load_expert("timm", checkpoint=tmp_path).load()
+
+
 def test_a_timm_model_name_resolves_to_its_hub_repo():
     assert n2n.load_expert("timm", checkpoint="resnet18").checkpoint.startswith("timm/resnet18")
 
