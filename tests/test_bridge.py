@@ -81,6 +81,21 @@ def test_unknown_strategy(saved):
         n2n.load_bridge(saved)
 
 
+def test_config_records_a_plugin_strategys_package_and_not_a_built_in_ones(bridge, monkeypatch):
+    assert "strategy_plugin" not in bridge.config  # cinn is built in
+    monkeypatch.setattr("n2n.bridge.plugin_distribution", lambda name, kind="expert": f"n2n-plugin-{kind}")
+    assert bridge.config["strategy_plugin"] == "n2n-plugin-strategy"
+
+
+def test_missing_strategy_plugin_names_the_pip_install(saved):
+    edit_config(saved, lambda c: c.update(strategy="walk-linear", strategy_plugin="n2n-plugin-walk"))
+    with pytest.raises(BridgeConfigError, match=r"unknown strategy 'walk-linear'.* \(pip install n2n-plugin-walk\)"):
+        n2n.load_bridge(saved)
+    edit_config(saved, lambda c: c.update(strategy_plugin="n2n-plugin-walk && rm -rf ~"))
+    with pytest.raises(BridgeConfigError, match=r"'strategy_plugin' must be the name of the pip package"):
+        n2n.load_bridge(saved)
+
+
 def test_missing_expert_plugin_names_the_pip_install(saved):
     edit_config(saved, lambda c: c["target"].update(expert="stylegan", plugin="n2n-plugin-stylegan"))
     with pytest.raises(BridgeConfigError, match="target expert .stylegan. is not installed: pip install n2n-plugin-stylegan"):

@@ -137,3 +137,8 @@ def test_samples_shown_when_present(tmp_path):
     (tmp_path / "samples.png").write_bytes(b"\x89PNG")
     assert "![translations" in write_model_card(tmp_path, CONFIG).read_text(encoding="utf-8")
     assert "![translations" not in model_card_text(CONFIG)
+
+
+def test_a_plugin_strategy_is_in_the_install_line():
+    text = model_card_text({**CONFIG, "strategy_plugin": "n2n-plugin-walk"})
+    assert "Install n2n and the plugins (" in text and "`n2n-plugin-walk`" in text.split("## Use")[1]

@@ -84,6 +84,7 @@ class Bridge(nn.Module):
         return {
             "n2n_version": VERSION,
             "strategy": self.strategy.name,
+            **({"strategy_plugin": plugin} if (plugin := plugin_distribution(self.strategy.name, "strategy")) else {}),
             "source": _expert_entry(self.source),
             "target": _expert_entry(self.target),
             "auxiliary": {role: _expert_entry(expert) for role, expert in self.auxiliary.items()},
@@ -270,7 +271,8 @@ class Bridge(nn.Module):
         try:
             strategy_cls = strategy_class(config["strategy"])
         except UnknownNameError as exc:
-            raise BridgeConfigError(f"{directory}: {exc}") from None
+            install = f" (pip install {config['strategy_plugin']})" if "strategy_plugin" in config else ""
+            raise BridgeConfigError(f"{directory}: {exc}{install}") from None
         if unknown := sorted(set(config["metrics"].get("trained_with", {})) - set(strategy_cls.sampling_settings)):
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: metrics.trained_with names {unknown}, which are not "
                                     f"sampling settings of {config['strategy']} ({list(strategy_cls.sampling_settings)})")

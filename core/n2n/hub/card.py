@@ -61,7 +61,8 @@ def model_card_text(config: dict[str, Any], repo_id: str | None = None, license:
     trained_on = ", ".join(
         [f"`{_shown(metrics['dataset'])}`" if metrics.get("dataset") else "unrecorded data", *counts])
     experts = (source, target, *auxiliary.values())
-    plugins = dict.fromkeys(s["plugin"] for s in experts if s.get("plugin"))  # built-in experts (label, latent) have none
+    plugins = dict.fromkeys([*(s["plugin"] for s in experts if s.get("plugin")),  # built-ins (label, latent, cinn) have none
+                             *([config["strategy_plugin"]] if config.get("strategy_plugin") else [])])
     example = EXAMPLES.get(source.get("modality"), "inputs")
     lines = [
         "---", data.to_yaml(), "---", "",
@@ -98,7 +99,7 @@ def model_card_text(config: dict[str, Any], repo_id: str | None = None, license:
         lines += ["Not evaluated.", ""]
     lines += [
         "## Use", "",
-        f"Install n2n and the expert plugins ({', '.join(f'`{p}`' for p in plugins)}), then:" if plugins else "Install n2n, then:", "",
+        f"Install n2n and the plugins ({', '.join(f'`{p}`' for p in plugins)}), then:" if plugins else "Install n2n, then:", "",
         "```python", "import n2n", f'bridge = n2n.load_bridge("{ref}")',
         f"outputs = bridge.translate({example}, n_samples=4, seed=0)", "```", "",
     ]

@@ -1,8 +1,9 @@
 """A bridge on disk: the schema of its `config.json`, checked before anything is built from it.
 
 `{"n2n_version", "strategy", "source": SIDE, "target": SIDE, "auxiliary": {ROLE: SIDE}, "config": {...},
-"metrics": {...}}`, where SIDE is `{"expert", "plugin", "checkpoint", "options", "latent_shape"}`.
-Bridges written before `auxiliary` existed have none.
+"metrics": {...}}`, where SIDE is `{"expert", "plugin", "checkpoint", "options", "latent_shape"}`, and
+"strategy_plugin" names the pip package of a strategy that is not built in. Bridges written before
+`auxiliary` existed have none.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
     for key, kind in SCHEMA.items():
         if not isinstance(config.get(key), kind):
             raise BridgeConfigError(f"{path}: {key!r} must be a {kind.__name__}, got {config.get(key)!r}")
+    if "strategy_plugin" in config and not (isinstance(config["strategy_plugin"], str) and DISTRIBUTION.fullmatch(config["strategy_plugin"])):
+        raise BridgeConfigError(f"{path}: 'strategy_plugin' must be the name of the pip package that provides the "
+                                f"strategy, got {config['strategy_plugin']!r}")
     auxiliary = config.get("auxiliary", {})
     if not isinstance(auxiliary, dict):
         raise BridgeConfigError(f"{path}: 'auxiliary' must be an object of role -> expert, got {auxiliary!r}")

@@ -70,8 +70,8 @@ def strategy_class(name: str) -> type[Strategy]:
     return registry().get("strategy", name).cls
 
 
-def plugin_distribution(expert: str) -> str | None:
-    """The distribution (what to `pip install`) that registered the expert `expert`, if any."""
-    spec = registry().specs["expert"].get(expert)
+def plugin_distribution(name: str, kind: str = "expert") -> str | None:
+    """The distribution (what to `pip install`) that registered the expert (or other `kind`) `name`, if any."""
+    spec = registry().specs[kind].get(name)
     info = registry().plugins.get(spec.plugin) if spec else None
     return info.distribution if info else None
