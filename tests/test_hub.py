@@ -335,6 +335,32 @@ def test_a_bridge_from_the_hub_that_names_a_local_path_is_refused(hub, bridge_di
             n2n.load_bridge("mallory/bridge")
 
 
+def test_a_bridge_from_the_hub_never_reads_a_local_folder_it_names(hub, bridge_dir, tmp_path, monkeypatch):
+    """A relative name is a valid Hub id: it is looked up on the Hub, even where a folder here has that name."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(n2n.load_expert("digits-classifier").path, tmp_path / "mine")  # a loadable checkpoint, here
+    evil = shutil.copytree(bridge_dir, tmp_path / "evil")
+    config = json.loads((evil / "config.json").read_text())
+    config["source"]["checkpoint"] = "mine"
+    (evil / "config.json").write_text(json.dumps(config))
+    HfApi().create_repo("mallory/relative")
+    HfApi().upload_folder(repo_id="mallory/relative", folder_path=evil)
+    with pytest.raises(n2n.N2NError, match=r"checkpoint 'mine'|the Hub has no repository 'mine'"):
+        n2n.load_bridge("mallory/relative")
+    assert n2n.load_bridge(evil).source.checkpoint == "mine"  # the user's own directory may name local folders
+
+
+def test_a_zoo_alias_loads_its_hub_repo_not_a_local_folder_of_that_name(hub, bridge_dir, tmp_path, monkeypatch):
+    push(bridge_dir, "org/zoo-bridge")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "org" / "zoo-bridge").mkdir(parents=True)
+    (tmp_path / "org" / "zoo-bridge" / "config.json").write_text("{}")  # not a bridge: read, it would be refused
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "zoo-index.json").write_text(json.dumps({"aliases": {"digits-classifier->digits:cinn": "org/zoo-bridge"}}))
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    torch.testing.assert_close(outputs(n2n.load_bridge("digits-classifier->digits")), outputs(n2n.load_bridge(bridge_dir)))
+
+
 def test_a_zoo_index_that_names_a_local_path_is_refused(hub, tmp_path, monkeypatch):
     (tmp_path / "index").mkdir()
     (tmp_path / "index" / "index.json").write_text(json.dumps({"aliases": {"bert->digits:cinn": str(tmp_path)}}))

@@ -7,6 +7,7 @@ import torch
 
 import n2n
 from n2n.errors import InvalidInputError
+from n2n.hub.checkpoints import hub_only
 
 
 def test_digits_by_index_numeral_or_word():
@@ -70,3 +71,12 @@ def test_imagenet_classes_come_from_timm():
     assert expert.latent_shape == (1000,)
     with pytest.raises(InvalidInputError, match="did you mean 'golden retriever'"):
         expert.encode(["golden retreiver"])
+
+
+def test_a_downloaded_bridge_cannot_name_a_class_file(tmp_path):
+    """The class file a bridge from the Hub names would be the downloading user's file (hub_only)."""
+    (tmp_path / "classes.txt").write_text("cat\ndog\n")
+    assert n2n.load_expert("label", checkpoint=str(tmp_path / "classes.txt")).load().class_names == ["cat", "dog"]
+    with hub_only(), pytest.raises(InvalidInputError, match="a downloaded bridge may only name a built-in class list"):
+        n2n.load_expert("label", checkpoint=str(tmp_path / "classes.txt"))
+    assert n2n.load_expert("label", checkpoint="digits").load().latent_shape == (10,)

@@ -86,6 +86,13 @@ def test_a_plugin_whose_hook_n2n_never_calls_says_why(install_plugin, expert_plu
     assert error in info.error and "\n" not in info.error and "typo-expert" not in n2n.experts()
 
 
+def test_an_expert_name_an_alias_cannot_spell_is_reported(install_plugin, expert_plugin):
+    install_plugin("spaced", expert_plugin("my expert"))  # its bridges could be saved but never loaded nor aliased
+    plugins.reload()
+    assert "expert name 'my expert': use letters, digits, '_', '.' and '-'" in plugins.registry().plugins["spaced"].error
+    assert "my expert" not in n2n.experts()
+
+
 def test_registering_something_that_is_not_an_expert_is_reported(install_plugin, expert_plugin):
     install_plugin("wrong", expert_plugin("x", body="    register(object)\n"))
     plugins.reload()

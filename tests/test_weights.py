@@ -58,12 +58,13 @@ def test_missing_and_extra_tensors(saved):
 def test_wrong_shape(saved):
     _, path = saved
     (path / "config.json").write_text(json.dumps({"width": 6}))
-    with pytest.raises(WeightsError, match=r"tensors do not match config.json \(layer.bias \[6\] != \[5\]; layer.weight \[6, 3\] != \[5, 3\]\)"):
+    with pytest.raises(WeightsError, match=r"tensors do not match config.json \(layer.bias: config.json builds \[6\], model.safetensors holds \[5\]; "
+                       r"layer.weight: config.json builds \[6, 3\], model.safetensors holds \[5, 3\]\)"):
         load_module(Tiny, path)
 
 
 @pytest.mark.parametrize(("width", "message"), [
-    (2**40, r"tensors do not match config.json \(layer.bias \[1099511627776\] != \[5\]; .*\); nothing was built"),
+    (2**40, r"tensors do not match config.json \(layer.bias: config.json builds \[1099511627776\], .*\); nothing was built"),
     (-4, r"config.json does not fit Tiny: .*negative dimension"),
 ])
 def test_a_config_that_cannot_be_built_is_refused_before_anything_is_allocated(saved, width, message):

@@ -33,7 +33,8 @@ class CINNConfig(StrategyConfig):
     lr: float = 1e-3  # the paper: 4.5e-6 x batch size with Adam(0.5, 0.9)
     amsgrad: bool = False  # Net2Net's Adam is AMSGrad; off here: its extra fp32 state moves 8 more bytes a parameter each step
     batch_size: int = dataclasses.field(default=128, metadata={"minimum": 2})  # BatchNorm needs two rows
-    permutation_seed: int = 0  # draws the fixed permutations
+    permutation_seed: int = dataclasses.field(default=0, metadata={"maximum": 2**64 - 1})  # draws the fixed
+    # permutations (torch.Generator.manual_seed takes up to 2**64 - 1)
 
 
 def mlp(inputs: int, hidden: int, outputs: int, depth: int) -> nn.Sequential:

@@ -15,7 +15,7 @@ import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,10 +40,10 @@ from .errors import (
 from .expert import Expert
 from .hub import zoo
 from .hub.card import write_model_card
-from .hub.checkpoints import hub_options
+from .hub.checkpoints import hub_only, hub_options
 from .hub.format import check_hub_checkpoints, read_bridge_config
 from .hub.transfer import pull, push
-from .hub.weights import load_weights, save_module, shape_differences, weight_shapes
+from .hub.weights import load_weights, planned_shapes, save_module, shape_differences, weight_shapes
 from .images import save_grid
 from .io import user_path
 from .progress import logger
@@ -249,21 +249,31 @@ class Bridge(nn.Module):
         `dtype`, for experts that support it); `token`, `cache_dir` and `local_files_only` hold for the
         experts' checkpoints as for the bridge."""
         directory = user_path(pretrained_model_name_or_path)
-        pulled = not directory.is_dir()
-        if pulled:
-            ref = str(pretrained_model_name_or_path)
-            if zoo.parse_alias(ref):
-                raise UsageError(f"{ref!r} is a zoo alias: Bridge.from_pretrained reads directories and Hub repo ids, "
-                                 f"n2n.load_bridge({ref!r}) resolves aliases")
-            try:
-                validate_repo_id(ref)
-            except HFValidationError:
-                raise UsageError(f"{ref!r} is neither a bridge directory, nor an alias like 'bert->digits', "
-                               "nor a Hub repo id ('org/name')") from None
-            directory = pull(ref, revision, token=token, cache_dir=cache_dir,
-                             local_files_only=local_files_only, force_download=force_download)
+        hub = {"token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
+        if directory.is_dir():
+            return cls._from_directory(directory, device, dtype, hub, downloaded=False)
+        ref = str(pretrained_model_name_or_path)
+        if zoo.parse_alias(ref):
+            raise UsageError(f"{ref!r} is a zoo alias: Bridge.from_pretrained reads directories and Hub repo ids, "
+                             f"n2n.load_bridge({ref!r}) resolves aliases")
+        try:
+            validate_repo_id(ref)
+        except HFValidationError:
+            raise UsageError(f"{ref!r} is neither a bridge directory, nor an alias like 'bert->digits', "
+                             "nor a Hub repo id ('org/name')") from None
+        return cls._from_hub(ref, revision, force_download, device, dtype, hub)
+
+    @classmethod
+    def _from_hub(cls, repo_id: str, revision: str | None, force_download: bool, device, dtype, hub: dict[str, Any]) -> Bridge:
+        """The bridge in the Hub repo `repo_id`, never a local folder of that name; what it names comes from the Hub
+        or a package that ships it, never from the local paths a downloaded config.json could name (`hub_only`)."""
+        directory = pull(repo_id, revision, force_download=force_download, **hub)
+        return cls._from_directory(directory, device, dtype, hub, downloaded=True)
+
+    @classmethod
+    def _from_directory(cls, directory: Path, device, dtype, hub: dict[str, Any], downloaded: bool) -> Bridge:
         config = read_bridge_config(directory)
-        if pulled:
+        if downloaded:
             check_hub_checkpoints(config, directory / CONFIG_NAME)
         if _newer(config["n2n_version"]):
             logger.warning("%s was saved by n2n %s, newer than this n2n (%s): if it does not load or behaves differently, "
@@ -277,7 +287,8 @@ class Bridge(nn.Module):
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: metrics.trained_with names {unknown}, which are not "
                                     f"sampling settings of {config['strategy']} ({list(strategy_cls.sampling_settings)})")
         saved = weight_shapes(directory / WEIGHTS_NAME)  # a missing or unreadable file is said before any expert loads
-        with hub_options(token=token, cache_dir=cache_dir, local_files_only=local_files_only):  # the experts' downloads too
+        # the experts' downloads too; a downloaded bridge's experts never from local paths
+        with hub_options(**hub), hub_only() if downloaded else nullcontext():
             source, target = (_load_expert(config[side], side, directory, device, dtype) for side in ("source", "target"))
             auxiliary = {role: _load_expert(entry, f"{role} (auxiliary)", directory, device, dtype)
                          for role, entry in config.get("auxiliary", {}).items()}
@@ -339,15 +350,8 @@ def _check_sizes(strategy_cls: type[Strategy], source: Expert, target: Expert, a
     """The tensors the config would build, against those the weights file holds (`saved`: its header's
     shapes), before anything is allocated: the strategy is first built on the meta device (no memory). A
     config.json that asks for far more (`"hidden": 100000`) is refused."""
-    try:
-        with torch.device("meta"):
-            planned = {name: tuple(t.shape) for name, t in
-                       strategy_cls(source, target, auxiliary=auxiliary, **config).bridge_state_dict().items()}
-    except InvalidInputError:
-        raise
-    except Exception:  # a strategy that cannot be built on the meta device: load_weights checks after building it
-        return
-    if differences := shape_differences(planned, saved, strategy_cls.added_tensors):
+    planned = planned_shapes(lambda: strategy_cls(source, target, auxiliary=auxiliary, **config).bridge_state_dict())
+    if planned is not None and (differences := shape_differences(planned, saved, strategy_cls.added_tensors)):
         raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match the hyperparameters of {CONFIG_NAME} "
                            f"({differences}); the bridge was not built")
 
@@ -382,7 +386,8 @@ def load_bridge(
         repo = zoo.hub_repo(ref)
         if repo is None:
             raise zoo.missing(ref)
-        ref = repo
+        force_download = hub_kwargs.pop("force_download", False)
+        return Bridge._from_hub(repo, revision, force_download, device, dtype, hub_kwargs)  # never a folder of its name
     return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, **hub_kwargs)
 
 

@@ -18,6 +18,7 @@ import torch
 from .errors import InvalidInputError
 from .expert import Expert
 from .hookspecs import hookimpl
+from .hub.checkpoints import local_paths_allowed
 from .io import user_path
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -66,6 +67,9 @@ class LabelExpert(Expert):
     def __init__(self, checkpoint=None, device=None, dtype=None, **options):
         super().__init__(checkpoint, device, dtype, **options)
         if self.checkpoint not in BUILT_IN:
+            if not local_paths_allowed():
+                raise InvalidInputError(f"expert 'label': checkpoint {self.checkpoint!r} is a class file, and a downloaded "
+                                        f"bridge may only name a built-in class list ({', '.join(BUILT_IN)})")
             if not user_path(self.checkpoint).is_file():
                 raise InvalidInputError(
                     f"expert 'label': checkpoint {self.checkpoint!r} is neither a built-in class list "

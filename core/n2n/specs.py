@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+NAME = r"[\w.-]+"  # what a registered name (expert, strategy, dataset, demo) holds: zoo aliases spell names with it
+
 
 def summary(cls: type) -> str:
     """The first line of a class's docstring."""

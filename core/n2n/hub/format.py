@@ -18,11 +18,11 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..constants import CONFIG_NAME
 from ..errors import BridgeConfigError
+from ..specs import NAME
 from .weights import read_config
 
 SCHEMA = {"n2n_version": str, "strategy": str, "source": dict, "target": dict, "config": dict, "metrics": dict}
 SIDE_SCHEMA = {"expert": str, "checkpoint": str, "latent_shape": list}
-EXPERT_NAME = re.compile(r"[\w.-]+")  # as a zoo alias spells it
 DISTRIBUTION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")  # a pip project name (PEP 508): what n2n tells to install
 RESERVED_OPTIONS = {"name", "checkpoint", "device", "dtype"}  # load_expert's own arguments
 RESERVED_CONFIG = {"source", "target", "auxiliary"}  # a strategy's constructor arguments besides its hyperparameters
@@ -62,9 +62,9 @@ def check_hub_checkpoints(config: dict[str, Any], path: Path) -> None:
         try:
             validate_repo_id(entry["checkpoint"])
         except HFValidationError:
-            raise BridgeConfigError(f"{path}: {side}.checkpoint must be a Hub id ('org/name') in a bridge from the Hub, "
-                                    f"got {entry['checkpoint']!r}: n2n does not read local paths a downloaded bridge "
-                                    "names") from None
+            raise BridgeConfigError(f"{path}: {side}.checkpoint must be a Hub id ('org/name', or a name its expert ships) "
+                                    f"in a bridge from the Hub, got {entry['checkpoint']!r}: n2n does not read local paths "
+                                    "a downloaded bridge names") from None
 
 
 def _sides(config: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -79,7 +79,7 @@ def _check_side(entry: Any, side: str, path: Path) -> None:
     for key, kind in SIDE_SCHEMA.items():
         if not isinstance(entry.get(key), kind):
             raise BridgeConfigError(f"{path}: {side}.{key} must be a {kind.__name__}, got {entry.get(key)!r}")
-    if not EXPERT_NAME.fullmatch(entry["expert"]):
+    if not re.fullmatch(NAME, entry["expert"]):
         raise BridgeConfigError(f"{path}: {side}.expert must be an expert's name (letters, digits, '_', '.', '-'), "
                                 f"got {entry['expert']!r}")
     if (plugin := entry.get("plugin")) is not None and not (isinstance(plugin, str) and DISTRIBUTION.fullmatch(plugin)):

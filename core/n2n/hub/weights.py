@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..constants import CONFIG_NAME, WEIGHTS_NAME, n2n_home
-from ..errors import WeightsError
+from ..errors import InvalidInputError, WeightsError
 from ..io import atomic_path, write_json, writing
 
 M = TypeVar("M", bound=nn.Module)
@@ -72,16 +72,23 @@ def load_module(factory: Callable[..., M], directory: str | os.PathLike) -> M:
 
 
 def _check_planned_shapes(factory: Callable[..., nn.Module], config: dict[str, Any], directory: Path) -> None:
-    """The tensors `config` would build, against the weights file's header, before anything is allocated (the
-    module is first built on the meta device): a config.json that asks for far more is refused. A factory
-    that cannot build on the meta device is checked by `load_weights` once built."""
+    """The tensors `config` would build against the weights file's header, before anything is allocated: a
+    config.json that asks for far more is refused."""
+    planned = planned_shapes(lambda: factory(**config).state_dict())
+    if planned is not None and (differences := shape_differences(planned, weight_shapes(directory / WEIGHTS_NAME))):
+        raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match {CONFIG_NAME} ({differences}); nothing was built")
+
+
+def planned_shapes(build: Callable[[], Mapping[str, torch.Tensor]]) -> dict[str, tuple[int, ...]] | None:
+    """Name -> shape of the tensors `build()` makes when run on the meta device (nothing is allocated); None when
+    it cannot run there (`load_weights` checks the module once it is built). Its InvalidInputError is raised."""
     try:
         with torch.device("meta"):
-            planned = {name: tuple(tensor.shape) for name, tensor in factory(**config).state_dict().items()}
+            return {name: tuple(tensor.shape) for name, tensor in build().items()}
+    except InvalidInputError:
+        raise
     except Exception:
-        return
-    if differences := shape_differences(planned, weight_shapes(directory / WEIGHTS_NAME)):
-        raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match {CONFIG_NAME} ({differences}); nothing was built")
+        return None
 
 
 def shape_differences(planned: Mapping[str, tuple[int, ...]], saved: Mapping[str, tuple[int, ...]],
@@ -90,8 +97,9 @@ def shape_differences(planned: Mapping[str, tuple[int, ...]], saved: Mapping[str
     shapes, then missing tensors (but those `added` since such files were written), then unexpected ones."""
     wrong = sorted(name for name in planned.keys() & saved.keys() if planned[name] != saved[name])
     missing, extra = sorted(planned.keys() - saved.keys() - set(added)), sorted(saved.keys() - planned.keys())
-    return "; ".join([*(f"{name} {list(planned[name])} != {list(saved[name])}" for name in wrong[:3]),
-                      *(f"missing {name}" for name in missing[:2]), *(f"unexpected {name}" for name in extra[:2])])
+    return "; ".join([
+        *(f"{name}: {CONFIG_NAME} builds {list(planned[name])}, {WEIGHTS_NAME} holds {list(saved[name])}" for name in wrong[:3]),
+        *(f"missing {name}" for name in missing[:2]), *(f"unexpected {name}" for name in extra[:2])])
 
 
 @contextmanager

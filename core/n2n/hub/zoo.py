@@ -24,9 +24,10 @@ from ..constants import CONFIG_NAME, ENV_ZOO_REPO, n2n_home
 from ..errors import HubError, N2NError
 from ..io import current_umask, write_json, writing
 from ..progress import logger
+from ..specs import NAME
 from .transfer import explained
 
-ALIAS = re.compile(r"^(?P<source>[\w.-]+)->(?P<target>[\w.-]+)(?::(?P<strategy>[\w.-]+))?$")
+ALIAS = re.compile(rf"^(?P<source>{NAME})->(?P<target>{NAME})(?::(?P<strategy>{NAME}))?$")
 DEFAULT_STRATEGY = "cinn"
 VERSIONS = ".versions"  # the copies the aliases link to
 

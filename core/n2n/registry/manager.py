@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -23,6 +24,7 @@ from ..dataset import Dataset
 from ..demo import Demo
 from ..errors import PluginConflictError, PluginError, UnknownNameError, plural
 from ..expert import Expert
+from ..specs import NAME
 from ..strategy import Strategy
 
 ENTRY_POINT_GROUP = "n2n"
@@ -38,6 +40,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "dataset": ("register_datasets", Dataset),
     "demo": ("register_demos", Demo),
 }
+HOOKS = ", ".join(hook for hook, _ in KINDS.values())
 
 
 @dataclass
@@ -137,8 +140,7 @@ class Registry:
                 if specs:
                     info.registered[kind] = sorted(specs)
             if not info.builtin and not info.error and not any(found.values()):
-                info.error = ("registers nothing: are its hook functions marked @n2n.hookimpl, and named as n2n's hooks "
-                              f"({', '.join(hook for hook, _ in KINDS.values())})?")
+                info.error = f"registers nothing: are its hook functions marked @n2n.hookimpl, and named as n2n's hooks ({HOOKS})?"
 
     # -- queries -----------------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:
@@ -155,6 +157,8 @@ def _register_callback(kind: str, base: type, into: dict[str, type]):
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"{cls.__qualname__} has no `name` class attribute")
+        if not re.fullmatch(NAME, name):
+            raise PluginError(f"{kind} name {name!r}: use letters, digits, '_', '.' and '-' (an alias spells it: 'a->b')")
         if name in into:
             raise PluginConflictError(f"{kind} {name!r} is registered twice by the same plugin")
         into[name] = cls
@@ -177,10 +181,12 @@ def _register(module: Any, info: PluginInfo) -> None:
     except pluggy.PluginValidationError as exc:  # pluggy's message is several lines: one for the table
         info.error = f"its hook does not match n2n's: {' '.join(str(exc).split())}"
         return
+    except ValueError as exc:  # the module already registered (two entry points), or a name taken
+        info.error = _describe(exc)
+        return
     if unknown := sorted(caller.name for caller in pm.get_hookcallers(module) or [] if caller.spec is None):
         pm.unregister(module)
-        info.error = (f"{', '.join(unknown)}: not an n2n hook (n2n's hooks: "
-                      f"{', '.join(hook for hook, _ in KINDS.values())})")
+        info.error = f"{', '.join(unknown)}: not an n2n hook (n2n's hooks: {HOOKS})"
 
 
 def _describe(exc: BaseException) -> str:

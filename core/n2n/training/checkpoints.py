@@ -208,11 +208,15 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
     return step
 
 
+# state that torch's optimisers keep in their parameter's shape (Adafactor's row and column factors are not)
+PARAMETER_SHAPED = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "acc_delta", "sum")
+
+
 def _check_optimizer_shapes(optimizer: torch.optim.Optimizer | None) -> None:
-    """Each per-parameter state tensor (Adam's moments) has its parameter's shape; 0-d ones (its step) aside."""
+    """Each moment (Adam's, SGD's momentum, ...) has its parameter's shape."""
     for parameter, state in (optimizer.state.items() if optimizer is not None else ()):
         for key, value in state.items():
-            if isinstance(value, torch.Tensor) and value.ndim and value.shape != parameter.shape:
+            if key in PARAMETER_SHAPED and isinstance(value, torch.Tensor) and value.shape != parameter.shape:
                 raise ValueError(f"optimizer state {key!r} has shape {list(value.shape)}, its parameter {list(parameter.shape)}")
 
 
