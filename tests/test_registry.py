@@ -86,6 +86,20 @@ def test_a_plugin_whose_hook_n2n_never_calls_says_why(install_plugin, expert_plu
     assert error in info.error and "\n" not in info.error and "typo-expert" not in n2n.experts()
 
 
+def test_one_module_behind_two_entry_points_is_reported_not_fatal(install_plugin, expert_plugin, tmp_path):
+    """A renamed distribution still installed under its old name: pluggy refuses the module's second
+    registration; that one plugin is listed with the error, and everything else loads."""
+    install_plugin("twice", expert_plugin("twice-expert"))
+    info = tmp_path / "n2n_plugin_again-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: n2n-plugin-again\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[n2n]\nagain = fake_n2n_twice\n")
+    plugins.reload()
+    errors = [plugins.registry().plugins[name].error for name in ("twice", "again")]
+    assert sum("ValueError" in (error or "") for error in errors) == 1
+    assert "twice-expert" in n2n.experts() and "digits" in n2n.experts()
+
+
 def test_an_expert_name_an_alias_cannot_spell_is_reported(install_plugin, expert_plugin):
     install_plugin("spaced", expert_plugin("my expert"))  # its bridges could be saved but never loaded nor aliased
     plugins.reload()

@@ -12,7 +12,7 @@ from n2n.data.build import paired_data
 from n2n.data.features import cached_tensor
 from n2n.data.streams import PairedData
 from n2n.errors import InvalidInputError, N2NError, TrainingDivergedError
-from n2n.training.checkpoints import complete_steps
+from n2n.training.checkpoints import check_optimizer_shapes, complete_steps
 from n2n.training.trainer import train
 
 CONFIG = {"blocks": 2, "hidden": 32, "embed_dim": 8, "embed_hidden": 16, "batch_size": 32, "target_noise": 0.05}
@@ -334,3 +334,13 @@ def test_n2n_train_records_how_it_trained_so_that_n2n_eval_finds_the_data_again(
     bridge.save_pretrained(tmp_path / "bridge")
     assert main(["eval", str(tmp_path / "bridge"), "--json", "--n-samples", "1"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["transfer_accuracy"] <= 1
+
+
+def test_optimiser_state_of_another_shape_than_its_parameter_passes_the_resume_check():
+    """Adafactor keeps a row and a column factor per matrix: only moments are checked against the shape."""
+    weight = torch.nn.Parameter(torch.randn(4, 3))
+    optimizer = torch.optim.Adafactor([weight])
+    weight.grad = torch.randn(4, 3)
+    optimizer.step()
+    assert {tuple(value.shape) for value in optimizer.state[weight].values() if value.ndim} == {(4, 1), (1, 3)}
+    check_optimizer_shapes(optimizer)
