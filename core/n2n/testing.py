@@ -61,7 +61,8 @@ class _TemporaryHome:
     ~/.cache/n2n, unless the run set N2N_HOME itself."""
 
     @pytest.fixture(autouse=True, scope="class")  # before the class-scoped fixtures (shipped weights converted once)
-    def _temporary_n2n_home(self, tmp_path_factory):
+    @classmethod
+    def _temporary_n2n_home(cls, tmp_path_factory):
         with pytest.MonkeyPatch.context() as patch:
             if not os.environ.get("N2N_HOME"):
                 patch.setenv("N2N_HOME", str(tmp_path_factory.getbasetemp() / "n2n-home"))
