@@ -322,7 +322,7 @@ def test_a_bridge_on_a_checkpoint_only_this_machine_has_is_not_published(bridge_
             push(local, "someone/bridge")  # refused before any request: no Hub needed
 
 
-def test_a_bridge_from_the_hub_that_names_a_local_path_is_refused(hub, bridge_dir, tmp_path):
+def test_a_bridge_from_the_hub_that_names_a_local_path_is_refused(hub, bridge_dir, tmp_path, capsys):
     """A downloaded config.json must not make n2n read the downloading user's files (~/.git-credentials)."""
     evil = shutil.copytree(bridge_dir, tmp_path / "evil")
     config = json.loads((evil / "config.json").read_text())
@@ -333,6 +333,9 @@ def test_a_bridge_from_the_hub_that_names_a_local_path_is_refused(hub, bridge_di
         HfApi().upload_folder(repo_id="mallory/bridge", folder_path=evil)  # as anyone can, past n2n's push checks
         with pytest.raises(BridgeConfigError, match=r"source.checkpoint must be a Hub id .* in a bridge from the Hub"):
             n2n.load_bridge("mallory/bridge")
+    capsys.readouterr()
+    assert main(["pull", "mallory/bridge", "--dir", str(tmp_path / "copy")]) == 1  # a copy would be loaded as local
+    assert "source.checkpoint must be a Hub id" in capsys.readouterr().err
 
 
 def test_a_bridge_from_the_hub_never_reads_a_local_folder_it_names(hub, bridge_dir, tmp_path, monkeypatch):

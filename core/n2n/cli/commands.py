@@ -17,9 +17,10 @@ import n2n
 from .. import registry
 from ..audio import clip_paths, save_clips, spectrogram_grid
 from ..bridge import Bridge, push_bridge
+from ..constants import CONFIG_NAME
 from ..data.build import field_for
 from ..errors import InvalidInputError, N2NError, UnknownNameError, UsageError
-from ..hub.format import read_bridge_config
+from ..hub.format import check_hub_checkpoints, read_bridge_config
 from ..hub.transfer import pull
 from ..hub.zoo import hub_repo, local_bridges, missing, parse_alias, refresh_index, zoo_index
 from ..images import load_image, opened, save_grid
@@ -253,7 +254,7 @@ def run_pull(args: argparse.Namespace) -> None:
         if repo is None:
             raise missing(args.ref)
     path = pull(repo, args.revision, local_dir=args.dir)
-    read_bridge_config(path)
+    check_hub_checkpoints(read_bridge_config(path), path / CONFIG_NAME)  # loaded from there, it would read local paths
     print(f"pulled {repo} into {path}")
 
 
