@@ -75,6 +75,16 @@ def test_silence_draws_black_and_a_short_clip_draws():
     assert spectrogram_images(torch.rand(1, 100) - 0.5).shape[0] == 1  # shorter than the FFT window
 
 
+@pytest.mark.parametrize("rate, seconds, message", [
+    (1, 4000, r"is at 1 Hz: n2n reads sound from 4000 to 384000 Hz"),  # 8 KB that would resample to 64M samples
+    (8_000, 61, r"lasts 61 s: n2n reads clips of up to 60 s"),
+])
+def test_a_sound_file_too_slow_or_too_long_is_refused_before_it_is_read(tmp_path, rate, seconds, message):
+    soundfile.write(tmp_path / "long.wav", np.full(rate * seconds, 0.5, np.float32), rate, subtype="PCM_16")
+    with pytest.raises(InvalidInputError, match=message):
+        load_audio(tmp_path / "long.wav", 16_000)
+
+
 def test_empty_sound_file_is_one_clear_error(tmp_path):
     soundfile.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16_000)
     with pytest.raises(InvalidInputError, match="holds no audio"):

@@ -89,3 +89,11 @@ def test_a_home_of_a_user_this_system_does_not_know_is_a_path_as_written():
     assert user_path("~/bridge") == Path.home() / "bridge"
     with pytest.raises(n2n.N2NError, match="'~no-such-user-n2n/bridge' is neither a bridge directory"):
         n2n.load_bridge("~no-such-user-n2n/bridge")  # not a RuntimeError from expanduser
+
+
+def test_a_file_name_as_long_as_the_system_allows_is_written(tmp_path):
+    """The temporary sibling of a 250-character name must not exceed the 255 a name may have."""
+    target = tmp_path / ("a" * 246 + ".png")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"png")
+    assert target.read_bytes() == b"png" and [p.name for p in tmp_path.iterdir()] == [target.name]

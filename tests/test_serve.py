@@ -199,6 +199,24 @@ def test_an_n2n_error_is_its_message_in_the_page():
     for seed in (-1, 1e30):  # a page's Number is not bounded by the browser alone
         with pytest.raises(gr.Error, match="the seed must be a whole number from 0 to 2\\*\\*63 - 1"):
             translator(bridge, 0)("seven", 1, seed)
+    for samples in (float("nan"), float("inf"), 0, 10**9):  # a request's JSON may say NaN; the slider is the page's
+        with pytest.raises(gr.Error, match="samples must be a whole number from 1 to 16"):
+            translator(bridge, 0)("seven", samples, 0)
+
+
+def test_an_unexpected_failure_shows_no_detail_and_an_upload_is_named_as_uploaded(tmp_path, monkeypatch):
+    """Remote visitors see neither the server's paths nor its exceptions' text (the log has them)."""
+    bridge = n2n.create_bridge("mlp", "digits-speech", "digits", seed=0)
+    (tmp_path / "gradio-copy").mkdir()
+    upload = tmp_path / "gradio-copy" / "my-word.wav"
+    upload.write_bytes(b"not sound")
+    with pytest.raises(gr.Error) as caught:
+        translator(bridge, 0)(str(upload), 1, 0)
+    assert "my-word.wav is not a readable audio file" in str(caught.value) and str(tmp_path) not in str(caught.value)
+    monkeypatch.setattr(bridge, "with_settings", lambda **settings: 1 / 0)
+    with pytest.raises(gr.Error, match=r"the translation failed \(the server's log says why\)") as caught:
+        translator(bridge, 0)(str(upload), 1, 0)
+    assert "ZeroDivisionError" not in str(caught.value) and "division" not in str(caught.value)
 
 
 def test_a_drawing_becomes_spoken_samples_with_their_spectrograms():

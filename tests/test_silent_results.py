@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 from safetensors.torch import load_file, save_file
 
 import n2n
@@ -164,8 +164,6 @@ def test_malformed_data_files_are_one_clear_error(tmp_path, name, content, messa
 
 
 def test_image_files_that_cannot_be_read_are_one_clear_error(tmp_path, monkeypatch):
-    from n2n.images import load_image
-
     Image.new("L", (64, 64), 128).save(tmp_path / "whole.png")
     (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:60])
     (tmp_path / "text.png").write_text("not an image")
@@ -175,3 +173,12 @@ def test_image_files_that_cannot_be_read_are_one_clear_error(tmp_path, monkeypat
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64 x 64 is then a decompression bomb
     with pytest.raises(n2n.N2NError, match="whole.png is not a readable image"):
         load_image(tmp_path / "whole.png")
+
+
+def test_an_image_beyond_the_pixel_limit_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    """Below Pillow's own limit a small file can still decode to gigabytes (13000 x 13000 from 530 KB)."""
+    Image.new("L", (100, 90), 128).save(tmp_path / "wide.png")
+    monkeypatch.setattr("n2n.images.MAX_PIXELS", 8_999)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded before the size was checked"))
+    with pytest.raises(n2n.N2NError, match=r"wide.png is 100x90 pixels: n2n reads images of up to"):
+        load_image(tmp_path / "wide.png")

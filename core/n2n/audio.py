@@ -25,6 +25,8 @@ WAV_SUBTYPE = "PCM_16"  # what every player opens
 SPECTROGRAM_FFT, SPECTROGRAM_HOP = 512, 128
 SPECTROGRAM_FLOOR_DB = 80  # the picture spans this many dB below each clip's loudest bin
 QUIETEST_PEAK_DB = -60  # a clip quieter than this is drawn against it (silence stays black)
+MIN_RATE, MAX_RATE = 4_000, 384_000  # Hz of the sound files n2n reads (a 1 Hz file would resample to 16,000x its length)
+MAX_SECONDS = 60  # longest sound file n2n reads (spoken words last about a second)
 SILENCE = 1e-4  # a file whose mono peak stays below this (-80 dBFS, three 16-bit steps) holds nothing to encode
 
 
@@ -34,6 +36,12 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> torch.Tensor:
     if not Path(path).is_file():
         raise InvalidInputError(f"{path}: no such audio file")
     try:
+        info = soundfile.info(path)  # the header: what reading and resampling would cost, before either
+        if not MIN_RATE <= info.samplerate <= MAX_RATE:
+            raise InvalidInputError(f"{path} is at {info.samplerate} Hz: n2n reads sound from {MIN_RATE} to {MAX_RATE} Hz")
+        if info.frames > MAX_SECONDS * info.samplerate:
+            raise InvalidInputError(f"{path} lasts {info.frames / info.samplerate:.0f} s: n2n reads clips of up to "
+                                    f"{MAX_SECONDS} s (cut it first)")
         audio, rate = soundfile.read(path, dtype="float32", always_2d=True)  # [T, channels]
     except RuntimeError as exc:  # libsndfile's way of refusing a file (soundfile.LibsndfileError)
         raise InvalidInputError(f"{path} is not a readable audio file (WAV, FLAC, Ogg; {exc})") from None

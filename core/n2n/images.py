@@ -16,6 +16,7 @@ from .io import atomic_path
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # Pillow's modes of 16-bit grey images
 INK_TOLERANCE = 16  # levels (of 255) a drawing's visible colours may vary by and still be one ink (antialiasing)
+MAX_PIXELS = 2**26  # largest image n2n reads (67 megapixels: a 48-megapixel photo passes; decompression bombs do not)
 
 
 def flattened(image: Image.Image, channels: int | None) -> Image.Image:
@@ -74,6 +75,9 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     applied (a phone's portrait shot is read upright, as viewers show it)."""
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:  # from the header, before decoding
+                raise InvalidInputError(f"{path} is {image.width}x{image.height} pixels: n2n reads images of up to "
+                                        f"{MAX_PIXELS // 10**6} megapixels (shrink it first)")
             image.load()
             return ImageOps.exif_transpose(image)
     except FileNotFoundError:

@@ -25,7 +25,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)  # any legal name fits
     except OSError as exc:  # named as the file asked for, not its temporary sibling
         raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)

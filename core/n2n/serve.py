@@ -9,6 +9,7 @@ keeps serving. Gradio is the optional extra `n2n[serve]`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,10 @@ from .images import image_grid, load_image
 from .progress import logger
 
 MAX_SAMPLES = 16
+PREVIEW = 512  # pixels a side of an upload's preview
+QUEUE = 32  # translations waiting at most: more are refused until some are done
+MAX_TEXT = 2000  # characters of a text input
+MAX_UPLOAD = "20mb"  # an uploaded file's size at most (Gradio refuses larger ones)
 DISPLAY_SIZE = 128  # pixels: small outputs (8×8 digits) are enlarged to at least this, without smoothing
 SKETCH_SIZE = 32  # grey experts whose images are at most this big get a sketch pad to draw on
 FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
@@ -102,8 +107,12 @@ def uploaded_image(path: str) -> Image.Image:
 
 
 def shown_image(path: str | None) -> Image.Image | None:
-    """The preview of an upload (nothing once it is cleared)."""
-    return uploaded_image(path) if path else None
+    """The preview of an upload, at most PREVIEW pixels a side (nothing once it is cleared)."""
+    if not path:
+        return None
+    image = uploaded_image(path)
+    image.thumbnail((PREVIEW, PREVIEW))
+    return image
 
 
 def inputs_of(bridge: Bridge, value: Any) -> list[Any]:
@@ -148,6 +157,8 @@ def translator(bridge: Bridge, audio_players: int) -> Callable[..., Any]:
     sample_rate = getattr(bridge.target, "sample_rate", None)
 
     def translate(value: Any, samples: float, seed: float | None, *settings: Any) -> Any:
+        if not (isinstance(samples, (int, float)) and math.isfinite(samples) and 1 <= samples <= MAX_SAMPLES):
+            raise gr.Error(f"samples must be a whole number from 1 to {MAX_SAMPLES}, got {samples!r}")
         samples = int(samples)
         if seed is not None and not 0 <= seed < SEED_LIMIT:
             raise gr.Error(f"the seed must be a whole number from 0 to 2**63 - 1, got {seed:g}")
@@ -157,11 +168,12 @@ def translator(bridge: Bridge, audio_players: int) -> Callable[..., Any]:
             outputs = sampler.translate(inputs, n_samples=samples, seed=None if seed is None else int(seed))
         except gr.Error:
             raise
-        except N2NError as exc:
-            raise gr.Error(str(exc)) from None
-        except Exception as exc:
+        except N2NError as exc:  # an upload is named as it was uploaded, not by Gradio's copy on this server
+            raise gr.Error(str(exc).replace(str(value), Path(value).name) if isinstance(value, str) and
+                           Path(value).is_file() else str(exc)) from None
+        except Exception:
             logger.exception("translation failed")
-            raise gr.Error(f"the translation failed ({type(exc).__name__}: {exc})") from None
+            raise gr.Error("the translation failed (the server's log says why)") from None
         if bridge.target.modality == "audio":  # waveforms [n, T] in [-1, 1]: players take (rate, samples)
             sounds = [(sample_rate, clip.detach().float().cpu().numpy()) for clip in outputs]
             players = [gr.update(value=sounds[i], visible=True) if i < len(sounds) else gr.update(value=None, visible=False)
@@ -178,7 +190,8 @@ def input_widget(bridge: Bridge, slug: str) -> gr.components.Component:
     """The widget for the source expert's modality."""
     source = bridge.source
     if source.modality == "text":
-        return gr.Textbox(label=f"text for {source.name}", placeholder="a handwritten seven", elem_id=f"{slug}-input")
+        return gr.Textbox(label=f"text for {source.name}", placeholder="a handwritten seven", elem_id=f"{slug}-input",
+                          max_length=MAX_TEXT)
     if source.modality == "image":
         if source.image_channels == 1 and source.image_size and max(source.image_size) <= SKETCH_SIZE:
             return gr.Sketchpad(label=f"draw for {source.name}", type="pil", image_mode="RGBA", elem_id=f"{slug}-input")
@@ -251,6 +264,6 @@ def serve(refs: Sequence[str], host: str = "127.0.0.1", port: int | None = None,
     """Load the bridges, build the app and start serving it on host:port (Gradio's first free port from
     7860 when None); returns the running app (with `block`, only once it is closed)."""
     app = build_app(load_tabs(refs))
-    app.queue().launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=False,
-                       quiet=False, inbrowser=False)
+    app.queue(max_size=QUEUE).launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=False,
+                                     quiet=False, inbrowser=False, max_file_size=MAX_UPLOAD)
     return app
