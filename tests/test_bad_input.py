@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import n2n
 from n2n.cli import main
 
 TRAIN = ["train", "digits-classifier->digits", "--strategy", "cinn", "--dataset", "digits", "--steps", "2"]
@@ -84,3 +85,11 @@ def test_translate_out_must_be_a_png_file(out, message, capsys, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert exit_code(TRANSLATE + ["--out", out]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "grid.jpg").exists()
+
+
+def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
+    (tmp_path / "n2n-demo").write_text("notes")
+    monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+    assert exit_code(["demo", "--out", str(tmp_path / "n2n-demo")]) == 2
+    assert "n2n-demo is a file: a demo writes a folder" in capsys.readouterr().err
+    assert (tmp_path / "n2n-demo").read_text() == "notes"

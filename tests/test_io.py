@@ -97,3 +97,12 @@ def test_a_file_name_as_long_as_the_system_allows_is_written(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_bytes(b"png")
     assert target.read_bytes() == b"png" and [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
+def test_overwriting_a_private_file_keeps_it_private(tmp_path, umask):
+    target = tmp_path / "samples.png"
+    target.write_bytes(b"old")
+    target.chmod(0o600)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o600

@@ -95,8 +95,10 @@ def run_demo(args: argparse.Namespace) -> None:
     if name not in scenes:
         raise UnknownNameError("demo scene", name or "(default)", scenes,
                                hint="Scenes come from plugins (`n2n demo --list`); the default one from n2n-plugin-digits.")
-    spec = scenes[name]
-    spec.cls().run(args.out or Path(spec.default_out))
+    spec, out = scenes[name], args.out or Path(scenes[name].default_out)
+    if out.exists() and not out.is_dir():  # said now, not after the experts load and the features encode
+        raise UsageError(f"--out {out} is a file: a demo writes a folder (its bridge, samples and metrics)")
+    spec.cls().run(out)
 
 
 def _quoted(pair: str) -> str:
@@ -185,6 +187,11 @@ def run_translate(args: argparse.Namespace) -> None:
     if out.suffix.lower() != kind:
         raise UsageError(f"--out {out}: {bridge.target.name!r} gives {bridge.target.modality}, written as {kind.upper()[1:]}, so "
                          f"its name must end in {kind}")
+    written = [*clip_paths(out, len(args.inputs), args.n), spectrogram_grid(out)] if audio else [out]
+    if not (nearest := next(p for p in out.absolute().parents if p.exists())).is_dir():  # checked before translating
+        raise UsageError(f"--out {out}: {nearest} is a file, not a folder to write into")
+    if folders := [path for path in written if path.is_dir()]:
+        raise UsageError(f"--out {out}: {folders[0]} is a folder where a translation would be written: name another output file")
     inputs: Any = args.inputs
     if bridge.source.modality in ("image", "audio"):
         if absent := [path for path in inputs if not Path(path).exists()]:
@@ -194,8 +201,7 @@ def run_translate(args: argparse.Namespace) -> None:
             what = {"image": "images", "audio": "sound"}[bridge.source.modality]
             raise N2NError(f"{bridge.source.name!r} translates {what}, but these are not {bridge.source.modality} files: "
                            f"{', '.join(missing)}")
-        written = {path.resolve() for path in ([*clip_paths(out, len(inputs), args.n), spectrogram_grid(out)] if audio else [out])}
-        clobbered = [path for path in inputs if Path(path).resolve() in written]
+        clobbered = [path for path in inputs if Path(path).resolve() in {path.resolve() for path in written}]
         if clobbered:
             raise UsageError(f"--out {out} would overwrite the input {clobbered[0]}: name another output file")
         inputs = [load_image(path) for path in inputs] if bridge.source.modality == "image" else inputs

@@ -191,6 +191,12 @@ def test_the_demo_and_translate_go_from_a_drawn_digit_to_a_wav_and_back(tmp_path
     assert (info.samplerate, info.channels, info.frames) == (SAMPLE_RATE, 1, CLIP)
     assert main(["translate", "digits->digits-speech", str(image), "--out", str(tmp_path / "spoken.png")]) == 2
     assert "must end in .wav" in capsys.readouterr().err
+    (tmp_path / "said-1-2.wav").mkdir()  # one of the numbered clips: refused before anything is written
+    assert main(["translate", "digits->digits-speech", str(image), "--n", "2", "--out", str(tmp_path / "said.wav")]) == 2
+    assert "said-1-2.wav is a folder where a translation would be written" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.glob("said*")) == ["said-1-2.wav"]
+    assert main(["translate", "digits->digits-speech", str(image), "--out", str(image / "sub" / "x.wav")]) == 2
+    assert "seven.png is a file, not a folder to write into" in capsys.readouterr().err
 
     assert main(["translate", "digits-speech->digits", str(tmp_path / "spoken-1-1.wav"), "--n", "3",
                  "--out", str(tmp_path / "back.png")]) == 0
