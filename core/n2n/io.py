@@ -32,8 +32,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield Path(tmp)
         # mkstemp creates 0600: the mode of the file it replaces (a user's 0600 stays private), else open()'s
-        kept = path.stat().st_mode & 0o7777 if path.is_file() and not path.is_symlink() else None
-        os.chmod(tmp, kept if kept is not None else 0o666 & ~current_umask())
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.is_file() and not path.is_symlink() else 0o666 & ~current_umask())
         _sync(tmp, os.O_RDWR)  # on disk before its name is: a crash or power loss leaves the old file or the new one
         try:
             os.replace(tmp, path)

@@ -103,7 +103,12 @@ def uploaded_image(path: str) -> Image.Image:
     try:
         return load_image(path)
     except N2NError as exc:
-        raise gr.Error(str(exc).replace(str(path), Path(path).name)) from None
+        raise gr.Error(as_uploaded(str(exc), path)) from None
+
+
+def as_uploaded(message: str, path: str) -> str:
+    """`message` naming the upload at `path` as it was uploaded, not by Gradio's copy of it on this server."""
+    return message.replace(str(path), Path(path).name)
 
 
 def shown_image(path: str | None) -> Image.Image | None:
@@ -168,9 +173,9 @@ def translator(bridge: Bridge, audio_players: int) -> Callable[..., Any]:
             outputs = sampler.translate(inputs, n_samples=samples, seed=None if seed is None else int(seed))
         except gr.Error:
             raise
-        except N2NError as exc:  # an upload is named as it was uploaded, not by Gradio's copy on this server
-            raise gr.Error(str(exc).replace(str(value), Path(value).name) if isinstance(value, str) and
-                           Path(value).is_file() else str(exc)) from None
+        except N2NError as exc:
+            uploaded = bridge.source.modality in ("image", "audio") and isinstance(value, str)  # a sketch is a dict
+            raise gr.Error(as_uploaded(str(exc), value) if uploaded else str(exc)) from None
         except Exception:
             logger.exception("translation failed")
             raise gr.Error("the translation failed (the server's log says why)") from None

@@ -201,7 +201,8 @@ def run_translate(args: argparse.Namespace) -> None:
             what = {"image": "images", "audio": "sound"}[bridge.source.modality]
             raise N2NError(f"{bridge.source.name!r} translates {what}, but these are not {bridge.source.modality} files: "
                            f"{', '.join(missing)}")
-        clobbered = [path for path in inputs if Path(path).resolve() in {path.resolve() for path in written}]
+        destinations = {path.resolve() for path in written}
+        clobbered = [path for path in inputs if Path(path).resolve() in destinations]
         if clobbered:
             raise UsageError(f"--out {out} would overwrite the input {clobbered[0]}: name another output file")
         inputs = [load_image(path) for path in inputs] if bridge.source.modality == "image" else inputs

@@ -201,7 +201,7 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
             optimizer.load_state_dict(_unflatten_optimizer(tensors["optimizer"], meta))
             for group, settings in zip(optimizer.param_groups, given):
                 group.update(settings)
-        check_optimizer_shapes(optimizer)
+            check_optimizer_shapes(optimizer)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:  # a damaged trainer.json
         raise N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc}); start over "
                        "with --overwrite") from None
@@ -212,9 +212,9 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
 PARAMETER_SHAPED = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "acc_delta", "sum")
 
 
-def check_optimizer_shapes(optimizer: torch.optim.Optimizer | None) -> None:
+def check_optimizer_shapes(optimizer: torch.optim.Optimizer) -> None:
     """Each moment (Adam's, SGD's momentum, ...) has its parameter's shape."""
-    for parameter, state in (optimizer.state.items() if optimizer is not None else ()):
+    for parameter, state in optimizer.state.items():
         for key, value in state.items():
             if key in PARAMETER_SHAPED and isinstance(value, torch.Tensor) and value.shape != parameter.shape:
                 raise ValueError(f"optimizer state {key!r} has shape {list(value.shape)}, its parameter {list(parameter.shape)}")
