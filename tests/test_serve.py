@@ -179,9 +179,12 @@ def test_a_sketch_is_read_as_the_digits_are_drawn():
             read_sketch({"background": None, "layers": [], "composite": blank}, (8, 8))
 
 
-def test_a_bridge_that_does_not_load_is_a_tab_that_says_why(tmp_path):
-    tabs = load_tabs([str(tmp_path / "missing")])
-    assert tabs[0].bridge is None and "is neither a bridge directory, nor an alias" in tabs[0].error
+def test_a_bridge_that_does_not_load_is_a_tab_that_says_so_and_the_log_why(tmp_path, caplog):
+    missing = tmp_path / "missing"
+    tabs = load_tabs([str(missing)])
+    assert tabs[0].bridge is None and "is neither a bridge directory, nor an alias" in caplog.text
+    page = json.dumps(build_app(tabs).config)  # what a visitor's browser gets: not this machine's error
+    assert "This bridge did not load" in page and "is neither a bridge directory" not in page
 
 
 def test_the_page_shows_the_card_and_inputs_it_cannot_take_as_messages():
@@ -238,7 +241,7 @@ def test_a_strategy_s_sampling_settings_are_inputs_of_its_tab():
     with gr.Blocks():
         widgets = setting_widgets(bridge, "tab0-flow")
     assert [(w.label, w.value) for w in widgets] == [("steps", 8), ("solver", "midpoint"), ("guidance", 2.0)]
-    assert isinstance(build_app([Tab("label->digits:flow", bridge, None)]), gr.Blocks)  # the tab wires them to its button
+    assert isinstance(build_app([Tab("label->digits:flow", bridge)]), gr.Blocks)  # the tab wires them to its button
     translate = translator(bridge, 0)
     trained = translate("seven", 2, 0, 8, "midpoint", 2.0)
     fewer_steps = translate("seven", 2, 0, 2.0, "midpoint", 2.0)  # a page's Number may give a float

@@ -43,16 +43,16 @@ MARKER = re.compile(r"<!-- n2n model card sha256:[0-9a-f]{64} -->\s*\Z")
 
 @dataclass
 class Tab:
-    """One bridge of the app: its name, the bridge (None when it failed to load) and why it failed."""
+    """One bridge of the app: its name and the bridge (None when it failed to load: the log says why)."""
 
     name: str
     bridge: Bridge | None
-    error: str = ""
 
 
 def load_tabs(refs: Sequence[str]) -> list[Tab]:
     """The bridges named (aliases, directories, Hub repos), or every bridge in the local zoo; a bridge
-    that does not load becomes a tab that says why. No bridge at all is a UsageError saying how to get one."""
+    that does not load becomes a tab that says so, and the server's log why (the page does not show a visitor
+    this machine's paths). No bridge at all is a UsageError saying how to get one."""
     refs = list(refs) or list(local_bridges())
     if not refs:
         raise UsageError("the local zoo is empty: train a bridge first (`n2n demo` makes 'bert->digits' in about 40 "
@@ -64,7 +64,7 @@ def load_tabs(refs: Sequence[str]) -> list[Tab]:
             tabs.append(Tab(ref, load_bridge(ref)))
         except N2NError as exc:
             logger.warning("%s does not load: %s", ref, exc)
-            tabs.append(Tab(ref, None, str(exc)))
+            tabs.append(Tab(ref, None))
     return tabs
 
 
@@ -240,7 +240,7 @@ def build_app(tabs: Sequence[Tab]) -> gr.Blocks:
             slug = slug_of(tab.name, index)
             with gr.Tab(tab.name, elem_id=f"{slug}-tab"):
                 if tab.bridge is None:
-                    gr.Markdown(f"**This bridge did not load:** {tab.error}")
+                    gr.Markdown("**This bridge did not load** (the server's log says why).")
                     continue
                 bridge = tab.bridge
                 audio = bridge.target.modality == "audio"
