@@ -58,7 +58,8 @@ def copy_bandwidth(repeats: int) -> float:
     return 2 * source.nbytes / best_of(lambda: destination.copy_(source), repeats)
 
 
-def measure(name: str, spec: dict, repeats: int, precision: str) -> dict:
+def build(spec: dict) -> tuple[CINN, dict[str, torch.Tensor]]:
+    """cinn at `spec`, initialised on a random batch of its size (also used by `net2net_speedup.py`)."""
     torch.manual_seed(0)
     source, target = (n2n.load_expert("latent", dim=spec[side]) for side in ("source", "target"))
     model = CINN(source, target, blocks=spec["blocks"], hidden=spec["hidden"],
@@ -66,6 +67,11 @@ def measure(name: str, spec: dict, repeats: int, precision: str) -> dict:
     batch = {"source": torch.randn(spec["batch"], spec["source"]), "target": torch.randn(spec["batch"], spec["target"])}
     model.initialize(batch)
     model.train()
+    return model, batch
+
+
+def measure(name: str, spec: dict, repeats: int, precision: str) -> dict:
+    model, batch = build(spec)
     optimizer = model.optimizer()
 
     def forward_backward():
