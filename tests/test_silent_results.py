@@ -122,6 +122,22 @@ def test_a_bridge_from_a_newer_n2n_says_so(tmp_path, caplog):
     assert "saved by n2n 9.0.0, newer than this n2n" in caplog.text
 
 
+def test_keys_n2n_does_not_read_are_said_and_ignored(tmp_path, caplog):
+    bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
+    directory = bridge.save_pretrained(tmp_path / "bridge")
+    with caplog.at_level(logging.WARNING, logger="n2n"):
+        n2n.load_bridge(directory)
+    assert "ignoring" not in caplog.text  # what save_pretrained writes, n2n reads
+    config = json.loads((directory / "config.json").read_text())
+    config["auxilary"] = {}  # misspelt
+    config["target"]["lantent_shape"] = [2]
+    (directory / "config.json").write_text(json.dumps(config))
+    with caplog.at_level(logging.WARNING, logger="n2n"):
+        loaded = n2n.load_bridge(directory)
+    assert "ignoring auxilary, target.lantent_shape, which this n2n does not read" in caplog.text
+    assert torch.equal(loaded.translate(torch.ones(1, 3), seed=0), bridge.translate(torch.ones(1, 3), seed=0))
+
+
 def test_an_untrusted_config_asking_for_huge_modules_is_refused_before_anything_is_built(tmp_path, monkeypatch):
     """`"hidden": 100000` in a downloaded config.json once allocated 40 GB before the weights were checked."""
     bridge = n2n.create_bridge("cinn", "digits-classifier", "digits", blocks=2, hidden=16, embed_dim=8, embed_hidden=16)

@@ -1,9 +1,9 @@
 """A bridge on disk: the schema of its `config.json`, checked before anything is built from it.
 
 `{"n2n_version", "strategy", "source": SIDE, "target": SIDE, "auxiliary": {ROLE: SIDE}, "config": {...},
-"metrics": {...}}`, where SIDE is `{"expert", "plugin", "checkpoint", "options", "latent_shape"}`, and
-"strategy_plugin" names the pip package of a strategy that is not built in. Bridges written before
-`auxiliary` existed have none.
+"metrics": {...}}`, where SIDE is `{"expert", "modality", "plugin", "checkpoint", "options", "latent_shape"}`;
+"strategy_plugin" names the pip package of a strategy that is not built in, and "paper" the strategy's
+source. Bridges written before `auxiliary` existed have none. Other keys are ignored, with a warning.
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..constants import CONFIG_NAME
 from ..errors import BridgeConfigError
+from ..progress import logger
 from ..specs import NAME
 from .weights import read_config
 
 SCHEMA = {"n2n_version": str, "strategy": str, "source": dict, "target": dict, "config": dict, "metrics": dict}
 SIDE_SCHEMA = {"expert": str, "checkpoint": str, "latent_shape": list}
+KNOWN = {*SCHEMA, "strategy_plugin", "auxiliary", "paper"}  # what n2n reads; other keys are said and ignored
+SIDE_KNOWN = {*SIDE_SCHEMA, "modality", "plugin", "options"}
 DISTRIBUTION = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")  # a pip project name (PEP 508): what n2n tells to install
 RESERVED_OPTIONS = {"name", "checkpoint", "device", "dtype"}  # load_expert's own arguments
 RESERVED_CONFIG = {"source", "target", "auxiliary"}  # a strategy's constructor arguments besides its hyperparameters
@@ -47,6 +50,11 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
         raise BridgeConfigError(f"{path}: 'auxiliary' must be an object of role -> expert, got {auxiliary!r}")
     for side, entry in _sides(config):
         _check_side(entry, side, path)
+    # keys n2n does not read are ignored, so that a newer n2n's bridge loads here; a misspelt one is said
+    if unknown := [key for key in config if key not in KNOWN] + [
+            f"{side}.{key}" for side, entry in _sides(config) for key in entry if key not in SIDE_KNOWN]:
+        logger.warning("%s: ignoring %s, which this n2n does not read (misspelt, or written by a newer n2n?)",
+                       path, ", ".join(unknown))
     if not isinstance(trained := config["metrics"].get("trained_with", {}), dict):
         raise BridgeConfigError(f"{path}: metrics.trained_with must map sampling settings to their trained values, "
                                 f"got {trained!r}")
