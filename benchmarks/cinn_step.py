@@ -63,7 +63,7 @@ def build(spec: dict) -> tuple[CINN, dict[str, torch.Tensor]]:
     torch.manual_seed(0)
     source, target = (n2n.load_expert("latent", dim=spec[side]) for side in ("source", "target"))
     model = CINN(source, target, blocks=spec["blocks"], hidden=spec["hidden"],
-                 depth=spec["depth"], embed_dim=spec["embed_dim"], batch_size=spec["batch"])
+                 depth=spec["depth"], embed_dim=spec["embed_dim"], batch_size=spec["batch"], amsgrad=spec.get("amsgrad", False))
     batch = {"source": torch.randn(spec["batch"], spec["source"]), "target": torch.randn(spec["batch"], spec["target"])}
     model.initialize(batch)
     model.train()

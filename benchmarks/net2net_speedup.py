@@ -5,13 +5,15 @@ at batch 16 and 64, and an fp32 step at least 1.5× at batch 64, measured in the
 speed drifts by up to ±30% within minutes, so the steps alternate: each round runs one full step (forward,
 backward, optimiser) of every contestant in turn, and the table compares medians over the rounds.
 
-Each contestant lives in a process of its own, built once and stepped on request, so that each runs with
-the memory settings it trains with: Net2Net's step (`net2net_reference.py`) with glibc's malloc defaults,
-as its repository trains; n2n's with freed memory kept, as `n2n.train` sets it (`n2n.training.allocator`).
-`--reference-malloc kept` gives Net2Net n2n's settings too, which compares the code alone; `--malloc default`
-gives n2n glibc's. Only one process steps at a time.
+Each contestant lives in a process of its own, built once and stepped on request, so that each has its own
+memory settings; only one process steps at a time. By default both keep freed memory, as `n2n.train` sets it
+(`n2n.training.allocator`), which compares the code alone. `--reference-malloc default` gives Net2Net's step
+(`net2net_reference.py`) glibc's defaults, as its code runs on a CPU unless the user tunes malloc (it trains
+on a GPU, where this does not arise); `--malloc default` gives them to n2n. `--amsgrad` gives n2n's Adam
+Net2Net's AMSGrad. Net2Net's real training step also makes its pairs on the fly (BigGAN images, captioned
+and embedded by SBERT), which the reference leaves out: its time is a lower bound.
 
-    python benchmarks/net2net_speedup.py [--batch 16 64] [--rounds 9] [--reference-malloc kept] [--malloc default] [--json out.json]
+    python benchmarks/net2net_speedup.py [--batch 16 64] [--rounds 9] [--reference-malloc default] [--malloc default] [--amsgrad] [--json out.json]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from n2n.training.allocator import keep_freed_memory
 CONTESTANTS = (("Net2Net", "fp32"), ("n2n cinn", "fp32"), ("n2n cinn", "bf16"))
 
 
-def step_function(model_name: str, precision: str, batch: int) -> Callable[[], None]:
+def step_function(model_name: str, precision: str, batch: int, amsgrad: bool) -> Callable[[], None]:
     """One full training step of the contestant (forward, backward, optimiser), as a function of nothing."""
     if model_name == "Net2Net":
         torch.manual_seed(0)
@@ -46,7 +48,7 @@ def step_function(model_name: str, precision: str, batch: int) -> Callable[[], N
         model, optimizer = reference, reference.optimizer(lr=4.5e-6 * batch)  # its base rate times the batch size
         loss = partial(reference.loss, target, condition)
     else:
-        model, data = build({**CONFIGS["net2net b16"], "batch": batch})
+        model, data = build({**CONFIGS["net2net b16"], "batch": batch, "amsgrad": amsgrad})
         optimizer = model.optimizer()
         loss = partial(training_loss, model, data)
 
@@ -54,6 +56,8 @@ def step_function(model_name: str, precision: str, batch: int) -> Callable[[], N
         model.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             value = loss()
+        if not torch.isfinite(value):
+            raise RuntimeError(f"{model_name}'s loss is {value.item()}: the timing would not be of a real step")
         value.backward()
         optimizer.step()
 
@@ -64,29 +68,28 @@ def training_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tor
     return model.training_step(batch)["loss"]
 
 
-def contestant(connection: Connection, model_name: str, precision: str, batch: int, malloc: str) -> None:
-    """A process that builds one contestant, steps it once to warm up, then steps it whenever asked,
-    answering with the step's wall time in seconds."""
-    if malloc == "kept":
-        keep_freed_memory()
-    step = step_function(model_name, precision, batch)
+def contestant(connection: Connection, model_name: str, precision: str, batch: int, malloc: str, amsgrad: bool) -> None:
+    """A process that builds one contestant, steps it once to warm up and says which memory settings took
+    effect, then steps it whenever asked, answering with the step's wall time in seconds."""
+    kept = malloc == "kept" and keep_freed_memory()  # not where the user chose malloc settings (MALLOC_*, ...)
+    step = step_function(model_name, precision, batch, amsgrad)
     step()
-    connection.send("ready")
+    connection.send("kept" if kept else "default")
     while connection.recv():
         start = time.perf_counter()
         step()
         connection.send(time.perf_counter() - start)
 
 
-def race(batch: int, rounds: int, malloc: str, reference_malloc: str) -> list[dict]:
+def race(batch: int, rounds: int, malloc: str, reference_malloc: str, amsgrad: bool) -> list[dict]:
     context = multiprocessing.get_context("spawn")
-    pipes, processes = [], []
-    settings = [reference_malloc if model_name == "Net2Net" else malloc for model_name, _ in CONTESTANTS]
-    for (model_name, precision), setting in zip(CONTESTANTS, settings):  # built one after another, not overlapping
+    pipes, processes, settings = [], [], []
+    for model_name, precision in CONTESTANTS:  # built one after another, not overlapping
         ours, theirs = context.Pipe()
-        process = context.Process(target=contestant, daemon=True, args=(theirs, model_name, precision, batch, setting))
+        chosen = reference_malloc if model_name == "Net2Net" else malloc
+        process = context.Process(target=contestant, daemon=True, args=(theirs, model_name, precision, batch, chosen, amsgrad))
         process.start()
-        assert ours.recv() == "ready"
+        settings.append(ours.recv())  # the memory settings in effect, once it is built and warm
         pipes.append(ours)
         processes.append(process)
     times: list[list[float]] = [[] for _ in CONTESTANTS]
@@ -98,7 +101,8 @@ def race(batch: int, rounds: int, malloc: str, reference_malloc: str) -> list[di
         pipe.send(False)
         process.join()
     reference = statistics.median(times[0])
-    return [{"batch": batch, "model": model_name, "precision": precision, "malloc": setting,
+    return [{"batch": batch, "model": model_name + (" amsgrad" if amsgrad and model_name != "Net2Net" else ""),
+             "precision": precision, "malloc": setting,
              "median_ms": statistics.median(measured) * 1e3, "best_ms": min(measured) * 1e3,
              "worst_ms": max(measured) * 1e3, "speedup": reference / statistics.median(measured)}
             for (model_name, precision), setting, measured in zip(CONTESTANTS, settings, times)]
@@ -110,12 +114,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9, help="alternating rounds (each: one step of every contestant)")
     parser.add_argument("--malloc", choices=("kept", "default"), default="kept",
                         help="n2n's memory settings: kept, as n2n.train sets them (default); default: glibc's own")
-    parser.add_argument("--reference-malloc", choices=("default", "kept"), default="default",
-                        help="Net2Net's memory settings: default: glibc's, as its repository trains (default); kept: n2n's, "
-                             "which compares the code alone")
+    parser.add_argument("--reference-malloc", choices=("kept", "default"), default="kept",
+                        help="Net2Net's memory settings: kept: n2n's, which compares the code alone (default); default: "
+                             "glibc's, as its code runs on a CPU unless the user tunes malloc")
+    parser.add_argument("--amsgrad", action="store_true",
+                        help="n2n's Adam with AMSGrad, as Net2Net's (cinn's default leaves it off: 8 bytes a parameter less)")
     parser.add_argument("--json", help="also write the rows as JSON to this file")
     args = parser.parse_args()
-    rows = [row for batch in args.batch for row in race(batch, args.rounds, args.malloc, args.reference_malloc)]
+    rows = [row for batch in args.batch for row in race(batch, args.rounds, args.malloc, args.reference_malloc, args.amsgrad)]
     columns = list(rows[0])
     print(" | ".join(f"{c:>10}" for c in columns))
     for row in rows:

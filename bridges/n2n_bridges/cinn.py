@@ -27,7 +27,7 @@ class CINNConfig(StrategyConfig):
     hidden: int = 256  # width of each coupling MLP (the paper: 1024)
     depth: int = 2  # hidden layers of each coupling MLP
     embed_dim: int = 64  # size of the condition embedding h
-    embed_hidden: int = 256  # width of the condition-embedding MLP (the paper: 256, depth 2, BatchNorm)
+    embed_hidden: int = 256  # width of the condition-embedding MLP (the paper's: 256, with BatchNorm)
     target_noise: float = 0.0  # std of Gaussian noise added to target latents in training (keeps a flow
     # fitted on few items from collapsing onto them: held-out NLL stays finite)
     lr: float = 1e-3  # the paper: 4.5e-6 x batch size with Adam(0.5, 0.9)
@@ -45,7 +45,8 @@ def mlp(inputs: int, hidden: int, outputs: int, depth: int) -> nn.Sequential:
 
 
 def condition_embedding(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
-    """Source latent [B, S] -> condition embedding h [B, E]: Net2Net's MLP (depth 2, BatchNorm)."""
+    """Source latent [B, S] -> condition embedding h [B, E]: Net2Net's BatchNorm MLP, with two hidden layers
+    where Net2Net's text->BigGAN embedder has three (its `conditioning_depth=2` counts those after the first)."""
     return nn.Sequential(
         nn.Linear(inputs, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.01),
         nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.01),
