@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-CONFIG = dict(target=268, condition=768, embedding=268, blocks=24, hidden=1024, hidden_depth=2, condition_hidden=256)
+CONFIG = dict(target=268, condition=768, embedding=268, blocks=24, hidden=1024, hidden_depth=2, condition_hidden=256,
+              condition_depth=2)
 
 
 def fully_connected(inputs: int, outputs: int, hidden: int, depth: int, *, tanh: bool = False, batch_norm: bool = False) -> nn.Sequential:
@@ -94,9 +95,9 @@ class ReferenceFlow(nn.Module):
     """The condition [B, 768] is embedded (BatchNorm MLP) and fed to every block; x [B, 268, 1, 1] -> v, log-det."""
 
     def __init__(self, target: int, condition: int, embedding: int, blocks: int, hidden: int, hidden_depth: int,
-                 condition_hidden: int):
+                 condition_hidden: int, condition_depth: int):
         super().__init__()
-        self.embedder = fully_connected(condition, embedding, condition_hidden, 2, batch_norm=True)
+        self.embedder = fully_connected(condition, embedding, condition_hidden, condition_depth, batch_norm=True)
         self.blocks = nn.ModuleList(Block(target, embedding, hidden, hidden_depth) for _ in range(blocks))
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,7 +24,6 @@ import multiprocessing
 import statistics
 import time
 from collections.abc import Callable
-from functools import partial
 from multiprocessing.connection import Connection
 
 import torch
@@ -34,47 +33,48 @@ from net2net_reference import ReferenceFlow
 
 from n2n.training.allocator import keep_freed_memory
 
-CONTESTANTS = (("Net2Net", "fp32"), ("n2n cinn", "fp32"), ("n2n cinn", "bf16"))
+NET2NET = "Net2Net"
+CONTESTANTS = ((NET2NET, "fp32"), ("n2n cinn", "fp32"), ("n2n cinn", "bf16"))  # the first is the one compared with
 
 
-def step_function(model_name: str, precision: str, batch: int, amsgrad: bool) -> Callable[[], None]:
+def step_function(name: str, precision: str, batch: int, amsgrad: bool) -> Callable[[], None]:
     """One full training step of the contestant (forward, backward, optimiser), as a function of nothing."""
-    if model_name == "Net2Net":
-        torch.manual_seed(0)
-        reference = ReferenceFlow(**REFERENCE)
+    torch.manual_seed(0)
+    if name == NET2NET:
+        model = ReferenceFlow(**REFERENCE)
         target, condition = torch.randn(batch, REFERENCE["target"]), torch.randn(batch, REFERENCE["condition"])
-        reference.train()
-        reference.loss(target, condition)  # ActNorm's data-dependent initialisation, as Net2Net's first step does it
-        model, optimizer = reference, reference.optimizer(lr=4.5e-6 * batch)  # its base rate times the batch size
-        loss = partial(reference.loss, target, condition)
+        model.train()
+        model.loss(target, condition)  # ActNorm's data-dependent initialisation, as Net2Net's first step does it
+        optimizer = model.optimizer(lr=4.5e-6 * batch)  # its base learning rate times the batch size
+
+        def loss() -> torch.Tensor:
+            return model.loss(target, condition)
     else:
         model, data = build({**CONFIGS["net2net b16"], "batch": batch, "amsgrad": amsgrad})
         optimizer = model.optimizer()
-        loss = partial(training_loss, model, data)
+
+        def loss() -> torch.Tensor:
+            return model.training_step(data)["loss"]
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             value = loss()
         if not torch.isfinite(value):
-            raise RuntimeError(f"{model_name}'s loss is {value.item()}: the timing would not be of a real step")
+            raise RuntimeError(f"{name}'s loss is {value.item()}: the timing would not be of a real step")
         value.backward()
         optimizer.step()
 
     return step
 
 
-def training_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return model.training_step(batch)["loss"]
-
-
-def contestant(connection: Connection, model_name: str, precision: str, batch: int, malloc: str, amsgrad: bool) -> None:
+def contestant(connection: Connection, name: str, precision: str, batch: int, malloc: str, amsgrad: bool) -> None:
     """A process that builds one contestant, steps it once to warm up and says which memory settings took
     effect, then steps it whenever asked, answering with the step's wall time in seconds."""
     kept = malloc == "kept" and keep_freed_memory()  # not where the user chose malloc settings (MALLOC_*, ...)
-    step = step_function(model_name, precision, batch, amsgrad)
+    step = step_function(name, precision, batch, amsgrad)
     step()
-    connection.send("kept" if kept else "default")
+    connection.send("kept" if kept else "not kept")
     while connection.recv():
         start = time.perf_counter()
         step()
@@ -84,11 +84,12 @@ def contestant(connection: Connection, model_name: str, precision: str, batch: i
 def race(batch: int, rounds: int, malloc: str, reference_malloc: str, amsgrad: bool) -> list[dict]:
     context = multiprocessing.get_context("spawn")
     pipes, processes, settings = [], [], []
-    for model_name, precision in CONTESTANTS:  # built one after another, not overlapping
+    for name, precision in CONTESTANTS:  # built one after another, not overlapping
         ours, theirs = context.Pipe()
-        chosen = reference_malloc if model_name == "Net2Net" else malloc
-        process = context.Process(target=contestant, daemon=True, args=(theirs, model_name, precision, batch, chosen, amsgrad))
+        chosen = reference_malloc if name == NET2NET else malloc
+        process = context.Process(target=contestant, daemon=True, args=(theirs, name, precision, batch, chosen, amsgrad))
         process.start()
+        theirs.close()  # the child's end: if the child dies, recv() below raises EOFError instead of waiting forever
         settings.append(ours.recv())  # the memory settings in effect, once it is built and warm
         pipes.append(ours)
         processes.append(process)
@@ -100,12 +101,12 @@ def race(batch: int, rounds: int, malloc: str, reference_malloc: str, amsgrad: b
     for pipe, process in zip(pipes, processes):
         pipe.send(False)
         process.join()
-    reference = statistics.median(times[0])
-    return [{"batch": batch, "model": model_name + (" amsgrad" if amsgrad and model_name != "Net2Net" else ""),
+    baseline = statistics.median(times[0])
+    return [{"batch": batch, "model": name + (" amsgrad" if amsgrad and name != NET2NET else ""),
              "precision": precision, "malloc": setting,
              "median_ms": statistics.median(measured) * 1e3, "best_ms": min(measured) * 1e3,
-             "worst_ms": max(measured) * 1e3, "speedup": reference / statistics.median(measured)}
-            for (model_name, precision), setting, measured in zip(CONTESTANTS, settings, times)]
+             "worst_ms": max(measured) * 1e3, "speedup": baseline / statistics.median(measured)}
+            for (name, precision), setting, measured in zip(CONTESTANTS, settings, times)]
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 A training step frees and re-allocates the same tensors every step (activations, gradients, bf16 copies
 of the weights), a few megabytes each. glibc's malloc serves blocks that size by `mmap` and hands the
 free top of its heap back to the kernel (trim), so every step touches fresh pages and pays a page fault
-per 4 KiB: at Net2Net's text→BigGAN size (241M parameters), a bf16 cinn step page-faulted ~140,000 times
+per 4 KiB: at Net2Net's text→BigGAN size (254.7M parameters), a bf16 cinn step page-faulted ~140,000 times
 and ran 1.5× slower than with the memory kept (`benchmarks/cinn_step.py --malloc default`).
 PyTorch's CPU tuning guide answers this with a caching allocator (tcmalloc or jemalloc, preloaded);
 `keep_freed_memory` gets glibc to do the same from inside the process, with `mallopt`: blocks up to 32 MiB
