@@ -19,7 +19,6 @@ and embedded by SBERT), which the reference leaves out: its time is a lower boun
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import statistics
 import time
@@ -27,7 +26,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 import torch
-from cinn_step import CONFIGS, build
+from cinn_step import CONFIGS, build, report
 from net2net_reference import CONFIG as REFERENCE
 from net2net_reference import ReferenceFlow
 
@@ -123,13 +122,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows as JSON to this file")
     args = parser.parse_args()
     rows = [row for batch in args.batch for row in race(batch, args.rounds, args.malloc, args.reference_malloc, args.amsgrad)]
-    columns = list(rows[0])
-    print(" | ".join(f"{c:>10}" for c in columns))
-    for row in rows:
-        print(" | ".join(f"{row[c]:>10.3f}" if isinstance(row[c], float) else f"{row[c]:>10}" for c in columns))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=2)
+    report(rows, args.json, width=10)
 
 
 if __name__ == "__main__":
