@@ -48,11 +48,11 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
     auxiliary = config.get("auxiliary", {})
     if not isinstance(auxiliary, dict):
         raise BridgeConfigError(f"{path}: 'auxiliary' must be an object of role -> expert, got {auxiliary!r}")
+    unknown = [key for key in config if key not in KNOWN]
     for side, entry in _sides(config):
         _check_side(entry, side, path)
-    # keys n2n does not read are ignored, so that a newer n2n's bridge loads here; a misspelt one is said
-    if unknown := [key for key in config if key not in KNOWN] + [
-            f"{side}.{key}" for side, entry in _sides(config) for key in entry if key not in SIDE_KNOWN]:
+        unknown += [f"{side}.{key}" for key in entry if key not in SIDE_KNOWN]
+    if unknown:  # ignored, so that a newer n2n's bridge loads here; said, since a misspelt key is lost too
         logger.warning("%s: ignoring %s, which this n2n does not read (misspelt, or written by a newer n2n?)",
                        path, ", ".join(unknown))
     if not isinstance(trained := config["metrics"].get("trained_with", {}), dict):
