@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -244,8 +245,6 @@ def test_save_pretrained_can_push_and_keeps_a_card_you_wrote(hub, bridge_dir, tm
 
 
 def test_push_refuses_a_symlink_instead_of_uploading_its_target(hub, bridge_dir, tmp_path):
-    import shutil
-
     shutil.copytree(bridge_dir, tmp_path / "linked")
     (tmp_path / "linked" / "model.safetensors").unlink()
     (tmp_path / "secret").write_text("root:x:0:0")
@@ -255,8 +254,6 @@ def test_push_refuses_a_symlink_instead_of_uploading_its_target(hub, bridge_dir,
 
 
 def test_push_refuses_a_truncated_weights_file(hub, bridge_dir, tmp_path):
-    import shutil
-
     shutil.copytree(bridge_dir, tmp_path / "cut")
     weights = tmp_path / "cut" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-64])
@@ -266,8 +263,6 @@ def test_push_refuses_a_truncated_weights_file(hub, bridge_dir, tmp_path):
 
 
 def test_n2n_push_refuses_a_bridge_with_a_missing_tensor(hub, bridge_dir, tmp_path, capsys):
-    import shutil
-
     from safetensors.torch import load_file, save_file
 
     shutil.copytree(bridge_dir, tmp_path / "partial")
@@ -280,9 +275,17 @@ def test_n2n_push_refuses_a_bridge_with_a_missing_tensor(hub, bridge_dir, tmp_pa
     assert not HfApi().repo_exists("org/partial")
 
 
-def test_push_as_a_pull_request(hub, bridge_dir, tmp_path):
-    import shutil
+def test_n2n_push_names_a_config_key_it_does_not_read_once(hub, bridge_dir, tmp_path, caplog):
+    """The bridge is loaded to check it, then its config read to push it: one warning, not two."""
+    shutil.copytree(bridge_dir, tmp_path / "newer")
+    config = json.loads((bridge_dir / "config.json").read_text())
+    (tmp_path / "newer" / "config.json").write_text(json.dumps({**config, "from_a_newer_n2n": 1}))
+    with caplog.at_level(logging.WARNING, logger="n2n"):
+        assert main(["push", str(tmp_path / "newer"), "org/newer"]) == 0
+    assert caplog.text.count("ignoring from_a_newer_n2n") == 1
 
+
+def test_push_as_a_pull_request(hub, bridge_dir, tmp_path):
     first = push(bridge_dir, "org/reviewed").oid
     shutil.copytree(bridge_dir, tmp_path / "v2")
     (tmp_path / "v2" / "config.json").write_text((bridge_dir / "config.json").read_text().replace('"train_steps": 20', '"train_steps": 21'))

@@ -8,6 +8,7 @@ source. Bridges written before `auxiliary` existed have none. Other keys are ign
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -38,6 +39,11 @@ def read_bridge_config(directory: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
+@functools.cache  # once a process: `n2n push` checks a config twice (the bridge loads, then push reads it)
+def warn_unknown(path: str, keys: tuple[str, ...]) -> None:
+    logger.warning("%s: ignoring %s, which this n2n does not read (misspelt, or written by a newer n2n?)", path, ", ".join(keys))
+
+
 def check_bridge_config(config: dict[str, Any], path: Path) -> None:
     for key, kind in SCHEMA.items():
         if not isinstance(config.get(key), kind):
@@ -53,8 +59,7 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
         _check_side(entry, side, path)
         unknown += [f"{side}.{key}" for key in entry if key not in SIDE_KNOWN]
     if unknown:  # ignored, so that a newer n2n's bridge loads here; said, since a misspelt key is lost too
-        logger.warning("%s: ignoring %s, which this n2n does not read (misspelt, or written by a newer n2n?)",
-                       path, ", ".join(unknown))
+        warn_unknown(str(path), tuple(unknown))
     if not isinstance(trained := config["metrics"].get("trained_with", {}), dict):
         raise BridgeConfigError(f"{path}: metrics.trained_with must map sampling settings to their trained values, "
                                 f"got {trained!r}")
