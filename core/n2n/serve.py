@@ -25,7 +25,7 @@ from .audio import spectrogram_images
 from .bridge import Bridge, load_bridge
 from .constants import SEED_LIMIT
 from .errors import N2NError, UsageError
-from .hub.card import model_card_text
+from .hub.card import is_local_path, model_card_text
 from .hub.zoo import local_bridges
 from .images import image_grid, load_image
 from .progress import logger
@@ -61,11 +61,22 @@ def load_tabs(refs: Sequence[str]) -> list[Tab]:
     for ref in refs:
         logger.info("loading %s ...", ref)
         try:
-            tabs.append(Tab(ref, load_bridge(ref)))
+            bridge = load_bridge(ref)
         except N2NError as exc:
             logger.warning("%s does not load: %s", ref, exc)
-            tabs.append(Tab(ref, None))
+            bridge = None
+        tabs.append(Tab(tab_name(ref, bridge), bridge))
     return tabs
+
+
+def tab_name(ref: str, bridge: Bridge | None) -> str:
+    """A tab's title: the alias or Hub repo the operator named, but never a path on this machine (a
+    bridge loaded from a folder is titled by its experts and strategy, one that failed by its folder's name)."""
+    if not is_local_path(ref):
+        return ref
+    if bridge is None:
+        return Path(ref).name or "a bridge"
+    return f"{bridge.source.name}->{bridge.target.name}:{bridge.strategy.name}"
 
 
 def card_markdown(bridge: Bridge) -> str:
