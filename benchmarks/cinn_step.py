@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--malloc", choices=("kept", "default"), default="kept",
                         help="kept: freed memory is reused, as n2n.train sets it (default); default: glibc's own settings")
     args = parser.parse_args()
-    malloc = "kept" if args.malloc == "kept" and keep_freed_memory() else "default"  # kept only where it took effect
+    malloc = "kept" if args.malloc == "kept" and keep_freed_memory() else "not kept"  # kept only where it took effect
     rows = [{**measure(name, CONFIGS[name], args.repeats, precision), "malloc": malloc}
             for name in (args.only or CONFIGS) for precision in args.precision]
     report(rows, args.json)
