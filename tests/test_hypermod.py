@@ -218,6 +218,14 @@ def test_barlow_twins_is_lowest_for_identical_views():
     assert barlow_twins(a, a) < barlow_twins(a, a + torch.randn(64, 16)) < barlow_twins(a, torch.randn(64, 16))
 
 
+def test_barlow_twins_stays_fp32_under_bf16_autocast():
+    a = torch.randn(64, 16, generator=torch.Generator().manual_seed(0))
+    b = a + 1e-3 * torch.randn(64, 16, generator=torch.Generator().manual_seed(1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = barlow_twins(a.bfloat16(), b.bfloat16())
+    torch.testing.assert_close(autocast, barlow_twins(a.bfloat16().float(), b.bfloat16().float()))
+
+
 def test_random_translations_move_each_image_whole_and_pass_gradients():
     """The discriminator's augmentation: every image shifted by its own offset of at most one pixel here,
     zero-filled, and differentiable (the generator learns through it)."""

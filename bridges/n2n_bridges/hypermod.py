@@ -4,9 +4,10 @@ frozen weights.
 Laria, Wang, van de Weijer, Raducanu, "Transferring Unconditional to Conditional GANs with
 Hyper-Modulation", CVPR Workshops 2022 (arXiv:2112.02219). A learned code per class feeds a hypernetwork
 that predicts, for every linear and convolutional layer of the frozen generator, a scale γ and shift β
-applied to its standardised weights, W_c = μ + σ·(W_std ⊙ γ + β) (W_std: W standardised per filter,
-the slice along the weight's first dimension), and a shift of its bias. The generator runs with W_c
-through `torch.func.functional_call`: any torch generator an expert decodes with, never written to.
+applied to its standardised weights, W_c = μ + σ·(W_std ⊙ γ + β) (W_std: W standardised per output
+filter, the slice along its first dimension, its second in a transposed convolution), and a shift of its
+bias. The generator runs with W_c through `torch.func.functional_call`: any torch generator an expert
+decodes with, never written to.
 
 - Modulation granularity (`modulation`): "channel" (default) factorises γ and β per layer into an output-
   and an input-channel part, γ = (1 + s_out)(1 + s_in)ᵀ, β = t_out + t_inᵀ, so that the hypernetwork
@@ -403,7 +404,9 @@ def barlow_twins(a: torch.Tensor, b: torch.Tensor, off_diagonal: float = 5e-3) -
     """Barlow Twins (Zbontar et al. 2021) between two views' features a, b [B, F]: the cross-correlation
     of the batch-standardised features pulled to the identity, per feature (so that its weight does not
     depend on the discriminator's width)."""
+    a, b = (x.float() for x in (a, b))  # fp32 under bf16 training too: 1 - diagonal is small
     a, b = ((x - x.mean(0)) / (x.std(0) + 1e-4) for x in (a, b))
-    correlation = a.T @ b / len(a)  # [F, F]
+    with torch.autocast(a.device.type, enabled=False):
+        correlation = a.T @ b / len(a)  # [F, F]
     diagonal = correlation.diagonal()
     return ((1 - diagonal).pow(2).sum() + off_diagonal * (correlation.pow(2).sum() - diagonal.pow(2).sum())) / len(diagonal)

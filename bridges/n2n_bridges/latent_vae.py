@@ -110,8 +110,10 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, projections: int) -> to
     projections onto `projections` random unit directions (the smaller sample set decides N)."""
     n = min(len(a), len(b))
     directions = F.normalize(torch.randn(a.shape[1], projections, device=a.device), dim=0)  # [D, P]
-    sorted_a = (a[:n] @ directions).sort(0).values  # [n, P]
-    sorted_b = (b[:n] @ directions).sort(0).values
+    with torch.autocast(a.device.type, enabled=False):  # in fp32 under bf16 training: near alignment the sorted
+        # projections differ by less than bf16 resolves
+        sorted_a = (a[:n].float() @ directions).sort(0).values  # [n, P]
+        sorted_b = (b[:n].float() @ directions).sort(0).values
     return (sorted_a - sorted_b).abs().mean()
 
 
@@ -236,7 +238,8 @@ class LatentVAE(Strategy):
     def encode(self, x: torch.Tensor, domain: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A domain's latents [B, dim] -> (mean, log-variance) of the shared code, each [B, shared_dim]."""
         x = F.pad(self.standardise(x, domain), (0, max(self.dims) - x.shape[1]))  # [B, width]
-        mean, logvar = self.encoder(torch.cat([x, self._one_hot(domain, len(x), x)], -1)).chunk(2, -1)
+        mean, logvar = self.encoder(torch.cat([x, self._one_hot(domain, len(x), x)], -1)).float().chunk(2, -1)  # fp32
+        # under bf16 training too: near the prior the KL's terms cancel to less than bf16 resolves
         return mean, logvar.clamp(-12, 8)
 
     def decode_standardised(self, z: torch.Tensor, domain: int) -> torch.Tensor:
