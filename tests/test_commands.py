@@ -111,6 +111,18 @@ def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):
     assert config["target"]["checkpoint"] == str(vae_weights())
 
 
+def test_train_without_steps_takes_the_strategy_s_default(tmp_path, monkeypatch, capsys):
+    """class-embed's is the paper's 200, where most strategies take 2000."""
+    from n2n.registry import strategy_class
+
+    assert strategy_class("class-embed").default_steps == 200 and strategy_class("cinn").default_steps == 2000
+    monkeypatch.setattr(strategy_class("mlp"), "default_steps", 7)
+    assert main(["train", "digits-classifier->digits", "--strategy", "mlp", "--dataset", "digits", "--out", str(tmp_path),
+                 "--set", "batch_size=32"]) == 0
+    assert "for 7 steps" in capsys.readouterr().out
+    assert n2n.load_bridge(tmp_path / "bridge").config["metrics"]["train_steps"] == 7
+
+
 @pytest.mark.parametrize(("error", "said"), [
     (N2NError("no classifier judges the target"), "not evaluated (no classifier judges the target)"),
     (KeyError("image"), "not evaluated (KeyError: 'image', a bug?)"),  # an evaluation bug loses no trained bridge either

@@ -66,6 +66,7 @@ class ClassEmbed(Strategy):
     name = "class-embed"
     needs = "in_the_loop"
     data_free = True  # the generator and the classifier are all it learns from
+    default_steps = 200  # the paper's (`n2n train` without --steps)
     Config = ClassEmbedConfig
     roles = {"classifier": "judges the generator's images: its logits are the label source's classes, in order"}
     training_only = ("candidates", "z", "steps", "select_z")

@@ -76,6 +76,7 @@ class Strategy(nn.Module, abc.ABC):
     reversible: ClassVar[bool] = False  # one trained bridge also translates target -> source (`reversed`)
     closed_form: ClassVar[bool] = False  # fitted from statistics of the data, not by gradient steps: the trainer
     # runs `training_step` (which gathers them and refits) with no optimiser
+    default_steps: ClassVar[int] = 2000  # `n2n train`'s --steps when not given (a closed form: one pass over the data)
     data_free: ClassVar[bool] = False  # in_the_loop: it can learn from its experts alone, with no dataset (a label
     # source's classes are the data: class-embedding optimisation)
     training_only: ClassVar[tuple[str, ...]] = ()  # submodules `setup_training` builds (a discriminator):

@@ -31,7 +31,6 @@ from ..settings import key_value
 from ..strategy import make_config
 from ..training.pipeline import DataSource, evaluate_bridge, publish, recipe, train, training_data
 
-DEFAULT_STEPS = 2000  # of `n2n train`, for strategies trained by gradient steps
 PER_CLASS = re.compile(r"class_\d+_")  # per-class metrics: in the model card, not on the terminal
 
 def show_plugins(args: argparse.Namespace) -> None:
@@ -142,7 +141,7 @@ def run_train(args: argparse.Namespace) -> None:
         data.describe = lambda latents, outputs: bridge.target.describe(latents)
     items = training_data(bridge, data, seed=args.seed)
     if args.steps is None:
-        args.steps = items.batches_per_epoch(bridge.strategy.config.batch_size) if bridge.strategy.closed_form else DEFAULT_STEPS
+        args.steps = items.batches_per_epoch(bridge.strategy.config.batch_size) if bridge.strategy.closed_form else bridge.strategy.default_steps
     print(f"training {args.strategy} {source}->{target} on {len(items)} items ({data.label(items)}) for {args.steps} steps into {out}")
     train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume,
           overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, precision=args.precision)
