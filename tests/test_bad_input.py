@@ -93,3 +93,14 @@ def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, monkeyp
     assert exit_code(["demo", "--out", str(tmp_path / "n2n-demo")]) == 2
     assert "n2n-demo is a file: a demo writes a folder" in capsys.readouterr().err
     assert (tmp_path / "n2n-demo").read_text() == "notes"
+
+
+def test_a_demo_into_a_folder_it_did_not_write_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
+    """A scene replaces its folder's checkpoints, bridge and samples: a training run there would be lost."""
+    run = tmp_path / "runs" / "mine"
+    (run / "checkpoints" / "step-00000500").mkdir(parents=True)
+    (run / "samples.png").write_bytes(b"mine")
+    monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+    assert exit_code(["demo", "--out", str(run)]) == 2
+    assert "holds files no demo wrote (checkpoints, samples.png)" in capsys.readouterr().err
+    assert sorted(path.name for path in run.iterdir()) == ["checkpoints", "samples.png"]  # untouched, not even marked

@@ -2,7 +2,9 @@
 
 A plugin whose world has a story to show registers a `Demo` subclass through `register_demos(register)`
 (as llm's plugins register commands): core names no plugin's scene. `run` trains, evaluates and saves a
-bridge into `out` (`bridge/`, `samples.png`, `metrics.json`) and returns its metrics.
+bridge into `out` (`bridge/`, `samples.png`, `metrics.json`) and returns its metrics. `n2n demo` runs a
+scene only in a new or empty folder, or in one a demo wrote (`claim_folder`): a scene replaces its folder's
+bridge, checkpoints and samples.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
+from .errors import UsageError
 from .io import write_json
 from .specs import DemoSpec, summary
+
+MARKER = ".n2n-demo"  # written into a scene's folder before it runs: a later scene may replace what is there
 
 
 class Demo(abc.ABC):
@@ -31,6 +36,19 @@ class Demo(abc.ABC):
     @abc.abstractmethod
     def run(self, out: Path, *, seed: int = 0, progress: bool = True) -> dict[str, float]:
         """Train, evaluate and save into `out`; print where everything went; return the metrics."""
+
+
+def claim_folder(out: Path, scene: str) -> None:
+    """Mark `out` as a demo's folder, or refuse it: a file, or a folder holding what no demo wrote (a training
+    run's checkpoints, the user's own files), which the scene would replace. A folder a demo wrote has its
+    marker, or, from before the marker, its metrics.json."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: a demo writes a folder (its bridge, samples and metrics)")
+    if out.is_dir() and (held := sorted(path.name for path in out.iterdir())) and not (
+            (out / MARKER).is_file() or (out / "metrics.json").is_file()):
+        raise UsageError(f"--out {out} holds files no demo wrote ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}), "
+                         "and a demo replaces its folder's bridge, checkpoints and samples: choose a new or empty folder")
+    write_json(out / MARKER, {"scene": scene})
 
 
 def report(out: Path, metrics: Mapping[str, float], timings: Mapping[str, float], shown: Iterable[str] | None = None) -> None:

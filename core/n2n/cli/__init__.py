@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", "Train and evaluate a bridge offline; write bridge/, samples.png, metrics.json. "
                    "Scenes come from plugins: `n2n demo --list`.", json_flag=False)
     demo.add_argument("scene", nargs="?", help="the scene to run (default: the embedded default, text -> digits)")
-    demo.add_argument("--out", type=Path, help="output folder (default: the scene's, e.g. ./n2n-demo); a rerun replaces "
-                      "the scene's files there (bridge/, samples.png, metrics.json, its checkpoints), nothing else")
+    demo.add_argument("--out", type=Path, help="output folder (default: the scene's, e.g. ./n2n-demo): a new or empty one, "
+                      "or one a demo wrote, whose bridge/, samples.png, metrics.json and checkpoints a rerun replaces")
     demo.add_argument("--list", action="store_true", help="list the installed scenes and exit")
 
     fit = command("train", "Train a bridge between two experts and register it in the local zoo.", json_flag=False)

@@ -19,6 +19,7 @@ from ..audio import clip_paths, save_clips, spectrogram_grid
 from ..bridge import Bridge, push_bridge
 from ..constants import CONFIG_NAME
 from ..data.build import field_for
+from ..demo import claim_folder
 from ..errors import InvalidInputError, N2NError, UnknownNameError, UsageError
 from ..hub.format import check_hub_checkpoints, read_bridge_config
 from ..hub.transfer import pull
@@ -95,8 +96,7 @@ def run_demo(args: argparse.Namespace) -> None:
         raise UnknownNameError("demo scene", name or "(default)", scenes,
                                hint="Scenes come from plugins (`n2n demo --list`); the default one from n2n-plugin-digits.")
     spec, out = scenes[name], args.out or Path(scenes[name].default_out)
-    if out.exists() and not out.is_dir():  # said now, not after the experts load and the features encode
-        raise UsageError(f"--out {out} is a file: a demo writes a folder (its bridge, samples and metrics)")
+    claim_folder(out, name)  # now, not after the experts load and the features encode
     spec.cls().run(out)
 
 
