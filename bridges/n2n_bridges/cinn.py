@@ -25,7 +25,7 @@ from n2n.strategy import Strategy, StrategyConfig, input_major_noise
 class CINNConfig(StrategyConfig):
     blocks: int = 8  # the paper: 20 (faces) / 24 (text); small latents need far fewer
     hidden: int = 256  # width of each coupling MLP (the paper: 1024)
-    depth: int = 2  # hidden layers of each coupling MLP
+    depth: int = 2  # hidden layers of each coupling MLP (Net2Net's "depth 2" MLPs have 3: its size is depth=3 here)
     embed_dim: int = 64  # size of the condition embedding h
     embed_hidden: int = 256  # width of the condition-embedding MLP (the paper's: 256, with BatchNorm)
     target_noise: float = 0.0  # std of Gaussian noise added to target latents in training (keeps a flow
