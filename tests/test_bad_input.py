@@ -25,7 +25,7 @@ def exit_code(argv: list[str]) -> int:
     (TRAIN + ["--steps", "-3"], "--steps: must be at least 1, got -3"),
     (TRAIN + ["--steps", "ten"], "--steps: expected a whole number, got 'ten'"),
     (TRAIN + ["--checkpoint-every", "0"], "--checkpoint-every: must be at least 1, got 0"),
-    (TRAIN + ["--seed", "100000000000000000000"], "--seed: must be below 2**63"),
+    (TRAIN + ["--seed", "4294967296"], "--seed: must be below 2**32"),  # it seeds NumPy's generator too
     (TRAIN + ["--seed", "-1"], "--seed: must be at least 0, got -1"),
     (TRAIN + ["--set", "hidden=0"], "hyperparameter 'hidden' must be at least 1, got 0"),
     (TRAIN + ["--set", "blocks=0"], "hyperparameter 'blocks' must be at least 1, got 0"),
@@ -93,6 +93,27 @@ def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, monkeyp
     assert exit_code(["demo", "--out", str(tmp_path / "n2n-demo")]) == 2
     assert "n2n-demo is a file: a demo writes a folder" in capsys.readouterr().err
     assert (tmp_path / "n2n-demo").read_text() == "notes"
+
+
+@pytest.mark.parametrize("flags,message", [
+    ([], "already holds a training run: pass --resume"),  # said before the experts load and the data builds
+    (["--resume", "--steps", "1"], "already trained for 2 steps, more than the 1 asked for"),
+])
+def test_a_run_folder_holding_a_run_is_refused_before_any_work(flags, message, capsys, tmp_path, monkeypatch):
+    assert exit_code(TRAIN + ["--out", str(tmp_path), "--set", "blocks=1", "--set", "hidden=8"]) == 0
+    monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+    capsys.readouterr()
+    assert exit_code([*TRAIN[:-2], *flags, "--out", str(tmp_path)]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
+    """Under a file, a run folder failed only at its first checkpoint, 500 steps in."""
+    (tmp_path / "notes").write_text("mine")
+    monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+    assert exit_code(TRAIN + ["--out", str(tmp_path / "notes" / "run")]) == 1
+    assert "notes/run cannot hold a training run (Not a directory" in capsys.readouterr().err
+    assert (tmp_path / "notes").read_text() == "mine"
 
 
 def test_a_demo_into_a_folder_it_did_not_write_is_refused_before_any_work(capsys, tmp_path, monkeypatch):

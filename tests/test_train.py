@@ -159,6 +159,13 @@ def test_a_linked_step_folder_is_refused_and_what_it_points_to_is_untouched(pair
         train(fresh_bridge(), pairs, tmp_path / "run2", steps=3, progress=False)
 
 
+@pytest.mark.parametrize("seed", [2**32, -1, 1.5])
+def test_a_seed_numpy_cannot_take_is_one_clear_error(pairs, tmp_path, seed):
+    """Training seeds NumPy's generator too (accelerate's set_seed): 2**32 was a raw ValueError."""
+    with pytest.raises(InvalidInputError, match=r"seed must be a whole number, 0 <= seed < 2\*\*32"):
+        train(fresh_bridge(), pairs, tmp_path / "run", steps=3, seed=seed, progress=False)
+
+
 def test_a_file_as_the_run_folder_is_refused_before_training(pairs, tmp_path):
     (tmp_path / "run").write_text("notes")
     with pytest.raises(InvalidInputError, match=r"run is a file: the run's folder \(--out\) holds its checkpoints"):

@@ -13,6 +13,7 @@ CARD_NAME = "README.md"  # the model card
 SAMPLES_NAME = "samples.png"  # translations shown in the model card (image targets)
 
 SEED_LIMIT = 2**63  # seeds are 0 <= seed < SEED_LIMIT: what torch.Generator.manual_seed accepts
+TRAINING_SEED_LIMIT = 2**32  # a training run's seed also seeds NumPy's generator, which takes 0 <= seed < 2**32
 
 ENV_HOME = "N2N_HOME"  # feature cache, local zoo, converted upstream weights (default ~/.cache/n2n)
 ENV_LOAD_PLUGINS = "N2N_LOAD_PLUGINS"  # a,b: load only these entry-point plugins (set but empty: none)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..constants import SEED_LIMIT, VERSION
+from ..constants import SEED_LIMIT, TRAINING_SEED_LIMIT, VERSION
 from ..errors import N2NError, UnknownNameError, UsageError
 from ..kinds import PRECISIONS, USAGE
 
@@ -67,12 +67,17 @@ def count(minimum: int, maximum: int | None = None):
     return parse
 
 
-def seed(text: str) -> int:
+def seed(text: str, limit: int = SEED_LIMIT) -> int:
     """An argparse type: a seed torch accepts, 0 <= seed < 2**63."""
     value = count(0)(text)
-    if value >= SEED_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be below 2**63, got {value}")
+    if value >= limit:
+        raise argparse.ArgumentTypeError(f"must be below 2**{limit.bit_length() - 1}, got {value}")
     return value
+
+
+def training_seed(text: str) -> int:
+    """An argparse type: a training run's seed, 0 <= seed < 2**32 (it seeds NumPy's generator too)."""
+    return seed(text, TRAINING_SEED_LIMIT)
 
 
 def output_folder(parser: argparse.ArgumentParser, what: str = "weights", required: bool = True) -> None:
@@ -147,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     restart = fit.add_mutually_exclusive_group()
     restart.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     restart.add_argument("--overwrite", action="store_true", help="start over in a run folder that holds a run (its checkpoints are deleted)")
-    fit.add_argument("--seed", type=seed, default=0, help="seeds the bridge's initialisation, the batches and the noise, "
+    fit.add_argument("--seed", type=training_seed, default=0, help="seeds the bridge's initialisation, the batches and the noise, "
                      "and the evaluation after training (default: 0)")
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")

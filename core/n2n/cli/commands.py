@@ -31,6 +31,7 @@ from ..registry.manager import KINDS
 from ..settings import key_value
 from ..strategy import make_config
 from ..training.pipeline import DataSource, evaluate_bridge, publish, recipe, train, training_data
+from ..training.trainer import check_run_folder
 
 PER_CLASS = re.compile(r"class_\d+_")  # per-class metrics: in the model card, not on the terminal
 
@@ -134,6 +135,7 @@ def run_train(args: argparse.Namespace) -> None:
     except InvalidInputError as exc:
         raise UsageError(str(exc)) from None
     out = args.out or Path("runs") / f"{source}-{target}-{args.strategy}"
+    check_run_folder(out, steps=args.steps, resume=args.resume, overwrite=args.overwrite)  # before the experts load
     source_expert = n2n.load_expert(source, checkpoint=args.source_checkpoint)
     target_expert = n2n.load_expert(target, checkpoint=args.target_checkpoint)
     bridge = n2n.create_bridge(args.strategy, source_expert, target_expert, auxiliary=auxiliary, seed=args.seed, **overrides)

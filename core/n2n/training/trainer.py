@@ -15,12 +15,15 @@ optimiser step, `end_training` after the last.
 
 from __future__ import annotations
 
+import numbers
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from ..bridge import Bridge
+from ..constants import TRAINING_SEED_LIMIT
 from ..data.streams import TrainingData
 from ..errors import InvalidInputError, N2NError, TrainingDivergedError
 from ..kinds import PRECISIONS
@@ -68,6 +71,8 @@ def train(
         raise InvalidInputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     if resume and overwrite:
         raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
+    if not (isinstance(seed, numbers.Integral) and 0 <= seed < TRAINING_SEED_LIMIT):
+        raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**32 (it seeds NumPy's generator too), got {seed!r}")
     if steps < 1 or checkpoint_every < 1:
         raise InvalidInputError(f"steps and checkpoint_every must be at least 1, got {steps} and {checkpoint_every}")
     if len(data) == 0:
@@ -75,9 +80,7 @@ def train(
     if len(data) == 1:
         raise InvalidInputError("the training data has 1 item: a bridge learns from at least 2 (give more records)")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"{out} is a file: the run's folder (--out) holds its checkpoints and bridge")
-    refuse_links(out)
+    check_run_folder(out, steps=steps, resume=resume, overwrite=overwrite)
     strategy = bridge.strategy
     # accelerate imports boto3 and its config commands (~0.25 s): paid when training starts, not by every
     # `n2n translate` whose plugins import the pipeline
@@ -94,17 +97,11 @@ def train(
         raise InvalidInputError(f"{strategy.name} is fitted in closed form: run it in one process (it takes seconds)")
     start = 0
     if resume:
-        if (trained := latest_step(out) or 0) > steps:  # before its weights replace the bridge's
-            raise InvalidInputError(f"{out} holds a run already trained for {trained} steps, more than the {steps} asked "
-                                    f"for: pass --steps {trained} or more to resume it")
         start = load_checkpoint(out, strategy, optimizer, seed, precision, accelerator.num_processes)
         load_rng(out, start, accelerator.process_index)
         logger.info("resuming %s from step %d of %s", strategy.name, start, out)
     elif overwrite:
         clear_checkpoints(out)
-    elif complete_steps(out):
-        raise N2NError(f"{out} already holds a training run: pass --resume (resume=True) to continue it, --overwrite "
-                       "(overwrite=True) to start over, or choose another --out")
     batch_size = strategy.config.batch_size
     full = not strategy.closed_form  # gradient steps take full batches; a closed-form pass sees each row once
     if start == 0:
@@ -163,6 +160,29 @@ def train(
         bar.close()
         strategy.eval()
     return losses
+
+
+def check_run_folder(out: Path, *, steps: int | None, resume: bool, overwrite: bool) -> None:
+    """What `train` checks of its run folder `out` first; `n2n train` checks it before it builds the data too. A
+    file, a link where checkpoints go, a folder that cannot be made or written (said now, not at the first
+    checkpoint), a run resumed for fewer `steps` than it has (None: not yet known), or a run neither resumed nor
+    overwritten is refused."""
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"{out} is a file: the run's folder (--out) holds its checkpoints and bridge")
+    refuse_links(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        raise InvalidInputError(f"{out} cannot hold a training run ({exc.strerror}: {exc.filename}): choose a folder you "
+                                "can write to (--out)") from None
+    if resume:
+        if steps is not None and (trained := latest_step(out) or 0) > steps:  # before its weights replace the bridge's
+            raise InvalidInputError(f"{out} holds a run already trained for {trained} steps, more than the {steps} asked "
+                                    f"for: pass --steps {trained} or more to resume it")
+    elif not overwrite and complete_steps(out):
+        raise N2NError(f"{out} already holds a training run: pass --resume (resume=True) to continue it, --overwrite "
+                       "(overwrite=True) to start over, or choose another --out")
 
 
 def _on(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
