@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 import n2n
+from n2n.constants import n2n_home
 from n2n.errors import InvalidInputError
 from n2n.settings import key_value
 from n2n.strategy import make_config
@@ -44,3 +45,13 @@ def test_expert_options_follow_the_same_rule():
 
 def test_spaces_around_the_equals_sign_are_ignored():
     assert key_value("--set", "blocks = 4", parse=True) == ("blocks", 4)
+
+
+def test_an_empty_n2n_home_is_the_default_not_the_current_folder(monkeypatch, tmp_path):
+    """`N2N_HOME= n2n train ...` wrote features/ and zoo/ into the current folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("N2N_HOME", "")
+    assert n2n_home() == tmp_path / ".cache" / "n2n"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("N2N_HOME", "here")
+    assert n2n_home() == tmp_path / "here"  # absolute: still there when the process changes folder

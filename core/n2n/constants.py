@@ -23,5 +23,6 @@ ENV_MALLOC = "N2N_MALLOC"  # "default": training leaves glibc's malloc settings 
 
 
 def n2n_home() -> Path:
-    """Where n2n keeps what it computes: `N2N_HOME`, default `~/.cache/n2n`."""
-    return Path(os.environ.get(ENV_HOME, Path.home() / ".cache" / "n2n")).expanduser()
+    """Where n2n keeps what it computes: `N2N_HOME`, default `~/.cache/n2n` (also when set but empty: not the
+    current folder). Absolute, so that a relative one stays where it pointed when the process changes folder."""
+    return Path(os.environ.get(ENV_HOME) or Path.home() / ".cache" / "n2n").expanduser().absolute()
