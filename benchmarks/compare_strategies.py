@@ -13,7 +13,7 @@ Strategies: cinn (the faces demo's settings; on digits, the digits demo's at lr 
 step's cost), mlp, and the closed forms procrustes and affine (on every pair, and on only 100 anchors).
 Training seconds and sampling speed (latents per second, 8 samples for each of 1,024 inputs) for each.
 
-    python benchmarks/compare_strategies.py [--tasks digits faces] [--steps 2000] [--json out.json]
+    python benchmarks/compare_strategies.py [--tasks digits faces] [--only flow mlp] [--steps 2000] [--json out.json]
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ def variants(label: str, bridge):
         yield f"{label} {steps} step{'s' if steps > 1 else ''}", bridge.with_settings(steps=steps)
 
 
-def run_task(task: str, steps: int | None, home: Path) -> tuple[dict, int]:
-    """Trains every candidate on `task` and measures it: ({row label: metrics}, training steps)."""
+def run_task(task: str, steps: int | None, home: Path, only: list[str] | None = None) -> tuple[dict, int]:
+    """Trains every candidate on `task` (or those `only` names) and measures it: ({row label: metrics}, training steps)."""
     import n2n
     from n2n.training.metrics import nll_per_dim
     from n2n.training.pipeline import DataSource, training_data
@@ -93,6 +93,8 @@ def run_task(task: str, steps: int | None, home: Path) -> tuple[dict, int]:
         flow_config = {}
     rows, held_out = {}, None
     for label, (strategy, config, strategy_steps) in candidates(cinn_config, flow_config, steps).items():
+        if only and label not in only:
+            continue
         bridge = n2n.create_bridge(strategy, source, target, seed=0, **config)
         pairs = training_data(bridge, data, progress=False)
         if task == "faces" and held_out is None:  # the NLL's pairs: one set for every (paired) candidate
@@ -126,13 +128,14 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", choices=sorted(KEYS), default=sorted(KEYS), help="which tasks to run")
     parser.add_argument("--steps", type=int, help="steps of cinn and mlp (default: 2,000 on digits, the faces demo's 1,500 "
                                                  "on faces; flow trains 4x; the closed forms take 1)")
+    parser.add_argument("--only", nargs="+", choices=list(candidates({}, {}, 1)), help="run only these candidates")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as home:
         os.environ["N2N_HOME"] = home
         for task in args.tasks:
-            rows, steps = run_task(task, args.steps, Path(home))
+            rows, steps = run_task(task, args.steps, Path(home), args.only)
             results[task] = {"steps": steps, "rows": rows}
     titles = {"digits": "text -> digits (bert -> digits on digits-captions)",
               "faces": "timm -> faces (EfficientNet-Lite0 features -> faces DCGAN z, on generated faces)"}
