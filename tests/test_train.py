@@ -127,6 +127,19 @@ def test_hyperparameters_given_on_resume_take_effect(pairs, tmp_path):
     assert optimizer.param_groups[0]["lr"] == 1e-5 and optimizer.state  # the new rate, the saved moments
 
 
+@pytest.mark.parametrize("strategy,config,message", [
+    ("cinn", {**CONFIG, "hidden": 8}, r"was trained with hidden=32 \(now 8\): resume it with the same --set values"),
+    ("mlp", {}, "holds a cinn run: resume it with --strategy cinn, not mlp"),
+])
+def test_resuming_with_other_settings_says_which(pairs, tmp_path, strategy, config, message):
+    """Not torch's kilobytes of missing keys, nor advice to --overwrite the run."""
+    train(fresh_bridge(), pairs, tmp_path, steps=2, progress=False)
+    other = n2n.create_bridge(strategy, "digits-classifier", "digits", seed=0, **config)
+    with pytest.raises(N2NError, match=message) as raised:
+        train(other, pairs, tmp_path, steps=4, resume=True, progress=False)
+    assert "overwrite" not in str(raised.value) and (tmp_path / "checkpoints" / "step-00000002").is_dir()
+
+
 def test_an_existing_run_is_not_overwritten_without_resume(pairs, tmp_path):
     train(fresh_bridge(), pairs, tmp_path, steps=5, progress=False)
     with pytest.raises(N2NError, match="already holds a training run: pass --resume"):

@@ -11,6 +11,7 @@ people reading the folder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import random
 import re
@@ -126,7 +127,7 @@ def save_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
     with atomic_path(directory / "optimizer.safetensors") as tmp:
         save_file(tensors, str(tmp))
     write_json(directory / DONE, {"step": step, "seed": seed, "precision": precision, "processes": processes,
-                                  "optimizer": meta})
+                                  "strategy": strategy.name, "config": dataclasses.asdict(strategy.config), "optimizer": meta})
     write_json(out / CHECKPOINTS / LATEST, {"step": step, "directory": directory.name})
 
 
@@ -181,6 +182,9 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
         raise N2NError(f"{out} was trained with seed {recorded.get('seed')}: resume it with --seed {recorded.get('seed')}, not {seed}")
     if (trained := recorded.get("precision", "fp32")) != precision:
         raise N2NError(f"{out} was trained in {trained}: resume it with --precision {trained}, not {precision}")
+    if (trained := recorded.get("strategy", strategy.name)) != strategy.name:  # recorded since 27 November 2026
+        raise N2NError(f"{out} holds a {trained} run: resume it with --strategy {trained}, not {strategy.name}, or train "
+                       "into another --out")
     written = len(list(directory.glob("rng-rank*.safetensors")))  # runs saved before "processes" was recorded
     if (trained := recorded.get("processes", written or 1)) != processes:
         raise N2NError(f"{out} was trained by {trained} processes: resume it with as many (torchrun --nproc-per-node "
@@ -203,9 +207,19 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
                 group.update(settings)
             check_optimizer_shapes(optimizer)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:  # a damaged trainer.json
+        if changed := changed_settings(recorded.get("config"), strategy):
+            raise N2NError(f"{out} was trained with {changed}: resume it with the same --set values, or train "
+                           "into another --out") from None
         raise N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc}); start over "
                        "with --overwrite") from None
     return step
+
+
+def changed_settings(recorded: dict[str, Any] | None, strategy: torch.nn.Module) -> str:
+    """The hyperparameters a run was trained with that `strategy` now has otherwise ("hidden=512 (now 8)"), or ''."""
+    now = json.loads(json.dumps(dataclasses.asdict(strategy.config)))  # as trainer.json holds them (tuples as lists)
+    return ", ".join(f"{key}={value!r} (now {now[key]!r})" for key, value in (recorded or {}).items()
+                     if key in now and now[key] != value)
 
 
 # state that torch's optimisers keep in their parameter's shape (Adafactor's row and column factors are not)
