@@ -87,6 +87,13 @@ def test_translate_out_must_be_a_png_file(out, message, capsys, tmp_path, monkey
     assert message in capsys.readouterr().err and not (tmp_path / "grid.jpg").exists()
 
 
+def test_translate_out_for_outputs_printed_as_json_is_refused_not_ignored(capsys, tmp_path):
+    directory = n2n.create_bridge("mlp", "latent", "latent", seed=0).save_pretrained(tmp_path / "bridge")
+    assert exit_code(["translate", str(directory), "[0.5]", "--out", str(tmp_path / "lat.png")]) == 2
+    assert "'latent' gives latent outputs, which n2n translate prints as JSON" in capsys.readouterr().err
+    assert not (tmp_path / "lat.png").exists()
+
+
 def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
     (tmp_path / "n2n-demo").write_text("notes")
     monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))

@@ -19,8 +19,9 @@ import torch
 from PIL import Image, ImageDraw
 
 import n2n
+from n2n.errors import N2NError
 from n2n.hub.zoo import register
-from n2n.serve import Tab, build_app, card_markdown, load_tabs, read_sketch, setting_widgets, translator
+from n2n.serve import Tab, build_app, card_markdown, load_tabs, read_sketch, serve, setting_widgets, translator
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 INSTALL = "install it with `sudo apt-get install chromium` (Debian, Ubuntu); CI installs it"
@@ -181,7 +182,10 @@ def test_a_sketch_is_read_as_the_digits_are_drawn():
 
 def test_a_bridge_that_does_not_load_is_a_tab_that_says_so_and_the_log_why(tmp_path, caplog):
     missing = tmp_path / "missing"
-    tabs = load_tabs([str(missing)])
+    with pytest.raises(N2NError, match="no bridge loaded .*missing.*: nothing to serve"):  # not a server of broken tabs
+        load_tabs([str(missing)])
+    good = n2n.create_bridge("mlp", "latent", "latent", seed=0).save_pretrained(tmp_path / "good")
+    tabs = load_tabs([str(missing), str(good)])
     assert tabs[0].bridge is None and "is neither a bridge directory, nor an alias" in caplog.text
     page = json.dumps(build_app(tabs).config)  # what a visitor's browser gets: not this machine's error
     assert "This bridge did not load" in page and "is neither a bridge directory" not in page
@@ -192,6 +196,16 @@ def test_a_bridge_served_from_a_folder_is_titled_by_its_experts_not_its_path(tmp
     directory = n2n.create_bridge("mlp", "latent", "latent", seed=0).save_pretrained(tmp_path / "runs" / "mine")
     tabs = load_tabs([str(directory)])
     assert tabs[0].name == "latent->latent:mlp" and str(tmp_path) not in json.dumps(build_app(tabs).config)
+
+
+def test_a_port_in_use_is_one_clear_error(tmp_path):
+    directory = n2n.create_bridge("mlp", "latent", "latent", seed=0).save_pretrained(tmp_path / "bridge")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(N2NError, match=f"cannot serve on 127.0.0.1:{port}: the port is in use"):
+            serve([str(directory)], port=port, block=False)
 
 
 def test_the_page_shows_the_card_and_inputs_it_cannot_take_as_messages():

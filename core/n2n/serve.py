@@ -52,7 +52,7 @@ class Tab:
 def load_tabs(refs: Sequence[str]) -> list[Tab]:
     """The bridges named (aliases, directories, Hub repos), or every bridge in the local zoo; a bridge
     that does not load becomes a tab that says so, and the server's log why (the page does not show a visitor
-    this machine's paths). No bridge at all is a UsageError saying how to get one."""
+    this machine's paths). No bridge at all is a UsageError saying how to get one; none that loads, an N2NError."""
     refs = list(refs) or list(local_bridges())
     if not refs:
         raise UsageError("the local zoo is empty: train a bridge first (`n2n demo` makes 'bert->digits' in about 40 "
@@ -66,6 +66,8 @@ def load_tabs(refs: Sequence[str]) -> list[Tab]:
             logger.warning("%s does not load: %s", ref, exc)
             bridge = None
         tabs.append(Tab(tab_name(ref, bridge), bridge))
+    if not any(tab.bridge for tab in tabs):
+        raise N2NError(f"no bridge loaded ({', '.join(refs)}): nothing to serve (the log above says why each did not)")
     return tabs
 
 
@@ -280,6 +282,12 @@ def serve(refs: Sequence[str], host: str = "127.0.0.1", port: int | None = None,
     """Load the bridges, build the app and start serving it on host:port (Gradio's first free port from
     7860 when None); returns the running app (with `block`, only once it is closed)."""
     app = build_app(load_tabs(refs))
-    app.queue(max_size=QUEUE).launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=False,
-                                     quiet=False, inbrowser=False, max_file_size=MAX_UPLOAD)
+    try:
+        app.queue(max_size=QUEUE).launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=False,
+                                         quiet=False, inbrowser=False, max_file_size=MAX_UPLOAD)
+    except OSError as exc:
+        if "empty port" not in str(exc):  # Gradio's words when it cannot bind: not about its environment variables
+            raise
+        raise N2NError(f"cannot serve on {host}:{port or '7860 and up'}: the port is in use, or {host} is not an address "
+                       "of this machine; pass another --port (or --host)") from None
     return app

@@ -183,6 +183,9 @@ def run_translate(args: argparse.Namespace) -> None:
         raise UsageError(f"--out {args.out}: translations are written as PNG (images) or WAV (sound), so its name must end "
                          "in .png or .wav")
     bridge = _sampling_bridge(args)
+    if args.out is not None and bridge.target.modality not in ("image", "audio"):  # not ignored, with the JSON printed
+        raise UsageError(f"--out {args.out}: {bridge.target.name!r} gives {bridge.target.modality} outputs, which n2n translate "
+                         "prints as JSON; --out writes images and sound: redirect the JSON instead (> translations.json)")
     audio = bridge.target.modality == "audio"
     out, kind = args.out or Path("translations.wav" if audio else "translations.png"), ".wav" if audio else ".png"
     if out.suffix.lower() != kind:
