@@ -94,6 +94,13 @@ def test_translate_out_for_outputs_printed_as_json_is_refused_not_ignored(capsys
     assert not (tmp_path / "lat.png").exists()
 
 
+def test_translate_refuses_a_grid_larger_than_n2n_reads_before_translating(capsys, tmp_path, monkeypatch):
+    directory = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0).save_pretrained(tmp_path / "bridge")
+    monkeypatch.setattr(n2n.Bridge, "translate", lambda *args, **kwargs: pytest.fail("translated before --n was checked"))
+    assert exit_code(["translate", str(directory), "3", "7", "--n", "600", "--out", str(tmp_path / "grid.png")]) == 2
+    assert "2 x 600 translations of 256x256 pixels make a 78-megapixel grid, more than the 67" in capsys.readouterr().err
+
+
 def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
     (tmp_path / "n2n-demo").write_text("notes")
     monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
