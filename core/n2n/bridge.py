@@ -12,6 +12,7 @@ The surface follows huggingface_hub's `PyTorchModelHubMixin`: `save_pretrained`,
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -26,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 from torch import nn
 
 from .audio import spectrogram_images
-from .constants import CONFIG_NAME, SAMPLES_NAME, VERSION, WEIGHTS_NAME
+from .constants import CONFIG_NAME, ENV_LOAD_PLUGINS, SAMPLES_NAME, VERSION, WEIGHTS_NAME
 from .errors import (
     BridgeConfigError,
     HubError,
@@ -406,10 +407,22 @@ def _expert_entry(expert: Expert) -> dict[str, Any]:
     }
 
 
+def installed(distribution: str) -> bool:
+    """Whether the pip package `distribution` is installed."""
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def _load_expert(entry: dict[str, Any], side: str, directory: Path, device, dtype) -> Expert:
     name = entry["expert"]
     if name not in experts():
         install = entry.get("plugin") or f"n2n-plugin-{name}"
+        if (chosen := os.environ.get(ENV_LOAD_PLUGINS)) is not None and installed(install):
+            raise BridgeConfigError(f"{directory}: the {side} expert {name!r} is not loaded: {install} is installed, but "
+                                    f"{ENV_LOAD_PLUGINS}={chosen!r} leaves its plugin out")
         raise BridgeConfigError(f"{directory}: the {side} expert {name!r} is not installed: pip install {install}")
     supported = dtype if dtype in experts()[name].cls.dtypes else None  # the others stay in their default
     try:
