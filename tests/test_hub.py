@@ -19,6 +19,7 @@ from n2n.cli import main
 from n2n.data.build import paired_data
 from n2n.errors import BridgeConfigError, HubError
 from n2n.hub.transfer import pull, push
+from n2n.hub.zoo import register
 from n2n.training.trainer import train
 
 
@@ -185,8 +186,6 @@ def test_a_file_that_stays_wrong_after_a_fresh_download_is_reported(hub, bridge_
 
 
 def test_no_pickle_is_loaded_on_any_bridge_load_path(hub, bridge_dir, monkeypatch, tmp_path):
-    from n2n.hub.zoo import register
-
     first = push(bridge_dir, "org/safe").oid
     register(bridge_dir, "digits-classifier", "digits", "cinn")
 
@@ -209,7 +208,7 @@ def test_zoo_index_refreshed_from_the_hub(hub, bridge_dir, tmp_path, monkeypatch
     with pytest.raises(n2n.N2NError, match="no bridge 'digits-classifier->digits'"):
         n2n.load_bridge("digits-classifier->digits")
     assert main(["zoo", "--refresh", "--json"]) == 0
-    assert {"alias": "digits-classifier->digits:cinn", "where": "hub", "location": "org/zoo-bridge"} in __import__("json").loads(capsys.readouterr().out)
+    assert {"alias": "digits-classifier->digits:cinn", "where": "hub", "location": "org/zoo-bridge"} in json.loads(capsys.readouterr().out)
     torch.testing.assert_close(outputs(n2n.load_bridge("digits-classifier->digits")), outputs(n2n.load_bridge(bridge_dir)))
     assert main(["pull", "digits-classifier->digits", "--dir", str(tmp_path / "copy")]) == 0
     assert (tmp_path / "copy" / "model.safetensors").is_file()
@@ -283,6 +282,14 @@ def test_n2n_push_names_a_config_key_it_does_not_read_once(hub, bridge_dir, tmp_
     with caplog.at_level(logging.WARNING, logger="n2n"):
         assert main(["push", str(tmp_path / "newer"), "org/newer"]) == 0
     assert caplog.text.count("ignoring from_a_newer_n2n") == 1
+
+
+def test_pulling_an_alias_of_the_local_zoo_says_it_is_here(hub, bridge_dir, tmp_path, monkeypatch, capsys):
+    """Not "no bridge in the local zoo" while the zoo lists it."""
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    register(bridge_dir, "digits-classifier", "digits", "cinn")
+    assert main(["pull", "digits-classifier->digits"]) == 2
+    assert "'digits-classifier->digits' is in the local zoo" in capsys.readouterr().err
 
 
 def test_push_as_a_pull_request(hub, bridge_dir, tmp_path):

@@ -23,7 +23,7 @@ from ..demo import claim_folder
 from ..errors import InvalidInputError, N2NError, UnknownNameError, UsageError
 from ..hub.format import check_hub_checkpoints, read_bridge_config
 from ..hub.transfer import pull
-from ..hub.zoo import hub_repo, local_bridges, missing, parse_alias, refresh_index, zoo_index
+from ..hub.zoo import hub_repo, local_bridges, local_path, missing, parse_alias, refresh_index, zoo_index
 from ..images import MAX_PIXELS, load_image, opened, save_grid
 from ..io import user_path
 from ..progress import logger
@@ -271,6 +271,9 @@ def run_pull(args: argparse.Namespace) -> None:
     repo = args.ref
     if parse_alias(repo):
         repo = hub_repo(args.ref)
+        if repo is None and (local := local_path(args.ref)) is not None:
+            raise UsageError(f"{args.ref!r} is in the local zoo ({local}), not in the zoo index of Hub bridges: nothing to pull; "
+                             f"use it as it is (n2n translate '{args.ref}' ...)")
         if repo is None:
             raise missing(args.ref)
     path = pull(repo, args.revision, local_dir=args.dir)
