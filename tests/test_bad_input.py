@@ -1,5 +1,6 @@
-"""Nonsense on the command line is one usage error (exit 2) naming what was wrong and the valid range,
-before any model loads — never an untrained bridge published, nor a traceback."""
+"""Nonsense on the command line is one usage error (exit 2) naming what was wrong and the valid range, and a
+folder in the way one clear error (exit 1), before any model loads — never an untrained bridge published, a
+run lost, nor a traceback."""
 
 from __future__ import annotations
 
@@ -97,8 +98,8 @@ def test_translate_out_for_outputs_printed_as_json_is_refused_not_ignored(capsys
 def test_translate_refuses_a_grid_larger_than_n2n_reads_before_translating(capsys, tmp_path, monkeypatch):
     directory = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0).save_pretrained(tmp_path / "bridge")
     monkeypatch.setattr(n2n.Bridge, "translate", lambda *args, **kwargs: pytest.fail("translated before --n was checked"))
-    assert exit_code(["translate", str(directory), "3", "7", "--n", "600", "--out", str(tmp_path / "grid.png")]) == 2
-    assert "2 x 600 translations of 256x256 pixels make a 78-megapixel grid, more than the 67" in capsys.readouterr().err
+    assert exit_code(["translate", str(directory), "3", "7", "--n", "500", "--out", str(tmp_path / "grid.png")]) == 2
+    assert "2 x 500 translations make a grid of 87 megapixels, more than the 67" in capsys.readouterr().err  # 288 pixels a cell
 
 
 def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
@@ -126,7 +127,7 @@ def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(capsys, tmp_p
     (tmp_path / "notes").write_text("mine")
     monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
     assert exit_code(TRAIN + ["--out", str(tmp_path / "notes" / "run")]) == 1
-    assert "notes/run cannot hold a training run (Not a directory" in capsys.readouterr().err
+    assert f"{tmp_path / 'notes' / 'run'} cannot hold a training run (Not a directory)" in capsys.readouterr().err
     assert (tmp_path / "notes").read_text() == "mine"
 
 

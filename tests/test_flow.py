@@ -103,8 +103,8 @@ def test_log_prob_integrates_to_one():
 
 
 def test_log_prob_is_read_off_its_own_grid_not_the_sampling_settings():
-    """A coarse sampling grid biases a log-likelihood read off it (low, on trained flows): the NLL a bridge
-    reports must not move with how it samples."""
+    """A coarse sampling grid biases a log-likelihood read off it: the NLL a bridge reports must not move with
+    how it samples."""
     model = untrained(target_dim=4)
     target, source = torch.randn(16, 4), torch.randn(16, 3)
     with torch.no_grad():

@@ -60,10 +60,12 @@ def test_a_bridge_whose_expert_n2n_load_plugins_leaves_out_says_so(monkeypatch, 
     directory = n2n.create_bridge("mlp", "latent", "digits", seed=0).save_pretrained(tmp_path / "bridge")
     monkeypatch.setenv("N2N_LOAD_PLUGINS", "")
     plugins.reload()
-    with pytest.raises(n2n.N2NError, match="'digits' is not loaded: n2n-plugin-digits is installed, but N2N_LOAD_PLUGINS=''"):
-        n2n.load_bridge(directory)
-    monkeypatch.undo()
-    plugins.reload()
+    try:
+        with pytest.raises(n2n.N2NError, match="'digits' is not loaded: n2n-plugin-digits is installed, but N2N_LOAD_PLUGINS=''"):
+            n2n.load_bridge(directory)
+    finally:
+        monkeypatch.undo()
+        plugins.reload()
 
 
 def test_plugin_failing_to_import_is_reported_and_skipped(install_plugin, expert_plugin):

@@ -189,13 +189,13 @@ def test_a_bridge_that_does_not_load_is_a_tab_that_says_so_and_the_log_why(tmp_p
     assert tabs[0].bridge is None and "is neither a bridge directory, nor an alias" in caplog.text
     page = json.dumps(build_app(tabs).config)  # what a visitor's browser gets: not this machine's error
     assert "This bridge did not load" in page and "is neither a bridge directory" not in page
-    assert tabs[0].name == "missing" and str(tmp_path) not in page
+    assert tabs[0].name == f"{tmp_path.name}/missing" and str(tmp_path) not in page
 
 
 def test_a_bridge_served_from_a_folder_is_titled_by_its_experts_not_its_path(tmp_path):
     directory = n2n.create_bridge("mlp", "latent", "latent", seed=0).save_pretrained(tmp_path / "runs" / "mine")
     tabs = load_tabs([str(directory)])
-    assert tabs[0].name == "latent->latent:mlp" and str(tmp_path) not in json.dumps(build_app(tabs).config)
+    assert tabs[0].name == "latent->latent:mlp (runs/mine)" and str(tmp_path) not in json.dumps(build_app(tabs).config)
 
 
 def test_a_port_in_use_is_one_clear_error(tmp_path):

@@ -54,4 +54,4 @@ def test_an_empty_n2n_home_is_the_default_not_the_current_folder(monkeypatch, tm
     assert n2n_home() == tmp_path / ".cache" / "n2n"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("N2N_HOME", "here")
-    assert n2n_home() == tmp_path / "here"  # absolute: still there when the process changes folder
+    assert n2n_home() == tmp_path / "here"  # absolute, as messages and records name it

@@ -128,7 +128,7 @@ def test_hyperparameters_given_on_resume_take_effect(pairs, tmp_path):
 
 
 @pytest.mark.parametrize("strategy,config,message", [
-    ("cinn", {**CONFIG, "hidden": 8}, r"was trained with hidden=32 \(now 8\): resume it with the same --set values"),
+    ("cinn", {**CONFIG, "hidden": 8}, r"was trained with hidden=32 \(now 8\), and its weights do not fit this bridge's"),
     ("mlp", {}, "holds a cinn run: resume it with --strategy cinn, not mlp"),
 ])
 def test_resuming_with_other_settings_says_which(pairs, tmp_path, strategy, config, message):
@@ -172,7 +172,7 @@ def test_a_linked_step_folder_is_refused_and_what_it_points_to_is_untouched(pair
         train(fresh_bridge(), pairs, tmp_path / "run2", steps=3, progress=False)
 
 
-@pytest.mark.parametrize("seed", [2**32, -1, 1.5])
+@pytest.mark.parametrize("seed", [2**32, -1, 1.5, True])
 def test_a_seed_numpy_cannot_take_is_one_clear_error(pairs, tmp_path, seed):
     """Training seeds NumPy's generator too (accelerate's set_seed): 2**32 was a raw ValueError."""
     with pytest.raises(InvalidInputError, match=r"seed must be a whole number, 0 <= seed < 2\*\*32"):

@@ -238,8 +238,8 @@ class LatentVAE(Strategy):
     def encode(self, x: torch.Tensor, domain: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A domain's latents [B, dim] -> (mean, log-variance) of the shared code, each [B, shared_dim]."""
         x = F.pad(self.standardise(x, domain), (0, max(self.dims) - x.shape[1]))  # [B, width]
-        mean, logvar = self.encoder(torch.cat([x, self._one_hot(domain, len(x), x)], -1)).float().chunk(2, -1)  # fp32
-        # under bf16 training too: near the prior the KL's terms cancel to less than bf16 resolves
+        # fp32 under bf16 training too: near the prior the KL's terms cancel to less than bf16 resolves
+        mean, logvar = self.encoder(torch.cat([x, self._one_hot(domain, len(x), x)], -1)).float().chunk(2, -1)
         return mean, logvar.clamp(-12, 8)
 
     def decode_standardised(self, z: torch.Tensor, domain: int) -> torch.Tensor:

@@ -23,6 +23,6 @@ ENV_MALLOC = "N2N_MALLOC"  # "default": training leaves glibc's malloc settings 
 
 
 def n2n_home() -> Path:
-    """Where n2n keeps what it computes: `N2N_HOME`, default `~/.cache/n2n` (also when set but empty: not the
-    current folder). Absolute, so that a relative one stays where it pointed when the process changes folder."""
+    """Where n2n keeps what it computes, as an absolute path: `N2N_HOME` (a relative one from the current
+    folder), default `~/.cache/n2n` (also when set but empty: not the current folder)."""
     return Path(os.environ.get(ENV_HOME) or Path.home() / ".cache" / "n2n").expanduser().absolute()

@@ -40,11 +40,11 @@ class Demo(abc.ABC):
 
 def claim_folder(out: Path, scene: str) -> None:
     """Mark `out` as a demo's folder, or refuse it: a file, or a folder holding what no demo wrote (a training
-    run's checkpoints, the user's own files), which the scene would replace. A folder a demo wrote has its
-    marker, or, from before the marker, its metrics.json."""
+    run's checkpoints, the user's own files; hidden ones such as .gitkeep aside), which the scene would replace.
+    A folder a demo wrote has its marker, or, from before the marker, its metrics.json."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: a demo writes a folder (its bridge, samples and metrics)")
-    if out.is_dir() and (held := sorted(path.name for path in out.iterdir())) and not (
+    if out.is_dir() and (held := sorted(path.name for path in out.iterdir() if not path.name.startswith("."))) and not (
             (out / MARKER).is_file() or (out / "metrics.json").is_file()):
         raise UsageError(f"--out {out} holds files no demo wrote ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}), "
                          "and a demo replaces its folder's bridge, checkpoints and samples: choose a new or empty folder")

@@ -94,11 +94,17 @@ def opened(items: Any) -> Any:
     return items
 
 
+def grid_size(count: int, rows: int, height: int, width: int, scale: int = 1, pad: int = 1) -> tuple[int, int]:
+    """(height, width) in pixels of `image_grid`'s picture of `count` images of height x width in `rows` rows."""
+    cols = -(-count // rows)
+    return (rows * (height + pad) + pad) * scale, (cols * (width + pad) + pad) * scale
+
+
 def image_grid(images: torch.Tensor, rows: int, scale: int = 1, pad: int = 1) -> Image.Image:
     """Images [R*K, C, H, W] in [0, 1], row-major -> one PIL image of R rows and K columns."""
     count, channels, height, width = images.shape
     cols = -(-count // rows)
-    grid = torch.ones(channels, rows * (height + pad) + pad, cols * (width + pad) + pad)
+    grid = torch.ones(channels, *(side // scale for side in grid_size(count, rows, height, width, scale, pad)))
     for index, image in enumerate(images.detach().float().clamp(0, 1).cpu()):
         top, left = pad + (index // cols) * (height + pad), pad + (index % cols) * (width + pad)
         grid[:, top : top + height, left : left + width] = image

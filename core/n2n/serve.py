@@ -72,13 +72,13 @@ def load_tabs(refs: Sequence[str]) -> list[Tab]:
 
 
 def tab_name(ref: str, bridge: Bridge | None) -> str:
-    """A tab's title: the alias or Hub repo the operator named, but never a path on this machine (a
-    bridge loaded from a folder is titled by its experts and strategy, one that failed by its folder's name)."""
+    """A tab's title: the alias or Hub repo the operator named, but never a path on this machine: a bridge
+    loaded from a folder is titled by its experts and strategy and the folder's last two names (`n2n train`
+    saves every bridge as RUN/bridge), one that failed by those names alone."""
     if not is_local_path(ref):
         return ref
-    if bridge is None:
-        return Path(ref).name or "a bridge"
-    return f"{bridge.source.name}->{bridge.target.name}:{bridge.strategy.name}"
+    folder = "/".join(Path(ref).absolute().parts[-2:])
+    return folder if bridge is None else f"{bridge.source.name}->{bridge.target.name}:{bridge.strategy.name} ({folder})"
 
 
 def card_markdown(bridge: Bridge) -> str:

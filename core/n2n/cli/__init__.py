@@ -68,7 +68,7 @@ def count(minimum: int, maximum: int | None = None):
 
 
 def seed(text: str, limit: int = SEED_LIMIT) -> int:
-    """An argparse type: a seed torch accepts, 0 <= seed < 2**63."""
+    """An argparse type: a seed, 0 <= seed < `limit` (by default what torch accepts, 2**63)."""
     value = count(0)(text)
     if value >= limit:
         raise argparse.ArgumentTypeError(f"must be below 2**{limit.bit_length() - 1}, got {value}")

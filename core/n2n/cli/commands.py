@@ -24,7 +24,7 @@ from ..errors import InvalidInputError, N2NError, UnknownNameError, UsageError
 from ..hub.format import check_hub_checkpoints, read_bridge_config
 from ..hub.transfer import pull
 from ..hub.zoo import hub_repo, local_bridges, local_path, missing, parse_alias, refresh_index, zoo_index
-from ..images import MAX_PIXELS, load_image, opened, save_grid
+from ..images import MAX_PIXELS, grid_size, load_image, opened, save_grid
 from ..io import user_path
 from ..progress import logger
 from ..registry.manager import KINDS
@@ -196,11 +196,11 @@ def run_translate(args: argparse.Namespace) -> None:
         raise UsageError(f"--out {out}: {nearest} is a file, not a folder to write into")
     if folders := [path for path in written if path.is_dir()]:
         raise UsageError(f"--out {out}: {folders[0]} is a folder where a translation would be written: name another output file")
-    if bridge.target.modality == "image" and bridge.target.image_size is not None:  # before translating, not at the write
-        height, width = (side * grid_scale(bridge.target.image_size) for side in bridge.target.image_size)
-        if (pixels := len(args.inputs) * args.n * height * width) > MAX_PIXELS:
-            raise UsageError(f"--n {args.n}: {len(args.inputs)} x {args.n} translations of {height}x{width} pixels make a "
-                             f"{pixels // 10**6}-megapixel grid, more than the {MAX_PIXELS // 10**6} n2n reads back: ask for fewer")
+    if bridge.target.modality == "image" and (size := bridge.target.image_size) is not None:  # before translating, not at the write
+        height, width = grid_size(len(args.inputs) * args.n, len(args.inputs), *size, scale=grid_scale(size))
+        if height * width > MAX_PIXELS:
+            raise UsageError(f"--n {args.n}: {len(args.inputs)} x {args.n} translations make a grid of {height * width // 10**6} "
+                             f"megapixels, more than the {MAX_PIXELS // 10**6} n2n reads back: ask for fewer")
     inputs: Any = args.inputs
     if bridge.source.modality in ("image", "audio"):
         if absent := [path for path in inputs if not Path(path).exists()]:

@@ -199,6 +199,12 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
                            "start over with --overwrite") from None
     try:
         strategy.load_state_dict(with_added(tensors["strategy"], strategy, getattr(strategy, "added_tensors", {})))
+    except (ValueError, KeyError, RuntimeError, TypeError) as exc:  # missing, unexpected or reshaped tensors
+        if changed := changed_settings(recorded.get("config"), strategy):  # recorded since 27 November 2026
+            raise N2NError(f"{out} was trained with {changed}, and its weights do not fit this bridge's: resume it with "
+                           "the settings it was trained with, or train into another --out") from None
+        raise unresumable(directory, exc) from None
+    try:
         if optimizer is not None:
             meta = recorded["optimizer"]
             given = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
@@ -207,19 +213,20 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
                 group.update(settings)
             check_optimizer_shapes(optimizer)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:  # a damaged trainer.json
-        if changed := changed_settings(recorded.get("config"), strategy):
-            raise N2NError(f"{out} was trained with {changed}: resume it with the same --set values, or train "
-                           "into another --out") from None
-        raise N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc}); start over "
-                       "with --overwrite") from None
+        raise unresumable(directory, exc) from None
     return step
 
 
+def unresumable(directory: Path, exc: Exception) -> N2NError:
+    return N2NError(f"the checkpoint in {directory} cannot be resumed ({type(exc).__name__}: {exc}); start over with --overwrite")
+
+
 def changed_settings(recorded: dict[str, Any] | None, strategy: torch.nn.Module) -> str:
-    """The hyperparameters a run was trained with that `strategy` now has otherwise ("hidden=512 (now 8)"), or ''."""
+    """The hyperparameters a run was trained with that `strategy` now has otherwise ("hidden=512 (now 8)"), or '';
+    sampling settings, which a resumed run may change, aside."""
     now = json.loads(json.dumps(dataclasses.asdict(strategy.config)))  # as trainer.json holds them (tuples as lists)
     return ", ".join(f"{key}={value!r} (now {now[key]!r})" for key, value in (recorded or {}).items()
-                     if key in now and now[key] != value)
+                     if key in now and now[key] != value and key not in strategy.sampling_settings)
 
 
 # state that torch's optimisers keep in their parameter's shape (Adafactor's row and column factors are not)

@@ -71,7 +71,7 @@ def train(
         raise InvalidInputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     if resume and overwrite:
         raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
-    if not (isinstance(seed, numbers.Integral) and 0 <= seed < TRAINING_SEED_LIMIT):
+    if isinstance(seed, bool) or not (isinstance(seed, numbers.Integral) and 0 <= seed < TRAINING_SEED_LIMIT):
         raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**32 (it seeds NumPy's generator too), got {seed!r}")
     if steps < 1 or checkpoint_every < 1:
         raise InvalidInputError(f"steps and checkpoint_every must be at least 1, got {steps} and {checkpoint_every}")
@@ -174,8 +174,8 @@ def check_run_folder(out: Path, *, steps: int | None, resume: bool, overwrite: b
         out.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out).close()
     except OSError as exc:
-        raise InvalidInputError(f"{out} cannot hold a training run ({exc.strerror}: {exc.filename}): choose a folder you "
-                                "can write to (--out)") from None
+        raise InvalidInputError(f"{out} cannot hold a training run ({exc.strerror}): choose a folder you can write to "
+                                "(--out)") from None
     if resume:
         if steps is not None and (trained := latest_step(out) or 0) > steps:  # before its weights replace the bridge's
             raise InvalidInputError(f"{out} holds a run already trained for {trained} steps, more than the {steps} asked "
