@@ -5,6 +5,7 @@ run lost, nor a traceback."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 import n2n
 from n2n.cli import main
@@ -100,6 +101,19 @@ def test_translate_refuses_a_grid_larger_than_n2n_reads_before_translating(capsy
     monkeypatch.setattr(n2n.Bridge, "translate", lambda *args, **kwargs: pytest.fail("translated before --n was checked"))
     assert exit_code(["translate", str(directory), "3", "7", "--n", "500", "--out", str(tmp_path / "grid.png")]) == 2
     assert "2 x 500 translations make a grid of 87 megapixels, more than the 67" in capsys.readouterr().err  # 288 pixels a cell
+
+
+@pytest.mark.parametrize("keywords,message", [
+    ({"n_samples": 2.0}, "n_samples must be a whole number, at least 1, got 2.0"),
+    ({"n_samples": 0}, "n_samples must be a whole number, at least 1, got 0"),
+    ({"seed": 2**70}, r"seed must be a whole number, 0 <= seed < 2\*\*63 \(or None\), got 1180591620717411303424"),
+    ({"seed": "a"}, "seed must be a whole number.*got 'a'"),
+])
+def test_sampling_arguments_of_the_wrong_kind_are_one_clear_error(keywords, message):
+    """From Python these were raw TypeErrors and overflows out of torch."""
+    bridge = n2n.create_bridge("mlp", "latent", "latent", seed=0)
+    with pytest.raises(n2n.N2NError, match=message):
+        bridge.sample(torch.zeros(1, bridge.strategy.source_dim), **keywords)
 
 
 def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, monkeypatch):

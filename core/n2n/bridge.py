@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion, Version
 from torch import nn
 
 from .audio import spectrogram_images
-from .constants import CONFIG_NAME, ENV_LOAD_PLUGINS, SAMPLES_NAME, VERSION, WEIGHTS_NAME
+from .constants import CONFIG_NAME, ENV_LOAD_PLUGINS, SAMPLES_NAME, SEED_LIMIT, VERSION, WEIGHTS_NAME
 from .errors import (
     BridgeConfigError,
     HubError,
@@ -49,6 +49,7 @@ from .images import save_grid
 from .io import user_path
 from .progress import logger
 from .registry import experts, load_expert, plugin_distribution, strategy_class
+from .settings import is_whole
 from .strategy import Strategy
 
 if TYPE_CHECKING:
@@ -123,8 +124,10 @@ class Bridge(nn.Module):
     def sample(self, source_latents: torch.Tensor, n_samples: int = 1, seed: int | None = None) -> torch.Tensor:
         """Source latents [B, *S] -> target latents [B * n_samples, *T]; row i*n + j is sample j of input i.
         Runs in eval mode and restores the strategy's previous mode."""
-        if n_samples < 1:
-            raise InvalidInputError(f"n_samples must be at least 1, got {n_samples}")
+        if not is_whole(n_samples) or n_samples < 1:
+            raise InvalidInputError(f"n_samples must be a whole number, at least 1, got {n_samples!r}")
+        if seed is not None and not (is_whole(seed) and 0 <= seed < SEED_LIMIT):
+            raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**63 (or None), got {seed!r}")
         expected = tuple(self.strategy.source_shape)
         if tuple(source_latents.shape[1:]) != expected:
             raise InvalidInputError(f"source latents have shape {list(source_latents.shape)}, expected [B, {', '.join(map(str, expected))}]")

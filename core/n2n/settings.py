@@ -8,10 +8,16 @@ None takes any value. Anything else is one clear error naming the owner, the set
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidInputError, UsageError
+
+
+def is_whole(value: Any) -> bool:
+    """Whether `value` is a whole number: an int or a NumPy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_settings(values: Mapping[str, Any], defaults: Mapping[str, Any], owner: str, kind: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ optimiser step, `end_training` after the last.
 
 from __future__ import annotations
 
-import numbers
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..data.streams import TrainingData
 from ..errors import InvalidInputError, N2NError, TrainingDivergedError
 from ..kinds import PRECISIONS
 from ..progress import logger, progress_bar
+from ..settings import is_whole
 from .allocator import keep_freed_memory
 from .checkpoints import (
     CHECKPOINTS,
@@ -71,7 +71,7 @@ def train(
         raise InvalidInputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     if resume and overwrite:
         raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
-    if isinstance(seed, bool) or not (isinstance(seed, numbers.Integral) and 0 <= seed < TRAINING_SEED_LIMIT):
+    if not (is_whole(seed) and 0 <= seed < TRAINING_SEED_LIMIT):
         raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**32 (it seeds NumPy's generator too), got {seed!r}")
     if steps < 1 or checkpoint_every < 1:
         raise InvalidInputError(f"steps and checkpoint_every must be at least 1, got {steps} and {checkpoint_every}")
