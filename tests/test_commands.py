@@ -93,7 +93,8 @@ def test_train_rejects_a_malformed_pair(capsys):
     (["--strategy", "cinn", "--source-dataset", "digits", "--target-dataset", "digits"],
      "--source-dataset, --target-dataset does not apply: strategy 'cinn' needs paired data: give --dataset D"),
     (["--strategy", "cinn"], "strategy 'cinn' needs paired data: give --dataset D"),
-    (["--strategy", "mlp", "--dataset", "digits", "--generated", "10"], "needs paired data"),
+    (["--strategy", "mlp", "--dataset", "digits", "--generated", "10"],
+     "--dataset with --generated is not a combination it takes: strategy 'mlp' needs paired data"),
 ])
 def test_train_flags_that_do_not_fit_the_strategy_are_usage_errors(capsys, flags, message):
     assert main(["train", "digits-classifier->digits", *flags]) == 2
