@@ -19,7 +19,7 @@ from n2n.cli import main
 from n2n.data.build import paired_data
 from n2n.errors import BridgeConfigError, HubError
 from n2n.hub.transfer import pull, push
-from n2n.hub.zoo import register
+from n2n.hub.zoo import refresh_index, register
 from n2n.training.trainer import train
 
 
@@ -142,8 +142,12 @@ def test_offline_uses_the_cache_and_explains_what_is_missing(hub, bridge_dir, mo
     online = outputs(n2n.load_bridge("org/cached"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     torch.testing.assert_close(outputs(n2n.load_bridge("org/cached")), online, atol=0, rtol=0)
-    with pytest.raises(HubError, match="org/uncached is not in the local Hub cache"):
+    with pytest.raises(HubError, match="org/uncached is not in the local Hub cache .*or load a local copy of the bridge"):
         n2n.load_bridge("org/uncached")
+    with pytest.raises(HubError, match=r"the Hub cannot be reached \(HF_HUB_OFFLINE=1\): push org/later where there is network"):
+        push(bridge_dir, "org/later")  # not "pull it"
+    with pytest.raises(HubError, match=r"n2n/zoo is not in the local Hub cache .*where there is network$"):
+        refresh_index()  # the index is not a bridge: no local copy of one to load
 
 
 class Payload:

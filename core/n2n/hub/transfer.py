@@ -178,8 +178,8 @@ def _intact(path: Path, entry) -> bool:
 class explained:
     """Turns the Hub client's errors into one clear message naming the repo and what to do."""
 
-    def __init__(self, repo_id: str, revision: str | None, writing: bool = False):
-        self.repo_id, self.revision, self.writing = repo_id, revision, writing
+    def __init__(self, repo_id: str, revision: str | None, writing: bool = False, bridge: bool = True):
+        self.repo_id, self.revision, self.writing, self.bridge = repo_id, revision, writing, bridge
 
     def __enter__(self):
         return self
@@ -199,9 +199,10 @@ class explained:
             message = (f"{repo} was not found on {endpoint}, or it is private: check the name, and log in "
                        "(`hf auth login` or HF_TOKEN)" + (" with a token that can write to it" if self.writing else ""))
         elif isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
-            message = (f"{repo} is not in the local Hub cache ({constants.HF_HUB_CACHE}) and the Hub cannot be reached "
-                       f"(HF_HUB_OFFLINE={int(constants.is_offline_mode())}): pull it where there is network, "
-                       "or load a local copy of the bridge directory")
+            unreachable = f"the Hub cannot be reached (HF_HUB_OFFLINE={int(constants.is_offline_mode())})"
+            message = (f"{unreachable}: push {repo} where there is network" if self.writing else
+                       f"{repo} is not in the local Hub cache ({constants.HF_HUB_CACHE}) and {unreachable}: fetch it where "
+                       "there is network" + (", or load a local copy of the bridge directory" if self.bridge else ""))
         elif isinstance(exc, HfHubHTTPError) and status is not None and status >= 500:
             message = (f"the Hub at {endpoint} had a server error (HTTP {status}) on {repo}: nothing is wrong on this side; "
                        "try again later, or use the Hub cache meanwhile (HF_HUB_OFFLINE=1)")
