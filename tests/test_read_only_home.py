@@ -57,6 +57,15 @@ def test_cached_latents_are_read_from_a_read_only_home(home, make_read_only):
         cached_tensor(latents, "cold")
 
 
+def test_a_home_that_cannot_be_made_is_one_clear_error(tmp_path, monkeypatch, make_read_only):
+    """N2N_HOME below a read-only folder: making it fails, and says what to do (not a bare "Permission denied")."""
+    (tmp_path / "locked").mkdir()
+    make_read_only(tmp_path / "locked")
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "locked" / "home"))
+    with pytest.raises(ReadOnlyError, match=r"caching sampled latents needs write access to .*point N2N_HOME at a writable folder"):
+        cached_tensor(torch.randn(4, 3), "cold")
+
+
 def test_converted_weights_are_read_from_a_read_only_home(home, tmp_path, make_read_only):
     for name in ("warm.pt", "cold.pt"):
         torch.save({"weight": torch.ones(2)}, tmp_path / name)

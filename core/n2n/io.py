@@ -92,7 +92,8 @@ def writing(path: str | os.PathLike, purpose: str) -> Iterator[None]:
 
 
 def _under(filename: Any, folder: str | os.PathLike) -> bool:
-    """Whether the file an OSError names lies in `folder`."""
+    """Whether the file an OSError names lies in `folder`, or is a folder it lies in (made on the way to it)."""
     if not isinstance(filename, (str, os.PathLike)):
         return False
-    return Path(os.path.abspath(filename)).is_relative_to(os.path.abspath(folder))
+    failed, folder = Path(os.path.abspath(filename)), Path(os.path.abspath(folder))
+    return failed.is_relative_to(folder) or folder.is_relative_to(failed)
