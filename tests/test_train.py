@@ -179,6 +179,12 @@ def test_a_seed_numpy_cannot_take_is_one_clear_error(pairs, tmp_path, seed):
         train(fresh_bridge(), pairs, tmp_path / "run", steps=3, seed=seed, progress=False)
 
 
+@pytest.mark.parametrize("steps,every", [(2.5, 500), (0, 500), (3, 0)])
+def test_steps_that_are_not_whole_and_positive_are_one_clear_error(pairs, tmp_path, steps, every):
+    with pytest.raises(InvalidInputError, match="steps and checkpoint_every must be whole numbers, at least 1"):
+        train(fresh_bridge(), pairs, tmp_path / "run", steps=steps, checkpoint_every=every, progress=False)
+
+
 def test_a_file_as_the_run_folder_is_refused_before_training(pairs, tmp_path):
     (tmp_path / "run").write_text("notes")
     with pytest.raises(InvalidInputError, match=r"run is a file: the run's folder \(--out\) holds its checkpoints"):

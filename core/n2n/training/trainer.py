@@ -73,8 +73,8 @@ def train(
         raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
     if not (is_whole(seed) and 0 <= seed < TRAINING_SEED_LIMIT):
         raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**32 (it seeds NumPy's generator too), got {seed!r}")
-    if steps < 1 or checkpoint_every < 1:
-        raise InvalidInputError(f"steps and checkpoint_every must be at least 1, got {steps} and {checkpoint_every}")
+    if not (is_whole(steps) and is_whole(checkpoint_every) and steps >= 1 and checkpoint_every >= 1):
+        raise InvalidInputError(f"steps and checkpoint_every must be whole numbers, at least 1, got {steps!r} and {checkpoint_every!r}")
     if len(data) == 0:
         raise InvalidInputError("the training data is empty: nothing to train on")
     if len(data) == 1:
