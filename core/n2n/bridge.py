@@ -45,7 +45,7 @@ from .hub.checkpoints import hub_only, hub_options
 from .hub.format import check_hub_checkpoints, read_bridge_config
 from .hub.transfer import pull, push
 from .hub.weights import load_weights, planned_shapes, save_module, shape_differences, weight_shapes
-from .images import save_grid
+from .images import enlargement, save_grid
 from .io import user_path
 from .progress import logger
 from .registry import experts, load_expert, plugin_distribution, strategy_class
@@ -205,8 +205,7 @@ class Bridge(nn.Module):
         if sample_inputs is not None and self.target.modality in ("image", "audio"):
             outputs = self.translate(sample_inputs, n_samples=n_samples, seed=0)
             images = spectrogram_images(outputs) if self.target.modality == "audio" else outputs  # [R * n, C, H, W]
-            scale = max(1, 64 // max(images.shape[-2:]))
-            save_grid(images, directory / SAMPLES_NAME, rows=len(images) // n_samples, scale=scale)
+            save_grid(images, directory / SAMPLES_NAME, rows=len(images) // n_samples, scale=enlargement(images.shape[-2:], 64))
         elif earlier:  # an earlier bridge's samples do not show this one (nor go into its card, nor to the Hub)
             (directory / SAMPLES_NAME).unlink(missing_ok=True)
         write_model_card(directory, self.config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,12 @@ def opened(items: Any) -> Any:
     return items
 
 
+def enlargement(size: Sequence[int], at_least: int) -> int:
+    """The whole factor by which pictures of `size` (H, W) are enlarged (nearest) to at least `at_least` pixels
+    a side; 1 for pictures that large already."""
+    return max(1, at_least // max(size))
+
+
 def grid_size(count: int, rows: int, height: int, width: int, scale: int = 1, pad: int = 1) -> tuple[int, int]:
     """(height, width) in pixels of `image_grid`'s picture of `count` images of height x width in `rows` rows."""
     cols = -(-count // rows)
@@ -104,7 +111,7 @@ def image_grid(images: torch.Tensor, rows: int, scale: int = 1, pad: int = 1) ->
     """Images [R*K, C, H, W] in [0, 1], row-major -> one PIL image of R rows and K columns."""
     count, channels, height, width = images.shape
     cols = -(-count // rows)
-    grid = torch.ones(channels, *(side // scale for side in grid_size(count, rows, height, width, scale, pad)))
+    grid = torch.ones(channels, *grid_size(count, rows, height, width, pad=pad))
     for index, image in enumerate(images.detach().float().clamp(0, 1).cpu()):
         top, left = pad + (index // cols) * (height + pad), pad + (index % cols) * (width + pad)
         grid[:, top : top + height, left : left + width] = image

@@ -27,7 +27,7 @@ from .constants import SEED_LIMIT
 from .errors import N2NError, UsageError
 from .hub.card import is_local_path, model_card_text
 from .hub.zoo import local_bridges
-from .images import image_grid, load_image
+from .images import enlargement, image_grid, load_image
 from .progress import logger
 
 MAX_SAMPLES = 16
@@ -88,7 +88,7 @@ def card_markdown(bridge: Bridge) -> str:
 
 def as_pictures(images: torch.Tensor) -> list[Image.Image]:
     """Images [N, C, H, W] in [0, 1] -> PIL images, enlarged (nearest) to at least DISPLAY_SIZE pixels."""
-    scale = max(1, DISPLAY_SIZE // max(images.shape[-2:]))
+    scale = enlargement(images.shape[-2:], DISPLAY_SIZE)
     return [image_grid(image[None], rows=1, scale=scale, pad=0) for image in images]
 
 

@@ -24,7 +24,7 @@ from ..errors import InvalidInputError, N2NError, UnknownNameError, UsageError
 from ..hub.format import check_hub_checkpoints, read_bridge_config
 from ..hub.transfer import pull
 from ..hub.zoo import hub_repo, local_bridges, local_path, missing, parse_alias, refresh_index, zoo_index
-from ..images import MAX_PIXELS, grid_size, load_image, opened, save_grid
+from ..images import MAX_PIXELS, enlargement, grid_size, load_image, opened, save_grid
 from ..io import user_path
 from ..progress import logger
 from ..registry.manager import KINDS
@@ -33,6 +33,7 @@ from ..strategy import make_config
 from ..training.pipeline import DataSource, evaluate_bridge, publish, recipe, train, training_data
 from ..training.trainer import check_run_folder
 
+GRID_SIDE = 256  # pixels: `n2n translate` enlarges small translations in its grid to at least this
 PER_CLASS = re.compile(r"class_\d+_")  # per-class metrics: in the model card, not on the terminal
 
 def show_plugins(args: argparse.Namespace) -> None:
@@ -197,7 +198,7 @@ def run_translate(args: argparse.Namespace) -> None:
     if folders := [path for path in written if path.is_dir()]:
         raise UsageError(f"--out {out}: {folders[0]} is a folder where a translation would be written: name another output file")
     if bridge.target.modality == "image" and (size := bridge.target.image_size) is not None:  # before translating, not at the write
-        height, width = grid_size(len(args.inputs) * args.n, len(args.inputs), *size, scale=grid_scale(size))
+        height, width = grid_size(len(args.inputs) * args.n, len(args.inputs), *size, scale=enlargement(size, GRID_SIDE))
         if height * width > MAX_PIXELS:
             raise UsageError(f"--n {args.n}: {len(args.inputs)} x {args.n} translations make a grid of {height * width // 10**6} "
                              f"megapixels, more than the {MAX_PIXELS // 10**6} n2n reads back: ask for fewer")
@@ -222,15 +223,10 @@ def run_translate(args: argparse.Namespace) -> None:
         print(f"wrote {len(sounds)} WAV file(s) ({sounds[0].name}{' ...' if len(sounds) > 1 else ''}; {rows} input(s) x "
               f"{args.n} sample(s)) and their spectrograms {spectrogram_grid(out)}")
     elif isinstance(outputs, torch.Tensor) and outputs.ndim == 4:
-        save_grid(outputs, out, rows=rows, scale=grid_scale(outputs.shape[-2:]))
+        save_grid(outputs, out, rows=rows, scale=enlargement(outputs.shape[-2:], GRID_SIDE))
         print(f"wrote {out}: {rows} row(s) x {args.n} sample(s)")
     else:
         print_json(outputs.tolist() if isinstance(outputs, torch.Tensor) else outputs)
-
-
-def grid_scale(size: Sequence[int]) -> int:
-    """How much `n2n translate` enlarges translations of `size` (H, W) in its grid: small ones to ~256 pixels."""
-    return max(1, 256 // max(size))
 
 
 def run_eval(args: argparse.Namespace) -> None:
