@@ -12,7 +12,6 @@ The surface follows huggingface_hub's `PyTorchModelHubMixin`: `save_pretrained`,
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -48,7 +47,7 @@ from .hub.weights import load_weights, planned_shapes, save_module, shape_differ
 from .images import enlargement, save_grid
 from .io import user_path
 from .progress import logger
-from .registry import experts, load_expert, plugin_distribution, strategy_class
+from .registry import experts, installed, load_expert, plugin_distribution, strategy_class
 from .settings import is_whole
 from .strategy import Strategy
 
@@ -407,15 +406,6 @@ def _expert_entry(expert: Expert) -> dict[str, Any]:
         "options": dict(expert.settings),
         "latent_shape": list(expert.latent_shape),
     }
-
-
-def installed(distribution: str) -> bool:
-    """Whether the pip package `distribution` is installed."""
-    try:
-        importlib.metadata.distribution(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
 
 
 def _load_expert(entry: dict[str, Any], side: str, directory: Path, device, dtype) -> Expert:

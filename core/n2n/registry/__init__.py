@@ -6,6 +6,7 @@ it that the layers above use (and `n2n.*` re-exports).
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from ..strategy import Strategy
 from .manager import PluginInfo, registry, reload, reset
 
 __all__ = [
-    "PluginInfo", "datasets", "demos", "experts", "hookimpl", "load_dataset", "load_expert", "plugin_distribution",
+    "PluginInfo", "datasets", "demos", "experts", "hookimpl", "installed", "load_dataset", "load_expert", "plugin_distribution",
     "plugins", "registry", "reload", "reset", "strategies", "strategy_class",
 ]
 
@@ -75,3 +76,12 @@ def plugin_distribution(name: str, kind: str = "expert") -> str | None:
     spec = registry().specs[kind].get(name)
     info = registry().plugins.get(spec.plugin) if spec else None
     return info.distribution if info else None
+
+
+def installed(distribution: str) -> bool:
+    """Whether the pip package `distribution` is installed (its plugin loaded or not)."""
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
