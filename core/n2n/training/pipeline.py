@@ -225,9 +225,9 @@ def recipe(needs: str, data: DataSource, strategy: str = "") -> Recipe:
     given = frozenset(data.given())
     if given not in kind.choices:
         wrong = sorted(given - frozenset().union(*kind.choices))
-        together = " with ".join(FLAG[name] for name in sorted(given))
         what = (f"{', '.join(FLAG[name] for name in wrong)} does not apply: " if wrong
-                else f"{together} is not a combination it takes: " if len(given) > 1 else "")
+                else f"{' with '.join(FLAG[name] for name in sorted(given))} is not a combination it takes: " if len(given) > 1
+                else "")
         raise UsageError(f"{what}strategy {strategy or '?'!r} needs {needs} data: give {kind.usage}")
     return kind
 
