@@ -15,6 +15,12 @@ GENERATE = ["train", "digits-classifier->digits-gan", "--strategy", "cinn"]
 TRANSLATE = ["translate", "digits-classifier->digits", "x"]
 
 
+@pytest.fixture
+def forbid_loading_experts(monkeypatch):
+    """Call it, and an expert loading from then on fails the test: what is checked is checked before any model loads."""
+    return lambda: monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+
+
 def exit_code(argv: list[str]) -> int:
     try:
         return main(argv)
@@ -116,9 +122,9 @@ def test_sampling_arguments_of_the_wrong_kind_are_one_clear_error(keywords, mess
         bridge.sample(torch.zeros(1, bridge.strategy.source_dim), **keywords)
 
 
-def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
+def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, forbid_loading_experts):
     (tmp_path / "n2n-demo").write_text("notes")
-    monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+    forbid_loading_experts()
     assert exit_code(["demo", "--out", str(tmp_path / "n2n-demo")]) == 2
     assert "n2n-demo is a file: a demo writes a folder" in capsys.readouterr().err
     assert (tmp_path / "n2n-demo").read_text() == "notes"
@@ -128,29 +134,29 @@ def test_a_demo_into_a_file_is_refused_before_any_work(capsys, tmp_path, monkeyp
     ([], "already holds a training run: pass --resume"),  # said before the experts load and the data builds
     (["--resume", "--steps", "1"], "already trained for 2 steps, more than the 1 asked for"),
 ])
-def test_a_run_folder_holding_a_run_is_refused_before_any_work(flags, message, capsys, tmp_path, monkeypatch):
+def test_a_run_folder_holding_a_run_is_refused_before_any_work(flags, message, capsys, tmp_path, forbid_loading_experts):
     assert exit_code(TRAIN + ["--out", str(tmp_path), "--set", "blocks=1", "--set", "hidden=8"]) == 0
-    monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+    forbid_loading_experts()
     capsys.readouterr()
     assert exit_code([*TRAIN[:-2], *flags, "--out", str(tmp_path)]) == 1
     assert message in capsys.readouterr().err
 
 
-def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
+def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(capsys, tmp_path, forbid_loading_experts):
     """Under a file, a run folder failed only at its first checkpoint, 500 steps in."""
     (tmp_path / "notes").write_text("mine")
-    monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+    forbid_loading_experts()
     assert exit_code(TRAIN + ["--out", str(tmp_path / "notes" / "run")]) == 1
     assert f"{tmp_path / 'notes' / 'run'} cannot hold a training run (Not a directory)" in capsys.readouterr().err
     assert (tmp_path / "notes").read_text() == "mine"
 
 
-def test_a_demo_into_a_folder_it_did_not_write_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
+def test_a_demo_into_a_folder_it_did_not_write_is_refused_before_any_work(capsys, tmp_path, forbid_loading_experts):
     """A scene replaces its folder's checkpoints, bridge and samples: a training run there would be lost."""
     run = tmp_path / "runs" / "mine"
     (run / "checkpoints" / "step-00000500").mkdir(parents=True)
     (run / "samples.png").write_bytes(b"mine")
-    monkeypatch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+    forbid_loading_experts()
     assert exit_code(["demo", "--out", str(run)]) == 2
     assert "holds files no demo wrote (checkpoints, samples.png)" in capsys.readouterr().err
     assert sorted(path.name for path in run.iterdir()) == ["checkpoints", "samples.png"]  # untouched, not even marked

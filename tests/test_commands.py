@@ -12,6 +12,7 @@ from PIL import Image
 import n2n
 from n2n.cli import main
 from n2n.errors import N2NError
+from n2n.registry import strategy_class
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +115,6 @@ def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):
 
 def test_train_without_steps_takes_the_strategy_s_default(tmp_path, monkeypatch, capsys):
     """class-embed's is the paper's 200, where most strategies take 2000."""
-    from n2n.registry import strategy_class
-
     assert strategy_class("class-embed").default_steps == 200 and strategy_class("cinn").default_steps == 2000
     monkeypatch.setattr(strategy_class("mlp"), "default_steps", 7)
     assert main(["train", "digits-classifier->digits", "--strategy", "mlp", "--dataset", "digits", "--out", str(tmp_path),
