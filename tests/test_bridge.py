@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import huggingface_hub
 import pytest
@@ -192,6 +193,13 @@ def test_missing_tensor(saved):
 def test_not_a_bridge_directory(tmp_path):
     with pytest.raises(n2n.N2NError, match=r"is not a bridge directory \(no config.json\)"):
         n2n.load_bridge(tmp_path)
+
+
+@pytest.mark.parametrize("ref", [None, 3, "", "  "])
+def test_a_bridge_reference_that_names_nothing_is_one_clear_error(ref):
+    # '' would be the current folder, and None a TypeError from pathlib
+    with pytest.raises(n2n.N2NError, match=rf"a bridge is named by its folder, a zoo alias .* got {re.escape(repr(ref))}$"):
+        n2n.load_bridge(ref)
 
 
 def test_bridge_to_moves_the_strategy_and_every_expert():

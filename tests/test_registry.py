@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 import n2n
-from n2n.errors import PluginConflictError, UnknownNameError
+from n2n.errors import InvalidInputError, PluginConflictError, UnknownNameError
 from n2n.registry import manager as plugins
+from n2n.registry import strategy_class
 
 
 def test_installed_plugins_register_their_experts_and_datasets():
@@ -170,6 +173,13 @@ def test_unknown_name_without_close_match_lists_what_is_installed():
         n2n.load_expert("stable-cascade")
     assert "Did you mean" not in str(caught.value)
     assert f"Installed experts: {', '.join(n2n.experts())}." in str(caught.value)
+
+
+@pytest.mark.parametrize("load", [n2n.load_expert, n2n.load_dataset, strategy_class])
+@pytest.mark.parametrize("name", [None, 3, ["bert"]])
+def test_a_name_that_is_no_string_is_one_clear_error(load, name):
+    with pytest.raises(InvalidInputError, match=rf"names are strings such as '[a-z-]+', got {re.escape(repr(name))}$"):
+        load(name)
 
 
 

@@ -22,7 +22,7 @@ from .. import hookspecs
 from ..constants import ENV_LOAD_PLUGINS
 from ..dataset import Dataset
 from ..demo import Demo
-from ..errors import PluginConflictError, PluginError, UnknownNameError, plural
+from ..errors import InvalidInputError, PluginConflictError, PluginError, UnknownNameError, plural
 from ..expert import Expert
 from ..specs import NAME
 from ..strategy import Strategy
@@ -145,6 +145,8 @@ class Registry:
     # -- queries -----------------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:
         specs = self.specs[kind]
+        if not isinstance(name, str):
+            raise InvalidInputError(f"{kind} names are strings such as {next(iter(sorted(specs)), 'bert')!r}, got {name!r}")
         if name not in specs:
             raise UnknownNameError(kind, name, specs, hint=_install_hint(kind))
         return specs[name]
