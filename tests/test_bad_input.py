@@ -4,11 +4,15 @@ run lost, nor a traceback."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 import n2n
 from n2n.cli import main
+from n2n.demo import MARKER, claim_folder
+from n2n.io import write_json
 
 TRAIN = ["train", "digits-classifier->digits", "--strategy", "cinn", "--dataset", "digits", "--steps", "2"]
 GENERATE = ["train", "digits-classifier->digits-gan", "--strategy", "cinn"]
@@ -160,3 +164,22 @@ def test_a_demo_into_a_folder_it_did_not_write_is_refused_before_any_work(capsys
     assert exit_code(["demo", "--out", str(run)]) == 2
     assert "holds files no demo wrote (checkpoints, samples.png)" in capsys.readouterr().err
     assert sorted(path.name for path in run.iterdir()) == ["checkpoints", "samples.png"]  # untouched, not even marked
+
+
+def test_a_run_folder_beside_an_evaluations_metrics_json_is_no_demo_folder(capsys, tmp_path, forbid_loading_experts):
+    """Before the marker, a demo's folder was known by its metrics.json: `n2n eval > run/metrics.json` made a run one."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "metrics.json").write_text('{"transfer_accuracy": 0.9}')
+    forbid_loading_experts()
+    assert exit_code(["demo", "--out", str(run)]) == 2
+    assert "holds files no demo wrote (checkpoints, metrics.json)" in capsys.readouterr().err
+    assert not (run / MARKER).exists()
+
+
+def test_a_demo_folder_from_before_the_marker_is_claimed(tmp_path):
+    (tmp_path / "bridge").mkdir()
+    (tmp_path / "samples.png").write_bytes(b"png")
+    write_json(tmp_path / "metrics.json", {"transfer_accuracy": 0.98, "train_seconds": 27.2})
+    claim_folder(tmp_path, "digits")
+    assert json.loads((tmp_path / MARKER).read_text()) == {"scene": "digits"}

@@ -10,6 +10,7 @@ bridge, checkpoints and samples.
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar
@@ -19,6 +20,7 @@ from .io import write_json
 from .specs import DemoSpec, summary
 
 MARKER = ".n2n-demo"  # written into a scene's folder before it runs: a later scene may replace what is there
+OUTPUTS = {"bridge", "checkpoints", "samples.png", "metrics.json", "wav"}  # what the scenes write
 
 
 class Demo(abc.ABC):
@@ -41,14 +43,23 @@ class Demo(abc.ABC):
 def claim_folder(out: Path, scene: str) -> None:
     """Mark `out` as a demo's folder, or refuse it: a file, or a folder holding what no demo wrote (a training
     run's checkpoints, the user's own files; hidden ones such as .gitkeep aside), which the scene would replace.
-    A folder a demo wrote has its marker, or, from before the marker, its metrics.json."""
+    A folder a demo wrote has its marker, or is one from before the marker (`unmarked_demo`)."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: a demo writes a folder (its bridge, samples and metrics)")
     if out.is_dir() and (held := sorted(path.name for path in out.iterdir() if not path.name.startswith("."))) and not (
-            (out / MARKER).is_file() or (out / "metrics.json").is_file()):
+            (out / MARKER).is_file() or unmarked_demo(out, held)):
         raise UsageError(f"--out {out} holds files no demo wrote ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}), "
                          "and a demo replaces its folder's bridge, checkpoints and samples: choose a new or empty folder")
     write_json(out / MARKER, {"scene": scene})
+
+
+def unmarked_demo(out: Path, held: list[str]) -> bool:
+    """Whether `out`, holding `held`, is a finished scene's folder from before the marker: only what scenes
+    write, and a metrics.json with the demo's training time (a run folder beside an evaluation's JSON is not)."""
+    try:
+        return set(held) <= OUTPUTS and "train_seconds" in json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def report(out: Path, metrics: Mapping[str, float], timings: Mapping[str, float], shown: Iterable[str] | None = None) -> None:
