@@ -47,7 +47,7 @@ from .hub.weights import load_weights, planned_shapes, save_module, shape_differ
 from .images import enlargement, save_grid
 from .io import user_path
 from .progress import logger
-from .registry import experts, installed, load_expert, plugin_distribution, strategy_class
+from .registry import experts, installed, load_expert, load_failure, plugin_distribution, strategy_class
 from .settings import is_whole
 from .strategy import Strategy
 
@@ -414,6 +414,9 @@ def _load_expert(entry: dict[str, Any], side: str, directory: Path, device, dtyp
     name = entry["expert"]
     if name not in experts():
         install = entry.get("plugin") or f"n2n-plugin-{name}"
+        if (failure := load_failure(install)) is not None:
+            raise BridgeConfigError(f"{directory}: the {side} expert {name!r} is not loaded: its plugin {install} is installed but "
+                                    f"{failure} (`n2n plugins` lists every plugin's state)")
         if (chosen := os.environ.get(ENV_LOAD_PLUGINS)) is not None and installed(install):
             raise BridgeConfigError(f"{directory}: the {side} expert {name!r} is not loaded: {install} is installed, but "
                                     f"{ENV_LOAD_PLUGINS}={chosen!r} leaves its plugin out")

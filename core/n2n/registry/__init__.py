@@ -19,7 +19,7 @@ from ..strategy import Strategy
 from .manager import PluginInfo, registry, reload, reset
 
 __all__ = [
-    "PluginInfo", "datasets", "demos", "experts", "hookimpl", "installed", "load_dataset", "load_expert", "plugin_distribution",
+    "PluginInfo", "datasets", "demos", "experts", "hookimpl", "installed", "load_dataset", "load_failure", "load_expert", "plugin_distribution",
     "plugins", "registry", "reload", "reset", "strategies", "strategy_class",
 ]
 
@@ -76,6 +76,11 @@ def plugin_distribution(name: str, kind: str = "expert") -> str | None:
     spec = registry().specs[kind].get(name)
     info = registry().plugins.get(spec.plugin) if spec else None
     return info.distribution if info else None
+
+
+def load_failure(distribution: str) -> str | None:
+    """Why the installed plugin package `distribution` registered nothing, when loading it failed."""
+    return next((info.error for info in registry().plugins.values() if info.distribution == distribution and info.error), None)
 
 
 def installed(distribution: str) -> bool:
