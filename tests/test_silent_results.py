@@ -158,6 +158,16 @@ def test_an_untrusted_config_asking_for_huge_modules_is_refused_before_anything_
     assert ("meta", True) in built and ("cpu", True) not in built  # planned on the meta device, never allocated
 
 
+def test_an_untrusted_config_asking_for_a_deep_network_is_refused_while_it_is_planned(tmp_path):
+    """`"depth": 40000` took 15 s to plan on the meta device before its shapes were found wrong; deeper, hours."""
+    directory = n2n.create_bridge("mlp", "latent", "digits", hidden=8, depth=1).save_pretrained(tmp_path / "bridge")
+    config = json.loads((directory / "config.json").read_text())
+    config["config"]["depth"] = 10**7
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(n2n.N2NError, match=r"config.json: it describes a network of more than 1016 tensors, where model.safetensors holds 4$"):
+        n2n.load_bridge(directory)
+
+
 @pytest.mark.parametrize("content,message", [
     ("{\"a\": \"caf\xe9\"}".encode("latin-1"), "is not UTF-8 text"),
     (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),

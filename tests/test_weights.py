@@ -14,9 +14,10 @@ from n2n.hub.weights import load_module, save_module
 
 
 class Tiny(nn.Module):
-    def __init__(self, width: int = 4):
+    def __init__(self, width: int = 4, depth: int = 0):
         super().__init__()
         self.layer = nn.Linear(3, width)
+        self.more = nn.Sequential(*(nn.Linear(width, width) for _ in range(depth)))
 
 
 @pytest.fixture
@@ -36,8 +37,8 @@ def test_round_trip(saved):
 
 def test_unexpected_config_field(saved):
     _, path = saved
-    (path / "config.json").write_text(json.dumps({"width": 5, "depth": 2}))
-    with pytest.raises(WeightsError, match=r"unexpected fields \['depth'\]"):
+    (path / "config.json").write_text(json.dumps({"width": 5, "layers": 2}))
+    with pytest.raises(WeightsError, match=r"unexpected fields \['layers'\]"):
         load_module(Tiny, path)
 
 
@@ -72,6 +73,14 @@ def test_a_config_that_cannot_be_built_is_refused_before_anything_is_allocated(s
     _, path = saved
     (path / "config.json").write_text(json.dumps({"width": width}))
     with pytest.raises(WeightsError, match=message):
+        load_module(Tiny, path)
+
+
+def test_a_config_asking_for_a_deep_network_is_refused_while_it_is_planned(saved):
+    """Planning a million layers on the meta device would take an hour."""
+    _, path = saved
+    (path / "config.json").write_text(json.dumps({"width": 5, "depth": 10**6}))
+    with pytest.raises(WeightsError, match=r"config.json: it describes a network of more than 1008 tensors, where model.safetensors holds 2$"):
         load_module(Tiny, path)
 
 

@@ -352,7 +352,7 @@ def _check_sizes(strategy_cls: type[Strategy], source: Expert, target: Expert, a
     """The tensors the config would build, against those the weights file holds (`saved`: its header's
     shapes), before anything is allocated: the strategy is first built on the meta device (no memory). A
     config.json that asks for far more (`"hidden": 100000`) is refused."""
-    planned = planned_shapes(lambda: strategy_cls(source, target, auxiliary=auxiliary, **config).bridge_state_dict())
+    planned = planned_shapes(lambda: strategy_cls(source, target, auxiliary=auxiliary, **config).bridge_state_dict(), saved)
     if planned is not None and (differences := shape_differences(planned, saved, strategy_cls.added_tensors)):
         raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match the hyperparameters of {CONFIG_NAME} "
                            f"({differences}); the bridge was not built")

@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn.modules.module import register_module_buffer_registration_hook, register_module_parameter_registration_hook
 
 from ..constants import CONFIG_NAME, WEIGHTS_NAME, n2n_home
 from ..errors import InvalidInputError, WeightsError
@@ -74,14 +76,29 @@ def load_module(factory: Callable[..., M], directory: str | os.PathLike) -> M:
 def _check_planned_shapes(factory: Callable[..., nn.Module], config: dict[str, Any], directory: Path) -> None:
     """The tensors `config` would build against the weights file's header, before anything is allocated: a
     config.json that asks for far more is refused."""
-    planned = planned_shapes(lambda: factory(**config).state_dict())
-    if planned is not None and (differences := shape_differences(planned, weight_shapes(directory / WEIGHTS_NAME))):
+    saved = weight_shapes(directory / WEIGHTS_NAME)
+    try:
+        planned = planned_shapes(lambda: factory(**config).state_dict(), saved)
+    except InvalidInputError as exc:
+        raise WeightsError(f"{directory / CONFIG_NAME}: {exc}") from None
+    if planned is not None and (differences := shape_differences(planned, saved)):
         raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match {CONFIG_NAME} ({differences}); nothing was built")
 
 
-def planned_shapes(build: Callable[[], Mapping[str, torch.Tensor]]) -> dict[str, tuple[int, ...]] | None:
+def planned_shapes(build: Callable[[], Mapping[str, torch.Tensor]], saved: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]] | None:
     """Name -> shape of the tensors `build()` makes when run on the meta device (nothing is allocated); None when
-    it cannot run there (`load_weights` checks the module once it is built). Its InvalidInputError is raised."""
+    it cannot run there (`load_weights` checks the module once it is built). Its InvalidInputError is raised,
+    and so is one as soon as it has made far more tensors than the `saved` weights hold: even on the meta
+    device, a config.json asking for `"depth": 40000` would take seconds to build, a larger one hours. (An
+    expert loading on first use makes its real tensors on the CPU, which do not count.)"""
+    limit, owner, made = 4 * len(saved) + 1000, threading.get_ident(), 0
+
+    def count(_module, _name, tensor: torch.Tensor | None) -> None:
+        nonlocal made
+        if threading.get_ident() == owner and tensor is not None and tensor.is_meta and (made := made + 1) > limit:
+            raise InvalidInputError(f"it describes a network of more than {limit} tensors, where {WEIGHTS_NAME} holds {len(saved)}")
+
+    hooks = [register_module_parameter_registration_hook(count), register_module_buffer_registration_hook(count)]
     try:
         with torch.device("meta"):
             return {name: tuple(tensor.shape) for name, tensor in build().items()}
@@ -89,6 +106,9 @@ def planned_shapes(build: Callable[[], Mapping[str, torch.Tensor]]) -> dict[str,
         raise
     except Exception:
         return None
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def shape_differences(planned: Mapping[str, tuple[int, ...]], saved: Mapping[str, tuple[int, ...]],
