@@ -15,7 +15,7 @@ per-class accuracy, FID on the classifier's penultimate features (128-d, against
 digits of the class: a biased estimate, comparable between rows, not with FIDs elsewhere), relative
 diversity.
 
-    python benchmarks/hypermod.py [--fraction 0.1] [--steps 1800] [--json out.json]
+    python benchmarks/hypermod.py [--fraction 0.1] [--steps 1800] [--frozen body.4] [--only hypermod] [--json out.json]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ KEYS = ("class_accuracy_min", "class_accuracy_mean", "class_fid_mean", "class_fi
 PER_CLASS = 1000
 CONFIDENT = 0.9
 MAX_DRAWN = 1_000_000
+METHODS = ("hypermod", "cgan", "rejection")
 
 
 def rejection_samples(gan, classifier, seed: int) -> tuple[dict[int, torch.Tensor], float]:
@@ -57,6 +58,9 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.1, help="share of each class's train labels")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--frozen", nargs="+", default=[], metavar="LAYER",
+                        help="generator layers hypermod leaves unmodulated (the paper: StyleGAN's to-RGB; digits-gan's last: body.4)")
+    parser.add_argument("--only", nargs="+", choices=METHODS, default=METHODS, help="the methods to run (default: all)")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
@@ -74,40 +78,45 @@ def main() -> None:
         real, labels = digit_split("test")
         rows, extra = {}, {}
 
-        start = time.perf_counter()
-        bridge = n2n.create_bridge("hypermod", "label", gan, seed=args.seed, **{**CONFIG, "labelled_fraction": args.fraction})
-        data = training_data(bridge, DataSource(dataset="digits"), seed=args.seed, progress=False)
-        train(bridge, Path(home) / "hypermod", data, steps=steps, seed=args.seed, progress=True)
-        seconds = time.perf_counter() - start
-        outputs = {c: translate_latents(bridge, bridge.source.encode([c]), PER_CLASS, sampling) for c in range(10)}
-        rows["hypermod"] = class_report(outputs, real, labels, classifier)
-        extra["hypermod"] = {"train_seconds": seconds, "drawn_per_kept": 1.0, "labelled_items": len(data)}
+        if "hypermod" in args.only:
+            start, name = time.perf_counter(), "hypermod" + (f", frozen {' '.join(args.frozen)}" if args.frozen else "")
+            bridge = n2n.create_bridge("hypermod", "label", gan, seed=args.seed,
+                                       **{**CONFIG, "labelled_fraction": args.fraction, "frozen": args.frozen})
+            data = training_data(bridge, DataSource(dataset="digits"), seed=args.seed, progress=False)
+            train(bridge, Path(home) / "hypermod", data, steps=steps, seed=args.seed, progress=True)
+            seconds = time.perf_counter() - start
+            outputs = {c: translate_latents(bridge, bridge.source.encode([c]), PER_CLASS, sampling) for c in range(10)}
+            rows[name] = class_report(outputs, real, labels, classifier)
+            extra[name] = {"train_seconds": seconds, "drawn_per_kept": 1.0, "labelled_items": len(data)}
 
-        start = time.perf_counter()
-        images, train_labels = digit_split("train")
-        subset = labelled_subset(train_labels, args.fraction, args.seed)  # the labelled items hypermod saw
-        torch.manual_seed(args.seed)
-        cgan, _ = train_gan(images[subset], steps, 32, 48, torch.Generator().manual_seed(args.seed), labels=train_labels[subset])
-        seconds = time.perf_counter() - start
-        z = torch.randn(PER_CLASS, 32, generator=torch.Generator().manual_seed(sampling))
-        with torch.no_grad():
-            outputs = {c: cgan(z, torch.full((PER_CLASS,), c)) for c in range(10)}
-        rows["cgan from scratch"] = class_report(outputs, real, labels, classifier)
-        extra["cgan from scratch"] = {"train_seconds": seconds, "drawn_per_kept": 1.0, "labelled_items": len(subset)}
+        if "cgan" in args.only:
+            start = time.perf_counter()
+            images, train_labels = digit_split("train")
+            subset = labelled_subset(train_labels, args.fraction, args.seed)  # the labelled items hypermod saw
+            torch.manual_seed(args.seed)
+            cgan, _ = train_gan(images[subset], steps, 32, 48, torch.Generator().manual_seed(args.seed), labels=train_labels[subset])
+            seconds = time.perf_counter() - start
+            z = torch.randn(PER_CLASS, 32, generator=torch.Generator().manual_seed(sampling))
+            with torch.no_grad():
+                outputs = {c: cgan(z, torch.full((PER_CLASS,), c)) for c in range(10)}
+            rows["cgan from scratch"] = class_report(outputs, real, labels, classifier)
+            extra["cgan from scratch"] = {"train_seconds": seconds, "drawn_per_kept": 1.0, "labelled_items": len(subset)}
 
-        start = time.perf_counter()
-        outputs, drawn = rejection_samples(gan, classifier, sampling)
-        rows["rejection sampling"] = class_report(outputs, real, labels, classifier)
-        extra["rejection sampling"] = {"train_seconds": 0.0, "drawn_per_kept": drawn, "labelled_items": 0,
-                                       "sampling_seconds": time.perf_counter() - start}
+        if "rejection" in args.only:
+            start = time.perf_counter()
+            outputs, drawn = rejection_samples(gan, classifier, sampling)
+            rows["rejection sampling"] = class_report(outputs, real, labels, classifier)
+            extra["rejection sampling"] = {"train_seconds": 0.0, "drawn_per_kept": drawn, "labelled_items": 0,
+                                           "sampling_seconds": time.perf_counter() - start}
 
     header = ("method", "acc min", "acc mean", "FID mean", "FID max", "diversity", "labels", "train s", "drawn/kept")
     print(f"digits, {args.fraction:.0%} of the train labels, {steps} steps; {PER_CLASS} samples per class, judged by digits-classifier")
-    print(" | ".join(f"{h:>18}" if i == 0 else f"{h:>9}" for i, h in enumerate(header)))
+    width = max(18, *map(len, rows))
+    print(" | ".join(f"{h:>{width}}" if i == 0 else f"{h:>9}" for i, h in enumerate(header)))
     for method, report in rows.items():
         more = extra[method]
         values = [report[k] for k in KEYS] + [more["labelled_items"], more["train_seconds"], more["drawn_per_kept"]]
-        print(" | ".join([f"{method:>18}"] + [f"{v:>9.3f}" if isinstance(v, float) else f"{v:>9}" for v in values]))
+        print(" | ".join([f"{method:>{width}}"] + [f"{v:>9.3f}" if isinstance(v, float) else f"{v:>9}" for v in values]))
     if args.json:
         Path(args.json).write_text(json.dumps({m: {**rows[m], **extra[m]} for m in rows}, indent=2))
 

@@ -41,6 +41,7 @@ optimiser's state.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 
 import torch
 import torch.nn.functional as F
@@ -65,6 +66,9 @@ MODULATED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, *TRANSPOSED)
 @dataclasses.dataclass
 class HypermodConfig(LoopConfig):
     modulation: str = "channel"  # "channel" (separable per output and input channel) or "full" (per pair)
+    frozen: tuple = ()  # names of generator layers left unmodulated, or shell-style patterns ("mapping.*"): the paper
+    # leaves StyleGAN's mapping network and to-RGB layers as they are (the default modulates every layer: the digits
+    # and faces GANs have neither, their last convolution is also their last synthesis layer)
     code_dim: int = 64  # the class code (the paper: 64)
     hidden: int = 256  # width of the hypernetwork (ours)
     depth: int = 4  # hidden layers of the hypernetwork (the paper: a 4-layer MLP)
@@ -165,17 +169,28 @@ class Hypermod(Strategy):
                                     f"({source.modality})")
         self.layers = self._layers(target)
         if not self.layers:
-            raise InvalidInputError(f"hypermod: expert {target.name!r}'s decoder has no linear or convolutional layer to modulate")
+            raise InvalidInputError(f"hypermod: expert {target.name!r}'s decoder has no linear or convolutional layer to modulate"
+                                    + (f" that frozen {list(self.config.frozen)} leaves" if self.config.frozen else ""))
         c = self.config
         self.conditioning = Conditioning(self.source_dim, c.code_dim, c.hidden, sum(layer.outputs for layer in self.layers), c.depth,
                                          c.init_scale)
 
     def _layers(self, target: Expert) -> list[Layer]:
         """The decoder's linear and convolutional layers whose weight is a plain parameter (a weight that a
-        parametrisation such as spectral norm recomputes cannot be replaced, and is left as it is)."""
+        parametrisation such as spectral norm recomputes cannot be replaced, and is left as it is), but those
+        named in `frozen`."""
+        candidates = {name: module for name, module in target.decoder.named_modules() if isinstance(module, MODULATED)}
+        frozen = self.config.frozen
+        if not all(isinstance(pattern, str) for pattern in frozen):  # a list or tuple (`make_config` checks)
+            raise InvalidInputError(f"hypermod: frozen is a list of layer names or patterns, such as [\"mapping.*\"], got {list(frozen)!r}")
+        matched = {pattern: [name for name in candidates if fnmatch.fnmatchcase(name, pattern)] for pattern in frozen}
+        if unmatched := [pattern for pattern, names in matched.items() if not names]:
+            raise InvalidInputError(f"hypermod: frozen {unmatched} matches no linear or convolutional layer of {target.name!r}'s "
+                                    f"decoder; its layers: {', '.join(candidates)}")
+        kept = {name for names in matched.values() for name in names}
         parameters, layers, skipped = dict(target.decoder.named_parameters()), [], []
-        for name, module in target.decoder.named_modules():
-            if not isinstance(module, MODULATED):
+        for name, module in candidates.items():
+            if name in kept:
                 continue
             if f"{name}.weight" not in parameters:
                 skipped.append(name)
