@@ -15,7 +15,7 @@ per-class accuracy, FID on the classifier's penultimate features (128-d, against
 digits of the class: a biased estimate, comparable between rows, not with FIDs elsewhere), relative
 diversity.
 
-    python benchmarks/hypermod.py [--fraction 0.1] [--steps 1800] [--frozen body.4] [--only hypermod] [--json out.json]
+    python benchmarks/hypermod.py [--fraction 0.1] [--steps 1800] [--unmodulated body.4] [--only hypermod] [--json out.json]
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.1, help="share of each class's train labels")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--frozen", nargs="+", default=[], metavar="LAYER",
-                        help="generator layers hypermod leaves unmodulated (the paper: StyleGAN's to-RGB; digits-gan's last: body.4)")
+    parser.add_argument("--unmodulated", nargs="+", default=[], metavar="LAYER",
+                        help="generator layers hypermod leaves as they are (the paper: StyleGAN's to-RGB; digits-gan's last: body.4)")
     parser.add_argument("--only", nargs="+", choices=METHODS, default=METHODS, help="the methods to run (default: all)")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args()
@@ -79,9 +79,9 @@ def main() -> None:
         rows, extra = {}, {}
 
         if "hypermod" in args.only:
-            start, name = time.perf_counter(), "hypermod" + (f", frozen {' '.join(args.frozen)}" if args.frozen else "")
+            start, name = time.perf_counter(), "hypermod" + (f", unmodulated {' '.join(args.unmodulated)}" if args.unmodulated else "")
             bridge = n2n.create_bridge("hypermod", "label", gan, seed=args.seed,
-                                       **{**CONFIG, "labelled_fraction": args.fraction, "frozen": args.frozen})
+                                       **{**CONFIG, "labelled_fraction": args.fraction, "unmodulated": args.unmodulated})
             data = training_data(bridge, DataSource(dataset="digits"), seed=args.seed, progress=False)
             train(bridge, Path(home) / "hypermod", data, steps=steps, seed=args.seed, progress=True)
             seconds = time.perf_counter() - start

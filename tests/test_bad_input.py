@@ -162,7 +162,7 @@ def test_a_demo_into_a_folder_it_did_not_write_is_refused_before_any_work(capsys
     (run / "samples.png").write_bytes(b"mine")
     forbid_loading_experts()
     assert exit_code(["demo", "--out", str(run)]) == 2
-    assert "holds files no demo wrote (checkpoints, samples.png)" in capsys.readouterr().err
+    assert "holds files (checkpoints, samples.png) and no .n2n-demo marker of a demo's folder" in capsys.readouterr().err
     assert sorted(path.name for path in run.iterdir()) == ["checkpoints", "samples.png"]  # untouched, not even marked
 
 
@@ -173,12 +173,21 @@ def test_a_run_folder_beside_an_evaluations_metrics_json_is_no_demo_folder(capsy
     (run / "metrics.json").write_text('{"transfer_accuracy": 0.9}')
     forbid_loading_experts()
     assert exit_code(["demo", "--out", str(run)]) == 2
-    assert "holds files no demo wrote (checkpoints, metrics.json)" in capsys.readouterr().err
+    assert "holds files (checkpoints, metrics.json) and no .n2n-demo marker" in capsys.readouterr().err
     assert not (run / MARKER).exists()
 
 
+@pytest.mark.parametrize("metrics", ['["train_seconds"]', '"train_seconds"', "{", '{"transfer_accuracy": 0.9}'])
+def test_a_folder_whose_metrics_json_is_no_demos_is_refused(tmp_path, metrics):
+    (tmp_path / "metrics.json").write_text(metrics)
+    with pytest.raises(n2n.errors.UsageError, match="and no .n2n-demo marker"):
+        claim_folder(tmp_path, "digits")
+    assert not (tmp_path / MARKER).exists()
+
+
 def test_a_demo_folder_from_before_the_marker_is_claimed(tmp_path):
-    (tmp_path / "bridge").mkdir()
+    for bridge in ("bridge", "bridge-reversed"):  # `n2n demo transfer` wrote both
+        (tmp_path / bridge).mkdir()
     (tmp_path / "samples.png").write_bytes(b"png")
     write_json(tmp_path / "metrics.json", {"transfer_accuracy": 0.98, "train_seconds": 27.2})
     claim_folder(tmp_path, "digits")

@@ -127,9 +127,9 @@ def test_a_moving_average_that_cannot_move_is_refused(ema):
         n2n.create_bridge("hypermod", "label", "digits-gan", ema=ema)
 
 
-def test_frozen_layers_render_with_the_generators_own_weights(tmp_path):
-    """The paper leaves StyleGAN's to-RGB layers unmodulated; `frozen` does so for any layer by name."""
-    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, frozen=["body.4", "project.*"], **CONFIG)
+def test_unmodulated_layers_render_with_the_generators_own_weights(tmp_path):
+    """The paper leaves StyleGAN's to-RGB layers as they are; `unmodulated` does so for any layer by name."""
+    bridge = n2n.create_bridge("hypermod", "label", "digits-gan", seed=0, unmodulated=["body.4", "project"], **CONFIG)
     codes = bridge.strategy.conditioning.codes[:2]
     assert set(bridge.strategy.modulated(codes)) == {"body.0.weight", "body.0.bias", "body.2.weight", "body.2.bias"}
     seen = []
@@ -142,18 +142,19 @@ def test_frozen_layers_render_with_the_generators_own_weights(tmp_path):
     inputs, output = seen[0]
     torch.testing.assert_close(output, torch.nn.functional.conv2d(inputs, last.weight, last.bias, padding=1))
     loaded = n2n.load_bridge(bridge.save_pretrained(tmp_path / "bridge"))
-    assert loaded.strategy.config.frozen == ("body.4", "project.*")
+    assert loaded.strategy.config.unmodulated == ("body.4", "project")
     torch.testing.assert_close(loaded.translate(["3"], n_samples=2, seed=1), bridge.translate(["3"], n_samples=2, seed=1), atol=0, rtol=0)
 
 
-@pytest.mark.parametrize(("frozen", "message"), [
-    (["body.9"], r"frozen \['body.9'\] matches no linear or convolutional layer of 'digits-gan'.s decoder; its layers: project.0, body.0, body.2, body.4$"),
-    (["*"], r"decoder has no linear or convolutional layer to modulate that frozen \['\*'\] leaves$"),
-    ([3], r"frozen is a list of layer names or patterns, such as \[\"mapping.\*\"\], got \[3\]$"),
+@pytest.mark.parametrize(("unmodulated", "message"), [
+    (["body.9"], r"unmodulated \['body.9'\] matches no linear or convolutional layer of 'digits-gan'.s decoder; its layers: "
+                 r"project.0, body.0, body.2, body.4$"),
+    (["*"], r"decoder has no linear or convolutional layer to modulate that unmodulated \['\*'\] leaves$"),
+    ([3], r"unmodulated is a list of layer names or patterns, such as \[\"mapping\"\], got \[3\]$"),
 ])
-def test_frozen_names_that_leave_nothing_sensible_are_refused(frozen, message):
+def test_unmodulated_names_that_leave_nothing_sensible_are_refused(unmodulated, message):
     with pytest.raises(n2n.errors.InvalidInputError, match=message):
-        n2n.create_bridge("hypermod", "label", "digits-gan", frozen=frozen)
+        n2n.create_bridge("hypermod", "label", "digits-gan", unmodulated=unmodulated)
 
 
 def test_a_one_weight_filter_modulates_to_finite_weights():

@@ -76,11 +76,11 @@ def test_a_bridge_whose_experts_plugin_failed_to_load_says_why(install_plugin, t
     """Not "pip install n2n-plugin-broken", which is installed and failed."""
     directory = n2n.create_bridge("mlp", "latent", "digits", seed=0).save_pretrained(tmp_path / "bridge")
     config = json.loads((directory / "config.json").read_text())
-    config["target"] |= {"expert": "broken-expert", "plugin": "n2n-plugin-broken"}
+    config["target"] |= {"expert": "broken-expert", "plugin": "N2N_Plugin_broken"}  # pip's spellings of one name
     (directory / "config.json").write_text(json.dumps(config))
     install_plugin("broken", "raise RuntimeError('missing system library')\n")
     plugins.reload()
-    with pytest.raises(n2n.N2NError, match=r"the target expert 'broken-expert' is not loaded: its plugin n2n-plugin-broken is installed "
+    with pytest.raises(n2n.N2NError, match=r"the target expert 'broken-expert' is not loaded: its plugin N2N_Plugin_broken is installed "
                                            r"but failed to import 'fake_n2n_broken': RuntimeError: missing system library \(`n2n plugins`"):
         n2n.load_bridge(directory)
 

@@ -164,7 +164,7 @@ def test_an_untrusted_config_asking_for_a_deep_network_is_refused_while_it_is_pl
     config = json.loads((directory / "config.json").read_text())
     config["config"]["depth"] = 10**7
     (directory / "config.json").write_text(json.dumps(config))
-    with pytest.raises(n2n.N2NError, match=r"config.json: it describes a network of more than 1016 tensors, where model.safetensors holds 4$"):
+    with pytest.raises(n2n.N2NError, match=r"config.json: building it made more than 1016 tensors, where model.safetensors holds 4$"):
         n2n.load_bridge(directory)
 
 

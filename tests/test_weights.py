@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from n2n.errors import WeightsError
-from n2n.hub.weights import load_module, save_module
+from n2n.hub.weights import load_module, planned_shapes, save_module, unplanned
 
 
 class Tiny(nn.Module):
@@ -80,8 +81,42 @@ def test_a_config_asking_for_a_deep_network_is_refused_while_it_is_planned(saved
     """Planning a million layers on the meta device would take an hour."""
     _, path = saved
     (path / "config.json").write_text(json.dumps({"width": 5, "depth": 10**6}))
-    with pytest.raises(WeightsError, match=r"config.json: it describes a network of more than 1008 tensors, where model.safetensors holds 2$"):
+    with pytest.raises(WeightsError, match=r"config.json: building it made more than 1008 tensors, where model.safetensors holds 2$"):
         load_module(Tiny, path)
+
+
+def test_tensors_an_expert_makes_while_loading_do_not_count_against_the_plan():
+    """An expert that loads on first use, inside a strategy's constructor, is not the config's doing."""
+    def build():
+        with unplanned():
+            nn.Sequential(*(nn.Linear(2, 2) for _ in range(600)))  # 1,200 tensors
+        return Tiny(5).state_dict()
+
+    assert planned_shapes(build, {"layer.weight": (5, 3), "layer.bias": (5,)}) == {"layer.weight": (5, 3), "layer.bias": (5,)}
+
+
+def test_planning_leaves_other_threads_building_modules_alone():
+    """Torch's registration hooks are global: adding and removing them per plan broke a thread registering
+    parameters meanwhile ("OrderedDict mutated during iteration"), and its tensors must not count either."""
+    errors, done = [], threading.Event()
+
+    def build_elsewhere():
+        while not done.is_set():
+            try:
+                with torch.device("meta"):
+                    nn.Linear(2, 2)
+            except Exception as exc:  # any failure here is the bug
+                errors.append(exc)
+
+    other = threading.Thread(target=build_elsewhere)
+    other.start()
+    try:
+        for _ in range(300):
+            assert planned_shapes(lambda: Tiny(5).state_dict(), {}) == {"layer.weight": (5, 3), "layer.bias": (5,)}
+    finally:
+        done.set()
+        other.join()
+    assert not errors
 
 
 def test_truncated_weights(saved):

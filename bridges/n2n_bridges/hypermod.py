@@ -3,7 +3,8 @@ frozen weights.
 
 Laria, Wang, van de Weijer, Raducanu, "Transferring Unconditional to Conditional GANs with
 Hyper-Modulation", CVPR Workshops 2022 (arXiv:2112.02219). A learned code per class feeds a hypernetwork
-that predicts, for every linear and convolutional layer of the frozen generator, a scale γ and shift β
+that predicts, for every linear and convolutional layer of the frozen generator (but those named in
+`unmodulated`, as the paper leaves StyleGAN's mapping network and to-RGB layers), a scale γ and shift β
 applied to its standardised weights, W_c = μ + σ·(W_std ⊙ γ + β) (W_std: W standardised per output
 filter, the slice along its first dimension, its second in a transposed convolution), and a shift of its
 bias. The generator runs with W_c through `torch.func.functional_call`: any torch generator an expert
@@ -66,9 +67,9 @@ MODULATED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, *TRANSPOSED)
 @dataclasses.dataclass
 class HypermodConfig(LoopConfig):
     modulation: str = "channel"  # "channel" (separable per output and input channel) or "full" (per pair)
-    frozen: tuple = ()  # names of generator layers left unmodulated, or shell-style patterns ("mapping.*"): the paper
-    # leaves StyleGAN's mapping network and to-RGB layers as they are (the default modulates every layer: the digits
-    # and faces GANs have neither, their last convolution is also their last synthesis layer)
+    unmodulated: tuple = ()  # generator layers left as they are, by name or shell-style pattern; a module's name
+    # covers its layers ("mapping"): the paper leaves StyleGAN's mapping network and to-RGB layers unmodulated (the
+    # default modulates every layer: the digits and faces GANs have neither, their last convolution draws the image)
     code_dim: int = 64  # the class code (the paper: 64)
     hidden: int = 256  # width of the hypernetwork (ours)
     depth: int = 4  # hidden layers of the hypernetwork (the paper: a 4-layer MLP)
@@ -170,7 +171,7 @@ class Hypermod(Strategy):
         self.layers = self._layers(target)
         if not self.layers:
             raise InvalidInputError(f"hypermod: expert {target.name!r}'s decoder has no linear or convolutional layer to modulate"
-                                    + (f" that frozen {list(self.config.frozen)} leaves" if self.config.frozen else ""))
+                                    + (f" that unmodulated {list(self.config.unmodulated)} leaves" if self.config.unmodulated else ""))
         c = self.config
         self.conditioning = Conditioning(self.source_dim, c.code_dim, c.hidden, sum(layer.outputs for layer in self.layers), c.depth,
                                          c.init_scale)
@@ -178,19 +179,21 @@ class Hypermod(Strategy):
     def _layers(self, target: Expert) -> list[Layer]:
         """The decoder's linear and convolutional layers whose weight is a plain parameter (a weight that a
         parametrisation such as spectral norm recomputes cannot be replaced, and is left as it is), but those
-        named in `frozen`."""
+        named in `unmodulated`."""
         candidates = {name: module for name, module in target.decoder.named_modules() if isinstance(module, MODULATED)}
-        frozen = self.config.frozen
-        if not all(isinstance(pattern, str) for pattern in frozen):  # a list or tuple (`make_config` checks)
-            raise InvalidInputError(f"hypermod: frozen is a list of layer names or patterns, such as [\"mapping.*\"], got {list(frozen)!r}")
-        matched = {pattern: [name for name in candidates if fnmatch.fnmatchcase(name, pattern)] for pattern in frozen}
+        patterns = self.config.unmodulated
+        if not all(isinstance(pattern, str) for pattern in patterns):  # a list or tuple (`make_config` checks)
+            raise InvalidInputError(f"hypermod: unmodulated is a list of layer names or patterns, such as [\"mapping\"], got {list(patterns)!r}")
+        matched = {pattern: [name for name in candidates if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, f"{pattern}.*")]
+                   for pattern in patterns}
         if unmatched := [pattern for pattern, names in matched.items() if not names]:
-            raise InvalidInputError(f"hypermod: frozen {unmatched} matches no linear or convolutional layer of {target.name!r}'s "
-                                    f"decoder; its layers: {', '.join(candidates)}")
-        kept = {name for names in matched.values() for name in names}
+            shown = ", ".join(list(candidates)[:12]) + (f" and {len(candidates) - 12} more" if len(candidates) > 12 else "")
+            raise InvalidInputError(f"hypermod: unmodulated {unmatched} matches no linear or convolutional layer of {target.name!r}'s "
+                                    f"decoder; its layers: {shown}")
+        excluded = {name for names in matched.values() for name in names}
         parameters, layers, skipped = dict(target.decoder.named_parameters()), [], []
         for name, module in candidates.items():
-            if name in kept:
+            if name in excluded:
                 continue
             if f"{name}.weight" not in parameters:
                 skipped.append(name)

@@ -376,7 +376,7 @@ def load_bridge(
     """A bridge from a directory, a zoo alias (`bert->digits`, `bert->digits:mlp`: the local zoo first,
     then the zoo index's Hub repo) or a Hub repo id (`org/name`, at `revision`); `hub_kwargs` go to
     `Bridge.from_pretrained` (token, cache_dir, local_files_only, force_download)."""
-    if not isinstance(ref, (str, os.PathLike)) or not str(ref).strip():
+    if not isinstance(ref, (str, os.PathLike)) or not str(os.fspath(ref)).strip():
         raise InvalidInputError(f"a bridge is named by its folder, a zoo alias ('bert->digits') or a Hub repo id ('org/name'), got {ref!r}")
     path = user_path(ref)
     if path.is_dir():

@@ -20,7 +20,7 @@ from .io import write_json
 from .specs import DemoSpec, summary
 
 MARKER = ".n2n-demo"  # written into a scene's folder before it runs: a later scene may replace what is there
-OUTPUTS = {"bridge", "checkpoints", "samples.png", "metrics.json", "wav"}  # what the scenes write
+PRE_MARKER_OUTPUTS = {"bridge", "bridge-reversed", "checkpoints", "samples.png", "metrics.json", "wav"}  # what scenes wrote then
 
 
 class Demo(abc.ABC):
@@ -48,18 +48,21 @@ def claim_folder(out: Path, scene: str) -> None:
         raise UsageError(f"--out {out} is a file: a demo writes a folder (its bridge, samples and metrics)")
     if out.is_dir() and (held := sorted(path.name for path in out.iterdir() if not path.name.startswith("."))) and not (
             (out / MARKER).is_file() or unmarked_demo(out, held)):
-        raise UsageError(f"--out {out} holds files no demo wrote ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}), "
-                         "and a demo replaces its folder's bridge, checkpoints and samples: choose a new or empty folder")
+        raise UsageError(f"--out {out} holds files ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}) and no {MARKER} marker "
+                         "of a demo's folder, and a demo replaces its folder's bridge, checkpoints and samples: choose a new or empty folder")
     write_json(out / MARKER, {"scene": scene})
 
 
 def unmarked_demo(out: Path, held: list[str]) -> bool:
     """Whether `out`, holding `held`, is a finished scene's folder from before the marker: only what scenes
     write, and a metrics.json with the demo's training time (a run folder beside an evaluation's JSON is not)."""
-    try:
-        return set(held) <= OUTPUTS and "train_seconds" in json.loads((out / "metrics.json").read_text())
-    except (OSError, ValueError, TypeError):
+    if not set(held) <= PRE_MARKER_OUTPUTS:
         return False
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(metrics, dict) and "train_seconds" in metrics
 
 
 def report(out: Path, metrics: Mapping[str, float], timings: Mapping[str, float], shown: Iterable[str] | None = None) -> None:

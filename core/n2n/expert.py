@@ -30,6 +30,7 @@ from torch import nn
 from .batching import batchable, vmapped
 from .errors import InvalidInputError, PluginError, UnsupportedOperationError, WeightsError
 from .hub.checkpoints import PackagedCheckpoint, resolve_checkpoint
+from .hub.weights import unplanned
 from .inputs import prepare_inputs, validate_latents
 from .settings import check_settings
 from .specs import ExpertSpec, summary
@@ -160,7 +161,7 @@ class Expert:
             if self.has_weights and (absent := [name for name in self.required_files if not (self.path / name).is_file()]):
                 raise WeightsError(f"{self.path} has no {', '.join(absent)}: expert {self.name!r} loads a checkpoint "
                                    f"directory holding {', '.join(self.required_files)}")
-            with torch.device("cpu"):  # real weights, also when a caller builds modules on the meta device
+            with torch.device("cpu"), unplanned():  # real weights, also when a caller plans modules on the meta device
                 self._load(self.path if self.has_weights else None)
             for module in self._modules():
                 module.eval().requires_grad_(False).to(self.device, self.dtype)

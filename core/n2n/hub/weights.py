@@ -6,13 +6,14 @@ of the right shape, or one clear error says which. Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,20 +86,51 @@ def _check_planned_shapes(factory: Callable[..., nn.Module], config: dict[str, A
         raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match {CONFIG_NAME} ({differences}); nothing was built")
 
 
+@dataclasses.dataclass
+class _Budget:
+    """How many tensors a `planned_shapes` build may make, and how many it has made."""
+
+    limit: int
+    saved: int
+    made: int = 0
+
+
+_planning: ContextVar[_Budget | None] = ContextVar("n2n_planning", default=None)
+
+
+def _count_planned(_module: nn.Module, _name: str, tensor: torch.Tensor | None) -> None:
+    """Torch's registration hook for every parameter and buffer: counts the meta tensors made while a
+    `planned_shapes` build runs in this thread (context), and stops it past its budget."""
+    budget = _planning.get()
+    if budget is not None and tensor is not None and tensor.is_meta:
+        budget.made += 1
+        if budget.made > budget.limit:
+            raise InvalidInputError(f"building it made more than {budget.limit} tensors, where {WEIGHTS_NAME} holds {budget.saved}")
+
+
+# installed once, never removed: adding and removing torch's global hooks while another thread registers
+# parameters breaks that thread ("OrderedDict mutated during iteration")
+register_module_parameter_registration_hook(_count_planned)
+register_module_buffer_registration_hook(_count_planned)
+
+
+@contextmanager
+def unplanned() -> Iterator[None]:
+    """Tensors made in the block do not count against a `planned_shapes` build around it (an expert that loads
+    its real weights on first use, inside a strategy's constructor)."""
+    token = _planning.set(None)
+    try:
+        yield
+    finally:
+        _planning.reset(token)
+
+
 def planned_shapes(build: Callable[[], Mapping[str, torch.Tensor]], saved: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]] | None:
     """Name -> shape of the tensors `build()` makes when run on the meta device (nothing is allocated); None when
     it cannot run there (`load_weights` checks the module once it is built). Its InvalidInputError is raised,
     and so is one as soon as it has made far more tensors than the `saved` weights hold: even on the meta
-    device, a config.json asking for `"depth": 40000` would take seconds to build, a larger one hours. (An
-    expert loading on first use makes its real tensors on the CPU, which do not count.)"""
-    limit, owner, made = 4 * len(saved) + 1000, threading.get_ident(), 0
-
-    def count(_module, _name, tensor: torch.Tensor | None) -> None:
-        nonlocal made
-        if threading.get_ident() == owner and tensor is not None and tensor.is_meta and (made := made + 1) > limit:
-            raise InvalidInputError(f"it describes a network of more than {limit} tensors, where {WEIGHTS_NAME} holds {len(saved)}")
-
-    hooks = [register_module_parameter_registration_hook(count), register_module_buffer_registration_hook(count)]
+    device, a config.json asking for `"depth": 40000` would take seconds to build, a larger one hours."""
+    token = _planning.set(_Budget(limit=4 * len(saved) + 1000, saved=len(saved)))
     try:
         with torch.device("meta"):
             return {name: tuple(tensor.shape) for name, tensor in build().items()}
@@ -107,8 +139,7 @@ def planned_shapes(build: Callable[[], Mapping[str, torch.Tensor]], saved: Mappi
     except Exception:
         return None
     finally:
-        for hook in hooks:
-            hook.remove()
+        _planning.reset(token)
 
 
 def shape_differences(planned: Mapping[str, tuple[int, ...]], saved: Mapping[str, tuple[int, ...]],

@@ -10,6 +10,7 @@ import importlib.metadata
 from pathlib import Path
 
 import torch
+from packaging.utils import canonicalize_name
 
 from ..dataset import Dataset
 from ..expert import Expert
@@ -79,8 +80,11 @@ def plugin_distribution(name: str, kind: str = "expert") -> str | None:
 
 
 def load_failure(distribution: str) -> str | None:
-    """Why the installed plugin package `distribution` registered nothing, when loading it failed."""
-    return next((info.error for info in registry().plugins.values() if info.distribution == distribution and info.error), None)
+    """What went wrong loading the installed plugin package `distribution` (its name as pip spells it any way:
+    n2n_plugin_X is n2n-plugin-x), if anything did."""
+    name = canonicalize_name(distribution)
+    return next((info.error for info in registry().plugins.values()
+                 if info.error and info.distribution and canonicalize_name(info.distribution) == name), None)
 
 
 def installed(distribution: str) -> bool:
