@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+from judges import PixelSVM
 
 PER_CLASS = 1000
 TASKS = {"repurpose": ("digits-cgan", ("8", "9")), "repair": ("digits-cgan-starved", ("5",))}
@@ -43,26 +43,13 @@ def settings(demo: dict, demo_steps: int, paper_steps: int) -> dict[str, tuple[d
     }
 
 
-def svm_judge():
-    """An RBF SVM on the train split's pixels, and its accuracy on the test split."""
-    from sklearn.svm import SVC
-
-    from n2n_plugin_digits.data import digit_split
-
-    images, labels = digit_split("train")
-    svm = SVC(gamma="scale").fit(images.flatten(1).numpy(), labels.numpy())
-    test, test_labels = digit_split("test")
-    return svm, float((torch.from_numpy(svm.predict(test.flatten(1).numpy())) == test_labels).float().mean())
-
-
 def measure(bridge, classes: list[int], real, labels, svm, seed: int) -> dict[int, dict[str, float]]:
     from n2n.data.build import evaluation_seed
     from n2n.training.metrics import class_report, translate_latents
 
     outputs = {k: translate_latents(bridge, bridge.source.encode([k]), PER_CLASS, evaluation_seed(seed)) for k in classes}
     report = class_report(outputs, real, labels, bridge.auxiliary["classifier"])
-    return {k: {"accuracy": report[f"class_{k}_accuracy"], "svm_accuracy": float((torch.from_numpy(
-                svm.predict(outputs[k].flatten(1).numpy())) == k).float().mean()),
+    return {k: {"accuracy": report[f"class_{k}_accuracy"], "svm_accuracy": (svm.predict(outputs[k]) == k).float().mean().item(),
                 "relative_diversity": report[f"class_{k}_relative_diversity"], "fid": report[f"class_{k}_fid"]}
             for k in classes}
 
@@ -83,7 +70,7 @@ def main() -> None:
 
         steps = args.steps or STEPS
         real, labels = digit_split("test")
-        svm, svm_test = svm_judge()
+        svm = PixelSVM()
         results = []
         for task, (target, classes) in TASKS.items():
             for setting, (config, setting_steps) in settings(CONFIG, steps, args.paper_steps).items():
@@ -102,7 +89,7 @@ def main() -> None:
                         **{key: sum(v[key] for v in own.values()) / len(own) for key in next(iter(own.values()))}})
 
     print(f"{PER_CLASS} samples per class; judge: digits-classifier (optimised against); independent judge: an SVM on pixels "
-          f"({svm_test:.3f} on real test digits)")
+          f"({svm.test_accuracy:.3f} on real test digits)")
     header = ("task", "setting", "steps", "class", "acc (judge)", "acc (SVM)", "diversity", "FID", "train s")
     print(" | ".join(f"{h:>31}" if i == 1 else f"{h:>11}" for i, h in enumerate(header)))
     for row in results:
@@ -110,7 +97,7 @@ def main() -> None:
                   row["relative_diversity"], row["fid"], row["train_seconds"]]
         print(" | ".join(f"{v:>31}" if i == 1 else f"{v:>11.3f}" if isinstance(v, float) else f"{v:>11}" for i, v in enumerate(values)))
     if args.json:
-        Path(args.json).write_text(json.dumps({"svm_test_accuracy": svm_test, "rows": results}, indent=2))
+        Path(args.json).write_text(json.dumps({"svm_test_accuracy": svm.test_accuracy, "rows": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ translates both ways. The baseline is a `cinn` trained on class-matched random p
 paired with a random target latent of the same class), one per direction: it can keep the class, not
 which source items are near each other (locality), beyond what it happens to learn from the random
 pairing. Both are judged by `digits-classifier` on held-out test digits and fresh GAN samples
-(`n2n.training.transfer`).
+(`n2n.training.transfer`), or with `--judge svm` by an RBF SVM on pixels that no part of the training saw
+(`digits-classifier` labels the GAN's draws that latent-vae aligns by, and picks the fresh ones).
 
 `latent-vae` is evaluated once per sampling `correlation`, `class_confidence` and `keep_widest` (the same
 trained bridge): correlation 1 decodes the source's own posterior, lower values draw more of each translation
@@ -15,7 +16,7 @@ of towards their class, and `keep_widest` k keeps the source whole along its cla
 with the same seed, so that the sampling noise, shared, no longer hides the geometry the bridge keeps.
 
     python benchmarks/latent_translation.py [--steps 3000] [--correlations 1 0.9 0.8 0.7 0.5 0.3 0.2 0]
-        [--class-confidences 0 0.99] [--keep-widest 0 1 2] [--set KEY=VALUE ...] [--json out.json]
+        [--class-confidences 0 0.99] [--keep-widest 0 1 2] [--set KEY=VALUE ...] [--judge svm] [--json out.json]
 
 `--set` changes the demo's latent-vae settings, e.g. `--set beta_isometry=0 --set pullback=false` for the
 paper's plain standardisation and no isometry.
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 
 import torch
+from judges import PixelSVM
 
 from n2n.errors import UsageError
 from n2n.settings import key_value
@@ -82,6 +84,8 @@ def main() -> None:
                         help="latent-vae's keep_widest values to evaluate each correlation with (0: off, the demo's)")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a latent-vae hyperparameter over the demo's (the value read as JSON: 0, false, 0.5), repeatable")
+    parser.add_argument("--judge", choices=("digits-classifier", "svm"), default="digits-classifier",
+                        help="what judges the translations (svm: an RBF SVM on pixels, independent of the training)")
     parser.add_argument("--json", help="also write the results as JSON to this file")
     args = parser.parse_args()
     try:
@@ -95,7 +99,8 @@ def main() -> None:
         from n2n.training.transfer import direction_report, transfer_report
         from n2n_plugin_digits.transfer_demo import CONFIG, GENERATED
 
-        vae, gan, classifier = n2n.load_expert("digits"), n2n.load_expert("digits-gan"), n2n.load_expert("digits-classifier")
+        vae, gan = n2n.load_expert("digits"), n2n.load_expert("digits-gan")
+        classifier = PixelSVM() if args.judge == "svm" else n2n.load_expert("digits-classifier")
         train = {expert.name: domain(expert, None, "train", generated=GENERATED, progress=False) for expert in (vae, gan)}
         test = {expert.name: domain(expert, None, "test", generated=2000, progress=False) for expert in (vae, gan)}
         everyone = {expert.name: domain(expert, None, "test", generated=2000, keep=1.0, progress=False)  # diversity's
@@ -131,6 +136,7 @@ def main() -> None:
             rows[f"cinn-random {short[source.name]}->{short[target.name]}"] = direction_report(
                 baseline, test[source.name], test[target.name], classifier, classifier, reference=everyone[target.name])
 
+    print(f"judged by {classifier.name}" + (f" ({classifier.test_accuracy:.3f} on real test digits)" if args.judge == "svm" else ""))
     print(f"{'bridge':<40}" + "".join(f"{k:>20}" for k in KEYS))
     for name, row in rows.items():
         print(f"{name:<40}" + "".join(f"{row[k]:>20.3f}" if k in row else f"{'-':>20}" for k in KEYS))
@@ -139,7 +145,7 @@ def main() -> None:
     print("training seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "shared_code_locality": code_locality, "train_seconds": seconds,
-                                               "steps": args.steps}, indent=2))
+                                               "steps": args.steps, "judge": args.judge}, indent=2))
 
 
 if __name__ == "__main__":

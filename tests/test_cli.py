@@ -65,6 +65,26 @@ def test_datasets_and_strategies_listings(capsys):
     assert code == 0 and isinstance(json.loads(out), list)
 
 
+def test_a_strategys_hyperparameters_with_their_defaults(capsys):
+    """What `n2n train --set KEY=VALUE` takes, without reading the source."""
+    code, out, _ = run(capsys, "strategies", "hypermod")
+    assert code == 0 and out.startswith("hypermod (in_the_loop): ")
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[3:]}
+    assert rows["unmodulated"] == ["[]", "training"] and rows["modulation"] == ['"channel"', "training"]
+    assert rows["vectorize"][:2] == ["true", "sampling:"]
+    code, out, _ = run(capsys, "strategies", "flow", "--json")
+    assert code == 0 and json.loads(out)["hyperparameters"]["solver"] == "midpoint"
+    code, _, err = run(capsys, "strategies", "hypermd")
+    assert code == 2 and "unknown strategy 'hypermd'. Did you mean 'hypermod'?" in err
+
+
+def test_a_reader_that_stops_reading_is_no_error():
+    """`n2n strategies | head -3`: the pipe closes under the writer; no traceback, no "a bug?"."""
+    closed_pipe = "import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1); from n2n.cli import main; sys.exit(main(['strategies']))"
+    done = subprocess.run([sys.executable, "-c", closed_pipe], capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (141, "")
+
+
 @pytest.mark.parametrize(
     "command", [[], ["plugins"], ["experts"], ["strategies"], ["datasets"], ["demo"], ["train"], ["translate"], ["eval"], ["push"], ["pull"], ["zoo"]]
 )

@@ -144,7 +144,8 @@ class Strategy(nn.Module, abc.ABC):
         if unknown := sorted(set(cls.sampling_settings) - {f.name for f in dataclasses.fields(cls.Config)}):
             raise PluginError(f"strategy {cls.name!r}: sampling_settings {unknown} are not fields of its Config")
         return StrategySpec(name=cls.name, plugin=plugin, description=summary(cls), cls=cls, needs=cls.needs,
-                            roles=dict(cls.roles), sampling_settings=tuple(cls.sampling_settings))
+                            roles=dict(cls.roles), sampling_settings=tuple(cls.sampling_settings),
+                            hyperparameters=config_defaults(cls.Config))
 
     def optimizer(self) -> torch.optim.Optimizer:
         """The optimiser the trainer steps; strategies with a published recipe override it."""

@@ -8,6 +8,7 @@ that `n2n --help` and `n2n COMMAND --help` answer at once.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -29,9 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import commands  # torch and the plugins load here, once a command runs: `n2n --help` needs neither
 
         commands.run(args)
+        sys.stdout.flush()  # a reader that closed the pipe is met here, not at exit
     except KeyboardInterrupt:
         print("n2n: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `n2n experts | head -3`: the reader had what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # exit's own flush would fail again
+        return 141  # 128 + SIGPIPE: what shells report for a writer whose reader stopped
     except (UsageError, UnknownNameError) as exc:  # what the user typed is wrong
         if args.debug:
             traceback.print_exc()
@@ -115,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("plugins", "List installed plugins, what each registers, and any that failed to load.")
     command("experts", "List registered experts: modality, latent shape, encode/decode, default checkpoint.")
-    command("strategies", "List registered bridge strategies and the data each trains on.")
+    strategies = command("strategies", "List registered bridge strategies and the data each trains on; with a name, its "
+                         "hyperparameters and their defaults (set them with `n2n train --set KEY=VALUE`).")
+    strategies.add_argument("name", nargs="?", metavar="STRATEGY", help="the strategy whose hyperparameters to show")
     command("datasets", "List registered datasets, their fields and splits.")
     demo = command("demo", "Train and evaluate a bridge offline; write bridge/, samples.png, metrics.json. "
                    "Scenes come from plugins: `n2n demo --list`.", json_flag=False)

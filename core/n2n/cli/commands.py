@@ -29,6 +29,7 @@ from ..io import user_path
 from ..progress import logger
 from ..registry.manager import KINDS
 from ..settings import key_value
+from ..specs import StrategySpec
 from ..strategy import make_config
 from ..training.pipeline import DataSource, evaluate_bridge, publish, recipe, train, training_data
 from ..training.trainer import check_run_folder
@@ -72,11 +73,23 @@ def show_experts(args: argparse.Namespace) -> None:
 
 def show_strategies(args: argparse.Namespace) -> None:
     specs = n2n.strategies()
+    if args.name is not None:
+        return show_hyperparameters(registry.registry().get("strategy", args.name), args.json)
     if args.json:
         return print_json([spec.to_dict() for spec in specs.values()])
     rows = [(s.name, s.needs, ", ".join(s.roles) or "-", ", ".join(s.sampling_settings) or "-", s.plugin, s.description)
             for s in specs.values()]
     print_table(("strategy", "needs", "roles", "sampling settings", "plugin", "description"), rows)
+
+
+def show_hyperparameters(spec: StrategySpec, as_json: bool) -> None:
+    """One strategy's hyperparameters: name, default, and whether a trained bridge samples with another value."""
+    if as_json:
+        return print_json(spec.to_dict())
+    print(f"{spec.name} ({spec.needs}): {spec.description}")
+    print_table(("hyperparameter", "default", "when"), [
+        (name, json.dumps(default), "sampling: a trained bridge takes another value" if name in spec.sampling_settings else "training")
+        for name, default in spec.hyperparameters.items()])
 
 
 def show_datasets(args: argparse.Namespace) -> None:
