@@ -20,7 +20,7 @@ from ..strategy import Strategy
 from .manager import PluginInfo, registry, reload, reset
 
 __all__ = [
-    "PluginInfo", "datasets", "demos", "experts", "hookimpl", "installed", "load_dataset", "load_failure", "load_expert", "plugin_distribution",
+    "PluginInfo", "datasets", "demos", "experts", "hookimpl", "installed", "load_dataset", "load_expert", "load_failure", "plugin_distribution",
     "plugins", "registry", "reload", "reset", "strategies", "strategy_class",
 ]
 
