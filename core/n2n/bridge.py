@@ -37,7 +37,7 @@ from .errors import (
     UsageError,
     WeightsError,
 )
-from .expert import Expert
+from .expert import Expert, resolve_device, resolve_dtype
 from .hub import zoo
 from .hub.card import write_model_card
 from .hub.checkpoints import hub_only, hub_options
@@ -96,8 +96,13 @@ class Bridge(nn.Module):
 
     def to(self, *args, **kwargs) -> Bridge:
         """`nn.Module.to` for the strategy, and every expert moved to the same device."""
+        try:
+            device = torch._C._nn._parse_to(*args, **kwargs)[0]
+        except (RuntimeError, TypeError) as exc:
+            raise InvalidInputError(f"Bridge.to takes a device, a dtype or both, as nn.Module.to does ({exc})") from None
+        if device is not None:
+            resolve_device(device)  # an accelerator this machine lacks: one clear error, before anything moves
         super().to(*args, **kwargs)
-        device = torch._C._nn._parse_to(*args, **kwargs)[0]
         if device is not None:
             for expert in self.experts:
                 expert.to(device)
@@ -125,11 +130,8 @@ class Bridge(nn.Module):
         Runs in eval mode and restores the strategy's previous mode."""
         if not is_whole(n_samples) or n_samples < 1:
             raise InvalidInputError(f"n_samples must be a whole number, at least 1, got {n_samples!r}")
-        if seed is not None and not (is_whole(seed) and 0 <= seed < SEED_LIMIT):
-            raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**63 (or None), got {seed!r}")
-        expected = tuple(self.strategy.source_shape)
-        if tuple(source_latents.shape[1:]) != expected:
-            raise InvalidInputError(f"source latents have shape {list(source_latents.shape)}, expected [B, {', '.join(map(str, expected))}]")
+        check_seed(seed)
+        self._check_source(source_latents, "sample")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         with evaluating(self.strategy):
             latents = self.strategy.sample(source_latents.to(self.device, self.dtype), n_samples, generator)
@@ -144,12 +146,26 @@ class Bridge(nn.Module):
     def decode(self, latents: torch.Tensor, source_latents: torch.Tensor) -> Any:
         """Sampled target latents [B * n, *T] -> outputs, given the source latents [B, *S] they came
         from (the strategy decides how: by default the target expert decodes)."""
-        if len(source_latents) == 0 or len(latents) % len(source_latents):
+        self._check_source(source_latents, "decode")
+        if len(latents) % len(source_latents):
             raise InvalidInputError(f"decode: {len(latents)} sampled latents do not come from {len(source_latents)} "
                                     "source latents (expected a whole number of samples for each)")
         n = len(latents) // len(source_latents)
         with evaluating(self.strategy):
             return self.strategy.decode(latents, source_latents.to(self.device, self.dtype).repeat_interleave(n, 0))
+
+    def _check_source(self, source_latents: Any, method: str) -> None:
+        """Source latents as `sample` and `decode` take them (`bridge.source.encode(inputs)` makes them): a finite
+        float tensor [B, *S] with B > 0."""
+        expected = "[B, " + ", ".join(map(str, self.strategy.source_shape)) + "]"
+        if not isinstance(source_latents, torch.Tensor) or not source_latents.is_floating_point():
+            kind = f"a {source_latents.dtype} tensor" if isinstance(source_latents, torch.Tensor) else type(source_latents).__name__
+            raise InvalidInputError(f"{method}: source latents are a float tensor {expected} (bridge.source.encode(inputs) "
+                                    f"makes them), got {kind}")
+        if tuple(source_latents.shape[1:]) != tuple(self.strategy.source_shape) or len(source_latents) == 0:
+            raise InvalidInputError(f"{method}: source latents have shape {list(source_latents.shape)}, expected {expected} with B > 0")
+        if not torch.isfinite(source_latents).all():
+            raise InvalidInputError(f"{method}: source latents contain NaN or inf")
 
     def reversed(self) -> Bridge:
         """The bridge the other way, target -> source, on the same trained weights (strategies that are
@@ -195,22 +211,27 @@ class Bridge(nn.Module):
         each atomically (a README.md you wrote yourself is kept); with `sample_inputs` and an image
         (or audio) target, also samples.png (rows: inputs; sounds as their spectrograms; without them, a
         samples.png an earlier save of a bridge left there is removed). With `push_to_hub`, then upload it to
-        `repo_id`."""
-        if Path(save_directory).exists() and not Path(save_directory).is_dir():
+        `repo_id`. Everything that can be wrong with the arguments is said before anything is written."""
+        if not isinstance(save_directory, (str, os.PathLike)) or not str(os.fspath(save_directory)).strip():
+            raise InvalidInputError(f"save_pretrained takes the folder to save the bridge into, got {save_directory!r}")
+        if push_to_hub and repo_id is None:
+            raise InvalidInputError("save_pretrained(push_to_hub=True) needs repo_id='org/name'")
+        directory = user_path(save_directory)
+        if directory.exists() and not directory.is_dir():
             raise InvalidInputError(f"{save_directory} is a file: a bridge is saved into a folder (config.json, "
                                     f"{WEIGHTS_NAME}, README.md)")
-        earlier = (Path(save_directory) / CONFIG_NAME).is_file()  # a bridge saved there: its samples are stale now
-        directory = save_module(self.strategy, self.config, save_directory, self.strategy.bridge_state_dict())
-        if sample_inputs is not None and self.target.modality in ("image", "audio"):
+        samples = None
+        if sample_inputs is not None and self.target.modality in ("image", "audio"):  # bad inputs fail before any write
             outputs = self.translate(sample_inputs, n_samples=n_samples, seed=0)
-            images = spectrogram_images(outputs) if self.target.modality == "audio" else outputs  # [R * n, C, H, W]
-            save_grid(images, directory / SAMPLES_NAME, rows=len(images) // n_samples, scale=enlargement(images.shape[-2:], 64))
+            samples = spectrogram_images(outputs) if self.target.modality == "audio" else outputs  # [R * n, C, H, W]
+        earlier = (directory / CONFIG_NAME).is_file()  # a bridge saved there: its samples are stale now
+        directory = save_module(self.strategy, self.config, directory, self.strategy.bridge_state_dict())
+        if samples is not None:
+            save_grid(samples, directory / SAMPLES_NAME, rows=len(samples) // n_samples, scale=enlargement(samples.shape[-2:], 64))
         elif earlier:  # an earlier bridge's samples do not show this one (nor go into its card, nor to the Hub)
             (directory / SAMPLES_NAME).unlink(missing_ok=True)
         write_model_card(directory, self.config)
         if push_to_hub:
-            if repo_id is None:
-                raise InvalidInputError("save_pretrained(push_to_hub=True) needs repo_id='org/name'")
             push(directory, repo_id, **push_kwargs)
         return directory
 
@@ -250,6 +271,7 @@ class Bridge(nn.Module):
         installed strategies and experts before anything is built; experts load on `device` (in
         `dtype`, for experts that support it); `token`, `cache_dir` and `local_files_only` hold for the
         experts' checkpoints as for the bridge."""
+        dtype = _placement(device, dtype)
         directory = user_path(pretrained_model_name_or_path)
         hub = {"token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
         if directory.is_dir():
@@ -334,6 +356,9 @@ def create_bridge(
     """An untrained bridge of `strategy` between two experts (names or instances), with the auxiliary
     experts its roles need (e.g. `auxiliary={"classifier": "digits-classifier"}`); `seed` seeds its
     initial weights (after the experts load, whose own initialisation may draw random numbers)."""
+    if auxiliary is not None and not isinstance(auxiliary, Mapping):
+        raise InvalidInputError(f"auxiliary maps roles to experts, e.g. {{'classifier': 'digits-classifier'}}, got {auxiliary!r}")
+    check_seed(seed)
     strategy_cls = strategy_class(strategy)
     source, target = (_expert(e) for e in (source, target))
     if not target.can_decode() and strategy_cls.decode is Strategy.decode:
@@ -345,6 +370,12 @@ def create_bridge(
     if seed is not None:
         torch.manual_seed(seed)
     return Bridge(strategy_cls(source, target, auxiliary=helpers, **config))
+
+
+def check_seed(seed: Any) -> None:
+    """A seed of sampling or of a bridge's initial weights: a whole number, 0 <= seed < 2**63, or None."""
+    if seed is not None and not (is_whole(seed) and 0 <= seed < SEED_LIMIT):
+        raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**63 (or None), got {seed!r}")
 
 
 def _check_sizes(strategy_cls: type[Strategy], source: Expert, target: Expert, auxiliary: dict[str, Expert],
@@ -378,6 +409,7 @@ def load_bridge(
     `Bridge.from_pretrained` (token, cache_dir, local_files_only, force_download)."""
     if not isinstance(ref, (str, os.PathLike)) or not str(os.fspath(ref)).strip():
         raise InvalidInputError(f"a bridge is named by its folder, a zoo alias ('bert->digits') or a Hub repo id ('org/name'), got {ref!r}")
+    dtype = _placement(device, dtype)
     path = user_path(ref)
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
@@ -393,6 +425,17 @@ def load_bridge(
         force_download = hub_kwargs.pop("force_download", False)
         return Bridge._from_hub(repo, revision, force_download, device, dtype, hub_kwargs)  # never a folder of its name
     return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, **hub_kwargs)
+
+
+def _placement(device: Any, dtype: Any) -> torch.dtype | None:
+    """`device` and `dtype` of a bridge to load, checked before anything downloads or loads; the dtype (or its
+    name) as a torch dtype, which the experts that run in it take."""
+    if device is not None:
+        resolve_device(device)
+    dtype = resolve_dtype(dtype, "load_bridge")
+    if dtype is not None and not dtype.is_floating_point:
+        raise InvalidInputError(f"load_bridge: dtype is the experts' weight dtype, a floating-point one such as torch.bfloat16, got {dtype}")
+    return dtype
 
 
 def _expert(expert: str | Expert) -> Expert:

@@ -37,12 +37,26 @@ from .specs import ExpertSpec, summary
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """`None` picks the current accelerator when there is one, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    if torch.accelerator.is_available():
-        return torch.accelerator.current_accelerator()
-    return torch.device("cpu")
+    """`None` picks the current accelerator when there is one, else the CPU; a device this machine does not
+    have is one clear error (torch's own comes later, from inside the first move)."""
+    if device is None:
+        return torch.accelerator.current_accelerator() if torch.accelerator.is_available() else torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidInputError(f"device must be a torch device or its name ('cpu', 'cuda', 'cuda:1', 'mps'), got {device!r}") from None
+    backend = getattr(torch, resolved.type, None)
+    if resolved.type not in ("cpu", "meta") and callable(getattr(backend, "is_available", None)) and not backend.is_available():
+        raise InvalidInputError(f"device {str(device)!r}: this machine has no {resolved.type} device available")
+    return resolved
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, owner: str) -> torch.dtype | None:
+    """A torch dtype, or its name ("bfloat16", "torch.bfloat16"); None stays None."""
+    named = getattr(torch, dtype.removeprefix("torch."), None) if isinstance(dtype, str) else dtype
+    if dtype is not None and not isinstance(named, torch.dtype):
+        raise InvalidInputError(f"{owner}: dtype must be a torch dtype (or its name) such as torch.bfloat16, got {dtype!r}")
+    return named
 
 
 class Expert:
@@ -80,10 +94,7 @@ class Expert:
             raise InvalidInputError(f"expert {self.name!r} has no default checkpoint: pass checkpoint=...")
         self.checkpoint = str(checkpoint)
         self.device = resolve_device(device)
-        named = getattr(torch, dtype.removeprefix("torch."), None) if isinstance(dtype, str) else dtype  # "bfloat16" too
-        if dtype is not None and not isinstance(named, torch.dtype):
-            raise InvalidInputError(f"expert {self.name!r}: dtype must be a torch dtype (or its name) such as torch.bfloat16, got {dtype!r}")
-        self.dtype = named or self.dtypes[0]
+        self.dtype = resolve_dtype(dtype, f"expert {self.name!r}") or self.dtypes[0]
         if self.dtype not in self.dtypes:
             supported = ", ".join(str(d).removeprefix("torch.") for d in self.dtypes)
             raise InvalidInputError(f"expert {self.name!r} runs in {supported}, not {str(self.dtype).removeprefix('torch.')}")
@@ -170,7 +181,7 @@ class Expert:
 
     def to(self, device: str | torch.device) -> Expert:
         """Move the expert (now, or when it loads) to `device`."""
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         for module in self._modules():
             module.to(self.device)
         return self

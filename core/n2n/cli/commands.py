@@ -258,9 +258,6 @@ def run_eval(args: argparse.Namespace) -> None:
     else:
         raise UsageError("this bridge does not record what it was trained on: pass --dataset (or --source-dataset "
                          "and --target-dataset)")
-    named = [dataset for key in given if (dataset := data.resolved(key)) is not None]
-    if lacking := [dataset for dataset in named if args.split not in dataset.splits]:
-        raise UsageError(f"--split {args.split!r}: " + "; ".join(f"dataset {d.name!r} has the splits {list(d.splits)}" for d in lacking))
     metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), split=args.split,
                               n_samples=args.n_samples, seed=args.seed)
     if args.json:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -19,6 +19,7 @@ from ..errors import InvalidInputError
 from .features import FeatureShards
 
 
+@runtime_checkable
 class TrainingData(Protocol):
     """What the trainer consumes, whatever the strategy: a reproducible stream of batches."""
 

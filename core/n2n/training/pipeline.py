@@ -47,6 +47,7 @@ from ..registry import datasets
 from ..strategy import LoopConfig
 from .health import exploded
 from .metrics import class_report, default_classifier, evaluate, translate_latents
+from .trainer import check_arguments
 from .trainer import train as run_training
 from .transfer import transfer_report
 
@@ -237,19 +238,28 @@ def training_data(bridge: Bridge, data: DataSource, *, seed: int = 0, progress: 
     return recipe(bridge.strategy.needs, data, bridge.strategy.name).build(bridge, data, seed, progress)
 
 
-def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None = None, *, split: str = "test",
+def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None = None, *, split: str | None = None,
                     n_samples: int = 8, seed: int = 0, progress: bool = True) -> dict[str, float]:
-    """Every metric that applies to the bridge's kind, on `split` of `data`'s datasets (none when they
-    have no such split); `classifier` judges transfer accuracy (default: the bridge's classifier role, which
-    flatters a bridge trained against it: a warning says so; else `default_classifier` of the target)."""
+    """Every metric that applies to the bridge's kind, on `split` of `data`'s datasets: a split named here must
+    be one of theirs; by default "test", and none when they have no test split (a small file holds none out).
+    `classifier` judges transfer accuracy (default: the bridge's classifier role, which flatters a bridge
+    trained against it: a warning says so; else `default_classifier` of the target)."""
+    if not isinstance(data, DataSource):
+        raise UsageError(f"evaluate_bridge takes the data as a DataSource (n2n.DataSource(dataset='digits')), got {data!r}")
     kind = recipe(bridge.strategy.needs, data, bridge.strategy.name)
+    if split is not None:
+        if not isinstance(split, str):
+            raise UsageError(f"split is a split's name, such as 'test', got {split!r}")
+        named = [dataset for key in ("dataset", "source_dataset", "target_dataset") if (dataset := data.resolved(key)) is not None]
+        if lacking := [dataset for dataset in named if split not in dataset.splits]:
+            raise UsageError(f"split {split!r}: " + "; ".join(f"dataset {d.name!r} has the splits {list(d.splits)}" for d in lacking))
     trainer = bridge.auxiliary.get("classifier")
     judge = classifier or trainer or default_classifier(bridge.target)
     if judge is not None and trainer is not None and (judge.name, judge.checkpoint) == (trainer.name, trainer.checkpoint):
         logger.warning("%s is judged by %r, the classifier it was trained against: its accuracy flatters it; judge it "
                        "independently with another (n2n eval REF --classifier EXPERT; classifier= in Python)",
                        bridge.strategy.name, judge.name)
-    return kind.evaluate(bridge, data, split, judge, n_samples, seed, progress)
+    return kind.evaluate(bridge, data, split or "test", judge, n_samples, seed, progress)
 
 
 def train(
@@ -272,8 +282,12 @@ def train(
     apply depends on the strategy's `needs`. `precision`: "fp32" or "bf16" (mixed precision). Returns
     the last losses. The bridge's `metrics` then record how it was trained (its data, when given as a
     `DataSource` or keywords, for `n2n eval` to find again), and no longer any earlier evaluation."""
+    check_arguments(out, steps=steps, seed=seed, checkpoint_every=checkpoint_every, precision=precision, resume=resume,
+                    overwrite=overwrite, on_step=on_step)  # before the data is built, which can take minutes
     if data is not None and sources:
         raise UsageError(f"pass the training data either as {type(data).__name__} or as keywords {sorted(sources)}, not both")
+    if data is not None and not isinstance(data, (DataSource, TrainingData)):
+        raise UsageError(f"the training data is a DataSource, TrainingData, or keywords such as dataset='digits', got {data!r}")
     if unknown := sorted(set(sources) - {f.name for f in fields(DataSource)}):
         raise UsageError(f"unknown training data keywords {unknown}; they are: {[f.name for f in fields(DataSource)]}")
     source = data if isinstance(data, DataSource) else DataSource(**sources) if data is None else None

@@ -15,6 +15,7 @@ optimiser step, `end_training` after the last.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..bridge import Bridge
 from ..constants import TRAINING_SEED_LIMIT
 from ..data.streams import TrainingData
 from ..errors import InvalidInputError, N2NError, TrainingDivergedError
+from ..io import user_path
 from ..kinds import PRECISIONS
 from ..progress import logger, progress_bar
 from ..settings import is_whole
@@ -67,19 +69,14 @@ def train(
     that holds a run is continued with `resume`, started over with `overwrite`, and otherwise refused.
     `precision` "bf16" runs each step's forward pass in bfloat16 autocast (mixed precision: fp32 weights
     and optimiser state; strategies keep their sums and log-determinants in fp32)."""
-    if precision not in PRECISIONS:
-        raise InvalidInputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
-    if resume and overwrite:
-        raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
-    if not (is_whole(seed) and 0 <= seed < TRAINING_SEED_LIMIT):
-        raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**32 (it seeds NumPy's generator too), got {seed!r}")
-    if not (is_whole(steps) and is_whole(checkpoint_every) and steps >= 1 and checkpoint_every >= 1):
-        raise InvalidInputError(f"steps and checkpoint_every must be whole numbers, at least 1, got {steps!r} and {checkpoint_every!r}")
+    out = check_arguments(out, steps=steps, seed=seed, checkpoint_every=checkpoint_every, precision=precision, resume=resume,
+                          overwrite=overwrite, on_step=on_step)
+    if not isinstance(data, TrainingData):
+        raise InvalidInputError(f"the training data must be TrainingData (n2n.training_data builds it), got {type(data).__name__}")
     if len(data) == 0:
         raise InvalidInputError("the training data is empty: nothing to train on")
     if len(data) == 1:
         raise InvalidInputError("the training data has 1 item: a bridge learns from at least 2 (give more records)")
-    out = Path(out)
     check_run_folder(out, steps=steps, resume=resume, overwrite=overwrite)
     strategy = bridge.strategy
     # accelerate imports boto3 and its config commands (~0.25 s): paid when training starts, not by every
@@ -160,6 +157,25 @@ def train(
         bar.close()
         strategy.eval()
     return losses
+
+
+def check_arguments(out: str | Path, *, steps: int, seed: int, checkpoint_every: int, precision: str, resume: bool,
+                    overwrite: bool, on_step: Callable | None) -> Path:
+    """`train`'s arguments but its data, checked (`n2n.train` checks them before it builds the data); returns the
+    run folder as a path, a leading ~ expanded."""
+    if not isinstance(out, (str, os.PathLike)) or not str(os.fspath(out)).strip():
+        raise InvalidInputError(f"the run folder (out) must be a path, got {out!r}")
+    if precision not in PRECISIONS:
+        raise InvalidInputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    if resume and overwrite:
+        raise InvalidInputError("resume continues a run and overwrite starts it over: pass one of them")
+    if not (is_whole(seed) and 0 <= seed < TRAINING_SEED_LIMIT):
+        raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**32 (it seeds NumPy's generator too), got {seed!r}")
+    if not (is_whole(steps) and is_whole(checkpoint_every) and steps >= 1 and checkpoint_every >= 1):
+        raise InvalidInputError(f"steps and checkpoint_every must be whole numbers, at least 1, got {steps!r} and {checkpoint_every!r}")
+    if on_step is not None and not callable(on_step):
+        raise InvalidInputError(f"on_step is called as on_step(step, losses) after every step, got {on_step!r}")
+    return user_path(out)
 
 
 def check_run_folder(out: Path, *, steps: int | None, resume: bool, overwrite: bool) -> None:

@@ -1,0 +1,77 @@
+"""Nonsense given to the Python API is one clear n2n error naming what was wrong and what was expected,
+said before anything is written or loaded: never a raw torch or pathlib error, nor a half-written folder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import n2n
+from n2n.errors import InvalidInputError, UsageError
+from n2n.training.trainer import check_arguments
+
+LATENTS = torch.randn(2, 16)  # what the `latent` source expert encodes
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    return n2n.create_bridge("mlp", "latent", "digits", hidden=8, depth=1, seed=0)
+
+
+@pytest.fixture(scope="module")
+def saved(bridge, tmp_path_factory):
+    return bridge.save_pretrained(tmp_path_factory.mktemp("saved") / "bridge")
+
+
+def test_save_pretrained_checks_its_arguments_before_it_writes(bridge, tmp_path):
+    """A bad `sample_inputs` failed after config.json and the weights were replaced: the folder then held one
+    bridge's weights beside another's card and samples."""
+    directory = bridge.save_pretrained(tmp_path / "bridge", sample_inputs=LATENTS, n_samples=2)
+    before = {path.name: path.read_bytes() for path in directory.iterdir()}
+    other = n2n.create_bridge("mlp", "latent", "digits", hidden=4, depth=1, seed=1)
+    with pytest.raises(InvalidInputError, match="expert 'latent'"):
+        other.save_pretrained(directory, sample_inputs="garbage")
+    with pytest.raises(InvalidInputError, match="n_samples must be a whole number, at least 1, got 0"):
+        other.save_pretrained(directory, sample_inputs=LATENTS, n_samples=0)
+    with pytest.raises(InvalidInputError, match="needs repo_id"):
+        other.save_pretrained(directory, push_to_hub=True)
+    assert {path.name: path.read_bytes() for path in directory.iterdir()} == before
+
+
+def test_a_leading_tilde_is_the_home_folder_when_writing(bridge, tmp_path, monkeypatch):
+    """`load_bridge("~/b")` expanded it, while `save_pretrained("~/b")` wrote a folder named "~"."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert bridge.save_pretrained("~/bridge") == tmp_path / "bridge"
+    assert n2n.load_bridge("~/bridge").strategy.config == bridge.strategy.config and not (tmp_path / "~").exists()
+    assert check_arguments("~/run", steps=1, seed=0, checkpoint_every=1, precision="fp32", resume=False, overwrite=False,
+                           on_step=None) == tmp_path / "run"
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda b, d: n2n.load_bridge(d, dtype="nonsense"), InvalidInputError, "dtype must be a torch dtype .* got 'nonsense'"),
+    (lambda b, d: n2n.load_bridge(d, dtype=torch.int64), InvalidInputError, "a floating-point one such as torch.bfloat16, got torch.int64"),
+    (lambda b, d: n2n.load_bridge(d, device="nonsense"), InvalidInputError, r"device must be a torch device or its name \('cpu'"),
+    (lambda b, d: n2n.load_expert("digits", device=3.5), InvalidInputError, "device must be a torch device .* got 3.5"),
+    (lambda b, d: b.to("nonsense"), InvalidInputError, "Bridge.to takes a device, a dtype or both"),
+    (lambda b, d: n2n.create_bridge("mlp", "latent", "digits", auxiliary=["digits-classifier"]), InvalidInputError,
+     "auxiliary maps roles to experts"),
+    (lambda b, d: n2n.create_bridge("mlp", "latent", "digits", seed=2**70), InvalidInputError, "seed must be a whole number"),
+    (lambda b, d: n2n.create_bridge("mlp", "latent", "digits", seed=True), InvalidInputError, "seed must be a whole number"),
+    (lambda b, d: b.sample(torch.full((1, 16), float("nan"))), InvalidInputError, "sample: source latents contain NaN or inf"),
+    (lambda b, d: b.sample([[0.0] * 16]), InvalidInputError, r"sample: source latents are a float tensor \[B, 16\] .* got list"),
+    (lambda b, d: b.sample(torch.zeros(0, 16)), InvalidInputError, r"have shape \[0, 16\], expected \[B, 16\] with B > 0"),
+    (lambda b, d: b.sample(torch.zeros(2, 16, dtype=torch.long)), InvalidInputError, "got a torch.int64 tensor"),
+    (lambda b, d: b.decode(torch.zeros(2, 24), None), InvalidInputError, "decode: source latents are a float tensor"),
+    (lambda b, d: b.decode(torch.zeros(2, 24), torch.zeros(2, 3)), InvalidInputError, r"decode: source latents have shape \[2, 3\]"),
+    (lambda b, d: b.save_pretrained(None), InvalidInputError, "save_pretrained takes the folder to save the bridge into, got None"),
+    (lambda b, d: n2n.train(b, d.parent / "run", "digits", steps=2), UsageError, "the training data is a DataSource, .* got 'digits'"),
+    (lambda b, d: n2n.train(b, None, steps=2), InvalidInputError, r"the run folder \(out\) must be a path, got None"),
+    (lambda b, d: n2n.train(b, d.parent / "run", steps=2, on_step=5), InvalidInputError, "on_step is called as on_step"),
+    (lambda b, d: n2n.evaluate_bridge(b, "digits"), UsageError, "evaluate_bridge takes the data as a DataSource"),
+    (lambda b, d: n2n.evaluate_bridge(b, n2n.DataSource(dataset="digits"), split="tset"), UsageError,
+     r"split 'tset': dataset 'digits' has the splits \['train', 'test'\]"),
+])
+def test_nonsense_is_one_clear_error(bridge, saved, call, error, message):
+    with pytest.raises(error, match=message):
+        call(bridge, saved)
