@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from PIL import Image
 
 import n2n
 from n2n.errors import InvalidInputError, UsageError
@@ -71,6 +72,10 @@ def test_a_leading_tilde_is_the_home_folder_when_writing(bridge, tmp_path, monke
     (lambda b, d: n2n.evaluate_bridge(b, "digits"), UsageError, "evaluate_bridge takes the data as a DataSource"),
     (lambda b, d: n2n.evaluate_bridge(b, n2n.DataSource(dataset="digits"), split="tset"), UsageError,
      r"split 'tset': dataset 'digits' has the splits \['train', 'test'\]"),
+    (lambda b, d: n2n.load_expert("digits-classifier").encode(Image.new("L", (0, 0))), InvalidInputError,
+     "image 0 is 0×0 pixels: an image has at least one pixel"),  # it encoded a black 8×8 digit
+    (lambda b, d: n2n.load_expert("clip-image").encode(torch.zeros(1, 3, 0, 5)), InvalidInputError,
+     r"images have shape \[1, 3, 0, 5\]: an image has at least one pixel"),
 ])
 def test_nonsense_is_one_clear_error(bridge, saved, call, error, message):
     with pytest.raises(error, match=message):

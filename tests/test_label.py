@@ -62,6 +62,10 @@ def test_a_checkpoint_that_is_no_class_list_is_refused(tmp_path):
     empty.write_text("\n\n")
     with pytest.raises(InvalidInputError, match="names no class"):
         n2n.load_expert("label", checkpoint=str(empty)).load()
+    commas = tmp_path / "commas.txt"
+    commas.write_text("cat, kitty\n , ,\ndog\n")  # a class without a name: its display name was an IndexError
+    with pytest.raises(InvalidInputError, match=r"commas.txt, line 2: ', ,' names no class \(commas separate a class's names\)"):
+        n2n.load_expert("label", checkpoint=str(commas)).load()
 
 
 def test_imagenet_classes_come_from_timm():

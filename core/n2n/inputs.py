@@ -62,6 +62,9 @@ def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
     if isinstance(inputs, Image.Image):
         inputs = [inputs]
     if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(im, Image.Image) for im in inputs):
+        if empty := [index for index, im in enumerate(inputs) if im.width == 0 or im.height == 0]:
+            raise InvalidInputError(f"expert {expert.name!r}: image {empty[0]} is {inputs[empty[0]].width}×{inputs[empty[0]].height} "
+                                    "pixels: an image has at least one pixel")
         sizes = list(dict.fromkeys(f"{im.width}×{im.height}" for im in inputs))
         if expert.image_size is None and len(sizes) > 1:
             raise InvalidInputError(
@@ -80,6 +83,8 @@ def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
         )
     if inputs.shape[0] == 0:
         raise InvalidInputError(f"expert {expert.name!r}: empty batch (0 images)")
+    if 0 in inputs.shape[1:]:
+        raise InvalidInputError(f"expert {expert.name!r}: images have shape {list(inputs.shape)}: an image has at least one pixel")
     if not inputs.is_floating_point():
         raise InvalidInputError(
             f"expert {expert.name!r}: images must be floating point in [0, 1], got {inputs.dtype} "
