@@ -60,23 +60,42 @@ def test_a_leading_tilde_is_the_home_folder_when_writing(bridge, tmp_path, monke
     (lambda b, d: n2n.create_bridge("mlp", "latent", "digits", seed=2**70), InvalidInputError, "seed must be a whole number"),
     (lambda b, d: n2n.create_bridge("mlp", "latent", "digits", seed=True), InvalidInputError, "seed must be a whole number"),
     (lambda b, d: b.sample(torch.full((1, 16), float("nan"))), InvalidInputError, "sample: source latents contain NaN or inf"),
-    (lambda b, d: b.sample([[0.0] * 16]), InvalidInputError, r"sample: source latents are a float tensor \[B, 16\] .* got list"),
-    (lambda b, d: b.sample(torch.zeros(0, 16)), InvalidInputError, r"have shape \[0, 16\], expected \[B, 16\] with B > 0"),
-    (lambda b, d: b.sample(torch.zeros(2, 16, dtype=torch.long)), InvalidInputError, "got a torch.int64 tensor"),
+    (lambda b, d: b.sample([[0.0] * 16]), InvalidInputError,
+     r"sample: source latents are a float tensor \[B, 16\] \(bridge.source.encode\(inputs\) makes them\), got list \[\[0.0"),
+    (lambda b, d: b.sample(torch.zeros(0, 16)), InvalidInputError, r"sample: empty batch \(0 source latents\)"),
+    (lambda b, d: b.sample(torch.zeros(2, 16, dtype=torch.long)), InvalidInputError,
+     "sample: source latents must be floating point, got torch.int64"),
     (lambda b, d: b.decode(torch.zeros(2, 24), None), InvalidInputError, "decode: source latents are a float tensor"),
     (lambda b, d: b.decode(torch.zeros(2, 24), torch.zeros(2, 3)), InvalidInputError, r"decode: source latents have shape \[2, 3\]"),
     (lambda b, d: b.save_pretrained(None), InvalidInputError, "save_pretrained takes the folder to save the bridge into, got None"),
-    (lambda b, d: n2n.train(b, d.parent / "run", "digits", steps=2), UsageError, "the training data is a DataSource, .* got 'digits'"),
+    (lambda b, d: n2n.train(b, d.parent / "run", "digits", steps=2), InvalidInputError, "the training data is a DataSource, .* got 'digits'"),
     (lambda b, d: n2n.train(b, None, steps=2), InvalidInputError, r"the run folder \(out\) must be a path, got None"),
     (lambda b, d: n2n.train(b, d.parent / "run", steps=2, on_step=5), InvalidInputError, "on_step is called as on_step"),
-    (lambda b, d: n2n.evaluate_bridge(b, "digits"), UsageError, "evaluate_bridge takes the data as a DataSource"),
+    (lambda b, d: n2n.evaluate_bridge(b, "digits"), InvalidInputError, "evaluate_bridge takes the data as a DataSource"),
     (lambda b, d: n2n.evaluate_bridge(b, n2n.DataSource(dataset="digits"), split="tset"), UsageError,
      r"split 'tset': dataset 'digits' has the splits \['train', 'test'\]"),
     (lambda b, d: n2n.load_expert("digits-classifier").encode(Image.new("L", (0, 0))), InvalidInputError,
      "image 0 is 0×0 pixels: an image has at least one pixel"),  # it encoded a black 8×8 digit
+    (lambda b, d: n2n.load_expert("clip-image").encode([Image.new("RGB", size) for size in ((64, 64), (32, 32), (0, 0))]),
+     InvalidInputError, "image 2 is 0×0 pixels"),  # said before the pictures are grouped by size (and any weights load)
     (lambda b, d: n2n.load_expert("clip-image").encode(torch.zeros(1, 3, 0, 5)), InvalidInputError,
      r"images have shape \[1, 3, 0, 5\]: an image has at least one pixel"),
 ])
 def test_nonsense_is_one_clear_error(bridge, saved, call, error, message):
     with pytest.raises(error, match=message):
         call(bridge, saved)
+
+
+def test_a_kind_of_device_this_machine_lacks_is_one_clear_error(monkeypatch, saved):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InvalidInputError, match="device 'cuda:1': this machine has no cuda device available"):
+        n2n.load_expert("digits", device="cuda:1")
+    with pytest.raises(InvalidInputError, match="device 'cuda': this machine has no cuda device available"):
+        n2n.load_bridge(saved, device="cuda")
+
+
+def test_bridge_to_still_takes_what_nn_module_to_takes():
+    bridge = n2n.create_bridge("mlp", "latent", "digits", hidden=8, depth=1, seed=0)
+    assert bridge.to(torch.bfloat16).dtype == torch.bfloat16
+    assert bridge.to("cpu", torch.float32).dtype == torch.float32
+    assert bridge.to(torch.device("meta")).device.type == "meta" and bridge.target.device.type == "meta"

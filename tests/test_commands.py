@@ -71,7 +71,7 @@ def test_an_output_the_file_system_refuses_is_named_not_called_a_bug(trained, tm
 
 def test_eval_on_a_split_the_data_lacks_names_the_splits(trained, capsys):
     assert main(["eval", "digits-classifier->digits", "--split", "tset"]) == 2
-    assert "split 'tset': dataset 'digits' has the splits ['train', 'test']" in capsys.readouterr().err
+    assert "n2n: error: split 'tset': dataset 'digits' has the splits ['train', 'test']" in capsys.readouterr().err
 
 
 def test_eval_json(trained, capsys):

@@ -45,6 +45,7 @@ from .hub.format import check_hub_checkpoints, read_bridge_config
 from .hub.transfer import pull, push
 from .hub.weights import load_weights, planned_shapes, save_module, shape_differences, weight_shapes
 from .images import enlargement, save_grid
+from .inputs import check_latents
 from .io import user_path
 from .progress import logger
 from .registry import experts, installed, load_expert, load_failure, plugin_distribution, strategy_class
@@ -155,17 +156,9 @@ class Bridge(nn.Module):
             return self.strategy.decode(latents, source_latents.to(self.device, self.dtype).repeat_interleave(n, 0))
 
     def _check_source(self, source_latents: Any, method: str) -> None:
-        """Source latents as `sample` and `decode` take them (`bridge.source.encode(inputs)` makes them): a finite
-        float tensor [B, *S] with B > 0."""
-        expected = "[B, " + ", ".join(map(str, self.strategy.source_shape)) + "]"
-        if not isinstance(source_latents, torch.Tensor) or not source_latents.is_floating_point():
-            kind = f"a {source_latents.dtype} tensor" if isinstance(source_latents, torch.Tensor) else type(source_latents).__name__
-            raise InvalidInputError(f"{method}: source latents are a float tensor {expected} (bridge.source.encode(inputs) "
-                                    f"makes them), got {kind}")
-        if tuple(source_latents.shape[1:]) != tuple(self.strategy.source_shape) or len(source_latents) == 0:
-            raise InvalidInputError(f"{method}: source latents have shape {list(source_latents.shape)}, expected {expected} with B > 0")
-        if not torch.isfinite(source_latents).all():
-            raise InvalidInputError(f"{method}: source latents contain NaN or inf")
+        """Source latents as `sample` and `decode` take them: a finite float tensor [B, *S] with B > 0."""
+        check_latents(source_latents, self.strategy.source_shape, method, "source latents",
+                      made_by=" (bridge.source.encode(inputs) makes them)")
 
     def reversed(self) -> Bridge:
         """The bridge the other way, target -> source, on the same trained weights (strategies that are
@@ -211,7 +204,7 @@ class Bridge(nn.Module):
         each atomically (a README.md you wrote yourself is kept); with `sample_inputs` and an image
         (or audio) target, also samples.png (rows: inputs; sounds as their spectrograms; without them, a
         samples.png an earlier save of a bridge left there is removed). With `push_to_hub`, then upload it to
-        `repo_id`. Everything that can be wrong with the arguments is said before anything is written."""
+        `repo_id`. A bad folder, missing `repo_id` or bad `sample_inputs` is said before anything is written."""
         if not isinstance(save_directory, (str, os.PathLike)) or not str(os.fspath(save_directory)).strip():
             raise InvalidInputError(f"save_pretrained takes the folder to save the bridge into, got {save_directory!r}")
         if push_to_hub and repo_id is None:
@@ -271,7 +264,7 @@ class Bridge(nn.Module):
         installed strategies and experts before anything is built; experts load on `device` (in
         `dtype`, for experts that support it); `token`, `cache_dir` and `local_files_only` hold for the
         experts' checkpoints as for the bridge."""
-        dtype = _placement(device, dtype)
+        dtype = _placement(device, dtype, "Bridge.from_pretrained")
         directory = user_path(pretrained_model_name_or_path)
         hub = {"token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
         if directory.is_dir():
@@ -409,7 +402,7 @@ def load_bridge(
     `Bridge.from_pretrained` (token, cache_dir, local_files_only, force_download)."""
     if not isinstance(ref, (str, os.PathLike)) or not str(os.fspath(ref)).strip():
         raise InvalidInputError(f"a bridge is named by its folder, a zoo alias ('bert->digits') or a Hub repo id ('org/name'), got {ref!r}")
-    dtype = _placement(device, dtype)
+    dtype = _placement(device, dtype, "load_bridge")
     path = user_path(ref)
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
@@ -427,14 +420,14 @@ def load_bridge(
     return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, **hub_kwargs)
 
 
-def _placement(device: Any, dtype: Any) -> torch.dtype | None:
+def _placement(device: Any, dtype: Any, caller: str) -> torch.dtype | None:
     """`device` and `dtype` of a bridge to load, checked before anything downloads or loads; the dtype (or its
     name) as a torch dtype, which the experts that run in it take."""
     if device is not None:
         resolve_device(device)
-    dtype = resolve_dtype(dtype, "load_bridge")
+    dtype = resolve_dtype(dtype, caller)
     if dtype is not None and not dtype.is_floating_point:
-        raise InvalidInputError(f"load_bridge: dtype is the experts' weight dtype, a floating-point one such as torch.bfloat16, got {dtype}")
+        raise InvalidInputError(f"{caller}: dtype is the experts' weight dtype, a floating-point one such as torch.bfloat16, got {dtype}")
     return dtype
 
 

@@ -31,14 +31,14 @@ from .batching import batchable, vmapped
 from .errors import InvalidInputError, PluginError, UnsupportedOperationError, WeightsError
 from .hub.checkpoints import PackagedCheckpoint, resolve_checkpoint
 from .hub.weights import unplanned
-from .inputs import prepare_inputs, validate_latents
+from .inputs import check_pictures, prepare_inputs, validate_latents
 from .settings import check_settings
 from .specs import ExpertSpec, summary
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """`None` picks the current accelerator when there is one, else the CPU; a device this machine does not
-    have is one clear error (torch's own comes later, from inside the first move)."""
+    """`None` picks the current accelerator when there is one, else the CPU; a name torch does not know, or a
+    kind of device this machine has none of, is one clear error (torch's own came later, from inside a move)."""
     if device is None:
         return torch.accelerator.current_accelerator() if torch.accelerator.is_available() else torch.device("cpu")
     try:
@@ -181,6 +181,8 @@ class Expert:
 
     def to(self, device: str | torch.device) -> Expert:
         """Move the expert (now, or when it loads) to `device`."""
+        if device is None:
+            raise InvalidInputError(f"expert {self.name!r}: to() takes a device, such as 'cpu' or 'cuda', got None")
         self.device = resolve_device(device)
         for module in self._modules():
             module.to(self.device)
@@ -211,6 +213,8 @@ class Expert:
                 f"expert {self.name!r} cannot encode: it only decodes latents to {self.modality}. "
                 "Use it as a bridge target, not a source."
             )
+        if self.modality == "image":
+            check_pictures(self, inputs)  # before pictures are grouped by size: the index is the caller's
         if self.modality == "image" and self.image_size is None and len(sizes := _picture_sizes(inputs)) > 1:
             order = [i for size in sizes for i, picture in enumerate(inputs) if picture.size == size]  # grouped by size
             grouped = torch.cat([self.encode([p for p in inputs if p.size == size], grad=grad) for size in sizes])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,19 +26,23 @@ def prepare_inputs(expert: Expert, inputs: Any) -> Any:
 
 def validate_latents(expert: Expert, latents: Any) -> None:
     """Latents must be a finite float tensor [B, *latent_shape] with B > 0."""
-    expected = "[B, " + ", ".join(map(str, expert.latent_shape)) + "]"
+    check_latents(latents, expert.latent_shape, f"expert {expert.name!r}", "latents")
+
+
+def check_latents(latents: Any, shape: Sequence[int], owner: str, what: str, made_by: str = "") -> None:
+    """`what` (latents, source latents) of `owner` (an expert, a bridge's method) must be a finite float
+    tensor [B, *shape] with B > 0; `made_by` says where such latents come from."""
+    expected = "[B, " + ", ".join(map(str, shape)) + "]"
     if not isinstance(latents, torch.Tensor):
-        raise InvalidInputError(f"expert {expert.name!r} decodes a float tensor {expected}, got {_kind(latents)}")
+        raise InvalidInputError(f"{owner}: {what} are a float tensor {expected}{made_by}, got {_kind(latents)}")
     if not latents.is_floating_point():
-        raise InvalidInputError(f"expert {expert.name!r}: latents must be floating point, got {latents.dtype}")
-    if latents.ndim != 1 + len(expert.latent_shape) or tuple(latents.shape[1:]) != tuple(expert.latent_shape):
-        raise InvalidInputError(
-            f"expert {expert.name!r}: latents have shape {list(latents.shape)}, expected {expected}"
-        )
+        raise InvalidInputError(f"{owner}: {what} must be floating point, got {latents.dtype}")
+    if latents.ndim != 1 + len(shape) or tuple(latents.shape[1:]) != tuple(shape):
+        raise InvalidInputError(f"{owner}: {what} have shape {list(latents.shape)}, expected {expected}")
     if latents.shape[0] == 0:
-        raise InvalidInputError(f"expert {expert.name!r}: empty batch (0 latents)")
+        raise InvalidInputError(f"{owner}: empty batch (0 {what})")
     if not torch.isfinite(latents).all():
-        raise InvalidInputError(f"expert {expert.name!r}: latents contain NaN or inf")
+        raise InvalidInputError(f"{owner}: {what} contain NaN or inf")
 
 
 def _as_texts(expert: Expert, inputs: Any) -> list[str]:
@@ -55,6 +60,15 @@ def _as_texts(expert: Expert, inputs: Any) -> list[str]:
     return list(inputs)
 
 
+def check_pictures(expert: Expert, pictures: Any) -> None:
+    """PIL pictures (one, or a list) each of at least one pixel; other inputs are checked as tensors."""
+    pictures = [pictures] if isinstance(pictures, Image.Image) else pictures
+    if isinstance(pictures, (list, tuple)):
+        if empty := [index for index, im in enumerate(pictures) if isinstance(im, Image.Image) and 0 in im.size]:
+            raise InvalidInputError(f"expert {expert.name!r}: image {empty[0]} is {pictures[empty[0]].width}×"
+                                    f"{pictures[empty[0]].height} pixels: an image has at least one pixel")
+
+
 def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
     channels = expert.image_channels
     height, width = expert.image_size or ("H", "W")
@@ -62,9 +76,7 @@ def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
     if isinstance(inputs, Image.Image):
         inputs = [inputs]
     if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(im, Image.Image) for im in inputs):
-        if empty := [index for index, im in enumerate(inputs) if im.width == 0 or im.height == 0]:
-            raise InvalidInputError(f"expert {expert.name!r}: image {empty[0]} is {inputs[empty[0]].width}×{inputs[empty[0]].height} "
-                                    "pixels: an image has at least one pixel")
+        check_pictures(expert, inputs)
         sizes = list(dict.fromkeys(f"{im.width}×{im.height}" for im in inputs))
         if expert.image_size is None and len(sizes) > 1:
             raise InvalidInputError(

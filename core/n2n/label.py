@@ -45,10 +45,11 @@ def read_class_file(path: Path) -> list[tuple[str, ...]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"expert 'label': cannot read the class list {path} ({exc})") from None
-    classes = [_names(line) for line in lines if line.strip()]
-    if nameless := [number for number, line in enumerate(lines, 1) if line.strip() and not _names(line)]:
-        raise InvalidInputError(f"expert 'label': the class list {path}, line {nameless[0]}: {lines[nameless[0] - 1].strip()!r} "
+    named = [(number, line, _names(line)) for number, line in enumerate(lines, 1) if line.strip()]
+    if nameless := [(number, line) for number, line, names in named if not names]:
+        raise InvalidInputError(f"expert 'label': the class list {path}, line {nameless[0][0]}: {nameless[0][1].strip()!r} "
                                 "names no class (commas separate a class's names)")
+    classes = [names for _, _, names in named]
     if not classes:
         raise InvalidInputError(f"expert 'label': the class list {path} names no class (one class per line)")
     return classes

@@ -36,7 +36,7 @@ from ..data.build import (
 from ..data.streams import TrainingData
 from ..data.userdata import resolve_dataset
 from ..dataset import Dataset
-from ..errors import BridgeConfigError, TrainingDivergedError, UsageError
+from ..errors import BridgeConfigError, InvalidInputError, TrainingDivergedError, UsageError
 from ..expert import Expert
 from ..hub.zoo import register
 from ..images import opened
@@ -47,7 +47,7 @@ from ..registry import datasets
 from ..strategy import LoopConfig
 from .health import exploded
 from .metrics import class_report, default_classifier, evaluate, translate_latents
-from .trainer import check_arguments
+from .trainer import check_arguments, check_run_folder
 from .trainer import train as run_training
 from .transfer import transfer_report
 
@@ -245,7 +245,7 @@ def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None 
     `classifier` judges transfer accuracy (default: the bridge's classifier role, which flatters a bridge
     trained against it: a warning says so; else `default_classifier` of the target)."""
     if not isinstance(data, DataSource):
-        raise UsageError(f"evaluate_bridge takes the data as a DataSource (n2n.DataSource(dataset='digits')), got {data!r}")
+        raise InvalidInputError(f"evaluate_bridge takes the data as a DataSource (n2n.DataSource(dataset='digits')), got {data!r}")
     kind = recipe(bridge.strategy.needs, data, bridge.strategy.name)
     if split is not None:
         if not isinstance(split, str):
@@ -282,12 +282,13 @@ def train(
     apply depends on the strategy's `needs`. `precision`: "fp32" or "bf16" (mixed precision). Returns
     the last losses. The bridge's `metrics` then record how it was trained (its data, when given as a
     `DataSource` or keywords, for `n2n eval` to find again), and no longer any earlier evaluation."""
-    check_arguments(out, steps=steps, seed=seed, checkpoint_every=checkpoint_every, precision=precision, resume=resume,
-                    overwrite=overwrite, on_step=on_step)  # before the data is built, which can take minutes
+    folder = check_arguments(out, steps=steps, seed=seed, checkpoint_every=checkpoint_every, precision=precision, resume=resume,
+                             overwrite=overwrite, on_step=on_step)  # before the data is built, which can take minutes
+    check_run_folder(folder, steps=steps, resume=resume, overwrite=overwrite)
     if data is not None and sources:
         raise UsageError(f"pass the training data either as {type(data).__name__} or as keywords {sorted(sources)}, not both")
     if data is not None and not isinstance(data, (DataSource, TrainingData)):
-        raise UsageError(f"the training data is a DataSource, TrainingData, or keywords such as dataset='digits', got {data!r}")
+        raise InvalidInputError(f"the training data is a DataSource, TrainingData, or keywords such as dataset='digits', got {data!r}")
     if unknown := sorted(set(sources) - {f.name for f in fields(DataSource)}):
         raise UsageError(f"unknown training data keywords {unknown}; they are: {[f.name for f in fields(DataSource)]}")
     source = data if isinstance(data, DataSource) else DataSource(**sources) if data is None else None
