@@ -46,7 +46,7 @@ from .hub.transfer import pull, push
 from .hub.weights import load_weights, planned_shapes, save_module, shape_differences, weight_shapes
 from .images import enlargement, save_grid
 from .inputs import check_latents
-from .io import user_path
+from .io import names_a_path, user_path
 from .progress import logger
 from .registry import experts, installed, load_expert, load_failure, plugin_distribution, strategy_class
 from .settings import is_whole
@@ -205,7 +205,7 @@ class Bridge(nn.Module):
         (or audio) target, also samples.png (rows: inputs; sounds as their spectrograms; without them, a
         samples.png an earlier save of a bridge left there is removed). With `push_to_hub`, then upload it to
         `repo_id`. A bad folder, missing `repo_id` or bad `sample_inputs` is said before anything is written."""
-        if not isinstance(save_directory, (str, os.PathLike)) or not str(os.fspath(save_directory)).strip():
+        if not names_a_path(save_directory):
             raise InvalidInputError(f"save_pretrained takes the folder to save the bridge into, got {save_directory!r}")
         if push_to_hub and repo_id is None:
             raise InvalidInputError("save_pretrained(push_to_hub=True) needs repo_id='org/name'")
@@ -400,7 +400,7 @@ def load_bridge(
     """A bridge from a directory, a zoo alias (`bert->digits`, `bert->digits:mlp`: the local zoo first,
     then the zoo index's Hub repo) or a Hub repo id (`org/name`, at `revision`); `hub_kwargs` go to
     `Bridge.from_pretrained` (token, cache_dir, local_files_only, force_download)."""
-    if not isinstance(ref, (str, os.PathLike)) or not str(os.fspath(ref)).strip():
+    if not names_a_path(ref):
         raise InvalidInputError(f"a bridge is named by its folder, a zoo alias ('bert->digits') or a Hub repo id ('org/name'), got {ref!r}")
     dtype = _placement(device, dtype, "load_bridge")
     path = user_path(ref)

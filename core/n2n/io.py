@@ -55,6 +55,12 @@ def _sync(path: str | os.PathLike, flags: int) -> None:
         os.close(fd)
 
 
+def names_a_path(value: Any) -> bool:
+    """Whether `value` can name a file or folder: a str or os.PathLike, not empty or blank (`Path("")` is the
+    current folder, which nobody means by it)."""
+    return isinstance(value, (str, os.PathLike)) and bool(str(os.fspath(value)).strip())
+
+
 def user_path(ref: str | os.PathLike) -> Path:
     """Path(ref) with a leading ~ or ~user expanded; a ~user this system does not know is left as written."""
     try:

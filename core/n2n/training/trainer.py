@@ -15,7 +15,6 @@ optimiser step, `end_training` after the last.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ from ..bridge import Bridge
 from ..constants import TRAINING_SEED_LIMIT
 from ..data.streams import TrainingData
 from ..errors import InvalidInputError, N2NError, TrainingDivergedError
-from ..io import user_path
+from ..io import names_a_path, user_path
 from ..kinds import PRECISIONS
 from ..progress import logger, progress_bar
 from ..settings import is_whole
@@ -163,7 +162,7 @@ def check_arguments(out: str | Path, *, steps: int, seed: int, checkpoint_every:
                     overwrite: bool, on_step: Callable | None) -> Path:
     """`train`'s arguments but its data, checked (`n2n.train` checks them before it builds the data); returns the
     run folder as a path, a leading ~ expanded."""
-    if not isinstance(out, (str, os.PathLike)) or not str(os.fspath(out)).strip():
+    if not names_a_path(out):
         raise InvalidInputError(f"the run folder (out) must be a path, got {out!r}")
     if precision not in PRECISIONS:
         raise InvalidInputError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
