@@ -86,6 +86,14 @@ def test_nonsense_is_one_clear_error(bridge, saved, call, error, message):
         call(bridge, saved)
 
 
+def test_sampling_settings_that_overflow_are_blamed_on_the_bridge_not_its_target():
+    """guidance=1e300 made inf latents, which the target expert then refused as its caller's bad input."""
+    bridge = n2n.create_bridge("flow", "latent", "digits", hidden=8, depth=1, embed_dim=4, embed_hidden=8, seed=0)
+    with pytest.raises(n2n.N2NError, match=r"strategy 'flow' sampled latents that overflow .* settings \(steps=8, "
+                                           r"solver='midpoint', guidance=1e\+300\)"):
+        bridge.with_settings(guidance=1e300).translate(LATENTS)
+
+
 def test_a_kind_of_device_this_machine_lacks_is_one_clear_error(monkeypatch, saved):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(InvalidInputError, match="device 'cuda:1': this machine has no cuda device available"):

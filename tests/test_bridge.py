@@ -313,3 +313,8 @@ def test_the_hub_options_a_bridge_is_loaded_with_hold_for_its_experts(saved, tmp
     with pytest.raises(n2n.N2NError, match="someorg/my-vae"):
         n2n.load_bridge(saved)  # outside that load, the options are gone
     assert asked[-1] == ("someorg/my-vae", {"allow_patterns": None, "local_files_only": False})
+    with pytest.raises(n2n.N2NError, match="loaded with local_files_only"):  # load_bridge of a folder dropped them
+        n2n.load_bridge(saved, local_files_only=True, token="hf_x")
+    assert asked[-1] == ("someorg/my-vae", {"allow_patterns": None, "token": "hf_x", "local_files_only": True})
+    with pytest.raises(TypeError, match="local_file_only"):  # a misspelt option was dropped silently
+        n2n.load_bridge(saved, local_file_only=True)

@@ -33,6 +33,8 @@ def test_unknown_labels_name_the_close_matches():
         expert.encode(torch.tensor([3, -1]))
     with pytest.raises(InvalidInputError, match="class names or indices"):
         expert.encode([0.5])
+    with pytest.raises(InvalidInputError, match="class names or indices"):  # a mask, not indices: True was class 1
+        expert.encode(torch.tensor([True, False]))
     with pytest.raises(InvalidInputError, match="empty batch"):
         expert.encode([])
 

@@ -187,7 +187,12 @@ class Bridge(nn.Module):
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
         """source.encode -> sample target latents -> decode; outputs are input-major."""
         source_latents = self.source.encode(inputs)
-        return self.decode(self.sample(source_latents, n_samples, seed), source_latents)
+        latents = self.sample(source_latents, n_samples, seed)
+        if not torch.isfinite(latents).all():  # said here: the target expert would blame its input
+            settings = ", ".join(f"{name}={getattr(self.strategy.config, name)!r}" for name in self.strategy.sampling_settings)
+            raise N2NError(f"strategy {self.strategy.name!r} sampled latents that overflow (NaN or inf): its sampling "
+                           f"settings ({settings or 'none'}) or its weights are out of range")
+        return self.decode(latents, source_latents)
 
     # -- save, load, share ---------------------------------------------------------------------------
     def save_pretrained(
@@ -395,29 +400,34 @@ def load_bridge(
     revision: str | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
-    **hub_kwargs: Any,
+    *,
+    token: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+    force_download: bool = False,
 ) -> Bridge:
     """A bridge from a directory, a zoo alias (`bert->digits`, `bert->digits:mlp`: the local zoo first,
-    then the zoo index's Hub repo) or a Hub repo id (`org/name`, at `revision`); `hub_kwargs` go to
-    `Bridge.from_pretrained` (token, cache_dir, local_files_only, force_download)."""
+    then the zoo index's Hub repo) or a Hub repo id (`org/name`, at `revision`). `token`, `cache_dir` and
+    `local_files_only` hold for the bridge's download and its experts' checkpoints, wherever the bridge is;
+    `force_download` downloads the bridge again."""
     if not names_a_path(ref):
         raise InvalidInputError(f"a bridge is named by its folder, a zoo alias ('bert->digits') or a Hub repo id ('org/name'), got {ref!r}")
     dtype = _placement(device, dtype, "load_bridge")
+    hub = {"token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}
     path = user_path(ref)
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
             raise N2NError(f"{ref} is not a bridge directory (no {CONFIG_NAME})")
-        return Bridge.from_pretrained(path, device=device, dtype=dtype)
+        return Bridge.from_pretrained(path, device=device, dtype=dtype, **hub)
     ref = str(ref)
     if zoo.parse_alias(ref):
         if (local := zoo.local_path(ref)) is not None:
-            return Bridge.from_pretrained(local, device=device, dtype=dtype)
+            return Bridge.from_pretrained(local, device=device, dtype=dtype, **hub)
         repo = zoo.hub_repo(ref)
         if repo is None:
             raise zoo.missing(ref)
-        force_download = hub_kwargs.pop("force_download", False)
-        return Bridge._from_hub(repo, revision, force_download, device, dtype, hub_kwargs)  # never a folder of its name
-    return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, **hub_kwargs)
+        return Bridge._from_hub(repo, revision, force_download, device, dtype, hub)  # never a folder of its name
+    return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, force_download=force_download, **hub)
 
 
 def _placement(device: Any, dtype: Any, caller: str) -> torch.dtype | None:

@@ -126,7 +126,7 @@ def _as_labels(expert: Expert, inputs: Any) -> torch.Tensor | list[int | str]:
         raise InvalidInputError(f"expert {expert.name!r}: empty batch (no labels)")
     if isinstance(inputs, (list, tuple)) and all(isinstance(label, (int, str)) and not isinstance(label, bool) for label in inputs):
         return list(inputs)  # names are resolved by the expert's class list
-    if not isinstance(inputs, torch.Tensor) or inputs.ndim != 1 or inputs.is_floating_point():
+    if not isinstance(inputs, torch.Tensor) or inputs.ndim != 1 or inputs.is_floating_point() or inputs.is_complex() or inputs.dtype == torch.bool:
         raise InvalidInputError(
             f"expert {expert.name!r} encodes labels: expected class names or indices (a list of strings or "
             f"ints, or an integer tensor [B]), got {_kind(inputs)}"
