@@ -15,6 +15,14 @@ from n2n.errors import N2NError
 from n2n.registry import strategy_class
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_zoo(tmp_path_factory):
+    """This module's local zoo: other modules' runs register 'digits-classifier->digits' in the session's too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("N2N_HOME", str(tmp_path_factory.mktemp("n2n-home")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")

@@ -191,6 +191,7 @@ def test_a_file_that_stays_wrong_after_a_fresh_download_is_reported(hub, bridge_
 
 def test_no_pickle_is_loaded_on_any_bridge_load_path(hub, bridge_dir, monkeypatch, tmp_path):
     first = push(bridge_dir, "org/safe").oid
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))  # its own zoo: the session's is other tests'
     register(bridge_dir, "digits-classifier", "digits", "cinn")
 
     def refuse(*args, **kwargs):
@@ -324,7 +325,7 @@ def test_offline_a_damaged_cached_file_is_refused_not_loaded(hub, bridge_dir, mo
         n2n.load_bridge("org/flipped")
 
 
-def test_a_bridge_on_a_checkpoint_only_this_machine_has_is_not_published(bridge_dir, tmp_path, monkeypatch):
+def test_a_bridge_on_a_checkpoint_only_this_machine_has_is_not_published(hub, bridge_dir, tmp_path, monkeypatch):
     local = shutil.copytree(bridge_dir, tmp_path / "bridge")
     config = json.loads((local / "config.json").read_text())
     (tmp_path / "runs" / "vae").mkdir(parents=True)
@@ -333,7 +334,8 @@ def test_a_bridge_on_a_checkpoint_only_this_machine_has_is_not_published(bridge_
         config["target"]["checkpoint"] = checkpoint
         (local / "config.json").write_text(json.dumps(config))
         with pytest.raises(HubError, match=f"target expert 'digits' loads from {checkpoint}, a path on this machine"):
-            push(local, "someone/bridge")  # refused before any request: no Hub needed
+            push(local, "someone/bridge")
+    assert hub.requests == []  # refused before any request
 
 
 def test_a_bridge_from_the_hub_that_names_a_local_path_is_refused(hub, bridge_dir, tmp_path, capsys):

@@ -35,7 +35,8 @@ def test_written_files_honour_the_umask(umask, tmp_path, mask, mode):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
 
 
-def test_a_zoo_bridge_is_readable_by_others_under_umask_022(umask, tmp_path):
+def test_a_zoo_bridge_is_readable_by_others_under_umask_022(umask, tmp_path, monkeypatch):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
     umask(0o022)
     bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
     alias = zoo.register(bridge.save_pretrained(tmp_path / "bridge"), "latent", "latent", "mlp")

@@ -49,27 +49,32 @@ def test_load_plugins_restricts_entry_points(install_plugin, expert_plugin, monk
     assert set(plugins.registry().plugins) == set(plugins.DEFAULT_PLUGINS)
 
 
-def test_load_plugins_naming_a_missing_plugin_is_reported(monkeypatch):
-    monkeypatch.setenv("N2N_LOAD_PLUGINS", "digits,ghost")
-    plugins.reload()
-    assert "digits" in n2n.experts()
-    assert ("listed in N2N_LOAD_PLUGINS, which takes entry-point names, but no installed plugin has this one "
-            "(installed: ") in plugins.registry().plugins["ghost"].error
+@pytest.fixture
+def load_plugins(monkeypatch):
+    """load_plugins(value) -> the registry reloaded with N2N_LOAD_PLUGINS=value; every plugin is back after the
+    test, passed or failed."""
+    def restrict(value: str) -> None:
+        monkeypatch.setenv("N2N_LOAD_PLUGINS", value)
+        plugins.reload()
+
+    yield restrict
     monkeypatch.undo()
     plugins.reload()
 
 
-def test_a_bridge_whose_expert_n2n_load_plugins_leaves_out_says_so(monkeypatch, tmp_path):
+def test_load_plugins_naming_a_missing_plugin_is_reported(load_plugins):
+    load_plugins("digits,ghost")
+    assert "digits" in n2n.experts()
+    assert ("listed in N2N_LOAD_PLUGINS, which takes entry-point names, but no installed plugin has this one "
+            "(installed: ") in plugins.registry().plugins["ghost"].error
+
+
+def test_a_bridge_whose_expert_n2n_load_plugins_leaves_out_says_so(load_plugins, tmp_path):
     """Not "pip install n2n-plugin-digits", which is installed."""
     directory = n2n.create_bridge("mlp", "latent", "digits", seed=0).save_pretrained(tmp_path / "bridge")
-    monkeypatch.setenv("N2N_LOAD_PLUGINS", "")
-    plugins.reload()
-    try:
-        with pytest.raises(n2n.N2NError, match="'digits' is not loaded: n2n-plugin-digits is installed, but N2N_LOAD_PLUGINS=''"):
-            n2n.load_bridge(directory)
-    finally:
-        monkeypatch.undo()
-        plugins.reload()
+    load_plugins("")
+    with pytest.raises(n2n.N2NError, match="'digits' is not loaded: n2n-plugin-digits is installed, but N2N_LOAD_PLUGINS=''"):
+        n2n.load_bridge(directory)
 
 
 def test_a_bridge_whose_experts_plugin_failed_to_load_says_why(install_plugin, tmp_path):

@@ -26,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -58,6 +59,15 @@ atexit.register(lambda: print(json.dumps(sorted(sys.modules))))
     return set(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
+def check_script_needs_an_output_folder(main: Callable[[list[str]], Any], capsys: pytest.CaptureFixture) -> None:
+    """A plugin's training or data script (built with `n2n.cli.output_folder`) refuses to run without `--out DIR`
+    or `--replace-shipped`: no default writes over what its package ships."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["--seed", "1"])
+    said = capsys.readouterr().err
+    assert stopped.value.code == 2 and "--out" in said and "--replace-shipped" in said, said
+
+
 class _TemporaryHome:
     """What these tests cache or publish (features, the local zoo) goes to a temporary N2N_HOME, not to
     ~/.cache/n2n, unless the run set N2N_HOME itself."""
@@ -74,6 +84,7 @@ class _TemporaryHome:
 class ExpertTests(_TemporaryHome):
     expert_name: ClassVar[str]
     atol: ClassVar[float] = 1e-4  # batch independence tolerance
+    decodes_variants: ClassVar[bool] = True  # False for a decoder that torch.func.vmap cannot batch
 
     @pytest.fixture
     def expert(self, checkpoint_dir) -> Expert:
@@ -95,26 +106,25 @@ class ExpertTests(_TemporaryHome):
         assert all(isinstance(size, int) and size > 0 for size in spec.latent_shape)
         assert spec.default_checkpoint
 
-    def test_weights_load_lazily_and_once(self, checkpoint_dir, monkeypatch):
-        expert = n2n.load_expert(self.expert_name, checkpoint=checkpoint_dir, device="cpu")
+    def test_weights_load_lazily_and_once(self, spec, checkpoint_dir, monkeypatch):
         calls = []
-        original = type(expert)._load
-        monkeypatch.setattr(type(expert), "_load", lambda self, path: (calls.append(path), original(self, path)))
-        assert calls == []
+        original = spec.cls._load
+        monkeypatch.setattr(spec.cls, "_load", lambda self, path: (calls.append(path), original(self, path)))
+        expert = n2n.load_expert(self.expert_name, checkpoint=checkpoint_dir, device="cpu")
+        assert calls == []  # load_expert names the weights; the first use loads them
         for _ in range(2):
             expert.load()
         assert len(calls) == 1
         assert all(not p.requires_grad for m in expert._modules() for p in m.parameters())
         assert all(not m.training for m in expert._modules())
 
-    def test_local_directory_loads(self, checkpoint_dir):
+    def test_local_directory_loads(self, checkpoint_dir, inputs):
         expert = n2n.load_expert(self.expert_name, checkpoint=str(checkpoint_dir), device="cpu")
         assert expert.path == checkpoint_dir.resolve()
-        latents = torch.randn(2, *expert.load().latent_shape)
+        if expert.can_encode():
+            assert len(expert.encode(inputs)) == len(inputs)
         if expert.can_decode():
-            expert.decode(latents)
-        else:
-            assert expert.load()._loaded
+            assert len(expert.decode(torch.randn(2, *expert.load().latent_shape))) == 2
 
     def test_missing_directory_is_one_clear_error(self, tmp_path):
         if not n2n.experts()[self.expert_name].cls.has_weights:
@@ -166,6 +176,28 @@ class ExpertTests(_TemporaryHome):
         with pytest.raises(InvalidInputError, match="text 1 \\(counting from 0\\) is empty"):
             expert.encode([inputs[0], " \n"])
 
+    def test_long_texts_are_truncated_with_a_warning(self, expert, inputs):
+        """A text longer than the encoder takes is cut to fit, and the caller told (a text encoder without a
+        token limit overrides this test)."""
+        _require_encoder(expert, inputs)
+        if expert.modality != "text":
+            pytest.skip(f"{self.expert_name} does not encode text")
+        with pytest.warns(UserWarning, match=rf"{self.expert_name}: 1 input\(s\) longer than \d+ tokens were truncated"):
+            latents = expert.encode(["the cat " * 600, inputs[0]])
+        assert latents.shape == (2, *expert.latent_shape)
+
+    def test_posterior_mean_is_the_encoding(self, expert, inputs):
+        """A probabilistic encoder's `posterior` is (mean, log-variance), and `encode` gives the mean; any other
+        expert says it has none."""
+        _require_encoder(expert, inputs)
+        if expert.has_posterior():
+            mean, logvar = expert.posterior(inputs)
+            torch.testing.assert_close(mean, expert.encode(inputs))
+            assert logvar.shape == mean.shape and torch.isfinite(logvar).all()
+        else:
+            with pytest.raises(UnsupportedOperationError, match="encodes to a point, not a distribution"):
+                expert.posterior(inputs)
+
     # -- decode ------------------------------------------------------------------------------------
     def test_cannot_decode_is_one_clear_error(self, expert):
         if expert.can_decode():
@@ -206,7 +238,8 @@ class ExpertTests(_TemporaryHome):
     def test_cannot_encode_is_one_clear_error(self, expert):
         if expert.can_encode():
             pytest.skip(f"{self.expert_name} encodes")
-        with pytest.raises(UnsupportedOperationError, match="cannot encode"):
+        with pytest.raises(UnsupportedOperationError, match=f"expert '{self.expert_name}' cannot encode: it only decodes "
+                                                            f"latents to {expert.modality}"):
             expert.encode(torch.zeros(1))
 
     # -- in the loop: gradients, and decoding with parameters of a strategy's own -------------------
@@ -250,6 +283,8 @@ class ExpertTests(_TemporaryHome):
         """Hypermod's batched path: K variants of the decoder's weights decode K groups in one call, as K
         `decode(..., parameters=)` calls would, and gradients reach every variant."""
         _require_decoder(expert)
+        if not self.decodes_variants:
+            pytest.skip(f"{expert.name}'s decoder has an operation vmap cannot batch: hypermod runs it with vectorize=False")
         generator = torch.Generator().manual_seed(0)
         latents = torch.randn(2, 3, *expert.latent_shape, generator=generator)  # [K, m, ...]
         weights = {n: p.detach() for n, p in expert.decoder.named_parameters() if p.ndim >= 2}
@@ -257,10 +292,7 @@ class ExpertTests(_TemporaryHome):
             pytest.skip(f"{expert.name}'s decoder has no weight of two or more dimensions to vary")
         variants = {n: torch.stack([w, w + 0.1 * w.std() * torch.randn(w.shape, generator=generator)]).requires_grad_(True)
                     for n, w in weights.items()}
-        try:
-            batched = expert.decode_variants(latents, variants, grad=True)
-        except UnsupportedOperationError as exc:
-            pytest.skip(f"hypermod runs this decoder with vectorize=False: {exc}")
+        batched = expert.decode_variants(latents, variants, grad=True)
         for k in range(2):
             one = expert.decode(latents[k], parameters={n: v[k].detach() for n, v in variants.items()})
             torch.testing.assert_close(batched[k].detach(), one, atol=1e-3, rtol=1e-3)  # batched kernels round differently
@@ -457,13 +489,16 @@ class StrategyTests(_TemporaryHome):
         straight = self.make_bridge(experts)
         train(straight, training_data, tmp_path / "straight", steps=6, checkpoint_every=3, progress=False)
         interrupted = self.make_bridge(experts)
-        with pytest.raises(_Interrupt):
+        with pytest.raises(Interrupt):
             train(interrupted, training_data, tmp_path / "run", steps=6, checkpoint_every=3, progress=False,
-                  on_step=_interrupt_at(4))
+                  on_step=interrupt_at(4))
         resumed = self.make_bridge(experts)
         train(resumed, training_data, tmp_path / "run", steps=6, checkpoint_every=3, resume=True, progress=False)
         for name, tensor in straight.strategy.state_dict().items():
             assert torch.equal(tensor, resumed.strategy.state_dict()[name]), name
+        # the last weights, and the ones before them in case a resumed run's first loss shows the last ones diverged
+        assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["latest.json", "step-00000003",
+                                                                                        "step-00000006"]
 
     def test_trains_in_bf16_mixed_precision(self, experts, training_data, tmp_path, monkeypatch):
         bridge = self.make_bridge(experts)
@@ -531,14 +566,15 @@ class StrategyTests(_TemporaryHome):
         train(self.make_bridge(experts), training_data, tmp_path / "run", steps=3, resume=True, progress=False)
 
 
-class _Interrupt(Exception):
-    pass
+class Interrupt(Exception):
+    """What `interrupt_at` raises: a training run stopped as a crash or Ctrl-C would stop it."""
 
 
-def _interrupt_at(step_to_stop: int):
+def interrupt_at(step_to_stop: int):
+    """An `on_step` for `n2n.train` that raises `Interrupt` once step `step_to_stop` is done."""
     def on_step(step, losses):
         if step == step_to_stop:
-            raise _Interrupt
+            raise Interrupt
 
     return on_step
 

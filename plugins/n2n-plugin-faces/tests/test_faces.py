@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import n2n
-from n2n.errors import UnsupportedOperationError
 from n2n.hub.weights import save_module
 from n2n.testing import DefaultCheckpointTests, ExpertTests
 from n2n_plugin_faces import DCGANGenerator
@@ -40,11 +39,6 @@ def test_shipped_generator_is_converted_once_and_makes_faces(monkeypatch, tmp_pa
     mtime = converted[0].stat().st_mtime_ns
     n2n.load_expert("faces").load()
     assert converted[0].stat().st_mtime_ns == mtime  # read back, not converted again
-
-
-def test_faces_cannot_encode():
-    with pytest.raises(UnsupportedOperationError, match="expert 'faces' cannot encode: it only decodes latents to image"):
-        n2n.load_expert("faces").encode(torch.rand(1, 3, 64, 64))
 
 
 class TwoKindsOfFaces(n2n.Dataset):
