@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from n2n.constants import CONFIG_NAME
+from n2n.constants import CONFIG_NAME, WEIGHTS_NAME, n2n_home
 from n2n.errors import CheckpointNotFoundError
 from n2n.hub.weights import convert_pickled_weights
 from n2n.io import atomic_path
@@ -15,7 +15,11 @@ UPSTREAM = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")  # pytorch-
 
 
 def fetch_upstream(name: str) -> Path:
-    """The checkpoint directory of a published BigGAN-deep model (downloaded and converted on first use)."""
+    """The checkpoint directory of a published BigGAN-deep model: downloaded and converted on first use, then
+    read from N2N_HOME without asking the network (the library's own cache sends a request at every load, which
+    fails offline)."""
+    if (converted := _converted(name)) is not None:
+        return converted
     # the library loads with the weights, not when the registry lists experts (a second at every start)
     from pytorch_pretrained_biggan import cached_path
     from pytorch_pretrained_biggan.model import PRETRAINED_CONFIG_ARCHIVE_MAP, PRETRAINED_MODEL_ARCHIVE_MAP
@@ -33,3 +37,11 @@ def fetch_upstream(name: str) -> Path:
         with atomic_path(directory / CONFIG_NAME) as tmp:
             shutil.copyfile(config, tmp)
     return directory
+
+
+def _converted(name: str) -> Path | None:
+    """The folder of an earlier conversion of `name`, if one finished (its config.json is written last); the
+    published checkpoints do not change, so any finished one is the checkpoint."""
+    finished = [config.parent for config in (n2n_home() / "converted" / name).glob(f"*/{CONFIG_NAME}")
+                if (config.parent / WEIGHTS_NAME).is_file()]
+    return max(finished, key=lambda folder: (folder / CONFIG_NAME).stat().st_mtime_ns, default=None)

@@ -86,3 +86,30 @@ def test_the_upstream_checkpoints_are_the_libraries():
     from n2n_plugin_biggan.upstream import UPSTREAM
 
     assert UPSTREAM == tuple(PRETRAINED_MODEL_ARCHIVE_MAP)
+
+
+def test_a_published_checkpoint_loads_offline_once_converted(tmp_path, monkeypatch):
+    """pytorch-pretrained-biggan's cache asks the network at every load of a named model (ANCHORS §5), so a
+    checkpoint downloaded yesterday failed to load offline today."""
+    import pytorch_pretrained_biggan
+
+    tiny = write_tiny_biggan(tmp_path / "download")
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    asked = []
+
+    def download(url):
+        asked.append(url)
+        return str(tiny / ("config.json" if url.endswith(".json") else "pytorch_model.bin"))
+
+    monkeypatch.setattr(pytorch_pretrained_biggan, "cached_path", download)
+    latents = torch.randn(2, 256, generator=torch.Generator().manual_seed(0))
+    first = n2n.load_expert("biggan", checkpoint="biggan-deep-128").decode(latents)
+    assert len(asked) == 2  # its config and weights, converted to safetensors under N2N_HOME
+
+    def offline(url):
+        raise OSError("no network")
+
+    monkeypatch.setattr(pytorch_pretrained_biggan, "cached_path", offline)
+    torch.testing.assert_close(n2n.load_expert("biggan", checkpoint="biggan-deep-128").decode(latents), first, atol=0, rtol=0)
+    with pytest.raises(n2n.N2NError, match="biggan-deep-256 could not be downloaded .* it needs network once"):
+        n2n.load_expert("biggan", checkpoint="biggan-deep-256").load()
