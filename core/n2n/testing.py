@@ -433,6 +433,19 @@ class StrategyTests(_TemporaryHome):
         assert strategy.source is experts[0] and strategy.target is experts[1]
         assert dict(strategy.auxiliary) == experts[2]
 
+    def test_training_leaves_the_experts_as_they_were(self, experts, training_data, tmp_path):
+        """Experts stay frozen through training: no weight or buffer of theirs changes (a GAN's spectral-norm
+        vectors and batch-norm statistics move in train mode), and every module of theirs stays in eval mode."""
+        def tensors(expert: Expert) -> list[torch.Tensor]:
+            return [t for m in expert._modules() for t in [*m.parameters(), *m.buffers()]]
+
+        everyone = [experts[0].load(), experts[1].load(), *(expert.load() for expert in experts[2].values())]
+        before = [[t.clone() for t in tensors(expert)] for expert in everyone]
+        train(self.make_bridge(experts), training_data, tmp_path / "run", steps=3, progress=False)
+        for expert, saved in zip(everyone, before):
+            assert all(torch.equal(now, then) for now, then in zip(tensors(expert), saved, strict=True)), expert.name
+            assert not any(module.training for m in expert._modules() for module in m.modules()), expert.name
+
     def test_sample_shape_and_input_major_order(self, strategy, batch):
         strategy.initialize(batch)  # data-dependent initialisation, where a strategy has one
         strategy.eval()
