@@ -138,6 +138,8 @@ class LatentVAE(Strategy):
     needs = "unpaired"
     Config = LatentVAEConfig
     reversible = True
+    default_steps = 3000  # `n2n train` without --steps: the demo's and the benchmarks' on the digits world (the
+    # paper trains 20k-50k steps between MNIST-sized models: larger domains want more)
     sampling_settings = ("correlation", "class_confidence", "keep_widest", "residual_noise")
     added_tensors = {"trained_steps": 10**6}  # a bridge saved before steps were counted had trained: its averages
     # read as they were then (no correction for their zero start), and initialize leaves it alone

@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--source-checkpoint", metavar="CKPT", help="the source expert's checkpoint (default: its default)")
     fit.add_argument("--target-checkpoint", metavar="CKPT", help="the target expert's checkpoint (default: its default)")
     fit.add_argument("--steps", type=count(1), default=None,
-                     help="optimiser steps (default: the strategy's, 2000 for most, 200 for class-embed; closed-form "
+                     help="optimiser steps (default: the strategy's, 2000 for most, 3000 for latent-vae, 200 for class-embed; closed-form "
                           "strategies: one pass over the pairs)")
     fit.add_argument("--out", type=Path, help="run folder: checkpoints/ and bridge/ (default: runs/SOURCE-TARGET-STRATEGY)")
     restart = fit.add_mutually_exclusive_group()
