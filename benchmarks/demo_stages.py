@@ -1,6 +1,8 @@
 """Benchmark: `n2n demo` stage timings, first run (cold feature cache) vs second run (warm), and the
 demo bridge's quality next to the deterministic `mlp` baseline trained the same way; and the demo
-bridge on phrasings no setting was chosen with (`UNTUNED_TEMPLATES`), with its worst one.
+bridge on phrasings no setting was chosen with (`UNTUNED_TEMPLATES`), with its worst one. The demo
+bridge is judged twice: by `digits-classifier`, which chose its steps and learning rate, and by an
+independent RBF SVM on pixels (`judges.py`).
 
     python benchmarks/demo_stages.py [--json out.json]
 """
@@ -13,6 +15,8 @@ import os
 import tempfile
 import time
 from pathlib import Path
+
+from judges import PixelSVM
 
 
 def phrasing_accuracy(bridge, judge, samples: int = 8) -> dict[str, float]:
@@ -53,7 +57,9 @@ def main() -> None:
             "cinn": metrics,
             "mlp": n2n.evaluate_bridge(mlp, n2n.DataSource(dataset=dataset), judge, progress=False),
         }
-        untuned = phrasing_accuracy(n2n.load_bridge(Path(home) / "out" / "bridge"), judge)
+        bridge, svm = n2n.load_bridge(Path(home) / "out" / "bridge"), PixelSVM()
+        quality["cinn, svm"] = n2n.evaluate_bridge(bridge, n2n.DataSource(dataset=dataset), svm, progress=False)
+        untuned = {judged_by: phrasing_accuracy(bridge, by) for judged_by, by in (("digits-classifier", judge), ("svm", svm))}
 
     print(f"{'run':<12} {'encode s':>9} {'train s':>9} {'evaluate s':>11} {'total s':>9}")
     for row in runs:
@@ -63,8 +69,10 @@ def main() -> None:
     print(f"{'strategy':<9}" + "".join(f"{k:>28}" for k in keys))
     for name, row in quality.items():
         print(f"{name:<9}" + "".join(f"{row[k]:>28.4f}" if k in row else f"{'-':>28}" for k in keys))
-    print(f"\ncinn on untuned phrasings ({len(untuned)} templates x 10 digits, 8 samples each): "
-          f"{sum(untuned.values()) / len(untuned):.4f}; worst {min(untuned, key=untuned.get)!r} {min(untuned.values()):.4f}")
+    print(f"'cinn, svm': the demo's bridge judged by {svm.name} ({svm.test_accuracy:.3f} on real test digits)")
+    for judged_by, accuracy in untuned.items():
+        print(f"\ncinn on untuned phrasings ({len(accuracy)} templates x 10 digits, 8 samples each), judged by {judged_by}: "
+              f"{sum(accuracy.values()) / len(accuracy):.4f}; worst {min(accuracy, key=accuracy.get)!r} {min(accuracy.values()):.4f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": runs, "quality": quality, "untuned_phrasings": untuned}, indent=2))
 
