@@ -81,10 +81,10 @@ def main() -> None:
         real, labels = digit_split("test")
         rows, extra, svm = {}, {}, PixelSVM()
 
-        def report(outputs: dict[int, torch.Tensor]) -> dict[str, float]:
-            judged = [(svm.predict(outputs[c]) == c).float().mean().item() for c in range(10)]
-            return {**class_report(outputs, real, labels, classifier), "svm_accuracy_min": min(judged),
-                    "svm_accuracy_mean": sum(judged) / len(judged)}
+        def judged(outputs: dict[int, torch.Tensor]) -> dict[str, float]:
+            by_svm = [(svm.predict(outputs[c]) == c).float().mean().item() for c in range(10)]
+            return {**class_report(outputs, real, labels, classifier), "svm_accuracy_min": min(by_svm),
+                    "svm_accuracy_mean": sum(by_svm) / len(by_svm)}
 
         if "hypermod" in args.only:
             start, name = time.perf_counter(), "hypermod" + (f", unmodulated {' '.join(args.unmodulated)}" if args.unmodulated else "")
@@ -94,7 +94,7 @@ def main() -> None:
             train(bridge, Path(home) / "hypermod", data, steps=steps, seed=args.seed, progress=True)
             seconds = time.perf_counter() - start
             outputs = {c: translate_latents(bridge, bridge.source.encode([c]), PER_CLASS, sampling) for c in range(10)}
-            rows[name] = report(outputs)
+            rows[name] = judged(outputs)
             extra[name] = {"train_seconds": seconds, "drawn_per_kept": 1.0, "labelled_items": len(data)}
 
         if "cgan" in args.only:
@@ -107,13 +107,13 @@ def main() -> None:
             z = torch.randn(PER_CLASS, 32, generator=torch.Generator().manual_seed(sampling))
             with torch.no_grad():
                 outputs = {c: cgan(z, torch.full((PER_CLASS,), c)) for c in range(10)}
-            rows["cgan from scratch"] = report(outputs)
+            rows["cgan from scratch"] = judged(outputs)
             extra["cgan from scratch"] = {"train_seconds": seconds, "drawn_per_kept": 1.0, "labelled_items": len(subset)}
 
         if "rejection" in args.only:
             start = time.perf_counter()
             outputs, drawn = rejection_samples(gan, classifier, sampling)
-            rows["rejection sampling"] = report(outputs)
+            rows["rejection sampling"] = judged(outputs)
             extra["rejection sampling"] = {"train_seconds": 0.0, "drawn_per_kept": drawn, "labelled_items": 0,
                                            "sampling_seconds": time.perf_counter() - start}
 

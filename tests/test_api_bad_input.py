@@ -9,6 +9,7 @@ from PIL import Image
 
 import n2n
 from n2n.errors import InvalidInputError, UsageError
+from n2n.training.metrics import translate_latents
 from n2n.training.trainer import check_arguments
 
 LATENTS = torch.randn(2, 16)  # what the `latent` source expert encodes
@@ -89,9 +90,12 @@ def test_nonsense_is_one_clear_error(bridge, saved, call, error, message):
 def test_sampling_settings_that_overflow_are_blamed_on_the_bridge_not_its_target():
     """guidance=1e300 made inf latents, which the target expert then refused as its caller's bad input."""
     bridge = n2n.create_bridge("flow", "latent", "digits", hidden=8, depth=1, embed_dim=4, embed_hidden=8, seed=0)
-    with pytest.raises(n2n.N2NError, match=r"strategy 'flow' sampled latents that overflow .* settings \(steps=8, "
-                                           r"solver='midpoint', guidance=1e\+300\)"):
-        bridge.with_settings(guidance=1e300).translate(LATENTS)
+    overflowing = bridge.with_settings(guidance=1e300)
+    said = r"strategy 'flow' sampled latents that are not finite .* settings \(steps=8, solver='midpoint', guidance=1e\+300\)"
+    with pytest.raises(n2n.N2NError, match=said):
+        overflowing.translate(LATENTS)
+    with pytest.raises(n2n.N2NError, match=said):  # n2n eval's way: sample, then decode
+        translate_latents(overflowing, LATENTS, 2, seed=0)
 
 
 def test_a_kind_of_device_this_machine_lacks_is_one_clear_error(monkeypatch, saved):

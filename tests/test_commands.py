@@ -124,6 +124,7 @@ def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):
 def test_train_without_steps_takes_the_strategy_s_default(tmp_path, monkeypatch, capsys):
     """class-embed's is the paper's 200, where most strategies take 2000; --help names each that differs (it
     cannot import the strategies to ask)."""
+    monkeypatch.setenv("COLUMNS", "1000")  # argparse wraps at hyphens: 'latent-\nvae' at some widths
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     said = " ".join(capsys.readouterr().out.split())

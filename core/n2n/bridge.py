@@ -185,14 +185,19 @@ class Bridge(nn.Module):
         return Bridge(strategy, {**metrics, "trained_with": trained} if trained else metrics)
 
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
-        """source.encode -> sample target latents -> decode; outputs are input-major."""
+        """source.encode -> sample target latents -> decode; outputs are input-major. Latents the strategy samples
+        that are not finite are an N2NError (`check_sampled`)."""
         source_latents = self.source.encode(inputs)
-        latents = self.sample(source_latents, n_samples, seed)
-        if not torch.isfinite(latents).all():  # said here: the target expert would blame its input
+        return self.decode(self.check_sampled(self.sample(source_latents, n_samples, seed)), source_latents)
+
+    def check_sampled(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents this bridge sampled, refused when not finite: said as the strategy's failure, where the target
+        expert decoding them would blame its caller's input."""
+        if not torch.isfinite(latents).all():
             settings = ", ".join(f"{name}={getattr(self.strategy.config, name)!r}" for name in self.strategy.sampling_settings)
-            raise N2NError(f"strategy {self.strategy.name!r} sampled latents that overflow (NaN or inf): its sampling "
+            raise N2NError(f"strategy {self.strategy.name!r} sampled latents that are not finite (NaN or inf): its sampling "
                            f"settings ({settings or 'none'}) or its weights are out of range")
-        return self.decode(latents, source_latents)
+        return latents
 
     # -- save, load, share ---------------------------------------------------------------------------
     def save_pretrained(
@@ -409,7 +414,8 @@ def load_bridge(
     """A bridge from a directory, a zoo alias (`bert->digits`, `bert->digits:mlp`: the local zoo first,
     then the zoo index's Hub repo) or a Hub repo id (`org/name`, at `revision`). `token`, `cache_dir` and
     `local_files_only` hold for the bridge's download and its experts' checkpoints, wherever the bridge is;
-    `force_download` downloads the bridge again."""
+    `force_download` downloads a Hub bridge again (`revision` and `force_download` mean nothing to a bridge on
+    this machine: a folder or the local zoo's)."""
     if not names_a_path(ref):
         raise InvalidInputError(f"a bridge is named by its folder, a zoo alias ('bert->digits') or a Hub repo id ('org/name'), got {ref!r}")
     dtype = _placement(device, dtype, "load_bridge")

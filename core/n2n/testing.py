@@ -64,7 +64,7 @@ def check_script_needs_an_output_folder(main: Callable[[list[str]], Any], capsys
     or `--replace-shipped`: no default writes over what its package ships."""
     with pytest.raises(SystemExit) as stopped:
         main(["--seed", "1"])
-    said = capsys.readouterr().err
+    said = capsys.readouterr().err.strip().splitlines()[-1]  # the error, not the usage line (which lists every flag)
     assert stopped.value.code == 2 and "--out" in said and "--replace-shipped" in said, said
 
 

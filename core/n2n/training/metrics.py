@@ -50,6 +50,7 @@ def translate_each_alone(bridge: Bridge, source_latents: torch.Tensor, seed: int
 
 def decode_translations(bridge: Bridge, latents: torch.Tensor, source_latents: torch.Tensor) -> torch.Tensor:
     """Sampled target latents [B * n, *T] of source latents [B, *S] (input-major) -> outputs, in batches."""
+    bridge.check_sampled(latents)
     sources = source_latents.repeat_interleave(len(latents) // len(source_latents), 0)  # [B * n, *S]: each row's source
     return torch.cat([bridge.decode(latents[i : i + DECODE_BATCH], sources[i : i + DECODE_BATCH])
                       for i in range(0, len(latents), DECODE_BATCH)])

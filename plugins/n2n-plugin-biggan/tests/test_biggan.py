@@ -89,8 +89,8 @@ def test_the_upstream_checkpoints_are_the_libraries():
 
 
 def test_a_published_checkpoint_loads_offline_once_converted(tmp_path, monkeypatch):
-    """pytorch-pretrained-biggan's cache asks the network at every load of a named model (ANCHORS §5), so a
-    checkpoint downloaded yesterday failed to load offline today."""
+    """pytorch-pretrained-biggan's cache asks the network at every load of a named model (a known pitfall of the
+    reference code), so a checkpoint downloaded yesterday failed to load offline today."""
     import pytorch_pretrained_biggan
 
     tiny = write_tiny_biggan(tmp_path / "download")
