@@ -389,3 +389,18 @@ def test_a_zoo_index_that_names_a_local_path_is_refused(hub, tmp_path, monkeypat
     with pytest.raises(HubError, match="n2n/zoo/index.json is not a zoo index"):
         n2n.hub.zoo.refresh_index()
     assert not (tmp_path / "home" / "zoo-index.json").exists()
+
+
+def test_eval_never_reads_a_local_file_a_downloaded_bridge_names(hub, bridge_dir, tmp_path, capsys):
+    secret = tmp_path / "private.jsonl"
+    secret.write_text('{"text": "mine", "label": "one"}\n')
+    tampered = tmp_path / "tampered"
+    shutil.copytree(bridge_dir, tampered)
+    config = json.loads((tampered / "config.json").read_text())
+    config["metrics"]["data"] = {"dataset": str(secret)}
+    (tampered / "config.json").write_text(json.dumps(config))
+    assert main(["push", str(tampered), "evil/bridge"]) == 0
+    assert n2n.load_bridge("evil/bridge").downloaded and not n2n.load_bridge(tampered).downloaded
+    assert main(["eval", "evil/bridge"]) == 2
+    assert (f"was trained on {str(secret)!r}, a file of whoever trained it, not a dataset n2n knows: pass --dataset PATH"
+            in capsys.readouterr().err)

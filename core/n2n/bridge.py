@@ -59,10 +59,11 @@ if TYPE_CHECKING:
 class Bridge(nn.Module):
     """Carries a source expert's latents into a target expert's: `translate`, `sample`, save and load."""
 
-    def __init__(self, strategy: Strategy, metrics: Mapping[str, Any] | None = None):
+    def __init__(self, strategy: Strategy, metrics: Mapping[str, Any] | None = None, downloaded: bool = False):
         super().__init__()
         self.strategy = strategy
         self.metrics = dict(metrics or {})
+        self.downloaded = downloaded  # from the Hub: the local paths its metrics name are not this user's to read
 
     @property
     def source(self) -> Expert:
@@ -169,7 +170,7 @@ class Bridge(nn.Module):
             return key.removeprefix("reverse_") if key.startswith("reverse_") else f"reverse_{key}"
 
         metrics = {other_way(key): value for key, value in self.metrics.items()}
-        return Bridge(self.strategy.reversed(), metrics=metrics).to(self.device)
+        return Bridge(self.strategy.reversed(), metrics=metrics, downloaded=self.downloaded).to(self.device)
 
     def with_settings(self, **settings: Any) -> Bridge:
         """The same trained bridge (weights shared) sampling with other values of its strategy's
@@ -182,7 +183,7 @@ class Bridge(nn.Module):
         trained = {**{key: getattr(self.strategy.config, key) for key in settings}, **self.metrics.get("trained_with", {})}
         trained = {key: value for key, value in trained.items() if getattr(strategy.config, key) != value}
         metrics = {k: v for k, v in self.metrics.items() if k != "trained_with" and (not trained or _how_trained(k))}
-        return Bridge(strategy, {**metrics, "trained_with": trained} if trained else metrics)
+        return Bridge(strategy, {**metrics, "trained_with": trained} if trained else metrics, downloaded=self.downloaded)
 
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
         """source.encode -> sample target latents -> decode; outputs are input-major. Latents the strategy samples
@@ -325,7 +326,7 @@ class Bridge(nn.Module):
         except InvalidInputError as exc:
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: {exc}") from None
         load_weights(strategy, directory / WEIGHTS_NAME, strategy.added_tensors)
-        return cls(strategy.eval(), metrics=config["metrics"]).to(source.device)
+        return cls(strategy.eval(), metrics=config["metrics"], downloaded=downloaded).to(source.device)
 
 
 def _how_trained(metric: str) -> bool:

@@ -247,14 +247,15 @@ def run_eval(args: argparse.Namespace) -> None:
     given = {"dataset": args.dataset, "source_dataset": args.source_dataset, "target_dataset": args.target_dataset}
     if any(given.values()):
         data = DataSource(**{k: v for k, v in given.items() if v})
-    elif "data" in bridge.metrics:  # what it was trained on, as `n2n train` recorded it
-        data = DataSource.from_record(bridge.metrics["data"], args.ref)
-        if gone := [name for key, name in data.record().items() if key != "generated" and name not in registry.datasets()
-                    and not user_path(name).exists()]:
-            raise UsageError(f"{args.ref} was trained on {gone[0]!r}, a path relative to where it was trained, and there is "
-                             "no such file or folder here: run n2n eval from there, or pass --dataset PATH")
-    elif bridge.metrics.get("dataset"):
-        data = DataSource(dataset=bridge.metrics["dataset"])
+    elif "data" in bridge.metrics or bridge.metrics.get("dataset"):  # what it was trained on, as `n2n train` recorded it
+        data = DataSource.from_record(bridge.metrics.get("data", {"dataset": bridge.metrics.get("dataset")}), args.ref)
+        for name in (name for key, name in data.record().items() if key != "generated" and name not in registry.datasets()):
+            if bridge.downloaded:  # a downloaded config.json must not make n2n read this user's files
+                raise UsageError(f"{args.ref} was trained on {name!r}, a file of whoever trained it, not a dataset "
+                                 "n2n knows: pass --dataset PATH (or --source-dataset and --target-dataset)")
+            if not user_path(name).exists():
+                raise UsageError(f"{args.ref} was trained on {name!r}, a path relative to where it was trained, and "
+                                 "there is no such file or folder here: run n2n eval from there, or pass --dataset PATH")
     else:
         raise UsageError("this bridge does not record what it was trained on: pass --dataset (or --source-dataset "
                          "and --target-dataset)")
