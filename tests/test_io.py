@@ -55,6 +55,16 @@ def test_registering_an_alias_again_says_it_replaces_the_bridge(tmp_path, monkey
     assert f"'latent->latent:mlp' in the local zoo is now the bridge in {tmp_path / 'second'}: it replaces" in caplog.text
 
 
+def test_registering_copies_the_bridge_and_nothing_else_its_folder_holds(tmp_path, monkeypatch):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
+    folder = bridge.save_pretrained(tmp_path / "bridge")
+    (folder / "notes.txt").write_text("the user's")
+    (folder / "data").mkdir()
+    alias = zoo.register(folder, "latent", "latent", "mlp")
+    assert sorted(p.name for p in (zoo.zoo_dir() / alias).iterdir()) == ["README.md", "config.json", "model.safetensors"]
+
+
 def _register_repeatedly(bridge_dir: str, times: int) -> None:
     for _ in range(times):
         zoo.register(Path(bridge_dir), "latent", "latent", "mlp")

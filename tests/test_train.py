@@ -136,13 +136,17 @@ def test_a_linked_step_folder_is_refused_and_what_it_points_to_is_untouched(pair
     (elsewhere / "trainer.json").write_text("precious")
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "step-00000001").symlink_to(elsewhere)
-    with pytest.raises(N2NError, match=r"step-00000001 is a symbolic link: n2n keeps checkpoints only in folders it made"):
+    with pytest.raises(N2NError, match=r"step-00000001 is a symbolic link: n2n saves a run only in folders it made"):
         train(fresh_bridge(), pairs, tmp_path / "run", steps=3, checkpoint_every=1, overwrite=True, progress=False)
     assert [p.name for p in elsewhere.iterdir()] == ["trainer.json"] and (elsewhere / "trainer.json").read_text() == "precious"
     (tmp_path / "run2").mkdir()
     (tmp_path / "run2" / "checkpoints").symlink_to(elsewhere)
     with pytest.raises(N2NError, match=r"run2/checkpoints is a symbolic link"):
         train(fresh_bridge(), pairs, tmp_path / "run2", steps=3, progress=False)
+    (tmp_path / "run3").mkdir()
+    (tmp_path / "run3" / "bridge").symlink_to(elsewhere)  # where the run saves its bridge
+    with pytest.raises(N2NError, match=r"run3/bridge is a symbolic link"):
+        train(fresh_bridge(), pairs, tmp_path / "run3", steps=3, progress=False)
 
 
 @pytest.mark.parametrize("seed", [2**32, -1, 1.5, True])

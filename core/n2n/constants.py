@@ -11,6 +11,7 @@ CONFIG_NAME = "config.json"  # a bridge's (or an n2n-format checkpoint's) JSON
 WEIGHTS_NAME = "model.safetensors"  # every tensor of a bridge; never a pickle
 CARD_NAME = "README.md"  # the model card
 SAMPLES_NAME = "samples.png"  # translations shown in the model card (image targets)
+BRIDGE_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLES_NAME)  # all a bridge folder holds of n2n's
 
 SEED_LIMIT = 2**63  # seeds are 0 <= seed < SEED_LIMIT: what torch.Generator.manual_seed accepts
 TRAINING_SEED_LIMIT = 2**32  # a training run's seed also seeds NumPy's generator, which takes 0 <= seed < 2**32

@@ -27,7 +27,7 @@ from huggingface_hub.errors import (
 )
 from safetensors import safe_open
 
-from ..constants import CARD_NAME, CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
+from ..constants import BRIDGE_FILES, CARD_NAME, CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
 from ..errors import HubError, N2NError
 from .card import is_local_path, is_user_card, model_card_text
 from .format import read_bridge_config
@@ -35,7 +35,6 @@ from .format import read_bridge_config
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, HfApi
 
-BRIDGE_FILES = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLES_NAME]
 PICKLED = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
@@ -104,7 +103,7 @@ def pull(
     force_download: bool = False,
 ) -> Path:
     """Download a bridge repo (into the Hub cache, or `local_dir`) and verify it; returns its directory."""
-    download = dict(revision=revision, allow_patterns=BRIDGE_FILES, cache_dir=cache_dir, local_dir=local_dir, token=token)
+    download = dict(revision=revision, allow_patterns=list(BRIDGE_FILES), cache_dir=cache_dir, local_dir=local_dir, token=token)
     if local_files_only or constants.is_offline_mode():
         with explained(repo_id, revision):
             path = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, **download))

@@ -20,7 +20,7 @@ import huggingface_hub  # its API and download code (~0.1 s of every start) load
 from filelock import FileLock
 from huggingface_hub.utils import validate_repo_id
 
-from ..constants import CONFIG_NAME, ENV_ZOO_REPO, n2n_home
+from ..constants import BRIDGE_FILES, CONFIG_NAME, ENV_ZOO_REPO, n2n_home
 from ..errors import HubError, N2NError
 from ..io import current_umask, write_json, writing
 from ..progress import logger
@@ -42,7 +42,7 @@ def zoo_dir() -> Path:
 
 
 def register(bridge_dir: Path, source: str, target: str, strategy: str) -> str:
-    """Copy a saved bridge into the local zoo; returns its full alias. The alias is a symbolic link to a
+    """Copy a saved bridge (its `BRIDGE_FILES`) into the local zoo; returns its full alias. The alias is a symbolic link to a
     copy in `.versions/`, swapped atomically (`os.replace`) under the zoo's lock: a reader always finds
     the alias (the old bridge or the new), registrations racing for one alias each complete (the last
     wins), and the replaced copy is removed."""
@@ -57,7 +57,9 @@ def _register(bridge_dir: Path, alias: str) -> str:
     copy = Path(tempfile.mkdtemp(prefix=f"{alias}.", dir=versions))
     try:
         copy.chmod(0o777 & ~current_umask())  # mkdtemp creates 0700: give the copy the mode mkdir would
-        shutil.copytree(bridge_dir, copy, dirs_exist_ok=True)
+        for name in BRIDGE_FILES:  # the bridge, not whatever else its folder holds
+            if (Path(bridge_dir) / name).is_file():
+                shutil.copy2(Path(bridge_dir) / name, copy / name)
         link = versions / f"{copy.name}.link"  # made beside the copies (no reader lists it), moved into place
         link.symlink_to(Path(VERSIONS) / copy.name)  # relative to the zoo, where it ends up
         with FileLock(zoo_dir() / ".lock"):

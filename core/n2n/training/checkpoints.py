@@ -28,6 +28,7 @@ from ..hub.weights import with_added
 from ..io import atomic_path, write_json
 
 CHECKPOINTS = "checkpoints"
+RUN_BRIDGES = ("bridge", "bridge-reversed")  # where a run saves its bridge, and the bridge the other way
 LATEST = "latest.json"
 DONE = "trainer.json"  # written last
 STEP_FOLDER = re.compile(r"step-\d{8,}")
@@ -44,12 +45,13 @@ def step_folders(out: Path) -> list[Path]:
 
 
 def refuse_links(out: Path) -> None:
-    """Refuse a run folder whose checkpoints/ or a step folder in it is a symbolic link: n2n writes and removes
-    checkpoints only in folders it made, never through a link to somewhere else."""
+    """Refuse a run folder whose checkpoints/, a step folder in it or a bridge folder is a symbolic link: n2n
+    writes and removes only in folders it made, never through a link to somewhere else."""
     folder = out / CHECKPOINTS
-    links = [folder] if folder.is_symlink() else [path for path in folder.glob("step-*") if path.is_symlink()]
+    links = [out / name for name in RUN_BRIDGES if (out / name).is_symlink()]
+    links += [folder] if folder.is_symlink() else [path for path in folder.glob("step-*") if path.is_symlink()]
     if links:
-        raise N2NError(f"{links[0]} is a symbolic link: n2n keeps checkpoints only in folders it made there; remove "
+        raise N2NError(f"{links[0]} is a symbolic link: n2n saves a run only in folders it made there; remove "
                        "the link, or choose another --out")
 
 

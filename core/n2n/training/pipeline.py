@@ -47,6 +47,7 @@ from ..registry import datasets
 from ..strategy import LoopConfig
 from .health import exploded
 from .metrics import class_report, default_classifier, evaluate, translate_latents
+from .checkpoints import RUN_BRIDGES
 from .trainer import check_arguments, check_run_folder
 from .trainer import train as run_training
 from .transfer import transfer_report
@@ -330,20 +331,21 @@ def publish(bridge: Bridge, out: Path, metrics: dict[str, float], *, steps: int,
     is also saved the other way (out/bridge-reversed) and registered under TARGET->SOURCE. Returns its alias.
     A bridge that trained to an exploded state (`health.exploded`) is saved flagged, not registered: a
     `TrainingDivergedError`."""
+    folder, reversed_folder = (Path(out) / name for name in RUN_BRIDGES)
     bridge.metrics = {**metrics, **_trained_on(steps, built, data)}
     if reason := exploded(bridge, metrics, built):
         bridge.metrics["exploded"] = reason
-        bridge.save_pretrained(Path(out) / "bridge")
+        bridge.save_pretrained(folder)
         raise TrainingDivergedError(
-            f"training exploded: {reason}. The bridge is kept in {Path(out) / 'bridge'} for inspection, not registered in the "
+            f"training exploded: {reason}. The bridge is kept in {folder} for inspection, not registered in the "
             "local zoo: train again with a lower learning rate (--set lr=...) and --overwrite")
-    bridge.save_pretrained(Path(out) / "bridge", sample_inputs=sample_inputs)
+    bridge.save_pretrained(folder, sample_inputs=sample_inputs)
     if bridge.strategy.reversible and bridge.source.can_decode():  # run backwards, the source is the target
         back = bridge.reversed()  # its metrics swap directions
         back.metrics["data"] = data.reversed().record()
-        back.save_pretrained(Path(out) / "bridge-reversed")
-        register(Path(out) / "bridge-reversed", bridge.target.name, bridge.source.name, bridge.strategy.name)
-    return register(Path(out) / "bridge", bridge.source.name, bridge.target.name, bridge.strategy.name)
+        back.save_pretrained(reversed_folder)
+        register(reversed_folder, bridge.target.name, bridge.source.name, bridge.strategy.name)
+    return register(folder, bridge.source.name, bridge.target.name, bridge.strategy.name)
 
 
 def _name(dataset: str | Dataset | None) -> str:
