@@ -19,7 +19,8 @@ CONFIG = {
                "options": {}, "latent_shape": [16], "modality": "image"},
     "config": {"blocks": 4},
     "metrics": {"transfer_accuracy": 0.5, "nll_per_dim": -1.25, "converged": True,
-                "train_steps": 500, "train_pairs": 1797, "dataset": "digits-captions"},
+                "train_steps": 500, "train_pairs": 1797, "dataset": "digits-captions", "train_seconds": 31.5,
+                "encode_seconds": 6.2},
     "paper": {"arxiv": "2005.13580",
               "title": "Network-to-Network Translation with Conditional Invertible Neural Networks",
               "citation": "@inproceedings{rombach2020network,\n  title={Network-to-Network Translation}\n}"},
@@ -70,7 +71,7 @@ def test_training_counts_are_not_metrics():
     assert "`digits-captions`, 1797 pairs, 500 steps" in training and "`blocks=4`" in training
     table = metrics.split("## Use")[0]
     assert "| transfer_accuracy | 0.5 |" in table and "| nll_per_dim | -1.25 |" in table
-    assert not any(key in table for key in ("train_steps", "train_pairs", "dataset", "converged"))
+    assert not any(key in table for key in ("train_steps", "train_pairs", "dataset", "converged", "_seconds"))
 
 
 def test_the_citation_when_a_paper_is_given():

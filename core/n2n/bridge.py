@@ -41,7 +41,7 @@ from .expert import Expert, resolve_device, resolve_dtype
 from .hub import zoo
 from .hub.card import write_model_card
 from .hub.checkpoints import hub_only, hub_options
-from .hub.format import check_hub_checkpoints, read_bridge_config
+from .hub.format import check_hub_checkpoints, how_trained, read_bridge_config
 from .hub.transfer import pull, push
 from .hub.weights import load_weights, planned_shapes, save_module, shape_differences, weight_shapes
 from .images import enlargement, save_grid
@@ -165,7 +165,7 @@ class Bridge(nn.Module):
         """The bridge the other way, target -> source, on the same trained weights (strategies that are
         `reversible`, like `latent-vae`); others raise a clear error."""
         def other_way(key: str) -> str:  # a measurement of one direction names the other; how it was trained stays
-            if _how_trained(key):
+            if how_trained(key):
                 return key
             return key.removeprefix("reverse_") if key.startswith("reverse_") else f"reverse_{key}"
 
@@ -182,7 +182,7 @@ class Bridge(nn.Module):
         strategy = self.strategy.with_settings(**settings)
         trained = {**{key: getattr(self.strategy.config, key) for key in settings}, **self.metrics.get("trained_with", {})}
         trained = {key: value for key, value in trained.items() if getattr(strategy.config, key) != value}
-        metrics = {k: v for k, v in self.metrics.items() if k != "trained_with" and (not trained or _how_trained(k))}
+        metrics = {k: v for k, v in self.metrics.items() if k != "trained_with" and (not trained or how_trained(k))}
         return Bridge(strategy, {**metrics, "trained_with": trained} if trained else metrics, downloaded=self.downloaded)
 
     def translate(self, inputs: Any, n_samples: int = 1, seed: int | None = None) -> Any:
@@ -327,12 +327,6 @@ class Bridge(nn.Module):
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: {exc}") from None
         load_weights(strategy, directory / WEIGHTS_NAME, strategy.added_tensors)
         return cls(strategy.eval(), metrics=config["metrics"], downloaded=downloaded).to(source.device)
-
-
-def _how_trained(metric: str) -> bool:
-    """Whether a `Bridge.metrics` key records how the bridge was trained (its data, its training run, whether
-    it exploded, the trained values of changed sampling settings) rather than a measurement of what it does."""
-    return metric.startswith("train_") or metric in ("dataset", "data", "exploded", "trained_with")
 
 
 @contextmanager

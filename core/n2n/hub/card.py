@@ -16,9 +16,9 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ..constants import CARD_NAME, SAMPLES_NAME
 from ..io import atomic_path, user_path
+from .format import how_trained
 
 MARKER = re.compile(r"<!-- n2n model card sha256:([0-9a-f]{64}) -->")
-BOOKKEEPING = ("train_steps", "train_pairs", "train_items", "dataset")  # in `metrics`, but not measurements
 DATA_FILES = (".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt")
 PIPELINE_TAGS = {
     ("text", "image"): "text-to-image",
@@ -38,7 +38,7 @@ def model_card_text(config: dict[str, Any], repo_id: str | None = None, license:
     auxiliary, metrics, paper = config.get("auxiliary", {}), config.get("metrics", {}), config.get("paper") or {}
     ref = repo_id or f"{source['expert']}->{target['expert']}:{strategy}"
     numbers = {k: v for k, v in metrics.items()
-               if k not in BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)}
+               if not how_trained(k) and isinstance(v, (int, float)) and not isinstance(v, bool)}
     dataset = metrics.get("dataset")
     dataset = dataset if isinstance(dataset, str) and _dataset_id(dataset) else None
     pipeline_tag = PIPELINE_TAGS.get((source.get("modality"), target.get("modality")))

@@ -32,6 +32,14 @@ RESERVED_OPTIONS = {"name", "checkpoint", "device", "dtype"}  # load_expert's ow
 RESERVED_CONFIG = {"source", "target", "auxiliary"}  # a strategy's constructor arguments besides its hyperparameters
 
 
+def how_trained(metric: str) -> bool:
+    """Whether a bridge's `metrics` key records how it was trained (its data, its training run and how long
+    its steps took, whether it exploded, the trained values of changed sampling settings) rather than a
+    measurement of what it does: what a model card leaves out of its results, and what `with_settings` keeps."""
+    return (metric.startswith("train_") or metric.endswith("_seconds")
+            or metric in ("dataset", "data", "exploded", "trained_with"))
+
+
 def read_bridge_config(directory: str | os.PathLike) -> dict[str, Any]:
     """The validated config.json of a bridge directory (one clear error for each way it can be wrong)."""
     config = read_config(directory)
