@@ -248,10 +248,6 @@ class LatentVAE(Strategy):
         """Shared codes [B, shared_dim] -> the domain's latents [B, dim], in standardised units."""
         return self.decoder(torch.cat([z, self._one_hot(domain, len(z), z)], -1))[:, : self.dims[domain]]
 
-    def decode_domain(self, z: torch.Tensor, domain: int) -> torch.Tensor:
-        """Shared codes [B, shared_dim] -> the domain's latents [B, dim]."""
-        return self.unstandardise(self.decode_standardised(z, domain), domain)
-
     def training_step(self, batch):
         c, codes, losses = self.config, [], {}
         reconstruction = kl = classification = distortion = 0.0

@@ -10,7 +10,7 @@ import abc
 from collections.abc import Sequence
 from typing import ClassVar
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, PluginError
 from .specs import DatasetSpec, summary
 
 
@@ -35,7 +35,7 @@ class Dataset(abc.ABC):
         columns = self._load(split)
         lengths = {field: len(columns[field]) for field in self.fields}
         if len(set(lengths.values())) != 1:
-            raise RuntimeError(f"dataset {self.name!r}: columns of different lengths {lengths}")
+            raise PluginError(f"dataset {self.name!r}: columns of different lengths {lengths} (a bug of the code that defines it)")
         return columns
 
     def probe(self) -> dict[str, Sequence] | None:

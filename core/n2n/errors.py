@@ -1,7 +1,7 @@
 """Exceptions n2n raises on purpose.
 
 Every one carries a single message that says what was wrong and what to do; the CLI prints it as one
-line and exits 1. Anything else escaping n2n is a bug.
+line and exits 1 (2 for a usage error or an unknown name, as argparse does). Anything else escaping n2n is a bug.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ class InvalidInputError(N2NError, ValueError):
 
 
 class UnsupportedOperationError(N2NError, TypeError):
-    """An expert asked to encode or decode when it cannot."""
+    """An expert asked to encode or decode when it cannot, or a strategy asked for what it does not do
+    (run backwards, decode without sampling)."""
 
 
 class PluginError(N2NError):

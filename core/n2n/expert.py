@@ -227,7 +227,8 @@ class Expert:
             latents = self._encode(batch).float()
         expected = (_batch_size(batch), *self.latent_shape)
         if tuple(latents.shape) != expected:
-            raise RuntimeError(f"expert {self.name!r} encoded to shape {tuple(latents.shape)}, expected {expected}")
+            raise PluginError(f"expert {self.name!r} encoded to shape {tuple(latents.shape)}, expected {expected} (a bug "
+                              "of its plugin)")
         return latents
 
     def decode(

@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     trans = command("translate", "Translate inputs with a bridge; image targets are written as a PNG grid, "
                     "audio targets as WAV files with a PNG grid of their spectrograms.", json_flag=False)
-    trans.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias ('bert->digits', 'bert->digits:mlp') or directory")
+    trans.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias ('bert->digits', 'bert->digits:mlp'), directory or Hub repo id ('org/name')")
     trans.add_argument("inputs", metavar="INPUT", nargs="+", help="texts, image files or audio files (WAV, FLAC, Ogg), as "
                                                                   "the source expert consumes")
     trans.add_argument("--n", type=count(1), default=4, help="samples per input (default: 4)")
@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "NAME-spectrograms.png (default: translations.wav)")
 
     ev = command("eval", "Evaluate a bridge: NLL, transfer accuracy, relative diversity (held-out probes too).")
-    ev.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias or directory")
+    ev.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias, directory or Hub repo id")
     ev.add_argument("--dataset", help="dataset to evaluate on (default: the data it was trained on; a bridge trained on "
                                       "no dataset: its judge's labelled dataset)")
     ev.add_argument("--source-dataset", metavar="D", help="unpaired bridges: the source domain's dataset")

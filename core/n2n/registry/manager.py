@@ -66,7 +66,7 @@ class PluginInfo:
 
 
 class Registry:
-    """Everything the installed plugins registered: `experts`, `strategies`, `datasets` (name -> spec)."""
+    """Everything the installed plugins registered: `specs[kind]` (name -> spec) for each of `KINDS`."""
 
     def __init__(self) -> None:
         for plugin in list(pm.get_plugins()):  # a fresh start, also after a failed build

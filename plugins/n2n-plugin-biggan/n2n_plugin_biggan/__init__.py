@@ -70,9 +70,11 @@ class BigGANExpert(ConditionalGenerator):
         return class_index(name)  # "goldfish" -> 1
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """BigGAN's noise prior: a normal truncated to [-2, 2], times `truncation` [n, z_dim]."""
+        """BigGAN's noise prior: a normal truncated to [-2, 2] (redrawn outside it, as the authors' truncnorm), times
+        `truncation` [n, z_dim]."""
         self.load()
-        return torch.fmod(torch.randn(n, self.z_dim, generator=generator), 2) * self.truncation
+        z = torch.nn.init.trunc_normal_(torch.empty(n, self.z_dim), a=-2.0, b=2.0, generator=generator)  # [n, z_dim]
+        return z * self.truncation
 
     def describe(self, latents: torch.Tensor) -> list[str]:
         """A caption per latent, from the nearest class embedding: "a photo of a goldfish"."""

@@ -22,6 +22,11 @@ class TestTinyBigGAN(ConditionalGeneratorTests):
     def checkpoint_dir(self, tmp_path):
         return write_tiny_biggan(tmp_path / "tiny")
 
+    def test_the_noise_is_a_truncated_normal_not_a_wrapped_one(self, expert):
+        z = expert.sample_z(4000, torch.Generator().manual_seed(0)) / expert.truncation  # [4000, 128]
+        assert z.abs().max() <= 2  # the normal's std on [-2, 2] is 0.8796; torch.fmod(randn, 2) gives 0.866
+        assert z.std().item() == pytest.approx(0.8796, abs=0.003)
+
     def test_classes_by_wordnet_id(self, expert):
         assert expert.latent_shape == (256,)
         assert expert.class_index("n03126707") == 517 and expert.class_index("crane") == 134  # the machine; the bird
