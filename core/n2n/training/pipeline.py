@@ -45,9 +45,9 @@ from ..kinds import NEEDS, USAGE
 from ..progress import logger
 from ..registry import datasets
 from ..strategy import LoopConfig
+from .checkpoints import RUN_BRIDGES
 from .health import exploded
 from .metrics import class_report, default_classifier, evaluate, translate_latents
-from .checkpoints import RUN_BRIDGES
 from .trainer import check_arguments, check_run_folder
 from .trainer import train as run_training
 from .transfer import transfer_report
