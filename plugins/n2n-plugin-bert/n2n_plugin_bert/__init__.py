@@ -10,11 +10,12 @@ mean-pooled, as Net2Net's `bert-base-nli-stsb-mean-tokens` text expert was.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 
 from n2n import Expert, hookimpl
+from n2n.errors import WeightsError
 from n2n.hub.checkpoints import PackagedCheckpoint
 from n2n_plugin_bert.lean import BertEncoder, TextTokenizer, is_plain_bert, read_json
 
@@ -41,7 +42,7 @@ class BertExpert(Expert):
 
             self.tokenizer, self.model = AutoTextTokenizer(path), AutoEncoder(path)
         self.pooling, self.normalize = _pooling_config(path)
-        self.max_length = read_json(path / "sentence_bert_config.json").get("max_seq_length") or min(
+        self.max_length = _max_seq_length(path) or min(
             self.tokenizer.model_max_length, self.model.max_positions
         )
         self.latent_shape = (self.model.hidden_size,)
@@ -61,11 +62,26 @@ class BertExpert(Expert):
         return torch.nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
 
+def _max_seq_length(path: Path) -> int | None:
+    """sentence-transformers' `max_seq_length`, when its config gives one."""
+    length = read_json(path / "sentence_bert_config.json").get("max_seq_length")
+    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+        raise WeightsError(f"bert: {path / 'sentence_bert_config.json'}: max_seq_length must be a whole number above 0, "
+                           f"got {length!r}")
+    return length
+
+
 def _pooling_config(path: Path) -> tuple[str, bool]:
     """(pooling mode, L2-normalise?) from a sentence-transformers layout; ("mean", False) otherwise."""
-    modules = read_json(path / "modules.json") or []
+    modules = read_json(path / "modules.json", list)
+    if not all(isinstance(module, dict) and isinstance(module.get("type", ""), str) for module in modules):
+        raise WeightsError(f"bert: {path / 'modules.json'}: expected a list of modules, each an object with a 'type' name")
     types = {module.get("type", "").rsplit(".", 1)[-1]: module.get("path", "") for module in modules}
-    pooling = read_json(path / types.get("Pooling", "1_Pooling") / "config.json")
+    folder = types.get("Pooling", "1_Pooling")
+    if not isinstance(folder, str) or PurePosixPath(folder).is_absolute() or ".." in PurePosixPath(folder).parts or "\\" in folder:
+        raise WeightsError(f"bert: {path / 'modules.json'}: the Pooling module's path must name a folder inside the "
+                           f"checkpoint, got {folder!r}")  # a downloaded checkpoint must not make n2n read elsewhere
+    pooling = read_json(path / folder / "config.json")
     mode = "mean"
     if pooling.get("pooling_mode_cls_token"):
         mode = "cls"

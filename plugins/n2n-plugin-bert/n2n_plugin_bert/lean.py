@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from tokenizers import Tokenizer
 from torch import nn
 
-from n2n.errors import PluginError
+from n2n.errors import PluginError, WeightsError
 
 # what a BERT layer's tensors are called in transformers' checkpoint -> in nn.TransformerEncoderLayer
 LAYER_TENSORS = {
@@ -73,6 +73,7 @@ class BertEncoder(nn.Module):
     @classmethod
     def from_checkpoint(cls, path: Path) -> BertEncoder:
         config = read_json(path / "config.json")
+        check_sizes(config, path)
         model = cls(config)
         try:
             tensors = _repack(load_file(path / "model.safetensors"), config["num_hidden_layers"])
@@ -135,5 +136,28 @@ def _repack(tensors: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Te
     return packed
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else {}
+def read_json(path: Path, expected: type = dict) -> Any:
+    """The JSON object (or `expected` list) in `path`, empty when there is no such file; anything else in a
+    checkpoint, which may come from anyone on the Hub, is one clear error."""
+    if not path.is_file():
+        return expected()
+    try:
+        value = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WeightsError(f"bert: {path} is not JSON ({exc})") from None
+    if not isinstance(value, expected):
+        raise WeightsError(f"bert: {path} holds a {type(value).__name__}, expected a JSON "
+                           f"{'object' if expected is dict else 'list'}")
+    return value
+
+
+SIZES = ("hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers", "vocab_size",
+         "max_position_embeddings")
+
+
+def check_sizes(config: dict, path: Path) -> None:
+    """A BertModel config.json's sizes are whole numbers above 0 (a missing or wrong one is one clear error)."""
+    for key in SIZES:
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise WeightsError(f"bert: {path / 'config.json'}: {key} must be a whole number above 0, got {value!r}")

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizerFast, DistilBertConfig, DistilBertModel
 
 import n2n
-from n2n.errors import PluginError
+from n2n.errors import PluginError, WeightsError
 from n2n.testing import DefaultCheckpointTests, ExpertTests, modules_imported_by
 from n2n_plugin_bert.lean import BertEncoder, is_plain_bert
 
@@ -145,6 +145,34 @@ def test_a_checkpoint_missing_a_tensor_gets_a_clear_error(tmp_path):
     del tensors["encoder.layer.1.output.dense.weight"]
     save_file(tensors, directory / "model.safetensors")
     with pytest.raises(PluginError, match="lacks 'encoder.layer.1.output.dense.weight'"):
+        n2n.load_expert("bert", checkpoint=directory).load()
+
+
+@pytest.mark.parametrize(("file", "content", "message"), [
+    ("modules.json", [{"type": "x.Pooling", "path": "../elsewhere"}], r"the Pooling module's path must name a folder inside the checkpoint, got '../elsewhere'"),
+    ("modules.json", [{"type": "x.Pooling", "path": "/etc"}], r"the Pooling module's path must name a folder inside the checkpoint, got '/etc'"),
+    ("modules.json", [1, 2], r"expected a list of modules, each an object"),
+    ("modules.json", {"a": 1}, r"modules.json holds a dict, expected a JSON list"),
+    ("config.json", [1], r"config.json holds a list, expected a JSON object"),
+    ("sentence_bert_config.json", {"max_seq_length": "abc"}, r"max_seq_length must be a whole number above 0, got 'abc'"),
+])
+def test_a_malformed_checkpoint_config_is_one_clear_error(tmp_path, file, content, message):
+    """A downloaded checkpoint's JSON decides what n2n reads: never a folder outside it, never a raw traceback."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    (tmp_path / "ckpt").mkdir()
+    directory = write_tiny_bert(tmp_path / "ckpt", {"pooling_mode_mean_tokens": True})
+    (directory / file).write_text(json.dumps(content))
+    with pytest.raises(WeightsError, match=message):
+        n2n.load_expert("bert", checkpoint=directory).load()
+
+
+@pytest.mark.parametrize("change", [{"hidden_size": "32"}, {"vocab_size": -1}, {"num_hidden_layers": None}])
+def test_wrong_sizes_in_config_json_are_one_clear_error(tmp_path, change):
+    directory = write_tiny_bert(tmp_path)
+    edit_json(directory / "config.json", **change)
+    key, value = next(iter(change.items()))
+    with pytest.raises(WeightsError, match=rf"{key} must be a whole number above 0, got {value!r}"):
         n2n.load_expert("bert", checkpoint=directory).load()
 
 
