@@ -13,7 +13,7 @@ from n2n.data.features import cached_tensor
 from n2n.data.streams import PairedData
 from n2n.errors import InvalidInputError, N2NError, TrainingDivergedError
 from n2n.testing import Interrupt, interrupt_at
-from n2n.training.checkpoints import check_optimizer_shapes, complete_steps
+from n2n.training.checkpoints import check_optimizer_shapes, complete_steps, load_checkpoint
 from n2n.training.trainer import train
 
 CONFIG = {"blocks": 2, "hidden": 32, "embed_dim": 8, "embed_hidden": 16, "batch_size": 32, "target_noise": 0.05}
@@ -89,15 +89,16 @@ def test_weights_that_gave_the_first_nan_are_not_the_checkpoint_kept(pairs, tmp_
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest.json", "step-00000005"]
 
 
-def test_hyperparameters_given_on_resume_take_effect(pairs, tmp_path):
-    """Resuming with a lower learning rate (the advice after a NaN) trains with it, not the checkpoint's."""
-    from n2n.training.checkpoints import load_checkpoint
-
+def test_hyperparameters_given_on_resume_take_effect_and_are_said(pairs, tmp_path, caplog):
+    """Resuming with a lower learning rate (the advice after a NaN) trains with it, not the checkpoint's, and
+    says so: the bridge's config will record only the new rate."""
     train(fresh_bridge(), pairs, tmp_path, steps=5, progress=False)
     lower = n2n.create_bridge("cinn", "digits-classifier", "digits", seed=0, **{**CONFIG, "lr": 1e-5}).strategy
     optimizer = lower.optimizer()
     assert load_checkpoint(tmp_path, lower, optimizer, seed=0) == 5
     assert optimizer.param_groups[0]["lr"] == 1e-5 and optimizer.state  # the new rate, the saved moments
+    assert (f"resuming {tmp_path} with other settings than its first 5 steps had: lr=0.001 (now 1e-05). The steps "
+            "from here take the new values") in caplog.text
 
 
 @pytest.mark.parametrize("strategy,config,message", [

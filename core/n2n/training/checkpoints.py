@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from ..errors import N2NError
 from ..hub.weights import with_added
 from ..io import atomic_path, write_json
+from ..progress import logger
 
 CHECKPOINTS = "checkpoints"
 RUN_BRIDGES = ("bridge", "bridge-reversed")  # where a run saves its bridge, and the bridge the other way
@@ -216,6 +217,9 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
             check_optimizer_shapes(optimizer)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as exc:  # a damaged trainer.json
         raise unresumable(directory, exc) from None
+    if changed := changed_settings(recorded.get("config"), strategy):
+        logger.warning("resuming %s with other settings than its first %d steps had: %s. The steps from here take the "
+                       "new values, and the saved bridge's config records only them", out, step, changed)
     return step
 
 
@@ -224,7 +228,7 @@ def unresumable(directory: Path, exc: Exception) -> N2NError:
 
 
 def changed_settings(recorded: dict[str, Any] | None, strategy: torch.nn.Module) -> str:
-    """The hyperparameters a run was trained with that `strategy` now has otherwise ("hidden=512 (now 8)"), or '';
+    """The hyperparameters a run was trained with that `strategy` now has otherwise ("lr=0.001 (now 0.01)"), or '';
     sampling settings, which a resumed run may change, aside."""
     now = json.loads(json.dumps(dataclasses.asdict(strategy.config)))  # as trainer.json holds them (tuples as lists)
     return ", ".join(f"{key}={value!r} (now {now[key]!r})" for key, value in (recorded or {}).items()
