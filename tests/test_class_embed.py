@@ -13,6 +13,7 @@ from PIL import Image
 
 import n2n
 from n2n.data.build import class_data
+from n2n.errors import InvalidInputError
 from n2n.hub.weights import save_module
 from n2n.testing import StrategyTests
 from n2n.training import pipeline
@@ -60,6 +61,9 @@ def test_by_default_it_optimises_the_classes_the_generator_lacks(cgan_dir):
     strategy = make(cgan_dir).strategy
     assert strategy.optimised == [8, 9]
     assert make(cgan_dir, classes=["five", 2]).strategy.optimised == [2, 5]
+    for wrong in ({"a": 1}, 2.5, None):  # what a hand-edited config.json or --set may give
+        with pytest.raises(InvalidInputError, match=r"class-embed: classes lists the source's classes by name or index, got "):
+            make(cgan_dir, classes=["five", wrong])
 
 
 def test_the_diversity_term_is_a_scalar_per_embedding_and_its_gradient_flows(cgan_dir):

@@ -28,7 +28,7 @@ def test_json_values_come_back_as_their_defaults_types():
 
 @pytest.mark.parametrize(("values", "message"), [
     ({"scale": True}, "hyperparameter 'scale' must be float, got True"),
-    ({"widths": "4,8"}, "hyperparameter 'widths' must be tuple"),
+    ({"widths": "4,8"}, r"hyperparameter 'widths' must be a list \(JSON on the command line: --set 'widths=\[...\]'\), got '4,8'"),
     ({"lr": "fast"}, "hyperparameter 'lr' must be float"),
     ({"sclae": 1.0}, r"unknown hyperparameters \['sclae'\]; its hyperparameters: lr=0.001"),
 ])

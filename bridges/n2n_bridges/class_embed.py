@@ -34,6 +34,7 @@ from n2n.expert import Expert
 from n2n.images import random_translations
 from n2n.label import LabelExpert
 from n2n.progress import logger
+from n2n.settings import is_whole
 from n2n.strategy import Strategy, StrategyConfig
 
 INITS = ("mean", "top")  # or the name or index of one of the generator's classes
@@ -119,6 +120,8 @@ class ClassEmbed(Strategy):
     def _optimised_classes(self) -> list[int]:
         requested = self.config.classes
         if requested:
+            if wrong := [label for label in requested if not (isinstance(label, str) or is_whole(label))]:
+                raise InvalidInputError(f"class-embed: classes lists the source's classes by name or index, got {wrong[0]!r}")
             return sorted({self.source.index_of(label) for label in requested})
         new = [k for k, row in enumerate(self.rows) if row is None]
         if not new:

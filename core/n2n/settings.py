@@ -35,7 +35,9 @@ def check_settings(values: Mapping[str, Any], defaults: Mapping[str, Any], owner
             elif isinstance(default, tuple) and isinstance(value, list):
                 value = tuple(value)
             if type(value) is not type(default):  # bool is not int, int is not float
-                raise InvalidInputError(f"{owner}: {kind} {key!r} must be {type(default).__name__}, got {value!r}")
+                expected = (f"a list (JSON on the command line: --set '{key}=[...]')" if isinstance(default, tuple)
+                            else type(default).__name__)
+                raise InvalidInputError(f"{owner}: {kind} {key!r} must be {expected}, got {value!r}")
         checked[key] = value
     return {**defaults, **checked}
 
