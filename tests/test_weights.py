@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+import n2n
 from n2n.errors import WeightsError
 from n2n.hub.weights import load_module, planned_shapes, save_module, unplanned
 
@@ -133,3 +135,17 @@ def test_missing_files(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(WeightsError, match="model.safetensors is missing"):
         load_module(Tiny, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+def test_a_fifo_or_folder_in_place_of_a_bridge_file_is_refused_not_waited_on(tmp_path, name):
+    bridge = n2n.create_bridge("mlp", n2n.load_expert("latent", dim=3), n2n.load_expert("latent", dim=2), hidden=4)
+    folder = bridge.save_pretrained(tmp_path / "fifo")
+    (folder / name).unlink()
+    os.mkfifo(folder / name)  # reading it would block until a writer came
+    with pytest.raises(n2n.N2NError, match=rf"{name} is not a regular file|not a bridge directory \(no {name}\)"):
+        n2n.load_bridge(folder)
+    (folder / name).unlink()
+    (folder / name).mkdir()
+    with pytest.raises(n2n.N2NError, match=rf"{name} is not a regular file|not a bridge directory \(no {name}\)"):
+        n2n.load_bridge(folder)

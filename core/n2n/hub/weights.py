@@ -42,6 +42,7 @@ def save_module(module: nn.Module, config: dict[str, Any], directory: str | os.P
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
     path = Path(directory) / CONFIG_NAME
+    check_regular(path)
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -156,12 +157,20 @@ def shape_differences(planned: Mapping[str, tuple[int, ...]], saved: Mapping[str
 @contextmanager
 def _reading(path: Path) -> Iterator[None]:
     """A safetensors file that is missing or unreadable is one WeightsError naming it."""
+    check_regular(path)
     try:
         yield
     except FileNotFoundError:
         raise WeightsError(f"{path} is missing") from None
     except (SafetensorError, OSError) as exc:
         raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
+def check_regular(path: Path) -> None:
+    """A file n2n reads that exists is a regular file (or a link to one): a FIFO would block the read forever,
+    a device or folder is no config or weights."""
+    if path.exists() and not path.is_file():
+        raise WeightsError(f"{path} is not a regular file: a checkpoint holds {CONFIG_NAME} and {WEIGHTS_NAME} as files")
 
 
 def weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
