@@ -151,6 +151,13 @@ def test_save_pretrained_onto_a_file_is_refused_and_a_folders_own_samples_are_ke
     (tmp_path / "fresh" / "samples.png").write_bytes(b"the user's own")  # not an earlier bridge's: no config.json
     bridge.save_pretrained(tmp_path / "fresh")
     assert (tmp_path / "fresh" / "samples.png").read_bytes() == b"the user's own"
+    (tmp_path / "app").mkdir()
+    for name, content in (("config.json", '{"my": "app config"}'), ("samples.png", "the user's own")):
+        (tmp_path / "app" / name).write_text(content)
+    with pytest.raises(InvalidInputError, match="app holds a config.json that is not a bridge's, which saving would replace"):
+        bridge.save_pretrained(tmp_path / "app")
+    assert sorted(p.name for p in (tmp_path / "app").iterdir()) == ["config.json", "samples.png"]
+    assert (tmp_path / "app" / "config.json").read_text() == '{"my": "app config"}'
 
 
 def test_unreadable_weights_are_named_before_a_huge_config_is_built(saved, monkeypatch):

@@ -43,7 +43,7 @@ from .hub.card import write_model_card
 from .hub.checkpoints import hub_only, hub_options
 from .hub.format import check_hub_checkpoints, how_trained, read_bridge_config
 from .hub.transfer import pull, push
-from .hub.weights import load_weights, planned_shapes, save_module, shape_differences, weight_shapes
+from .hub.weights import load_weights, planned_shapes, read_config, save_module, shape_differences, weight_shapes
 from .images import enlargement, save_grid
 from .inputs import check_latents
 from .io import names_a_path, user_path
@@ -228,7 +228,10 @@ class Bridge(nn.Module):
         if sample_inputs is not None and self.target.modality in ("image", "audio"):  # bad inputs fail before any write
             outputs = self.translate(sample_inputs, n_samples=n_samples, seed=0)
             samples = spectrogram_images(outputs) if self.target.modality == "audio" else outputs  # [R * n, C, H, W]
-        earlier = (directory / CONFIG_NAME).is_file()  # a bridge saved there: its samples are stale now
+        earlier = (directory / CONFIG_NAME).exists()  # a bridge saved there: its samples are stale now
+        if earlier and not _holds_a_bridge(directory):
+            raise InvalidInputError(f"{directory} holds a {CONFIG_NAME} that is not a bridge's, which saving would replace: "
+                                    "save the bridge into a folder of its own")
         directory = save_module(self.strategy, self.config, directory, self.strategy.bridge_state_dict())
         if samples is not None:
             save_grid(samples, directory / SAMPLES_NAME, rows=len(samples) // n_samples, scale=enlargement(samples.shape[-2:], 64))
@@ -368,6 +371,15 @@ def create_bridge(
     if seed is not None:
         torch.manual_seed(seed)
     return Bridge(strategy_cls(source, target, auxiliary=helpers, **config))
+
+
+def _holds_a_bridge(directory: Path) -> bool:
+    """Whether `directory`'s config.json is a saved bridge's (one n2n may replace), not some other program's."""
+    try:
+        config = read_config(directory)
+    except N2NError:
+        return False
+    return "n2n_version" in config and "strategy" in config
 
 
 def check_seed(seed: Any) -> None:
