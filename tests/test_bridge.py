@@ -325,3 +325,14 @@ def test_the_hub_options_a_bridge_is_loaded_with_hold_for_its_experts(saved, tmp
     assert asked[-1] == ("someorg/my-vae", {"allow_patterns": None, "token": "hf_x", "local_files_only": True})
     with pytest.raises(TypeError, match="local_file_only"):  # a misspelt option was dropped silently
         n2n.load_bridge(saved, local_file_only=True)
+
+
+@pytest.mark.parametrize(("ref", "message"), [
+    ("bert->digits:cin", r"unknown strategy 'cin'. Did you mean 'cinn'\?"),
+    ("bert->digit", r"unknown expert 'digit'. Did you mean 'digits'"),
+    ("bert->digits:mlp", r"no bridge 'bert->digits:mlp' in the local zoo .* train one with `n2n train 'bert->digits' --strategy mlp`"),
+])
+def test_an_alias_of_no_bridge_names_a_misspelt_expert_or_strategy(ref, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path))  # an empty zoo
+    with pytest.raises(n2n.N2NError, match=message):
+        n2n.load_bridge(ref)

@@ -48,7 +48,7 @@ from .images import enlargement, save_grid
 from .inputs import check_latents
 from .io import names_a_path, user_path
 from .progress import logger
-from .registry import experts, installed, load_expert, load_failure, plugin_distribution, strategy_class
+from .registry import experts, installed, load_expert, load_failure, plugin_distribution, registry, strategy_class
 from .settings import is_whole
 from .strategy import Strategy
 
@@ -373,6 +373,16 @@ def create_bridge(
     return Bridge(strategy_cls(source, target, auxiliary=helpers, **config))
 
 
+def _check_alias_names(ref: str) -> None:
+    """An alias of no bridge that misspells an expert or strategy gets "did you mean" for the name, not the advice
+    to train a bridge between experts that do not exist."""
+    source, target, strategy = zoo.parse_alias(ref)
+    for name in (source, target):
+        registry().get("expert", name)
+    if strategy is not None:
+        strategy_class(strategy)
+
+
 def _holds_a_bridge(directory: Path) -> bool:
     """Whether `directory`'s config.json is a saved bridge's (one n2n may replace), not some other program's."""
     try:
@@ -438,6 +448,7 @@ def load_bridge(
             return Bridge.from_pretrained(local, device=device, dtype=dtype, **hub)
         repo = zoo.hub_repo(ref)
         if repo is None:
+            _check_alias_names(ref)
             raise zoo.missing(ref)
         return Bridge._from_hub(repo, revision, force_download, device, dtype, hub)  # never a folder of its name
     return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, force_download=force_download, **hub)
