@@ -173,3 +173,13 @@ def test_translate_and_eval_take_the_strategy_s_sampling_settings(tmp_path, caps
     assert 0 <= json.loads(capsys.readouterr().out)["transfer_accuracy"] <= 1
     assert main(["translate", str(out / "bridge"), str(image), "--set", "lr=0.1"]) == 2  # a usage error, as for train
     assert "['lr'] cannot change once a bridge is trained; the settings it samples with: steps, solver, guidance" in capsys.readouterr().err
+
+
+def test_a_file_name_given_to_a_text_bridge_is_translated_as_text_with_a_warning(tmp_path, capsys, monkeypatch):
+    bridge = n2n.create_bridge("mlp", "bert", "digits", seed=0, hidden=8, depth=1)
+    bridge.save_pretrained(tmp_path / "bridge")
+    monkeypatch.chdir(tmp_path)
+    assert main(["translate", str(tmp_path / "bridge"), "a seven", "--n", "1"]) == 0
+    assert "translated as the text" not in capsys.readouterr().err
+    assert main(["translate", str(tmp_path / "bridge"), "seven.png", "--n", "1"]) == 0
+    assert "'seven.png' is translated as the text it is: 'bert' reads texts, not files" in capsys.readouterr().err

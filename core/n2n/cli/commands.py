@@ -229,6 +229,9 @@ def run_translate(args: argparse.Namespace) -> None:
         if clobbered:
             raise UsageError(f"--out {out} would overwrite the input {clobbered[0]}: name another output file")
         inputs = [load_image(path) for path in inputs] if bridge.source.modality == "image" else inputs
+    elif bridge.source.modality == "text" and (files := [text for text in inputs if _names_a_file(text)]):
+        logger.warning("%r is translated as the text it is: %r reads texts, not files (to translate a picture or a sound, use "
+                       "a bridge whose source is an image or audio expert)", files[0], bridge.source.name)
     outputs = bridge.translate(inputs, n_samples=args.n, seed=args.seed)
     rows = len(args.inputs)
     if audio:
@@ -240,6 +243,14 @@ def run_translate(args: argparse.Namespace) -> None:
         print(f"wrote {out}: {rows} row(s) x {args.n} sample(s)")
     else:
         print_json(outputs.tolist() if isinstance(outputs, torch.Tensor) else outputs)
+
+
+MEDIA_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".wav", ".flac", ".ogg", ".mp3"}
+
+
+def _names_a_file(text: str) -> bool:
+    """Whether a text given to a text expert looks like a file the user meant to translate instead."""
+    return Path(text).suffix.lower() in MEDIA_SUFFIXES or (len(text) < 4096 and Path(text).is_file())
 
 
 def run_eval(args: argparse.Namespace) -> None:
