@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -328,10 +329,23 @@ def _sample_inputs(dataset, source) -> list | None:
     return opened(picked)
 
 
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever `sys.stderr` is when a message comes (not the stream it was made with: a
+    second `main()` in one process, under another redirect or capture, would write to a closed one)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # logging.StreamHandler's __init__ assigns it
+        pass
+
+
 def _log_to_stderr(level: int) -> None:
     """The `n2n` logger (only n2n's messages, not its libraries') to stderr, once."""
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("n2n: %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False
