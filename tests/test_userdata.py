@@ -42,6 +42,15 @@ def test_csv_with_class_names(tmp_path):
     assert dataset.load("train")["label"].tolist() == [1, 0, 1, 0]  # sorted class names: cat=0, dog=1
 
 
+def test_a_typo_among_digits_names_is_warned_about(tmp_path, caplog):
+    """'onee' among digits' names numbers every class alphabetically: a digits classifier would score 0."""
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\n" + "".join(f"caption {i},{name}\n" for i, name in enumerate(["zero", "onee", "two", "zero"])))
+    assert resolve_dataset(str(path)).load("train")["label"].tolist() == [2, 0, 1, 2]
+    assert ("'onee' (did you mean 'one'?) is not a digit's name, so every class is numbered alphabetically, not as "
+            "digits") in caplog.text
+
+
 def test_digit_names_are_numbered_as_the_digits_are(tmp_path, caplog):
     """"one" is class 1 for digits-classifier, not the 0 of an alphabetical numbering (one < zero)."""
     def numbered(names):

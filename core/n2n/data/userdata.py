@@ -10,6 +10,7 @@ record is one clear error naming the file and line. A file is read once while it
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import io
 import json
@@ -23,7 +24,7 @@ import torch
 from ..dataset import Dataset
 from ..errors import InvalidInputError, UnknownNameError
 from ..io import user_path
-from ..label import digit_indices
+from ..label import NUMBER_WORDS, digit_indices
 from ..progress import logger
 from ..registry import datasets, load_dataset
 
@@ -169,9 +170,22 @@ def _name_indices(labels: list[str], path: Path) -> torch.Tensor:
     else:
         numbers, how = {name: index for index, name in enumerate(names)}, (
             "alphabetically (not all digits' names): a classifier that judges them must number its classes so")
+        _warn_near_digits(names, path)
     shown = ", ".join(f"{name}={numbers[name]}" for name in names[:4]) + (", ..." if len(names) > 4 else "")
     logger.info("%s: class names numbered %s: %s", path, how, shown)
     return torch.tensor([numbers[label] for label in labels])
+
+
+def _warn_near_digits(names: list[str], path: Path) -> None:
+    """Names that are mostly digits' but for a few (a typo, "onee") are numbered alphabetically, which a digits
+    classifier then judges wrong in every class: say which names broke the digits' numbering."""
+    strangers = [name for name in names if digit_indices([name]) is None]
+    if strangers and len(strangers) <= len(names) / 2:
+        close = {name: difflib.get_close_matches(name.strip().casefold(), NUMBER_WORDS, n=1) for name in strangers}
+        said = ", ".join(f"{name!r}" + (f" (did you mean {close[name][0]!r}?)" if close[name] else "") for name in strangers[:4])
+        logger.warning("%s: %s %s not a digit's name, so every class is numbered alphabetically, not as digits (a digits "
+                       "classifier would judge them all wrong): correct the labels if they are digits", path, said,
+                       "is" if len(strangers) == 1 else "are")
 
 
 def _read_folder(path: Path) -> tuple[tuple[str, ...], dict[str, Sequence]]:
