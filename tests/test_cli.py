@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from n2n.cli import build_parser, main
+from n2n.cli import build_parser, commands, main
 from n2n.registry import manager as plugins
 
 
@@ -115,3 +115,17 @@ def test_failure_exits_1_with_one_line(capsys, install_plugin, expert_plugin):
     code, out, err = run(capsys, "experts")
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("n2n: error: expert 'twin' is registered by two plugins")
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["train", "digits-classifier->digits", "--dataset", "digits", "--out", "run"],
+     "n2n: interrupted (rerun the same command with --resume to continue from its last checkpoint)\n"),
+    (["experts"], "n2n: interrupted\n"),
+])
+def test_ctrl_c_exits_130_and_a_training_run_says_how_to_resume(argv, said, capsys, monkeypatch):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "run", interrupted)
+    assert main(argv) == 130
+    assert capsys.readouterr().err == said

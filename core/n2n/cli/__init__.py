@@ -32,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands.run(args)
         sys.stdout.flush()  # a reader that closed the pipe is met here, not at exit
     except KeyboardInterrupt:
-        print("n2n: interrupted", file=sys.stderr)
+        resume = " (rerun the same command with --resume to continue from its last checkpoint)" if args.command == "train" else ""
+        print(f"n2n: interrupted{resume}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `n2n experts | head -3`: the reader had what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # exit's own flush would fail again
@@ -174,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     trans.add_argument("inputs", metavar="INPUT", nargs="+", help="texts, image files or audio files (WAV, FLAC, Ogg), as "
                                                                   "the source expert consumes")
     trans.add_argument("--n", type=count(1), default=4, help="samples per input (default: 4)")
-    trans.add_argument("--seed", type=seed, default=None, help="same seed, same output")
+    trans.add_argument("--seed", type=seed, default=None, help="same seed, same output (default: a fresh draw each run)")
     trans.add_argument("--out", type=Path, default=None,
                        help="images: the PNG grid, rows are inputs, columns samples (default: translations.png); audio: the "
                             "WAV file, numbered -INPUT-SAMPLE when there are several, beside their spectrograms, "
