@@ -17,6 +17,7 @@ import torch
 from n2n import Expert, hookimpl
 from n2n.errors import WeightsError
 from n2n.hub.checkpoints import PackagedCheckpoint
+from n2n.settings import is_whole
 from n2n_plugin_bert.lean import BertEncoder, TextTokenizer, is_plain_bert, read_json
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -65,7 +66,7 @@ class BertExpert(Expert):
 def _max_seq_length(path: Path) -> int | None:
     """sentence-transformers' `max_seq_length`, when its config gives one."""
     length = read_json(path / "sentence_bert_config.json").get("max_seq_length")
-    if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 1):
+    if length is not None and not (is_whole(length) and length >= 1):
         raise WeightsError(f"bert: {path / 'sentence_bert_config.json'}: max_seq_length must be a whole number above 0, "
                            f"got {length!r}")
     return length

@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from n2n.errors import PluginError, WeightsError
+from n2n.settings import is_whole
 
 # what a BERT layer's tensors are called in transformers' checkpoint -> in nn.TransformerEncoderLayer
 LAYER_TENSORS = {
@@ -159,5 +160,5 @@ def check_sizes(config: dict, path: Path) -> None:
     """A BertModel config.json's sizes are whole numbers above 0 (a missing or wrong one is one clear error)."""
     for key in SIZES:
         value = config.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not (is_whole(value) and value >= 1):
             raise WeightsError(f"bert: {path / 'config.json'}: {key} must be a whole number above 0, got {value!r}")
