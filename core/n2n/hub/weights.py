@@ -66,25 +66,26 @@ def load_module(factory: Callable[..., M], directory: str | os.PathLike) -> M:
     unknown = sorted(set(config) - set(accepted))
     if unknown:
         raise WeightsError(f"{directory / CONFIG_NAME}: unexpected fields {unknown}; {factory.__name__} takes {sorted(accepted)}")
-    _check_planned_shapes(factory, config, directory)
-    try:
-        module = factory(**config)
-    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:  # e.g. a negative width
-        raise WeightsError(f"{directory / CONFIG_NAME} does not fit {factory.__name__}: {exc}") from None
-    load_weights(module, directory / WEIGHTS_NAME)
-    return module
+    return build_checked(lambda: factory(**config), factory.__name__, directory / WEIGHTS_NAME, directory / CONFIG_NAME)
 
 
-def _check_planned_shapes(factory: Callable[..., nn.Module], config: dict[str, Any], directory: Path) -> None:
-    """The tensors `config` would build against the weights file's header, before anything is allocated: a
-    config.json that asks for far more is refused."""
-    saved = weight_shapes(directory / WEIGHTS_NAME)
+def build_checked(build: Callable[[], M], model: str, weights: Path, config: Path) -> M:
+    """`build()` (the `model` named in errors) with `weights` loaded into it, strictly. The tensors `build` would
+    make are first planned on the meta device against the weights file's header, so that a `config` (the file
+    the sizes come from) asking for far more, or for other shapes, is refused before anything is allocated."""
+    saved = weight_shapes(weights)
     try:
-        planned = planned_shapes(lambda: factory(**config).state_dict(), saved)
+        planned = planned_shapes(lambda: build().state_dict(), saved)
     except InvalidInputError as exc:
-        raise WeightsError(f"{directory / CONFIG_NAME}: {exc}") from None
+        raise WeightsError(f"{config}: {exc}") from None
     if planned is not None and (differences := shape_differences(planned, saved)):
-        raise WeightsError(f"{directory / WEIGHTS_NAME}: tensors do not match {CONFIG_NAME} ({differences}); nothing was built")
+        raise WeightsError(f"{weights}: tensors do not match {config.name} ({differences}); nothing was built")
+    try:
+        module = build()
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:  # e.g. a negative width
+        raise WeightsError(f"{config} does not fit {model}: {exc}") from None
+    load_weights(module, weights)
+    return module
 
 
 @dataclasses.dataclass

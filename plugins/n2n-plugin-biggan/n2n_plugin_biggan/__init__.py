@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from n2n import ConditionalGenerator, hookimpl
-from n2n.constants import WEIGHTS_NAME
+from n2n.constants import CONFIG_NAME, WEIGHTS_NAME
 from n2n.errors import InvalidInputError, WeightsError
-from n2n.hub.weights import convert_pickled_weights, load_weights, read_config
+from n2n.hub.weights import build_checked, convert_pickled_weights, read_config
 
 from .classes import class_index, class_name
 from .upstream import UPSTREAM, fetch_upstream
@@ -50,11 +50,10 @@ class BigGANExpert(ConditionalGenerator):
         unknown = sorted(set(config) - set(vars(BigGANConfig())))
         if unknown:
             raise WeightsError(f"{path / 'config.json'}: unknown BigGAN config fields {unknown}")
-        self.model = BigGAN(BigGANConfig.from_dict(config))
         weights = path / WEIGHTS_NAME
         if not weights.is_file():
             weights = convert_pickled_weights(path / "pytorch_model.bin", f"biggan-{path.name}")
-        load_weights(self.model, weights)
+        self.model = build_checked(lambda: BigGAN(BigGANConfig.from_dict(config)), "BigGAN", weights, path / CONFIG_NAME)
         z_dim = self.model.config.z_dim
         self.latent_shape = (z_dim + self.model.embeddings.out_features,)
         self.z_dim = z_dim

@@ -65,8 +65,18 @@ def test_mismatched_tensors_fail_clearly_instead_of_loading_silently(tmp_path):
     state.pop("embeddings.weight")
     state["extra.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / "a" / "pytorch_model.bin")
-    with pytest.raises(WeightsError, match=r"missing \['embeddings.weight'\], unexpected \['extra.weight'\]"):
+    with pytest.raises(WeightsError, match=r"missing embeddings.weight; unexpected extra.weight\); nothing was built"):
         n2n.load_expert("biggan", checkpoint=tmp_path / "a").load()
+
+
+def test_a_config_asking_for_a_huge_model_is_refused_before_anything_is_built(tmp_path):
+    """A checkpoint's config.json (it may come from the Hub) with a size far beyond its weights: one error, no
+    terabyte allocated."""
+    write_tiny_biggan(tmp_path / "c")
+    config = json.loads((tmp_path / "c" / "config.json").read_text())
+    (tmp_path / "c" / "config.json").write_text(json.dumps({**config, "num_classes": 10**12}))
+    with pytest.raises(WeightsError, match=r"embeddings.weight: config.json builds \[128, 1000000000000\], model.safetensors holds \[128, 1000\]"):
+        n2n.load_expert("biggan", checkpoint=tmp_path / "c").load()
 
 
 def test_unknown_config_fields_are_refused(tmp_path):

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from n2n import Expert, hookimpl
 from n2n.errors import WeightsError
 from n2n.hub.checkpoints import PackagedCheckpoint
-from n2n.hub.weights import load_weights, read_config
+from n2n.constants import CONFIG_NAME, WEIGHTS_NAME
+from n2n.hub.weights import build_checked, read_config
 
 from .lite0 import LITE0, lite0_checkpoint
 
@@ -59,11 +60,8 @@ class TimmExpert(Expert):
             raise WeightsError(f"{path / 'config.json'}: model_args cannot set {elsewhere}: the weights are the "
                                "model.safetensors beside it")
         arguments = {"num_classes": config.get("num_classes", 1000), **model_args}
-        try:
-            self.model = timm.create_model(architecture, pretrained=False, **arguments)
-        except TypeError as exc:
-            raise WeightsError(f"{path / 'config.json'}: model_args do not fit {architecture}: {exc}") from None
-        load_weights(self.model, path / "model.safetensors")
+        self.model = build_checked(lambda: timm.create_model(architecture, pretrained=False, **arguments), architecture,
+                                   path / WEIGHTS_NAME, path / CONFIG_NAME)
         self.model.to(memory_format=torch.channels_last)  # 2x faster convolutions on CPU
         self.preprocessing = {**self.model.pretrained_cfg, **config.get("pretrained_cfg", {})}
         self.latent_shape = (self.model.num_features,)

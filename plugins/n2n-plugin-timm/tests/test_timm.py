@@ -60,6 +60,23 @@ def test_model_args_cannot_load_weights_from_elsewhere(tmp_path, model_args, mes
         n2n.load_expert("timm", checkpoint=tmp_path).load()
 
 
+def test_a_config_asking_for_a_huge_model_is_refused_before_anything_is_built(tmp_path):
+    write_tiny_timm(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "model_args": {**config["model_args"], "num_classes": 10**12}}))
+    with pytest.raises(WeightsError, match=r"classifier.weight: config.json builds \[1000000000000, 256\], model.safetensors holds \[1000, 256\]"):
+        n2n.load_expert("timm", checkpoint=tmp_path).load()
+
+
+@pytest.mark.parametrize("model_args", [{"in_chans": -1}, {"no_such_argument": 1}])
+def test_model_args_that_do_not_fit_are_one_error(tmp_path, model_args):
+    write_tiny_timm(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "model_args": model_args}))
+    with pytest.raises(WeightsError, match="config.json does not fit test_efficientnet"):
+        n2n.load_expert("timm", checkpoint=tmp_path).load()
+
+
 def test_a_timm_model_name_resolves_to_its_hub_repo():
     assert n2n.load_expert("timm", checkpoint="resnet18").checkpoint.startswith("timm/resnet18")
 
