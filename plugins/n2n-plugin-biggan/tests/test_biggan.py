@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -112,16 +114,18 @@ def test_a_published_checkpoint_loads_offline_once_converted(tmp_path, monkeypat
     monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
     asked = []
 
-    def download(url):
+    def download(url, cache_dir=None):
         asked.append(url)
-        return str(tiny / ("config.json" if url.endswith(".json") else "pytorch_model.bin"))
+        assert Path(cache_dir).parent == tmp_path / "home" / "downloads"  # not the library's ~/.pytorch_pretrained_biggan
+        return shutil.copy(tiny / ("config.json" if url.endswith(".json") else "pytorch_model.bin"), cache_dir)
 
     monkeypatch.setattr(pytorch_pretrained_biggan, "cached_path", download)
     latents = torch.randn(2, 256, generator=torch.Generator().manual_seed(0))
     first = n2n.load_expert("biggan", checkpoint="biggan-deep-128").decode(latents)
     assert len(asked) == 2  # its config and weights, converted to safetensors under N2N_HOME
+    assert not any((tmp_path / "home" / "downloads").iterdir())  # the downloaded pickle is gone
 
-    def offline(url):
+    def offline(url, cache_dir=None):
         raise OSError("no network")
 
     monkeypatch.setattr(pytorch_pretrained_biggan, "cached_path", offline)

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from n2n import Expert, hookimpl
+from n2n.constants import CONFIG_NAME, WEIGHTS_NAME
 from n2n.errors import WeightsError
 from n2n.hub.checkpoints import PackagedCheckpoint
-from n2n.constants import CONFIG_NAME, WEIGHTS_NAME
 from n2n.hub.weights import build_checked, read_config
 
 from .lite0 import LITE0, lite0_checkpoint
