@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -132,6 +133,21 @@ class ExpertTests(_TemporaryHome):
         expert = n2n.load_expert(self.expert_name, checkpoint=str(tmp_path / "nowhere" / "model"), device="cpu")
         with pytest.raises(CheckpointNotFoundError, match=self.expert_name):
             expert.load()
+
+    def test_a_checkpoint_missing_a_tensor_is_one_clear_error(self, checkpoint_dir, tmp_path):
+        """Weights that lack a tensor never load with random numbers in its place (transformers and diffusers
+        would, with only a log line): one error names the tensor."""
+        damaged = shutil.copytree(checkpoint_dir, tmp_path / "damaged")
+        weights = sorted(damaged.glob("*.safetensors"), key=lambda path: path.name != WEIGHTS_NAME)
+        if not weights:
+            pytest.skip(f"{self.expert_name}'s test checkpoint holds no safetensors file")
+        with safe_open(str(weights[0]), "pt") as file:
+            metadata = file.metadata()
+        tensors = load_file(str(weights[0]))
+        dropped = max(tensors, key=lambda name: tensors[name].numel())  # a weight the model surely uses
+        save_file({name: tensor for name, tensor in tensors.items() if name != dropped}, str(weights[0]), metadata=metadata)
+        with pytest.raises(n2n.N2NError, match=re.escape(dropped)):
+            n2n.load_expert(self.expert_name, checkpoint=damaged, device="cpu").load()
 
     def test_a_folder_that_is_no_checkpoint_is_one_clear_error(self, tmp_path):
         """An empty folder given as the checkpoint names what it lacks (not a library's traceback)."""

@@ -207,6 +207,16 @@ def load_weights(module: nn.Module, path: Path, added: Mapping[str, float | bool
     module.load_state_dict(state, strict=True)
 
 
+def check_complete(path: Path, loading_info: Mapping[str, Any], unused: tuple[str, ...] = ()) -> None:
+    """A model that transformers or diffusers loaded from `path` (`output_loading_info=True`) lacks no tensor: those
+    libraries fill a missing one with random numbers and only log it. Those under an `unused` prefix (a pooler
+    n2n never calls) may be missing."""
+    missing = sorted(name for name in loading_info.get("missing_keys", ()) if not name.startswith(unused))
+    if missing:
+        raise WeightsError(f"{path}: the weights lack {missing[:5]}{' …' if len(missing) > 5 else ''}, which the model "
+                           "needs (loading would fill them with random numbers)")
+
+
 def _dtype(tensor: torch.Tensor) -> str:
     return str(tensor.dtype).removeprefix("torch.")
 

@@ -9,6 +9,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as transformers_logging
 
+from n2n.hub.weights import check_complete
 from n2n.progress import quiet
 
 
@@ -33,7 +34,8 @@ class AutoEncoder(nn.Module):
     def __init__(self, path: Path):
         super().__init__()
         with quiet(transformers_logging):
-            self.model = AutoModel.from_pretrained(path, use_safetensors=True)
+            self.model, loading_info = AutoModel.from_pretrained(path, use_safetensors=True, output_loading_info=True)
+        check_complete(path, loading_info, unused=("pooler.",))  # n2n pools the hidden states itself
         self.hidden_size, self.max_positions = self.model.config.hidden_size, self.model.config.max_position_embeddings
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -148,6 +148,23 @@ def test_a_checkpoint_missing_a_tensor_gets_a_clear_error(tmp_path):
         n2n.load_expert("bert", checkpoint=directory).load()
 
 
+def test_a_checkpoint_through_transformers_missing_a_tensor_is_refused_not_filled_at_random(tmp_path):
+    directory = distilbert(tmp_path)
+    tensors = load_file(directory / "model.safetensors")
+    del tensors["transformer.layer.1.ffn.lin1.weight"]
+    save_file(tensors, directory / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(WeightsError, match=r"the weights lack \['transformer.layer.1.ffn.lin1.weight'\]"):
+        n2n.load_expert("bert", checkpoint=directory).load()
+
+
+def test_a_checkpoint_without_the_pooler_n2n_never_calls_loads_through_transformers(tmp_path):
+    directory = prefixed(tmp_path)
+    tensors = load_file(directory / "model.safetensors")
+    save_file({name: tensor for name, tensor in tensors.items() if ".pooler." not in name}, directory / "model.safetensors",
+              metadata={"format": "pt"})
+    assert n2n.load_expert("bert", checkpoint=directory).encode(TEXTS[:2]).shape == (2, 32)
+
+
 @pytest.mark.parametrize(("file", "content", "message"), [
     ("modules.json", [{"type": "x.Pooling", "path": "../elsewhere"}], r"the Pooling module's path must name a folder inside the checkpoint, got '../elsewhere'"),
     ("modules.json", [{"type": "x.Pooling", "path": "/etc"}], r"the Pooling module's path must name a folder inside the checkpoint, got '/etc'"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from n2n import Expert, hookimpl
+from n2n.hub.weights import check_complete
 from n2n.progress import quiet
 
 DEFAULT = "openai/clip-vit-base-patch32"
@@ -31,8 +32,9 @@ class _CLIPExpert(Expert):
         from transformers.utils import logging as transformers_logging
 
         with quiet(transformers_logging):
-            self.model = CLIPModel.from_pretrained(path, use_safetensors=True)
+            self.model, loading_info = CLIPModel.from_pretrained(path, use_safetensors=True, output_loading_info=True)
             self.processor = CLIPProcessor.from_pretrained(path)
+        check_complete(path, loading_info)
         self.latent_shape = (self.model.config.projection_dim,)
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from n2n import Expert, hookimpl
 from n2n.errors import InvalidInputError
+from n2n.hub.weights import check_complete
 
 
 class SDVAEExpert(Expert):
@@ -40,7 +41,8 @@ class SDVAEExpert(Expert):
     def _load(self, path: Path) -> None:
         from diffusers import AutoencoderKL  # with the weights, not when the registry lists experts (5 s at every start)
 
-        self.vae = AutoencoderKL.from_pretrained(path, use_safetensors=True)
+        self.vae, loading_info = AutoencoderKL.from_pretrained(path, use_safetensors=True, output_loading_info=True)
+        check_complete(path, loading_info)
         config = self.vae.config
         factor = 2 ** (len(config.block_out_channels) - 1)
         if self.resolution % factor:
