@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 
 import pytest
@@ -71,6 +73,26 @@ def test_a_damaged_shard_is_detected_and_rebuilt(damage, counting, images, tmp_p
     rebuilt = cached_features(expert, images, fingerprint(images), progress=False)
     assert sum(counting) == 2 * len(images)
     torch.testing.assert_close(rebuilt.load_all(), expert.encode(images), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("listed", ["../../elsewhere.safetensors", "/tmp/any.safetensors", "fifo"])
+def test_a_manifest_naming_a_file_outside_its_shards_is_not_read(listed, counting, images, tmp_path, monkeypatch):
+    """The cache reads only the shards it wrote beside its manifest: one edited to list another file (one with the
+    right digest, or a FIFO that would block the read) is a stale cache, re-encoded."""
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    expert = n2n.load_expert("digits")
+    shards = cached_features(expert, images, fingerprint(images), progress=False)
+    manifest = json.loads((shards.directory / features.MANIFEST).read_text())
+    if listed == "fifo":
+        os.mkfifo(shards.directory / "shard-99999.safetensors")
+        manifest["shards"][0]["file"] = "shard-99999.safetensors"
+    else:
+        outside = tmp_path / "outside.safetensors"
+        shutil.copy(shards.paths[0], outside)  # same digest as the shard it replaces
+        manifest["shards"][0]["file"] = str(outside) if listed.startswith("/") else os.path.relpath(outside, shards.directory)
+    (shards.directory / features.MANIFEST).write_text(json.dumps(manifest))
+    rebuilt = cached_features(expert, images, fingerprint(images), progress=False)
+    assert sum(counting) == 2 * len(images) and all(path.parent == shards.directory for path in rebuilt.paths)
 
 
 def test_large_columns_are_split_into_shards(images, tmp_path, monkeypatch):
