@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 import n2n
 from n2n.data.build import paired_data
@@ -189,7 +190,7 @@ def test_a_cut_short_checkpoint_file_is_named(pairs, tmp_path):
         train(fresh_bridge(), pairs, tmp_path, steps=8, resume=True, progress=False)
 
 
-@pytest.mark.parametrize("damage", ["optimizer_null", "moment_shape", "rng_python"])
+@pytest.mark.parametrize("damage", ["optimizer_null", "moment_shape", "integer_weights", "rng_python"])
 def test_a_damaged_checkpoint_is_one_clear_error(pairs, tmp_path, damage):
     """What a damaged trainer.json, optimizer state or random state does to a resume: one error, no traceback."""
     train(fresh_bridge(), pairs, tmp_path, steps=5, progress=False)
@@ -198,11 +199,12 @@ def test_a_damaged_checkpoint_is_one_clear_error(pairs, tmp_path, damage):
         recorded = json.loads((step / "trainer.json").read_text())
         (step / "trainer.json").write_text(json.dumps({**recorded, "optimizer": None}))
     elif damage == "moment_shape":
-        from safetensors.torch import load_file, save_file
-
         tensors = load_file(step / "optimizer.safetensors")
         name = next(key for key, value in tensors.items() if value.ndim)
         save_file({**tensors, name: tensors[name].flatten()[:1].clone()}, step / "optimizer.safetensors")
+    elif damage == "integer_weights":  # load_state_dict would cast them back to floats, and the run go on from zeros
+        tensors = load_file(step / "strategy.safetensors")
+        save_file({name: tensor.long() for name, tensor in tensors.items()}, step / "strategy.safetensors")
     else:
         recorded = json.loads((step / "rng-rank0.json").read_text())
         (step / "rng-rank0.json").write_text(json.dumps({**recorded, "python": [1, [], None]}))

@@ -200,11 +200,19 @@ def load_weights(module: nn.Module, path: Path, added: Mapping[str, float | bool
     wrong = [f"{k} {list(state[k].shape)} != {list(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
     if wrong:
         raise WeightsError(f"{path}: tensors of the wrong shape: {'; '.join(wrong[:5])}")
-    kinds = [f"{k} is {_dtype(state[k])}, expected {_dtype(v)}" for k, v in expected.items()
-             if state[k].is_floating_point() != v.is_floating_point() or (state[k].dtype == torch.bool) != (v.dtype == torch.bool)]
-    if kinds:  # load_state_dict would cast integers to floats without a word
-        raise WeightsError(f"{path}: tensors of the wrong kind: {'; '.join(kinds[:5])}")
+    if kinds := wrong_kinds(state, expected):
+        raise WeightsError(f"{path}: tensors of the wrong kind: {kinds}")
     module.load_state_dict(state, strict=True)
+
+
+def wrong_kinds(state: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> str:
+    """The tensors of `state` that are integers, booleans or floats where `expected`'s are another of those
+    ("step is float32, expected int64"), or '': load_state_dict would cast them without a word."""
+    def kind(tensor: torch.Tensor) -> tuple[bool, bool]:
+        return tensor.is_floating_point(), tensor.dtype == torch.bool
+
+    return "; ".join([f"{name} is {_dtype(state[name])}, expected {_dtype(tensor)}" for name, tensor in expected.items()
+                      if name in state and kind(state[name]) != kind(tensor)][:5])
 
 
 def check_complete(path: Path, loading_info: Mapping[str, Any], unused: tuple[str, ...] = ()) -> None:

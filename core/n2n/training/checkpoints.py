@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import N2NError
-from ..hub.weights import with_added
+from ..hub.weights import with_added, wrong_kinds
 from ..io import atomic_path, write_json
 from ..progress import logger
 
@@ -200,8 +200,11 @@ def load_checkpoint(out: Path, strategy: torch.nn.Module, optimizer: torch.optim
         except Exception as exc:  # missing, cut short or not safetensors: safetensors raises its own error types
             raise N2NError(f"{path} cannot be read ({type(exc).__name__}: {exc}): this checkpoint cannot be resumed; "
                            "start over with --overwrite") from None
+    state = with_added(tensors["strategy"], strategy, getattr(strategy, "added_tensors", {}))
+    if kinds := wrong_kinds(state, strategy.state_dict()):  # load_state_dict would cast them
+        raise unresumable(directory, ValueError(f"tensors of the wrong kind: {kinds}"))
     try:
-        strategy.load_state_dict(with_added(tensors["strategy"], strategy, getattr(strategy, "added_tensors", {})))
+        strategy.load_state_dict(state)
     except (ValueError, KeyError, RuntimeError, TypeError) as exc:  # missing, unexpected or reshaped tensors
         if changed := changed_settings(recorded.get("config"), strategy):  # recorded since 27 November 2026
             raise N2NError(f"{out} was trained with {changed}, and its weights do not fit this bridge's: resume it with "
