@@ -60,6 +60,16 @@ def test_translate_writes_a_png_grid(trained, tmp_path, capsys):
         assert grid.size == (32 * (3 * 9 + 1), 32 * (2 * 9 + 1))  # 8-px images scaled x32, 1-px padding
 
 
+def test_translate_of_a_digit_written_on_paper_says_it_reads_it_inverted(trained, tmp_path, capsys):
+    on_paper = tmp_path / "on-paper.png"
+    digit = n2n.load_dataset("digits").load("test")["image"][0, 0]
+    Image.fromarray(((1 - digit) * 255).byte().numpy()).resize((64, 64)).save(on_paper)
+    assert main(["translate", "digits-classifier->digits", str(on_paper), "--n", "1", "--out", str(tmp_path / "grid.png")]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "n2n: warning: expert 'digits-classifier' reads light strokes on a dark ground; picture(s) 0 (counting from 0) "
+        "have a light ground, so they are read inverted"]
+
+
 def test_translate_of_a_missing_image_is_one_clear_error(trained, capsys):
     assert main(["translate", "digits-classifier->digits", "nope.png"]) == 1
     assert "no such file: nope.png" in capsys.readouterr().err

@@ -79,5 +79,10 @@ class TrainingDivergedError(N2NError):
     """The loss became NaN or infinite."""
 
 
+class InputWarning(UserWarning):
+    """n2n changed an input to read it (a text truncated, a picture inverted): what comes out may not be what was
+    meant. The CLI prints it as `n2n: warning: ...`."""
+
+
 class UsageError(N2NError):
     """Options that do not fit together (the CLI exits 2 on it)."""

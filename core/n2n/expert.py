@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,7 +29,7 @@ from PIL import Image
 from torch import nn
 
 from .batching import batchable, vmapped
-from .errors import InvalidInputError, PluginError, UnsupportedOperationError, WeightsError
+from .errors import InputWarning, InvalidInputError, PluginError, UnsupportedOperationError, WeightsError
 from .hub.checkpoints import PackagedCheckpoint, resolve_checkpoint
 from .hub.weights import unplanned
 from .inputs import check_pictures, prepare_inputs, validate_latents
@@ -72,6 +73,8 @@ class Expert:
     # clear error before `_load` (a library's own error about a wrong folder reads as n2n's bug)
     image_channels: ClassVar[int | None] = None  # image experts: C of the [B, C, H, W] inputs/outputs
     image_size: ClassVar[tuple[int, int] | None] = None  # image experts with a fixed input size (H, W)
+    light_ink: ClassVar[bool] = False  # image experts of pictures drawn light on dark (handwritten digits): a
+    # picture given on a light ground (ink on paper) is inverted, with a warning
     sample_rate: ClassVar[int | None] = None  # audio experts: Hz of the waveforms [B, T] they take and give
     options: ClassVar[Mapping[str, Any]] = {}  # settings beyond the checkpoint, with their defaults
     # (BigGAN's truncation, a VAE's resolution); bridges record them beside the checkpoint
@@ -230,6 +233,10 @@ class Expert:
             raise PluginError(f"expert {self.name!r} encoded to shape {tuple(latents.shape)}, expected {expected} (a bug "
                               "of its plugin)")
         return latents
+
+    def _warn_truncated(self, count: int, limit: int) -> None:
+        """For `_encode` of a text expert: `count` texts of the batch were cut to the `limit` tokens it reads."""
+        warnings.warn(f"{self.name}: {count} input(s) longer than {limit} tokens were truncated", InputWarning, stacklevel=4)
 
     def decode(
         self, latents: torch.Tensor, *, grad: bool = False, parameters: Mapping[str, torch.Tensor] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ import torch
 from PIL import Image
 
 from .audio import load_audio
-from .errors import InvalidInputError
+from .errors import InputWarning, InvalidInputError
 from .images import pil_to_tensor
 
 if TYPE_CHECKING:
@@ -69,6 +70,18 @@ def check_pictures(expert: Expert, pictures: Any) -> None:
                                     f"{pictures[empty[0]].height} pixels: an image has at least one pixel")
 
 
+def _on_a_dark_ground(expert: Expert, pictures: torch.Tensor) -> torch.Tensor:
+    """Pictures [B, C, H, W] for an expert of light ink on a dark ground, those whose border is mostly light (a
+    digit written on paper) inverted: read as they are, they are garbage that translates without a word."""
+    border = torch.cat([pictures[..., 0, :], pictures[..., -1, :], pictures[..., 1:-1, 0], pictures[..., 1:-1, -1]], -1)
+    light = border.flatten(1).mean(1) > 0.5  # [B]
+    if light.any():
+        which = ", ".join(map(str, light.nonzero().flatten().tolist()[:5]))
+        warnings.warn(f"expert {expert.name!r} reads light strokes on a dark ground; picture(s) {which} (counting from 0) "
+                      "have a light ground, so they are read inverted", InputWarning, stacklevel=4)
+    return torch.where(light.view(-1, 1, 1, 1), 1 - pictures, pictures)
+
+
 def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
     channels = expert.image_channels
     height, width = expert.image_size or ("H", "W")
@@ -84,6 +97,8 @@ def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
                 "resize them to one size, or translate them in separate calls"
             )
         inputs = torch.stack([pil_to_tensor(im, channels, expert.image_size) for im in inputs])
+        if expert.light_ink:
+            inputs = _on_a_dark_ground(expert, inputs)
     if not isinstance(inputs, torch.Tensor):
         raise InvalidInputError(
             f"expert {expert.name!r} encodes images: expected a float tensor {expected} in [0, 1] "

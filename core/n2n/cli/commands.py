@@ -7,7 +7,8 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..bridge import Bridge, push_bridge
 from ..constants import CONFIG_NAME
 from ..data.build import field_for
 from ..demo import claim_folder
-from ..errors import InvalidInputError, N2NError, UnknownNameError, UsageError
+from ..errors import InputWarning, InvalidInputError, N2NError, UnknownNameError, UsageError
 from ..hub.format import check_hub_checkpoints, read_bridge_config
 from ..hub.transfer import pull
 from ..hub.zoo import hub_repo, local_bridges, local_path, missing, parse_alias, refresh_index, zoo_index
@@ -383,4 +384,18 @@ COMMANDS = {"plugins": show_plugins, "experts": show_experts, "strategies": show
 def run(args: argparse.Namespace) -> None:
     """Runs the command `args.command` parsed, with n2n's messages on stderr (debug ones with --debug)."""
     _log_to_stderr(logging.DEBUG if args.debug else logging.INFO)
-    COMMANDS[args.command](args)
+    with warnings.catch_warnings():
+        warnings.showwarning = _shown_as_n2n_warnings(warnings.showwarning)
+        COMMANDS[args.command](args)
+
+
+def _shown_as_n2n_warnings(show: Callable[..., None]) -> Callable[..., None]:
+    """`warnings.showwarning` that prints an InputWarning as one line of n2n's (not Python's file:line: and the
+    source line under it), and hands any other warning to `show`."""
+    def shown(message, category, *args, **kwargs) -> None:
+        if issubclass(category, InputWarning):
+            logger.warning("warning: %s", message)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return shown

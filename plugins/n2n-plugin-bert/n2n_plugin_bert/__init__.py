@@ -9,7 +9,6 @@ mean-pooled, as Net2Net's `bert-base-nli-stsb-mean-tokens` text expert was.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path, PurePosixPath
 
 import torch
@@ -51,7 +50,7 @@ class BertExpert(Expert):
     def _encode(self, texts: list[str]) -> torch.Tensor:
         ids, attention_mask, truncated = self.tokenizer(texts, self.max_length)
         if truncated:
-            warnings.warn(f"bert: {truncated} input(s) longer than {self.max_length} tokens were truncated", stacklevel=3)
+            self._warn_truncated(truncated, self.max_length)
         hidden = self.model(ids.to(self.device), attention_mask.to(self.device))  # [B, T, H]
         mask = attention_mask.to(self.device).unsqueeze(-1).to(hidden.dtype)  # [B, T, 1]
         if self.pooling == "cls":

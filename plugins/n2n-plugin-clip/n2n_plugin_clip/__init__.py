@@ -7,7 +7,6 @@ bridge trained from one also reads the other. Preprocessing comes from the check
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
@@ -48,7 +47,7 @@ class CLIPTextExpert(_CLIPExpert):
         limit = self.processor.tokenizer.model_max_length
         lengths = [len(ids) for ids in self.processor.tokenizer(texts)["input_ids"]]
         if (long := sum(length > limit for length in lengths)):
-            warnings.warn(f"clip-text: {long} input(s) longer than {limit} tokens were truncated", stacklevel=3)
+            self._warn_truncated(long, limit)
         batch = self.processor.tokenizer(texts, padding=True, truncation=True, return_tensors="pt").to(self.device)
         return _embedding(self.model.get_text_features(**batch))
 

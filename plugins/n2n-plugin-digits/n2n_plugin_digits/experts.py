@@ -56,6 +56,7 @@ class _DigitsImageExpert(Expert):
     modality = "image"
     image_channels = 1
     image_size = (8, 8)
+    light_ink = True  # scikit-learn's digits: ink counts, 0 on the ground
     labeller = "digits-classifier"
     dataset = "digits"
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import warnings
 
 import pytest
 import torch
+from PIL import Image, ImageOps
 
 import n2n
 from n2n.testing import ConditionalGeneratorTests, DefaultCheckpointTests, check_script_needs_an_output_folder
@@ -127,6 +129,19 @@ def test_shipped_classifier_accuracy_is_at_least_97_percent(test_split):
     images, labels = test_split
     accuracy = (n2n.load_expert("digits-classifier").encode(images).argmax(-1) == labels).float().mean()
     assert accuracy >= 0.97
+
+
+def test_a_digit_written_dark_on_a_light_ground_is_read_inverted_with_a_warning(test_split):
+    """A user's picture of a digit on paper: read as it is, the classifier (and every bridge) sees garbage."""
+    images, labels = test_split
+    pictures = [Image.fromarray((image[0] * 255).round().byte().numpy()).resize((32, 32)) for image in images[:40]]
+    classifier = n2n.load_expert("digits-classifier")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # light on dark, as the experts were trained: read without a word
+        as_drawn = classifier.classify(pictures).argmax(-1)
+    with pytest.warns(UserWarning, match=r"reads light strokes on a dark ground; picture\(s\) 0, 1, 2, 3, 4 .* read inverted"):
+        on_paper = classifier.classify([ImageOps.invert(picture) for picture in pictures]).argmax(-1)
+    assert (on_paper == labels[:40]).float().mean() >= 0.9 and (on_paper == as_drawn).float().mean() >= 0.9
 
 
 def test_shipped_vae_reconstructions_are_recognised_at_least_98_percent(test_split):
