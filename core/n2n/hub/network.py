@@ -1,0 +1,25 @@
+"""Whether the Hub can be reached at all, asked of the system's resolver (milliseconds) before huggingface_hub is:
+with no network, its client retries each request five times, backing off for 26 s, before it fails."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from urllib.parse import urlsplit
+
+from huggingface_hub import constants
+
+
+def unreachable() -> str | None:
+    """Why the Hub at HF_ENDPOINT surely cannot be reached ("its host huggingface.co does not resolve: no
+    network?"), or None when it may be: its host name resolves, or a proxy (which resolves names itself) is set."""
+    host = urlsplit(constants.ENDPOINT).hostname
+    if not host or urllib.request.getproxies():
+        return None
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return f"its host {host} does not resolve: no network?"
+    except (OSError, UnicodeError):  # the resolver itself failed, or a name no resolver takes: let the client say
+        return None
+    return None
