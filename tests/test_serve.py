@@ -216,6 +216,18 @@ def test_the_page_shows_the_card_and_inputs_it_cannot_take_as_messages():
         translator(bridge, 0)([0.0], 1, 0)
 
 
+def test_the_server_says_where_it_serves_and_not_gradios_share_hint(server, home):
+    output = (home / "serve.log").read_text()
+    assert f"n2n: serving 2 bridge(s) at {server} (Ctrl-C stops)" in output and "share=True" not in output
+
+
+def test_a_text_past_the_limit_is_refused_also_through_the_api():
+    """The text box stops at MAX_TEXT characters; Gradio's API takes whatever a request sends."""
+    bridge = n2n.create_bridge("mlp", "bert", "digits", seed=0)
+    with pytest.raises(gr.Error, match="the text has 2,001 characters: at most 2,000 are translated"):
+        translator(bridge, 0)("a" * 2001, 1, 0)
+
+
 def test_an_n2n_error_is_its_message_in_the_page():
     bridge = n2n.create_bridge("mlp", n2n.load_expert("label", checkpoint="digits"), "digits", seed=0)
     with pytest.raises(gr.Error, match="unknown class 'eleven' in the 'digits' class list; did you mean 'seven'"):

@@ -139,6 +139,8 @@ def inputs_of(bridge: Bridge, value: Any) -> list[Any]:
     if modality == "text":
         if not (isinstance(value, str) and value.strip()):
             raise gr.Error("type a text to translate")
+        if len(value) > MAX_TEXT:  # the text box stops typing there; a request to the API is not typed
+            raise gr.Error(f"the text has {len(value):,} characters: at most {MAX_TEXT:,} are translated")
         return [value]
     if modality == "image":
         if isinstance(value, dict):  # a sketch pad
@@ -281,13 +283,18 @@ def build_app(tabs: Sequence[Tab]) -> gr.Blocks:
 def serve(refs: Sequence[str], host: str = "127.0.0.1", port: int | None = None, block: bool = True) -> gr.Blocks:
     """Load the bridges, build the app and start serving it on host:port (Gradio's first free port from
     7860 when None); returns the running app (with `block`, only once it is closed)."""
-    app = build_app(load_tabs(refs))
+    tabs = load_tabs(refs)
+    app = build_app(tabs)
     try:
-        app.queue(max_size=QUEUE).launch(server_name=host, server_port=port, prevent_thread_lock=not block, show_error=False,
-                                         quiet=False, inbrowser=False, max_file_size=MAX_UPLOAD)
+        # quiet: Gradio's own lines end with how to share=True, which a command-line user cannot set
+        app.queue(max_size=QUEUE).launch(server_name=host, server_port=port, prevent_thread_lock=True, show_error=False,
+                                         quiet=True, inbrowser=False, max_file_size=MAX_UPLOAD)
     except OSError as exc:
         if "empty port" not in str(exc):  # Gradio's words when it cannot bind: not about its environment variables
             raise
         raise N2NError(f"cannot serve on {host}:{port or '7860 and up'}: the port is in use, or {host} is not an address "
                        "of this machine; pass another --port (or --host)") from None
+    logger.info("serving %d bridge(s) at %s (Ctrl-C stops)", len(tabs), app.local_url)
+    if block:
+        app.block_thread()
     return app
