@@ -146,6 +146,25 @@ def test_a_run_folder_holding_a_run_is_refused_before_any_work(flags, message, c
     assert message in capsys.readouterr().err
 
 
+def test_a_folder_of_other_files_is_no_run_folder_unless_overwritten(capsys, tmp_path, forbid_loading_experts):
+    """A run writes its checkpoints and bridge into --out: the user's own folder of notes is not where it goes."""
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(n2n, "load_expert", lambda *args, **kwargs: pytest.fail("an expert loaded before --out was checked"))
+        assert exit_code(TRAIN + ["--out", str(tmp_path)]) == 1
+    assert (f"{tmp_path} holds files of no training run (notes.txt), and a run writes its checkpoints and bridge there: "
+            "choose a new or empty folder (--out), or pass --overwrite") in capsys.readouterr().err
+    assert exit_code(TRAIN + ["--out", str(tmp_path), "--overwrite", "--set", "blocks=1", "--set", "hidden=8"]) == 0
+    assert {path.name for path in tmp_path.iterdir()} == {"notes.txt", "checkpoints", "bridge"}
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_empty_folder(capsys, tmp_path):
+    run = tmp_path / "run"
+    assert exit_code(TRAIN + ["--out", str(run), "--source-checkpoint", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere" in capsys.readouterr().err and not run.exists()
+
+
 def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(capsys, tmp_path, forbid_loading_experts):
     """Under a file, a run folder failed only at its first checkpoint, 500 steps in."""
     (tmp_path / "notes").write_text("mine")

@@ -34,7 +34,7 @@ from ..settings import key_value
 from ..specs import StrategySpec
 from ..strategy import make_config
 from ..training.pipeline import DataSource, evaluate_bridge, publish, recipe, train, training_data
-from ..training.trainer import check_run_folder
+from ..training.trainer import check_run_folder, removed_if_left_empty
 
 GRID_SIDE = 256  # pixels: `n2n translate` enlarges small translations in its grid to at least this
 PER_CLASS = re.compile(r"class_\d+_")  # per-class metrics: in the model card, not on the terminal
@@ -151,18 +151,19 @@ def run_train(args: argparse.Namespace) -> None:
     except InvalidInputError as exc:
         raise UsageError(str(exc)) from None
     out = args.out or Path("runs") / f"{source}-{target}-{args.strategy}"
-    check_run_folder(out, steps=args.steps, resume=args.resume, overwrite=args.overwrite)  # before the experts load
-    source_expert = n2n.load_expert(source, checkpoint=args.source_checkpoint)
-    target_expert = n2n.load_expert(target, checkpoint=args.target_checkpoint)
-    bridge = n2n.create_bridge(args.strategy, source_expert, target_expert, auxiliary=auxiliary, seed=args.seed, **overrides)
-    if args.generated and bridge.source.modality == "text" and hasattr(bridge.target, "describe"):
-        data.describe = lambda latents, outputs: bridge.target.describe(latents)
-    items = training_data(bridge, data, seed=args.seed)
-    if args.steps is None:
-        args.steps = items.batches_per_epoch(bridge.strategy.config.batch_size) if bridge.strategy.closed_form else bridge.strategy.default_steps
-    print(f"training {args.strategy} {source}->{target} on {len(items)} items ({data.label(items)}) for {args.steps} steps into {out}")
-    train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume,
-          overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, precision=args.precision)
+    with removed_if_left_empty(out):  # a run that fails before its first checkpoint leaves no empty folder
+        check_run_folder(out, steps=args.steps, resume=args.resume, overwrite=args.overwrite)  # before the experts load
+        source_expert = n2n.load_expert(source, checkpoint=args.source_checkpoint)
+        target_expert = n2n.load_expert(target, checkpoint=args.target_checkpoint)
+        bridge = n2n.create_bridge(args.strategy, source_expert, target_expert, auxiliary=auxiliary, seed=args.seed, **overrides)
+        if args.generated and bridge.source.modality == "text" and hasattr(bridge.target, "describe"):
+            data.describe = lambda latents, outputs: bridge.target.describe(latents)
+        items = training_data(bridge, data, seed=args.seed)
+        if args.steps is None:
+            args.steps = items.batches_per_epoch(bridge.strategy.config.batch_size) if bridge.strategy.closed_form else bridge.strategy.default_steps
+        print(f"training {args.strategy} {source}->{target} on {len(items)} items ({data.label(items)}) for {args.steps} steps into {out}")
+        train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume,
+              overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, precision=args.precision)
     try:
         metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed)
     except Exception as exc:  # the trained bridge is kept all the same; an evaluation bug is shown with its traceback

@@ -30,6 +30,7 @@ from ..progress import logger
 
 CHECKPOINTS = "checkpoints"
 RUN_BRIDGES = ("bridge", "bridge-reversed")  # where a run saves its bridge, and the bridge the other way
+RUN_OUTPUTS = (CHECKPOINTS, *RUN_BRIDGES)  # all a run folder holds
 LATEST = "latest.json"
 DONE = "trainer.json"  # written last
 STEP_FOLDER = re.compile(r"step-\d{8,}")

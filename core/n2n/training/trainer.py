@@ -16,7 +16,8 @@ optimiser step, `end_training` after the last.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import torch
@@ -32,6 +33,7 @@ from ..settings import is_whole
 from .allocator import keep_freed_memory
 from .checkpoints import (
     CHECKPOINTS,
+    RUN_OUTPUTS,
     clear_checkpoints,
     complete_steps,
     discard_checkpoint,
@@ -198,6 +200,25 @@ def check_run_folder(out: Path, *, steps: int | None, resume: bool, overwrite: b
     elif not overwrite and complete_steps(out):
         raise N2NError(f"{out} already holds a training run: pass --resume (resume=True) to continue it, --overwrite "
                        "(overwrite=True) to start over, or choose another --out")
+    elif not overwrite and (others := sorted(path.name for path in out.iterdir()
+                                             if path.name not in RUN_OUTPUTS and not path.name.startswith("."))):
+        raise N2NError(f"{out} holds files of no training run ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), "
+                       "and a run writes its checkpoints and bridge there: choose a new or empty folder (--out), or pass "
+                       "--overwrite (overwrite=True) to train beside them")
+
+
+@contextmanager
+def removed_if_left_empty(out: Path) -> Iterator[None]:
+    """A run folder that the block makes, and leaves empty because it failed first (an expert that did not load,
+    bad data, Ctrl-C), is removed again."""
+    existed = out.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            with suppress(OSError):  # not empty, or gone: kept as it is
+                out.rmdir()
+        raise
 
 
 def _on(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
