@@ -31,11 +31,11 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 TRAIN_ONCE = """
 import n2n
 from n2n.data.build import paired_data
-from n2n.training.trainer import train
+from n2n.training.trainer import run_training
 pairs = paired_data(n2n.load_dataset("digits"), "train", n2n.load_expert("digits-classifier"), n2n.load_expert("digits"),
                     progress=False)
 bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0)
-train(bridge, pairs, {out!r}, steps=1, progress=False)
+run_training(bridge, pairs, {out!r}, steps=1, progress=False)
 """
 
 

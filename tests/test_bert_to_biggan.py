@@ -8,7 +8,7 @@ import torch
 
 import n2n
 from n2n.data.build import generated_pairs
-from n2n.training.trainer import train
+from n2n.training.trainer import run_training
 from n2n_plugin_biggan.testing import write_tiny_biggan
 
 
@@ -19,7 +19,7 @@ def test_bert_to_biggan_headline_path(tmp_path):
     bert = n2n.load_expert("bert")
     pairs = generated_pairs(bert, biggan, n=256, seed=0, describe=lambda latents, images: biggan.describe(latents), progress=False)
     bridge = n2n.create_bridge("cinn", bert, biggan, seed=0, blocks=2, hidden=64, batch_size=64)
-    train(bridge, pairs, tmp_path / "run", steps=30, progress=False)
+    run_training(bridge, pairs, tmp_path / "run", steps=30, progress=False)
     images = bridge.translate(["a photo of a goldfish"], n_samples=3, seed=0)
     assert images.shape == (3, 3, 32, 32)
     bridge.save_pretrained(tmp_path / "bridge", sample_inputs=["a photo of a goldfish", "a photo of a daisy"])

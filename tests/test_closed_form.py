@@ -10,7 +10,7 @@ from n2n.cli import main
 from n2n.data.features import cached_tensor
 from n2n.data.streams import PairedData
 from n2n.testing import StrategyTests
-from n2n.training.trainer import train
+from n2n.training.trainer import run_training
 
 
 class TestProcrustes(StrategyTests):
@@ -39,7 +39,7 @@ def fitted(strategy: str, x: torch.Tensor, y: torch.Tensor, tmp_path, **config) 
                                **config)
     key = f"closed-form:{strategy}:{tuple(x.shape)}:{tuple(y.shape)}:{float(x.sum())}:{float(y.sum())}"
     data = PairedData(cached_tensor(x.float(), key + ":x"), cached_tensor(y.float(), key + ":y"))
-    train(bridge, data, tmp_path, steps=1, progress=False)
+    run_training(bridge, data, tmp_path, steps=1, progress=False)
     return bridge
 
 
@@ -89,7 +89,7 @@ def test_more_steps_revisit_the_same_pairs_and_change_nothing(tmp_path):
     once = fitted("procrustes", x, y, tmp_path / "once")
     bridge = n2n.create_bridge("procrustes", n2n.load_expert("latent", dim=5), n2n.load_expert("latent", dim=3))
     data = PairedData(cached_tensor(x, "revisit:x"), cached_tensor(y, "revisit:y"))
-    train(bridge, data, tmp_path / "thrice", steps=3, progress=False)
+    run_training(bridge, data, tmp_path / "thrice", steps=3, progress=False)
     torch.testing.assert_close(bridge.strategy.weight, once.strategy.weight, atol=1e-6, rtol=1e-5)
 
 

@@ -21,7 +21,7 @@ from n2n.errors import BridgeConfigError, HubError
 from n2n.hub.network import unreachable
 from n2n.hub.transfer import pull, push
 from n2n.hub.zoo import refresh_index, register
-from n2n.training.trainer import train
+from n2n.training.trainer import run_training
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def bridge_dir(tmp_path_factory):
     """A tiny trained bridge, saved with its model card and samples."""
     bridge = n2n.create_bridge("cinn", "digits-classifier", "digits", seed=0, blocks=2, hidden=16, embed_dim=8, embed_hidden=16)
     pairs = paired_data(n2n.load_dataset("digits"), "train", bridge.source, bridge.target, progress=False)
-    train(bridge, pairs, tmp_path_factory.mktemp("run"), steps=20, progress=False)
+    run_training(bridge, pairs, tmp_path_factory.mktemp("run"), steps=20, progress=False)
     bridge.metrics = {"transfer_accuracy": 0.5, "dataset": "digits", "train_steps": 20, "train_pairs": len(pairs)}
     samples = n2n.load_dataset("digits").load("test")["image"][:3]
     return bridge.save_pretrained(tmp_path_factory.mktemp("bridge"), sample_inputs=samples)

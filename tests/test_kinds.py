@@ -17,7 +17,7 @@ from n2n.data.streams import LoopData
 from n2n.registry import manager
 from n2n.testing import StrategyTests
 from n2n.training.metrics import transfer_accuracy
-from n2n.training.trainer import train
+from n2n.training.trainer import run_training
 
 TOYS = Path(__file__).with_name("toys") / "n2n_toy_strategies.py"
 
@@ -70,7 +70,7 @@ def test_the_unpaired_toy_aligns_digit_classes_through_labels_alone(tmp_path):
     assert (batch["source"].argmax(-1) == batch["source_label"]).float().mean() > 0.95  # labels stay aligned
     bridge = n2n.create_bridge("toy-centroids", classifier, vae, seed=0, batch_size=256)
     before = bridge.strategy.training_step(batch)["loss"].item()
-    train(bridge, data, tmp_path, steps=200, progress=False)
+    run_training(bridge, data, tmp_path, steps=200, progress=False)
     assert bridge.strategy.training_step(batch)["loss"].item() < before / 4
 
 
@@ -89,7 +89,7 @@ def test_the_in_the_loop_toy_makes_the_generator_draw_the_asked_class(tmp_path):
         return transfer_accuracy(images, wanted, classifier)
 
     before = accuracy()
-    train(bridge, one_hot_loop_data(500), tmp_path, steps=150, progress=False)
+    run_training(bridge, one_hot_loop_data(500), tmp_path, steps=150, progress=False)
     assert accuracy() > max(0.8, before + 0.4)
     assert all(torch.equal(tensor, vae.decoder.state_dict()[name]) for name, tensor in frozen.items())
 

@@ -43,7 +43,7 @@ from n2n.errors import CheckpointNotFoundError, InvalidInputError, UnsupportedOp
 from n2n.expert import Expert
 from n2n.inputs import prepare_inputs
 from n2n.kinds import NEEDS
-from n2n.training.trainer import train
+from n2n.training.trainer import run_training
 
 
 def modules_imported_by(code: str) -> set[str]:
@@ -457,7 +457,7 @@ class StrategyTests(_TemporaryHome):
 
         everyone = [experts[0].load(), experts[1].load(), *(expert.load() for expert in experts[2].values())]
         before = [[t.clone() for t in tensors(expert)] for expert in everyone]
-        train(self.make_bridge(experts), training_data, tmp_path / "run", steps=3, progress=False)
+        run_training(self.make_bridge(experts), training_data, tmp_path / "run", steps=3, progress=False)
         for expert, saved in zip(everyone, before):
             assert all(torch.equal(now, then) for now, then in zip(tensors(expert), saved, strict=True)), expert.name
             assert not any(module.training for m in expert._modules() for module in m.modules()), expert.name
@@ -516,13 +516,13 @@ class StrategyTests(_TemporaryHome):
     # -- the pipeline: train, resume, save, load, translate ---------------------------------------
     def test_resume_ends_with_the_same_weights(self, experts, training_data, tmp_path):
         straight = self.make_bridge(experts)
-        train(straight, training_data, tmp_path / "straight", steps=6, checkpoint_every=3, progress=False)
+        run_training(straight, training_data, tmp_path / "straight", steps=6, checkpoint_every=3, progress=False)
         interrupted = self.make_bridge(experts)
         with pytest.raises(Interrupt):
-            train(interrupted, training_data, tmp_path / "run", steps=6, checkpoint_every=3, progress=False,
+            run_training(interrupted, training_data, tmp_path / "run", steps=6, checkpoint_every=3, progress=False,
                   on_step=interrupt_at(4))
         resumed = self.make_bridge(experts)
-        train(resumed, training_data, tmp_path / "run", steps=6, checkpoint_every=3, resume=True, progress=False)
+        run_training(resumed, training_data, tmp_path / "run", steps=6, checkpoint_every=3, resume=True, progress=False)
         for name, tensor in straight.strategy.state_dict().items():
             assert torch.equal(tensor, resumed.strategy.state_dict()[name]), name
         # the last weights, and the ones before them in case a resumed run's first loss shows the last ones diverged
@@ -538,14 +538,14 @@ class StrategyTests(_TemporaryHome):
             return step(batch)
 
         monkeypatch.setattr(bridge.strategy, "training_step", recording)
-        losses = train(bridge, training_data, tmp_path / "run", steps=3, progress=False, precision="bf16")
+        losses = run_training(bridge, training_data, tmp_path / "run", steps=3, progress=False, precision="bf16")
         assert autocast[-3:] == [True] * 3  # every step's forward pass ran in bf16 autocast
         assert all(torch.isfinite(torch.tensor(value)) for value in losses.values())
         assert all(t.dtype != torch.bfloat16 for t in bridge.strategy.state_dict().values())  # weights stay fp32
 
     def test_save_load_translate_round_trip(self, experts, training_data, batch, tmp_path, caplog):
         bridge = self.make_bridge(experts)
-        train(bridge, training_data, tmp_path / "run", steps=3, progress=False)
+        run_training(bridge, training_data, tmp_path / "run", steps=3, progress=False)
         directory = bridge.save_pretrained(tmp_path / "bridge")
         saved = set(safe_open(str(directory / WEIGHTS_NAME), "pt").keys())
         assert saved == set(bridge.strategy.bridge_state_dict())  # the strategy's tensors, no expert's
@@ -568,7 +568,7 @@ class StrategyTests(_TemporaryHome):
         """`initialize` sets a fresh bridge up from its first batch; a trained (or loaded) bridge that trains
         on keeps what it was trained with, so its networks still see the units they learnt in."""
         bridge = self.make_bridge(experts)
-        train(bridge, training_data, tmp_path / "run", steps=3, progress=False)
+        run_training(bridge, training_data, tmp_path / "run", steps=3, progress=False)
         loaded = n2n.load_bridge(bridge.save_pretrained(tmp_path / "bridge")).strategy
         loaded.setup_training()
         before = {name: tensor.clone() for name, tensor in loaded.state_dict().items()}
@@ -586,13 +586,13 @@ class StrategyTests(_TemporaryHome):
         added = type(bridge.strategy).added_tensors
         if not added:
             pytest.skip(f"strategy {self.strategy_name!r} has added no tensors since its bridges were first saved")
-        train(bridge, training_data, tmp_path / "run", steps=2, progress=False)
+        run_training(bridge, training_data, tmp_path / "run", steps=2, progress=False)
         directory = bridge.save_pretrained(tmp_path / "bridge")
         for path in [directory / WEIGHTS_NAME, *(tmp_path / "run").glob("checkpoints/step-*/strategy.safetensors")]:
             save_file({k: v for k, v in load_file(str(path)).items() if k not in added}, str(path))  # as an earlier n2n wrote it
         loaded = n2n.load_bridge(directory).strategy.state_dict()
         assert all(torch.equal(loaded[name], torch.full_like(loaded[name], value)) for name, value in added.items())
-        train(self.make_bridge(experts), training_data, tmp_path / "run", steps=3, resume=True, progress=False)
+        run_training(self.make_bridge(experts), training_data, tmp_path / "run", steps=3, resume=True, progress=False)
 
 
 class Interrupt(Exception):

@@ -48,8 +48,7 @@ from ..strategy import LoopConfig
 from .checkpoints import RUN_BRIDGES
 from .health import exploded
 from .metrics import class_report, default_classifier, evaluate, translate_latents
-from .trainer import check_arguments, check_run_folder
-from .trainer import train as run_training
+from .trainer import check_arguments, check_run_folder, run_training
 from .transfer import transfer_report
 
 

@@ -52,7 +52,7 @@ AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}
 assert set(AUTOCAST) == set(PRECISIONS)
 
 
-def train(
+def run_training(
     bridge: Bridge,
     data: TrainingData,
     out: str | Path,
