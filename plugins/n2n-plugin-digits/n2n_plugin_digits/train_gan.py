@@ -28,7 +28,7 @@ from n2n.progress import progress_bar
 from .data import digit_split
 from .experts import classifier_weights, gan_weights
 from .models import DigitsClassifier, DigitsConditionalGenerator, DigitsDiscriminator, DigitsGenerator
-from .train import batches, shift
+from .recipes import batches, shift
 
 CONFIDENT = 0.9
 

@@ -17,7 +17,7 @@ from n2n.cli import count, output_folder, run_settings, seed
 from n2n.hub.weights import load_module, save_module
 from n2n.io import write_json
 from n2n.progress import progress_bar
-from n2n_plugin_digits.train import batches, kl_warmup, sample_with_kl
+from n2n_plugin_digits.recipes import batches, kl_warmup, sample_with_kl
 
 from .data import waveforms
 from .experts import classifier_weights, vae_weights
