@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -68,6 +70,12 @@ def test_a_checkpoint_that_is_no_class_list_is_refused(tmp_path):
     commas.write_text("cat, kitty\n , ,\ndog\n")  # a class without a name: its display name was an IndexError
     with pytest.raises(InvalidInputError, match=r"commas.txt, line 2: ', ,' names no class \(commas separate a class's names\)"):
         n2n.load_expert("label", checkpoint=str(commas)).load()
+
+
+def test_the_imagenet_list_without_timm_says_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm.data", None)  # as if timm were not installed
+    with pytest.raises(InvalidInputError, match="the 'imagenet' class list is the one timm ships: pip install timm"):
+        n2n.load_expert("label", checkpoint="imagenet").load()
 
 
 def test_imagenet_classes_come_from_timm():

@@ -29,8 +29,10 @@ def digit_classes() -> list[tuple[str, ...]]:
 
 
 def imagenet_classes() -> list[tuple[str, ...]]:
-    from timm.data import ImageNetInfo  # the class list timm ships; only this checkpoint needs timm
-
+    try:
+        from timm.data import ImageNetInfo  # the class list timm ships; only this checkpoint needs timm
+    except ModuleNotFoundError:
+        raise InvalidInputError("expert 'label': the 'imagenet' class list is the one timm ships: pip install timm") from None
     info = ImageNetInfo()
     return [(*_names(info.index_to_description(i)), info.index_to_label_name(i)) for i in range(info.num_classes())]
 

@@ -10,6 +10,7 @@ strict: every tensor must be present, expected and of the right shape (upstream 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -18,8 +19,8 @@ from n2n import ConditionalGenerator, hookimpl
 from n2n.constants import CONFIG_NAME, WEIGHTS_NAME
 from n2n.errors import InvalidInputError, WeightsError
 from n2n.hub.weights import build_checked, convert_pickled_weights, read_config
+from n2n.label import LabelExpert
 
-from .classes import class_index, class_name
 from .upstream import UPSTREAM, fetch_upstream
 
 
@@ -66,7 +67,7 @@ class BigGANExpert(ConditionalGenerator):
         return self.model.embeddings.weight.T  # [num_classes, 128]
 
     def _class_index(self, name: str) -> int:
-        return class_index(name)  # "goldfish" -> 1
+        return imagenet().index_of(name)  # "goldfish" -> 1, "n01443537" -> 1
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """BigGAN's noise prior: a normal truncated to [-2, 2] (redrawn outside it, as the authors' truncnorm), times
@@ -78,7 +79,14 @@ class BigGANExpert(ConditionalGenerator):
     def describe(self, latents: torch.Tensor) -> list[str]:
         """A caption per latent, from the nearest class embedding: "a photo of a goldfish"."""
         distances = torch.cdist(latents[:, self.z_dim :].to(self.embedding_table), self.embedding_table)  # [B, classes]
-        return [f"a photo of a {class_name(index)}" for index in distances.argmin(-1).tolist()]
+        names = imagenet().class_names
+        return [f"a photo of a {names[index]}" for index in distances.argmin(-1).tolist()]
+
+
+@functools.cache
+def imagenet() -> LabelExpert:
+    """ImageNet's 1,000 classes, by any of their names or WordNet id (n2n's `label` expert, class list `imagenet`)."""
+    return LabelExpert("imagenet").load()
 
 
 @hookimpl

@@ -12,6 +12,7 @@ import torch
 import n2n
 from n2n.errors import WeightsError
 from n2n.testing import ConditionalGeneratorTests
+from n2n_plugin_biggan import imagenet
 from n2n_plugin_biggan.testing import write_tiny_biggan
 
 
@@ -37,9 +38,8 @@ class TestTinyBigGAN(ConditionalGeneratorTests):
         latents = expert.sample_latents(4, torch.Generator().manual_seed(0))
         assert latents.shape == (4, 256) and latents[:, :128].abs().max() <= 2 * expert.truncation
         rows = torch.cdist(latents[:, 128:], expert.embedding_table).argmin(-1)
-        from n2n_plugin_biggan.classes import class_name
-
-        assert expert.describe(latents) == [f"a photo of a {class_name(i)}" for i in rows.tolist()]
+        assert expert.describe(latents) == [f"a photo of a {imagenet().class_names[i]}" for i in rows.tolist()]
+        assert imagenet().class_names[1] == "goldfish"
 
     def test_half_precision(self, checkpoint_dir):
         """dtype= runs the weights in bfloat16; latents in and images out stay float32."""
@@ -90,10 +90,8 @@ def test_unknown_config_fields_are_refused(tmp_path):
 
 
 def test_unknown_class_name():
-    from n2n_plugin_biggan.classes import class_index
-
-    with pytest.raises(n2n.N2NError, match="unknown ImageNet class 'goldfsh'. Did you mean 'goldfish'"):
-        class_index("goldfsh")
+    with pytest.raises(n2n.N2NError, match="unknown class 'goldfsh' in the 'imagenet' class list; did you mean 'goldfish'"):
+        imagenet().index_of("goldfsh")
 
 
 def test_the_upstream_checkpoints_are_the_libraries():
