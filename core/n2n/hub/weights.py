@@ -41,7 +41,12 @@ def save_module(module: nn.Module, config: dict[str, Any], directory: str | os.P
 
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:
-    path = Path(directory) / CONFIG_NAME
+    """A checkpoint directory's config.json (`read_json_object`)."""
+    return read_json_object(Path(directory) / CONFIG_NAME)
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object; anything else is one WeightsError naming the file."""
     check_regular(path)
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -251,3 +256,14 @@ def convert_pickled_weights(
     with writing(target.parent, f"converting {source.name} to safetensors"), atomic_path(target) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
     return target
+
+
+def converted_checkpoint(source: str | os.PathLike, name: str, config: Mapping[str, Any],
+                         select: Callable[[Any], dict[str, Any]] | None = None) -> Path:
+    """A checkpoint directory of upstream pickled weights (`convert_pickled_weights`) with `config` as its
+    config.json, written after the weights: a folder with a config.json is a finished conversion."""
+    directory = convert_pickled_weights(source, name, select).parent
+    if not (directory / CONFIG_NAME).is_file():
+        with writing(directory, f"converting {Path(source).name} to safetensors"):
+            write_json(directory / CONFIG_NAME, dict(config))
+    return directory

