@@ -7,13 +7,12 @@ Source `bert` (all-MiniLM-L6-v2, shipped offline) and target `digits` (a small V
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import n2n
 from n2n.demo import report
 from n2n.images import save_grid
-from n2n.training.pipeline import DataSource, evaluate_bridge, publish, train, training_data
+from n2n.training.pipeline import DataSource, publish, train_and_evaluate
 
 from .captions import WORDS
 
@@ -32,22 +31,11 @@ class DigitsDemo(n2n.Demo):
     default = True
 
     def run(self, out: Path, *, seed: int = 0, progress: bool = True, steps: int = STEPS) -> dict[str, float]:
-        timings: dict[str, float] = {}
-        clock = time.perf_counter()
-        text, digits = n2n.load_expert(SOURCE), n2n.load_expert(TARGET)
-        bridge = n2n.create_bridge(STRATEGY, text, digits, seed=seed, **CONFIG)
+        bridge = n2n.create_bridge(STRATEGY, n2n.load_expert(SOURCE), n2n.load_expert(TARGET), seed=seed, **CONFIG)
         data = DataSource(dataset=DATASET)
-        pairs = training_data(bridge, data, seed=seed, progress=progress)
-        timings["encode_seconds"] = time.perf_counter() - clock
-
-        clock = time.perf_counter()
-        print(f"training a {STRATEGY} bridge {SOURCE}->{TARGET} on {len(pairs)} caption/image pairs ...")
-        train(bridge, out, pairs, steps=steps, seed=seed, progress=progress, overwrite=True)  # from scratch; features stay cached
-        timings["train_seconds"] = time.perf_counter() - clock
-
-        clock = time.perf_counter()
-        metrics = evaluate_bridge(bridge, data, n2n.load_expert("digits-classifier"), seed=seed, progress=progress)
-        timings["evaluate_seconds"] = time.perf_counter() - clock
+        pairs, metrics, timings = train_and_evaluate(bridge, data, out, steps=steps, seed=seed, progress=progress,
+                                                     announce=f"training a {STRATEGY} bridge {SOURCE}->{TARGET}",
+                                                     classifier=n2n.load_expert("digits-classifier"))
 
         prompts = [f"a handwritten {word}" for word in WORDS]
         samples = bridge.translate(prompts, n_samples=SAMPLES_PER_PROMPT, seed=seed)  # [10 * 8, 1, 8, 8]

@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 import n2n
+from n2n.demo import report
 from n2n.images import save_grid
-from n2n.io import write_json
 from n2n.training.metrics import pairwise_spread
-from n2n.training.pipeline import DataSource, publish, train, training_data
+from n2n.training.pipeline import DataSource, publish, train_from_scratch
 
 CONFIG = {"blocks": 8, "hidden": 256, "lr": 1e-3, "batch_size": 128}
 PAIRS, STEPS, PROBES, SAMPLES = 2048, 1500, 16, 8
@@ -48,27 +48,18 @@ class FacesDemo(n2n.Demo):
     name = "faces"
 
     def run(self, out: Path, *, seed: int = 0, progress: bool = True, steps: int = STEPS) -> dict[str, float]:
-        clock = time.perf_counter()
-        features, faces = n2n.load_expert("timm"), n2n.load_expert("faces")
-        bridge = n2n.create_bridge("cinn", features, faces, seed=seed, **CONFIG)
+        bridge = n2n.create_bridge("cinn", n2n.load_expert("timm"), n2n.load_expert("faces"), seed=seed, **CONFIG)
         data = DataSource(generated=PAIRS)
-        pairs = training_data(bridge, data, seed=seed, progress=progress)
-        encode_seconds = time.perf_counter() - clock
-
+        pairs, timings = train_from_scratch(bridge, data, out, steps=steps, seed=seed, progress=progress,
+                                            announce="training a cinn bridge timm->faces")
         clock = time.perf_counter()
-        print(f"training a cinn bridge timm->faces on {len(pairs)} generated faces ...")
-        train(bridge, out, pairs, steps=steps, seed=seed, progress=progress, overwrite=True)
-        train_seconds = time.perf_counter() - clock
-
         probes, translations, metrics = probe_translations(bridge, seed)
-        metrics |= {"encode_seconds": encode_seconds, "train_seconds": train_seconds}
+        timings["evaluate_seconds"] = time.perf_counter() - clock
         alias = publish(bridge, out, metrics, steps=steps, data=data, built=pairs, sample_inputs=probes[:4])
         rows = torch.cat([probes[:6, None], translations.view(PROBES, SAMPLES, 3, 64, 64)[:6]], dim=1)
         save_grid(rows.flatten(0, 1), out / "samples.png", rows=6, scale=2)
-        write_json(out / "metrics.json", metrics)
-        for key, value in metrics.items():
-            print(f"  {key:<38} {value:.4f}")
+        report(out, metrics, timings)
         print(f"wrote {out / 'bridge'} (in the local zoo as {alias!r})")
         print(f"wrote {out / 'samples.png'} (each row: an unseen face, then {SAMPLES} translations)")
         print(f"wrote {out / 'metrics.json'}")
-        return metrics
+        return {**metrics, **timings}
