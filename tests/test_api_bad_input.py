@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 import n2n
+from n2n.data.build import generated_pairs
 from n2n.errors import InvalidInputError, UsageError
 from n2n.training.metrics import translate_latents
 from n2n.training.trainer import check_arguments
@@ -111,3 +112,21 @@ def test_bridge_to_still_takes_what_nn_module_to_takes():
     assert bridge.to(torch.bfloat16).dtype == torch.bfloat16
     assert bridge.to("cpu", torch.float32).dtype == torch.float32
     assert bridge.to(torch.device("meta")).device.type == "meta" and bridge.target.device.type == "meta"
+
+
+@pytest.mark.parametrize(("source", "target", "message"), [
+    ("digits", "faces", r"digits reads \[1, 8, 8\] pictures and faces makes \[3, 64, 64\]"),
+    ("bert", "faces", r"bert reads 'text' and faces makes 'image' and cannot caption its samples"),
+])
+def test_generated_pairs_the_source_cannot_read_are_refused_before_any_sampling(source, target, message):
+    """Drawn and decoded first, they were a shape error out of the source's input check, naming no pairs."""
+    with pytest.raises(InvalidInputError, match=f"generated pairs .* are samples of {target} encoded by {source}, but "
+                                                f"{message}: train on a dataset of pairs instead"):
+        generated_pairs(n2n.load_expert(source), n2n.load_expert(target), 10)
+
+
+def test_a_judge_that_cannot_read_the_targets_outputs_is_refused():
+    bridge = n2n.create_bridge("mlp", "bert", "digits", seed=0)
+    with pytest.raises(UsageError, match=r"timm cannot judge what digits makes: timm reads \[3, H, W\] pictures and digits "
+                                         r"makes \[1, 8, 8\]; choose one that reads them .* such as digits-classifier"):
+        n2n.evaluate_bridge(bridge, n2n.DataSource(dataset="digits-captions"), classifier=n2n.load_expert("timm"))

@@ -217,8 +217,10 @@ def test_the_page_shows_the_card_and_inputs_it_cannot_take_as_messages():
 
 
 def test_the_server_says_where_it_serves_and_not_gradios_share_hint(server, home):
-    output = (home / "serve.log").read_text()
-    assert f"n2n: serving 2 bridge(s) at {server} (Ctrl-C stops)" in output and "share=True" not in output
+    expected, deadline = f"n2n: serving 2 bridge(s) at {server} (Ctrl-C stops)", time.monotonic() + 30
+    while expected not in (output := (home / "serve.log").read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)  # said once launch() returns, just after the page first answers
+    assert expected in output and "share=True" not in output
 
 
 def test_a_text_past_the_limit_is_refused_also_through_the_api():

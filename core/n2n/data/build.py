@@ -98,12 +98,29 @@ def generated_pairs(
     `describe(z, x)` turns generated outputs into the source's modality first (e.g. captions for text)."""
     if n < 1:
         raise InvalidInputError(f"generated pairs: n must be at least 1, got {n}")
+    if describe is None and (mismatch := cannot_read(source, target)):
+        raise InvalidInputError(f"generated pairs (--generated, generated=) are samples of {target.name} encoded by "
+                                f"{source.name}, but {mismatch}: train on a dataset of pairs instead (--dataset, dataset=)")
     latents = target.sample_latents(n, torch.Generator().manual_seed(seed))  # [n, *T]
     key = f"generated:{target.fingerprint()}:{n}:{seed}:{describe_key(describe)}"
     return PairedData(
         cached_features(source, _Decoded(target, latents, describe), key, description=f"{n} generated samples", progress=progress),
         cached_tensor(latents, key),
     )
+
+
+def cannot_read(source: Expert, target: Expert) -> str:
+    """Why `source` cannot encode what `target` decodes (another modality; pictures of other channels or size),
+    or ''."""
+    if source.modality != target.modality:
+        captions = " and cannot caption its samples" if source.modality == "text" else ""
+        return f"{source.name} reads {source.modality!r} and {target.name} makes {target.modality!r}{captions}"
+    if source.modality == "image":
+        made = [target.image_channels or "C", *(target.image_size or ("H", "W"))]
+        read = [source.image_channels or "C", *(source.image_size or ("H", "W"))]
+        if any(isinstance(a, int) and isinstance(b, int) and a != b for a, b in zip(made, read)):
+            return f"{source.name} reads [{', '.join(map(str, read))}] pictures and {target.name} makes [{', '.join(map(str, made))}]"
+    return ""
 
 
 def describe_key(describe: Callable | None) -> str:

@@ -23,6 +23,7 @@ from ..data.build import (
     GENERATED,
     KEEP,
     Domain,
+    cannot_read,
     class_data,
     domain,
     evaluation_seed,
@@ -255,6 +256,9 @@ def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None 
             raise UsageError(f"split {split!r}: " + "; ".join(f"dataset {d.name!r} has the splits {list(d.splits)}" for d in lacking))
     trainer = bridge.auxiliary.get("classifier")
     judge = classifier or trainer or default_classifier(bridge.target)
+    if judge is not None and (mismatch := cannot_read(judge, bridge.target)):
+        raise UsageError(f"{judge.name} cannot judge what {bridge.target.name} makes: {mismatch}; choose one that "
+                         f"reads them (--classifier, classifier=){f', such as {bridge.target.labeller}' if bridge.target.labeller else ''}")
     if judge is not None and trainer is not None and (judge.name, judge.checkpoint) == (trainer.name, trainer.checkpoint):
         logger.warning("%s is judged by %r, the classifier it was trained against: its accuracy flatters it; judge it "
                        "independently with another (n2n eval REF --classifier EXPERT; classifier= in Python)",
