@@ -29,14 +29,13 @@ from ..registry import load_dataset, load_expert
 from .features import FeatureShards, cached_features, cached_tensor, fingerprint
 from .streams import LoopData, PairedData, UnpairedData
 
-FIELD_FOR_MODALITY = {"text": "text", "image": "image", "label": "label", "audio": "audio"}
 GENERATED = 40_000  # prior samples drawn for a generator's domain (cheap; fewer overfit the bridge)
 KEEP = 0.5  # the share of each class's samples, most confident first, that stays
 
 
 def field_name(expert: Expert) -> str:
-    """The name of the dataset field an expert consumes (its modality's)."""
-    return FIELD_FOR_MODALITY.get(expert.modality, expert.modality)
+    """The name of the dataset field an expert consumes: its modality ("text", "image", "audio", "label")."""
+    return expert.modality
 
 
 def field_for(expert: Expert, dataset: Dataset) -> str:

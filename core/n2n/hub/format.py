@@ -63,7 +63,7 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
     if not isinstance(auxiliary, dict):
         raise BridgeConfigError(f"{path}: 'auxiliary' must be an object of role -> expert, got {auxiliary!r}")
     unknown = [key for key in config if key not in KNOWN]
-    for side, entry in _sides(config):
+    for side, entry in sides(config):
         _check_side(entry, side, path)
         unknown += [f"{side}.{key}" for key in entry if key not in SIDE_KNOWN]
     if unknown:  # ignored, so that a newer n2n's bridge loads here; said, since a misspelt key is lost too
@@ -79,7 +79,7 @@ def check_bridge_config(config: dict[str, Any], path: Path) -> None:
 def check_hub_checkpoints(config: dict[str, Any], path: Path) -> None:
     """A bridge from the Hub names its experts' checkpoints by Hub id (or a name an expert ships): a local path
     there would make n2n read the downloading user's files."""
-    for side, entry in _sides(config):
+    for side, entry in sides(config):
         try:
             validate_repo_id(entry["checkpoint"])
         except HFValidationError:
@@ -88,7 +88,7 @@ def check_hub_checkpoints(config: dict[str, Any], path: Path) -> None:
                                     "a downloaded bridge names") from None
 
 
-def _sides(config: dict[str, Any]) -> list[tuple[str, Any]]:
+def sides(config: dict[str, Any]) -> list[tuple[str, Any]]:
     """(where, entry) of every expert a (checked) config names: source, target, each auxiliary role."""
     return [("source", config["source"]), ("target", config["target"]),
             *((f"auxiliary.{role}", entry) for role, entry in config.get("auxiliary", {}).items())]

@@ -30,7 +30,7 @@ from safetensors import safe_open
 from ..constants import BRIDGE_FILES, CARD_NAME, CONFIG_NAME, SAMPLES_NAME, WEIGHTS_NAME
 from ..errors import HubError, N2NError
 from .card import is_local_path, is_user_card, model_card_text
-from .format import read_bridge_config
+from .format import read_bridge_config, sides
 from .network import unreachable
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def push(
     config = read_bridge_config(directory)
     if reason := (config.get("metrics") or {}).get("exploded"):
         raise HubError(f"{directory} holds a bridge whose training exploded ({reason}): refusing to publish it")
-    for side, entry in [("source", config["source"]), ("target", config["target"]), *config.get("auxiliary", {}).items()]:
+    for side, entry in sides(config):
         if is_local_path(entry["checkpoint"]):
             raise HubError(f"{directory}: its {side} expert {entry['expert']!r} loads from {entry['checkpoint']}, a path on "
                            "this machine that nobody pulling the bridge has: load the expert from a checkpoint others can "

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import random
 
-WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+from n2n.label import NUMBER_WORDS
+
+WORDS = NUMBER_WORDS  # "zero" ... "nine"
 CAPTIONS_PER_IMAGE = 3
 
 # {word}: "seven"; {numeral}: "7"
