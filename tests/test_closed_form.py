@@ -99,6 +99,12 @@ def test_a_negative_anchor_count_is_refused():
 
 
 @pytest.mark.parametrize("strategy", ["procrustes", "affine"])
+def test_a_learning_rate_is_refused_not_recorded_unused(strategy):
+    with pytest.raises(n2n.N2NError, match="lr: a closed-form map is fitted, not trained by gradient steps"):
+        n2n.create_bridge(strategy, "latent", "latent", lr=1e-3)
+
+
+@pytest.mark.parametrize("strategy", ["procrustes", "affine"])
 def test_one_pair_fits_no_map_and_says_so(strategy, tmp_path):
     """One pair has no covariance: the map would be zero and its loss divided by a clamped spread."""
     with pytest.raises(n2n.errors.InvalidInputError, match="anchors .* 0 \\(every pair seen\\) or at least 2, got 1"):

@@ -40,6 +40,9 @@ class ClosedFormConfig(StrategyConfig):
     lr: float = 0.0  # no optimiser: nothing is learnt by gradient steps
 
     def __post_init__(self) -> None:
+        if self.lr != 0:  # a bridge's config would claim a learning rate its fit never used
+            raise InvalidInputError(f"lr: a closed-form map is fitted, not trained by gradient steps, so it has no learning "
+                                    f"rate (leave lr at 0), got {self.lr}")
         if self.anchors == 1:
             raise InvalidInputError("anchors are the pairs the map is fitted on: 0 (every pair seen) or at least 2, got 1")
 
