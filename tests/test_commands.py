@@ -39,6 +39,16 @@ def test_train_writes_a_validated_bridge_with_metrics(trained):
     assert {"nll_per_dim", "transfer_accuracy", "relative_diversity"} <= set(config["metrics"])
 
 
+def test_no_eval_saves_the_bridge_unevaluated(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("n2n.cli.commands.evaluate_bridge", lambda *args, **kwargs: pytest.fail("evaluated with --no-eval"))
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))  # its own zoo: the module's alias stays the cinn bridge's
+    assert main(["train", "digits-classifier->digits", "--strategy", "mlp", "--dataset", "digits", "--steps", "5",
+                 "--out", str(tmp_path / "run"), "--no-eval"]) == 0
+    metrics = json.loads((tmp_path / "run" / "bridge" / "config.json").read_text())["metrics"]
+    assert metrics["train_steps"] == 5 and "transfer_accuracy" not in metrics and "nll_per_dim" not in metrics
+    assert "saved" in capsys.readouterr().out
+
+
 def test_trained_bridge_is_in_the_local_zoo(trained):
     by_alias = n2n.load_bridge("digits-classifier->digits")
     by_strategy = n2n.load_bridge("digits-classifier->digits:cinn")

@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="a strategy hyperparameter, e.g. --set blocks=4 --set lr=5e-4 (repeatable)")
     fit.add_argument("--checkpoint-every", type=count(1), default=500, metavar="N", help="steps between checkpoints (default: 500)")
+    fit.add_argument("--no-eval", dest="evaluate", action="store_false",
+                     help="save the bridge without evaluating it on the test split first (`n2n eval` it later)")
     fit.add_argument("--precision", choices=PRECISIONS, default="fp32",
                      help="bf16: mixed precision (bfloat16 autocast, fp32 weights and optimiser state; faster on GPUs and on "
                           "CPUs with bf16 matrix units, at large batches). Default: fp32")

@@ -165,7 +165,7 @@ def run_train(args: argparse.Namespace) -> None:
         train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume,
               overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, precision=args.precision)
     try:
-        metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed)
+        metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed) if args.evaluate else {}
     except Exception as exc:  # the trained bridge is kept all the same; an evaluation bug is shown with its traceback
         logger.warning("the trained bridge was not evaluated (%s); it is saved without metrics: `n2n eval` it "
                        "once that is fixed", exc if isinstance(exc, N2NError) else f"{type(exc).__name__}: {exc}, a bug?",
