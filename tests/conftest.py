@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+from huggingface_hub import constants
 
 from n2n.registry import manager as plugins
 
@@ -64,9 +67,6 @@ def expert_plugin():
 
 def _load_hub_server():
     """tests/hub_server.py, imported by path (pytest's importlib mode puts no test folder on sys.path)."""
-    import importlib.util
-    from pathlib import Path
-
     spec = importlib.util.spec_from_file_location("n2n_tests_hub_server", Path(__file__).with_name("hub_server.py"))
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -78,8 +78,6 @@ def _load_hub_server():
 def hub(monkeypatch, tmp_path):
     """A Hub-compatible server on 127.0.0.1 that huggingface_hub talks to (token `hf_writer`), with an
     empty Hub cache: as if HF_ENDPOINT and HF_HOME pointed there when the client was imported."""
-    from huggingface_hub import constants
-
     with _load_hub_server().HubServer(tokens={"hf_writer"}) as server:
         monkeypatch.setattr(constants, "ENDPOINT", server.url)
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")

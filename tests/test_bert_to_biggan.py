@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import n2n
+from n2n.cli import main
 from n2n.data.build import generated_pairs
 from n2n.training.trainer import run_training
 from n2n_plugin_biggan.testing import write_tiny_biggan
@@ -30,8 +31,6 @@ def test_bert_to_biggan_headline_path(tmp_path):
 
 @pytest.mark.slow
 def test_bert_to_biggan_from_the_command_line(tmp_path):
-    from n2n.cli import main
-
     tiny = write_tiny_biggan(tmp_path / "tiny")
     assert main(["train", "bert->biggan", "--generated", "128", "--steps", "10", "--target-checkpoint", str(tiny),
                  "--out", str(tmp_path / "run"), "--set", "blocks=2", "--set", "hidden=32", "--set", "batch_size=32"]) == 0

@@ -9,6 +9,7 @@ import huggingface_hub
 import pytest
 import torch
 from huggingface_hub.errors import LocalEntryNotFoundError
+from safetensors.torch import load_file, save_file
 
 import n2n
 import n2n.hub.checkpoints
@@ -188,8 +189,6 @@ def test_from_pretrained_points_an_alias_to_load_bridge():
 
 
 def test_missing_tensor(saved):
-    from safetensors.torch import load_file, save_file
-
     state = load_file(str(saved / "model.safetensors"))
     state.pop(next(iter(state)))
     save_file(state, str(saved / "model.safetensors"))
@@ -289,8 +288,6 @@ def test_sampling_a_view_leaves_the_original_s_modes_alone(flow_bridge):
 
 
 def test_with_settings_rejects_what_training_fixed_and_bad_values(flow_bridge, bridge):
-    from n2n.errors import InvalidInputError
-
     with pytest.raises(InvalidInputError, match=r"\['hidden'\] cannot change once a bridge is trained; the settings it "
                                                 r"samples with: steps, solver, guidance"):
         flow_bridge.with_settings(hidden=64, guidance=1.0)

@@ -19,6 +19,7 @@ from n2n.testing import StrategyTests
 from n2n.training import pipeline
 from n2n_bridges.class_embed import diversity_ratio
 from n2n_plugin_biggan.testing import write_tiny_biggan
+from n2n_plugin_digits.class_embed_demo import ClassEmbedDemo
 from n2n_plugin_digits.models import DigitsConditionalGenerator
 from n2n_plugin_timm.testing import write_tiny_timm
 
@@ -224,8 +225,6 @@ def test_a_strategy_that_needs_real_items_says_so_without_a_dataset(tmp_path):
 @pytest.mark.slow
 def test_the_demo_re_purposes_and_repairs_and_leaves_its_files(tmp_path):
     """`n2n demo class-embed` as shipped (offline, about a minute): 8 and 9 drawn by a GAN of 0-7, the starved 5 repaired."""
-    from n2n_plugin_digits.class_embed_demo import ClassEmbedDemo
-
     metrics = ClassEmbedDemo().run(tmp_path, progress=False)
     for k in (8, 9):
         assert metrics[f"repurpose_{k}_accuracy_before"] < 0.5 <= 0.9 <= metrics[f"repurpose_{k}_accuracy_after"]

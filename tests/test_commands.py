@@ -13,6 +13,7 @@ import n2n
 from n2n.cli import main
 from n2n.errors import N2NError
 from n2n.registry import strategy_class
+from n2n_plugin_digits.experts import vae_weights
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -132,8 +133,6 @@ def test_train_flags_that_do_not_fit_the_strategy_are_usage_errors(capsys, flags
 
 
 def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):
-    from n2n_plugin_digits.experts import vae_weights
-
     code = main(["train", "digits-classifier->digits", "--strategy", "mlp", "--generated", "128", "--steps", "10",
                  "--target-checkpoint", str(vae_weights()), "--out", str(tmp_path), "--set", "batch_size=32"])
     config = json.loads((tmp_path / "bridge" / "config.json").read_text())

@@ -10,6 +10,7 @@ from PIL import Image
 
 import n2n
 from n2n.cli import main
+from n2n_plugin_faces.demo import FacesDemo
 
 
 @pytest.mark.slow
@@ -34,8 +35,6 @@ def test_demo_trains_a_text_to_digit_bridge(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_faces_scene_translations_keep_what_the_classifier_sees(tmp_path):
-    from n2n_plugin_faces.demo import FacesDemo
-
     metrics = FacesDemo().run(tmp_path, steps=600, progress=False)
     assert metrics["feature_cosine_input_vs_translations"] > metrics["feature_cosine_random_face_pairs"] + 0.02
     assert metrics["pixel_spread_of_translations"] > 1.0  # the translations differ from each other

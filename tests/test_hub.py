@@ -13,6 +13,7 @@ import sys
 import pytest
 import torch
 from huggingface_hub import HfApi, constants
+from safetensors.torch import load_file, save_file
 
 import n2n
 from n2n.cli import main
@@ -290,8 +291,6 @@ def test_push_refuses_a_truncated_weights_file(hub, bridge_dir, tmp_path):
 
 
 def test_n2n_push_refuses_a_bridge_with_a_missing_tensor(hub, bridge_dir, tmp_path, capsys):
-    from safetensors.torch import load_file, save_file
-
     shutil.copytree(bridge_dir, tmp_path / "partial")
     weights = tmp_path / "partial" / "model.safetensors"
     tensors = load_file(weights)

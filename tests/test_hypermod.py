@@ -15,6 +15,7 @@ from n2n.data.build import loop_data
 from n2n.images import random_translations
 from n2n.testing import StrategyTests
 from n2n_bridges.hypermod import barlow_twins
+from n2n_plugin_digits.hypermod_demo import HypermodDemo
 
 CONFIG = {"hidden": 32, "depth": 2, "code_dim": 8, "batch_size": 16, "align_steps": 5}
 
@@ -285,8 +286,6 @@ def test_labelled_fraction_keeps_that_share_of_every_class():
 @pytest.mark.slow
 def test_the_demo_leaves_samples_metrics_and_a_zoo_bridge(tmp_path):
     """The plumbing of `n2n demo hypermod` (its quality is measured by benchmarks/hypermod.py)."""
-    from n2n_plugin_digits.hypermod_demo import HypermodDemo
-
     metrics = HypermodDemo().run(tmp_path, steps=20, progress=False)
     assert {"class_accuracy_min", "class_fid_mean", "class_relative_diversity_mean", "class_9_accuracy"} <= set(metrics)
     with Image.open(tmp_path / "samples.png") as grid:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import n2n
+from n2n.cli import main
 from n2n.data.build import loop_data, unpaired_data
 from n2n.data.features import cached_tensor
 from n2n.data.streams import LoopData
@@ -102,8 +103,6 @@ def test_loop_data_keeps_real_items_of_the_target_modality():
 
 
 def test_n2n_train_runs_an_in_the_loop_strategy_end_to_end(tmp_path, capsys):
-    from n2n.cli import main
-
     assert main(["train", "digits-classifier->digits", "--strategy", "toy-modulator", "--dataset", "digits"]) == 2
     assert "needs the auxiliary experts ['classifier']: give --classifier EXPERT" in capsys.readouterr().err
     code = main(["train", "digits-classifier->digits", "--strategy", "toy-modulator", "--dataset", "digits",

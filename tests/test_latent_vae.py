@@ -9,7 +9,11 @@ import pytest
 import torch
 
 import n2n
+from n2n.cli import main
+from n2n.data.build import domain, split_seed
 from n2n.testing import StrategyTests
+from n2n.training import pipeline
+from n2n.training.transfer import direction_report
 from n2n_bridges.latent_vae import CONFIDENCE_SHRINK, CONFIDENCE_TRIES, PULLBACK_FLOOR, TRACKING, isometry, sliced_wasserstein
 
 
@@ -92,9 +96,6 @@ def test_a_fixed_seed_shows_the_locality_the_sampling_noise_hides(trained):
     """At correlation 0.5 a translation keeps half its source's offset and adds √0.75 of the class's spread: one
     independent draw per item hides how the bridge keeps the source's geometry, the same draw for every item
     shows it; at 0 only the class is kept."""
-    from n2n.data.build import domain
-    from n2n.training.transfer import direction_report
-
     bridge, _ = trained
     source, target = domain(bridge.source, None, "test", progress=False), domain(bridge.target, None, "test", generated=300, progress=False)
     reports = {rho: direction_report(bridge.with_settings(correlation=rho), source, target, n2n.load_expert("digits-classifier"),
@@ -293,8 +294,6 @@ def test_only_reversible_strategies_run_backwards():
 
 @pytest.mark.slow
 def test_n2n_train_with_defaults_registers_both_directions(tmp_path, capsys):
-    from n2n.cli import main
-
     assert main(["train", "digits->digits-gan", "--strategy", "latent-vae", "--steps", "200", "--out", str(tmp_path),
                  "--set", "hidden=128", "--set", "depth=2", "--set", "batch_size=256", "--set", "beta_cls=1.0"]) == 0
     out = capsys.readouterr().out
@@ -313,8 +312,6 @@ def test_n2n_train_with_defaults_registers_both_directions(tmp_path, capsys):
 
 
 def test_held_out_prior_samples_never_repeat_training_ones():
-    from n2n.data.build import domain, split_seed
-
     seeds = {split_seed(seed, split) for seed in range(5) for split in ("train", "test")}
     assert len(seeds) == 10  # the test split of one seed is no other seed's training draw
     gan = n2n.load_expert("digits-gan")
@@ -323,8 +320,6 @@ def test_held_out_prior_samples_never_repeat_training_ones():
 
 
 def test_a_generator_domain_keeps_the_draws_its_labeller_is_surest_of():
-    from n2n.data.build import domain
-
     gan, classifier = n2n.load_expert("digits-gan"), n2n.load_expert("digits-classifier")
     surest, everyone = (domain(gan, None, "test", generated=300, keep=keep, progress=False) for keep in (0.5, 1.0))
     assert len(everyone.labels) == 300 and 140 <= len(surest.labels) <= 160
@@ -340,8 +335,6 @@ def test_a_generator_domain_keeps_the_draws_its_labeller_is_surest_of():
 def test_diversity_into_a_generator_is_relative_to_all_its_draws_of_a_class(monkeypatch):
     """The translated items are the labeller's surest half; the spread diversity is relative to is every
     draw of the class (the surest half alone spreads ~15% less, which would flatter diversity)."""
-    from n2n.training import pipeline
-
     seen = {}
     monkeypatch.setattr(pipeline, "transfer_report", lambda *args: seen.update(args=args) or {})
     bridge = n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import n2n
-from n2n.errors import InvalidInputError, PluginConflictError, UnknownNameError
+from n2n import ConditionalGenerator
+from n2n.errors import InvalidInputError, PluginConflictError, PluginError, UnknownNameError
 from n2n.registry import manager as plugins
 from n2n.registry import strategy_class
 
@@ -235,9 +236,6 @@ def test_an_abstract_strategy_is_reported_not_registered(install_plugin):
 
 
 def test_a_conditional_generator_without_its_class_lookup_is_a_plugin_error():
-    from n2n import ConditionalGenerator
-    from n2n.errors import PluginError
-
     class Half(ConditionalGenerator):
         name, modality, latent_shape = "half", "image", (4,)
 

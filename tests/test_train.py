@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 import n2n
+from n2n.cli import main
 from n2n.data.build import paired_data
 from n2n.data.features import cached_tensor
 from n2n.data.streams import PairedData
@@ -235,10 +238,6 @@ def test_resume_finds_the_newest_complete_checkpoint_by_itself(pairs, tmp_path):
 
 def test_every_random_generator_resumes(pairs, tmp_path, monkeypatch):
     """Noise drawn from Python's or NumPy's generator in a training step continues the same stream."""
-    import random
-
-    import numpy as np
-
     draws = []
 
     def noisy(self, batch):
@@ -331,8 +330,6 @@ def test_a_run_resumes_with_as_many_processes_as_trained_it(pairs, tmp_path):
 
 def test_n2n_train_records_how_it_trained_so_that_n2n_eval_finds_the_data_again(tmp_path, capsys):
     """The README's quick start: n2n.train, save_pretrained, then `n2n eval DIR` with no --dataset."""
-    from n2n.cli import main
-
     bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0)
     bridge.metrics = {"transfer_accuracy": 0.1}  # an earlier evaluation no longer describes the weights
     n2n.train(bridge, tmp_path / "run", dataset="digits", steps=2, progress=False)

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 import n2n
+from n2n.cli import main
 from n2n.data.userdata import resolve_dataset
 from n2n.errors import InvalidInputError, UnknownNameError
 
@@ -121,8 +122,6 @@ def test_unknown_dataset_name_or_path(tmp_path):
 
 
 def test_n2n_eval_elsewhere_says_the_recorded_file_is_relative_to_where_it_trained(tmp_path, monkeypatch, capsys):
-    from n2n.cli import main
-
     bridge = n2n.create_bridge("mlp", "digits-classifier", "digits", seed=0)
     bridge.metrics = {"data": {"dataset": "mine.csv"}}  # as `n2n train --dataset mine.csv` records it
     bridge.save_pretrained(tmp_path / "bridge")

@@ -7,13 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+import pytorch_pretrained_biggan
 import torch
+from pytorch_pretrained_biggan.model import PRETRAINED_MODEL_ARCHIVE_MAP
 
 import n2n
 from n2n.errors import WeightsError
 from n2n.testing import ConditionalGeneratorTests
 from n2n_plugin_biggan import imagenet
 from n2n_plugin_biggan.testing import write_tiny_biggan
+from n2n_plugin_biggan.upstream import UPSTREAM
 
 
 class TestTinyBigGAN(ConditionalGeneratorTests):
@@ -96,18 +99,12 @@ def test_unknown_class_name():
 
 def test_the_upstream_checkpoints_are_the_libraries():
     """UPSTREAM is written out (listing experts must not import pytorch-pretrained-biggan): it must not drift."""
-    from pytorch_pretrained_biggan.model import PRETRAINED_MODEL_ARCHIVE_MAP
-
-    from n2n_plugin_biggan.upstream import UPSTREAM
-
     assert UPSTREAM == tuple(PRETRAINED_MODEL_ARCHIVE_MAP)
 
 
 def test_a_published_checkpoint_loads_offline_once_converted(tmp_path, monkeypatch):
     """pytorch-pretrained-biggan's cache asks the network at every load of a named model (a known pitfall of the
     reference code), so a checkpoint downloaded yesterday failed to load offline today."""
-    import pytorch_pretrained_biggan
-
     tiny = write_tiny_biggan(tmp_path / "download")
     monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
     asked = []

@@ -14,7 +14,9 @@ import n2n
 from n2n.testing import ConditionalGeneratorTests, DefaultCheckpointTests, check_script_needs_an_output_folder
 from n2n_plugin_digits import train
 from n2n_plugin_digits.captions import HELD_OUT_TEMPLATES, TEMPLATES, WORDS
-from n2n_plugin_digits.experts import classifier_weights, vae_weights
+from n2n_plugin_digits.experts import classifier_weights, gan_weights, vae_weights
+from n2n_plugin_digits.train_cgan import class_quality
+from n2n_plugin_digits.train_gan import main, quality
 
 
 class TestDigitsVAE(DefaultCheckpointTests):
@@ -47,8 +49,6 @@ class TestDigitsGAN(DefaultCheckpointTests):
 
 def test_shipped_gan_passes_its_quality_bar():
     """Mode coverage on 1,000 fresh samples: confident, every class present near 10%, each as varied as real digits."""
-    from n2n_plugin_digits.train_gan import quality
-
     gan, classifier = n2n.load_expert("digits-gan").load(), n2n.load_expert("digits-classifier").load()
     metrics = quality(gan.generator, classifier.classifier, samples=1000, seed=7)
     assert metrics["confident_share"] >= 0.85
@@ -57,9 +57,6 @@ def test_shipped_gan_passes_its_quality_bar():
 
 
 def test_train_gan_evaluate_measures_the_shipped_weights_without_writing(capsys):
-    from n2n_plugin_digits.experts import gan_weights
-    from n2n_plugin_digits.train_gan import main
-
     before = {path: path.stat().st_mtime_ns for path in gan_weights().rglob("*")}
     metrics = main(["--evaluate", "--samples", "300"])
     assert 0.8 <= metrics["confident_share"] <= 1 and "confident_share" in capsys.readouterr().out
@@ -86,8 +83,6 @@ class TestDigitsStarvedCGAN(ConditionalGeneratorTests, DefaultCheckpointTests):
 @pytest.mark.parametrize("expert_name,classes", [("digits-cgan", range(8)), ("digits-cgan-starved", [c for c in range(10) if c != 5])])
 def test_shipped_conditional_gans_draw_their_classes(expert_name, classes):
     """Fresh samples of each class it was trained on are that digit (its starved 5 is what class-embed repairs)."""
-    from n2n_plugin_digits.train_cgan import class_quality
-
     gan, classifier = n2n.load_expert(expert_name).load(), n2n.load_expert("digits-classifier").load()
     metrics = class_quality(gan.model, classifier.classifier, seed=7)
     assert min(metrics[f"class_{c}_accuracy"] for c in classes) >= 0.9
@@ -97,8 +92,6 @@ def test_shipped_conditional_gans_draw_their_classes(expert_name, classes):
 def test_the_starved_gan_collapses_onto_its_one_image_of_five():
     """The situation class-embed's repair is for: its 5s are 5s, all much alike (the spread of 64 of
     them under half of real 5s')."""
-    from n2n_plugin_digits.train_cgan import class_quality
-
     gan, classifier = n2n.load_expert("digits-cgan-starved").load(), n2n.load_expert("digits-classifier").load()
     metrics = class_quality(gan.model, classifier.classifier, seed=7)
     assert metrics["class_5_accuracy"] >= 0.9
