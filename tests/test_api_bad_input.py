@@ -9,7 +9,8 @@ from PIL import Image
 
 import n2n
 from n2n.data.build import generated_pairs
-from n2n.errors import InvalidInputError, UsageError
+from n2n.errors import InputWarning, InvalidInputError, UsageError
+from n2n.inputs import prepare_inputs
 from n2n.training.metrics import translate_latents
 from n2n.training.trainer import check_arguments
 
@@ -130,3 +131,19 @@ def test_a_judge_that_cannot_read_the_targets_outputs_is_refused():
     with pytest.raises(UsageError, match=r"timm cannot judge what digits makes: timm reads \[3, H, W\] pictures and digits "
                                          r"makes \[1, 8, 8\]; choose one that reads them .* such as digits-classifier"):
         n2n.evaluate_bridge(bridge, n2n.DataSource(dataset="digits-captions"), classifier=n2n.load_expert("timm"))
+
+
+def test_only_pictures_on_a_light_ground_are_read_inverted():
+    """A digit written on paper is inverted, with a warning that lists at most five of them; a drawing cropped
+    to its ink, whose strokes reach the border but leave most of it dark, is read as it is (a sketch in
+    `n2n serve` was read inverted)."""
+    classifier = n2n.load_expert("digits-classifier")
+    digit = n2n.load_dataset("digits").load("test")["image"][0, 0]  # [8, 8], light ink on dark
+    on_paper = Image.fromarray(((1 - digit) * 255).byte().numpy())
+    cropped = torch.zeros(8, 8)
+    cropped[:, 0] = cropped[0, :] = cropped[-1, :] = 1.0  # a "C" along three sides: 22 of the 28 border pixels
+    drawing = Image.fromarray((cropped * 255).byte().numpy())
+    with pytest.warns(InputWarning, match=r"picture\(s\) 1, 2, 3, 4, 5, … \(counting from 0\) have a light ground"):
+        images = prepare_inputs(classifier, [drawing] + [on_paper] * 6)
+    torch.testing.assert_close(images[0, 0], cropped)
+    torch.testing.assert_close(images[1, 0], digit, atol=1 / 255, rtol=0)

@@ -71,13 +71,16 @@ def check_pictures(expert: Expert, pictures: Any) -> None:
 
 
 def _on_a_dark_ground(expert: Expert, pictures: torch.Tensor) -> torch.Tensor:
-    """Pictures [B, C, H, W] for an expert of light ink on a dark ground, those whose border is mostly light (a
-    digit written on paper) inverted: read as they are, they are garbage that translates without a word."""
+    """Pictures [B, C, H, W] for an expert of light ink on a dark ground, those on a light ground (a digit
+    written on paper: a mostly light border and mostly light overall) inverted: read as they are, they are
+    garbage that translates without a word. Strokes that reach the border (a drawing cropped to its ink)
+    do not make a light ground."""
     border = torch.cat([pictures[..., 0, :], pictures[..., -1, :], pictures[..., 1:-1, 0], pictures[..., 1:-1, -1]], -1)
-    light = border.flatten(1).mean(1) > 0.5  # [B]
+    light = (border.flatten(1).mean(1) > 0.5) & (pictures.flatten(1).mean(1) > 0.5)  # [B]
     if light.any():
-        which = ", ".join(map(str, light.nonzero().flatten().tolist()[:5]))
-        warnings.warn(f"expert {expert.name!r} reads light strokes on a dark ground; picture(s) {which} (counting from 0) "
+        which = light.nonzero().flatten().tolist()
+        listed = ", ".join(map(str, which[:5])) + (", …" if len(which) > 5 else "")
+        warnings.warn(f"expert {expert.name!r} reads light strokes on a dark ground; picture(s) {listed} (counting from 0) "
                       "have a light ground, so they are read inverted", InputWarning, stacklevel=4)
     return torch.where(light.view(-1, 1, 1, 1), 1 - pictures, pictures)
 

@@ -27,7 +27,7 @@ from .constants import SEED_LIMIT
 from .errors import N2NError, UsageError
 from .hub.card import is_local_path, model_card_text
 from .hub.zoo import local_bridges
-from .images import enlargement, image_grid, load_image
+from .images import enlargement, image_grid, load_image, pil_to_tensor
 from .progress import logger
 
 MAX_SAMPLES = 16
@@ -133,8 +133,10 @@ def shown_image(path: str | None) -> Image.Image | None:
     return image
 
 
-def inputs_of(bridge: Bridge, value: Any) -> list[Any]:
-    """What the tab's input widget gave -> one input for `bridge.translate`; a missing input is a gr.Error."""
+def inputs_of(bridge: Bridge, value: Any) -> list[Any] | torch.Tensor:
+    """What the tab's input widget gave -> a batch of one input for `bridge.translate`; a missing input is a
+    gr.Error. A sketch is passed as the tensor [1, C, H, W] it was drawn as: read as a picture, strokes that
+    reach its border could pass for a digit written on paper."""
     modality = bridge.source.modality
     if modality == "text":
         if not (isinstance(value, str) and value.strip()):
@@ -144,7 +146,7 @@ def inputs_of(bridge: Bridge, value: Any) -> list[Any]:
         return [value]
     if modality == "image":
         if isinstance(value, dict):  # a sketch pad
-            return [read_sketch(value, bridge.source.image_size)]
+            return pil_to_tensor(read_sketch(value, bridge.source.image_size), bridge.source.image_channels)[None]
         if not value:
             raise gr.Error("upload an image first")
         return [uploaded_image(value)]
