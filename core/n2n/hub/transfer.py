@@ -106,7 +106,7 @@ def pull(
     """Download a bridge repo (into the Hub cache, or `local_dir`) and verify it; returns its directory."""
     download = dict(revision=revision, allow_patterns=list(BRIDGE_FILES), cache_dir=cache_dir, local_dir=local_dir, token=token)
     if local_files_only or constants.is_offline_mode() or unreachable():
-        with explained(repo_id, revision):
+        with explained(repo_id, revision, local_files_only=local_files_only):
             path = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, **download))
         _verify_cached(repo_id, path)
         return path
@@ -177,24 +177,34 @@ def _intact(path: Path, entry) -> bool:
 
 class explained:
     """Turns the Hub client's errors into one clear message naming the repo and what to do. `online`: the block
-    needs the Hub itself (a push, a refresh), not its cache: with no network, that is said at once."""
+    needs the Hub itself (a push, a refresh), not its cache: offline or with no network, that is said at once.
+    `local_files_only`: the block reads the cache only because the caller asked so."""
 
-    def __init__(self, repo_id: str, revision: str | None, writing: bool = False, bridge: bool = True, online: bool = False):
-        self.repo_id, self.revision, self.writing, self.bridge, self.online = repo_id, revision, writing, bridge, online
+    def __init__(self, repo_id: str, revision: str | None, writing: bool = False, bridge: bool = True, online: bool = False,
+                 local_files_only: bool = False):
+        self.repo_id, self.revision, self.writing, self.bridge = repo_id, revision, writing, bridge
+        self.online, self.local_files_only = online, local_files_only
 
     def __enter__(self):
-        if (self.writing or self.online) and (why := unreachable()):
+        if (self.writing or self.online) and (why := self._cache_only()):
             raise HubError(self._offline(why))
         return self
 
-    def _offline(self, why: str | None) -> str:
-        """The Hub cannot be reached (`why`) and the cache has no `repo_id`, or a push needs the Hub."""
-        offline = f"the Hub cannot be reached ({why or 'HF_HUB_OFFLINE=0'})"
+    def _cache_only(self) -> str | None:
+        """Why only the cache is read ("the Hub cannot be reached (HF_HUB_OFFLINE=1)"), or None."""
+        if constants.is_offline_mode():
+            return "the Hub cannot be reached (HF_HUB_OFFLINE=1)"
+        if self.local_files_only and not (self.writing or self.online):
+            return "local_files_only is set"
+        return (why := unreachable()) and f"the Hub cannot be reached ({why})"
+
+    def _offline(self, why: str) -> str:
+        """Only the cache is read (`why`) and it has no `repo_id`, or a push or refresh needs the Hub."""
         if self.writing:
-            return f"{offline}: push {self.repo_id} where there is network"
+            return f"{why}: push {self.repo_id} where there is network"
         if self.online:
-            return f"{offline}: {self.repo_id} is fetched from the Hub itself, not the cache; try where there is network"
-        return (f"{self.repo_id} is not in the local Hub cache ({constants.HF_HUB_CACHE}) and {offline}: fetch it where "
+            return f"{why}: {self.repo_id} is fetched from the Hub itself, not the cache; try where there is network"
+        return (f"{self.repo_id} is not in the local Hub cache ({constants.HF_HUB_CACHE}) and {why}: fetch it where "
                 "there is network" + (", or load a local copy of the bridge directory" if self.bridge else ""))
 
     def __exit__(self, kind, exc, traceback):
@@ -212,7 +222,7 @@ class explained:
             message = (f"{repo} was not found on {endpoint}, or it is private: check the name, and log in "
                        "(`hf auth login` or HF_TOKEN)" + (" with a token that can write to it" if self.writing else ""))
         elif isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
-            message = self._offline("HF_HUB_OFFLINE=1" if constants.is_offline_mode() else unreachable())
+            message = self._offline(self._cache_only() or "the Hub could not be reached")
         elif isinstance(exc, HfHubHTTPError) and status is not None and status >= 500:
             message = (f"the Hub at {endpoint} had a server error (HTTP {status}) on {repo}: nothing is wrong on this side; "
                        "try again later, or use the Hub cache meanwhile (HF_HUB_OFFLINE=1)")
