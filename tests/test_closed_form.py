@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -102,6 +104,21 @@ def test_a_negative_anchor_count_is_refused():
 def test_a_learning_rate_is_refused_not_recorded_unused(strategy):
     with pytest.raises(n2n.N2NError, match="lr: a closed-form map is fitted, not trained by gradient steps"):
         n2n.create_bridge(strategy, "latent", "latent", lr=1e-3)
+
+
+def test_a_bridge_saved_with_a_learning_rate_still_loads_and_says_it_is_ignored(tmp_path, caplog):
+    """Bridges fitted before an lr was refused kept the one --set gave them: they load, translating as saved."""
+    bridge = fitted("procrustes", torch.randn(64, 3), torch.randn(64, 3), tmp_path)
+    saved = bridge.save_pretrained(tmp_path / "bridge")
+    config = json.loads((saved / "config.json").read_text())
+    config["config"]["lr"] = 1e-3
+    (saved / "config.json").write_text(json.dumps(config))
+    x = torch.randn(4, 3)
+    with caplog.at_level("WARNING", logger="n2n"):
+        loaded = n2n.load_bridge(saved)
+    assert "saved with procrustes lr=0.001, which the strategy no longer takes: read as 0.0" in caplog.text
+    assert loaded.strategy.config.lr == 0
+    torch.testing.assert_close(loaded.translate(x, n_samples=1), bridge.translate(x, n_samples=1), atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("strategy", ["procrustes", "affine"])

@@ -87,6 +87,7 @@ class _ClosedForm(Strategy):
     closed_form = True
     training_only = ("sums",)
     paper = PAPER
+    retired_settings = {"lr": 0.0}  # bridges fitted before an lr was refused kept the one --set gave them, unused
 
     def __init__(self, source, target, **config):
         super().__init__(source, target, **config)

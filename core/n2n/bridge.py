@@ -323,9 +323,10 @@ class Bridge(nn.Module):
             source, target = (_load_expert(config[side], side, directory, device, dtype) for side in ("source", "target"))
             auxiliary = {role: _load_expert(entry, f"{role} (auxiliary)", directory, device, dtype)
                          for role, entry in config.get("auxiliary", {}).items()}
+        hyperparameters = _unretired(strategy_cls, config["config"], directory)
         try:
-            _check_sizes(strategy_cls, source, target, auxiliary, config["config"], saved, directory)
-            strategy = strategy_cls(source, target, auxiliary=auxiliary, **config["config"])
+            _check_sizes(strategy_cls, source, target, auxiliary, hyperparameters, saved, directory)
+            strategy = strategy_cls(source, target, auxiliary=auxiliary, **hyperparameters)
         except InvalidInputError as exc:
             raise BridgeConfigError(f"{directory / CONFIG_NAME}: {exc}") from None
         load_weights(strategy, directory / WEIGHTS_NAME, strategy.added_tensors)
@@ -396,6 +397,17 @@ def check_seed(seed: Any) -> None:
     """A seed of sampling or of a bridge's initial weights: a whole number, 0 <= seed < 2**63, or None."""
     if seed is not None and not (is_whole(seed) and 0 <= seed < SEED_LIMIT):
         raise InvalidInputError(f"seed must be a whole number, 0 <= seed < 2**63 (or None), got {seed!r}")
+
+
+def _unretired(strategy_cls: type[Strategy], hyperparameters: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """A saved bridge's hyperparameters with its retired settings' values (`Strategy.retired_settings`) replaced."""
+    read = dict(hyperparameters)
+    for name, value in strategy_cls.retired_settings.items():
+        if name in read and read[name] != value:
+            logger.warning("%s: saved with %s %s=%r, which the strategy no longer takes: read as %r",
+                           directory / CONFIG_NAME, strategy_cls.name, name, read[name], value)
+            read[name] = value
+    return read
 
 
 def _check_sizes(strategy_cls: type[Strategy], source: Expert, target: Expert, auxiliary: dict[str, Expert],

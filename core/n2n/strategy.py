@@ -85,6 +85,8 @@ class Strategy(nn.Module, abc.ABC):
     # (a solver's steps, a guidance weight): `with_settings` gives them other values, no retraining
     added_tensors: ClassVar[Mapping[str, float | bool]] = {}  # buffers added after bridges of the strategy were
     # first saved: name -> the value a file without it stands for (loading and resuming fill it in)
+    retired_settings: ClassVar[Mapping[str, Any]] = {}  # hyperparameters bridges of the strategy were once saved
+    # with, whose values it now refuses: name -> the value loading reads instead (with a warning)
 
     def __init__(self, source: Expert, target: Expert, *, auxiliary: Mapping[str, Expert] | None = None, **config: Any):
         super().__init__()
