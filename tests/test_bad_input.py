@@ -160,9 +160,11 @@ def test_a_folder_of_other_files_is_no_run_folder_unless_overwritten(capsys, tmp
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_empty_folder(capsys, tmp_path):
-    run = tmp_path / "run"
+    (tmp_path / "mine").mkdir()
+    run = tmp_path / "mine" / "runs" / "bert-digits"  # runs/ is made for it, and removed with it
     assert exit_code(TRAIN + ["--out", str(run), "--source-checkpoint", str(tmp_path / "nowhere")]) == 1
-    assert "nowhere" in capsys.readouterr().err and not run.exists()
+    assert "nowhere" in capsys.readouterr().err and list(tmp_path.iterdir()) == [tmp_path / "mine"]
+    assert not any((tmp_path / "mine").iterdir())
 
 
 def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(capsys, tmp_path, forbid_loading_experts):

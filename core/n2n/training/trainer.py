@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -210,14 +210,16 @@ def check_run_folder(out: Path, *, steps: int | None, resume: bool, overwrite: b
 @contextmanager
 def removed_if_left_empty(out: Path) -> Iterator[None]:
     """A run folder that the block makes, and leaves empty because it failed first (an expert that did not load,
-    bad data, Ctrl-C), is removed again."""
-    existed = out.exists()
+    bad data, Ctrl-C), is removed again, with the parents made for it (`runs/` of `runs/bert-digits`)."""
+    made = [folder for folder in (out, *out.absolute().parents) if not folder.exists()]  # deepest first
     try:
         yield
     except BaseException:
-        if not existed:
-            with suppress(OSError):  # not empty, or gone: kept as it is
-                out.rmdir()
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or gone: kept as it is, and so are its parents
+                break
         raise
 
 
