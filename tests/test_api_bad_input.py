@@ -143,7 +143,7 @@ def test_only_pictures_on_a_light_ground_are_read_inverted():
     cropped = torch.zeros(8, 8)
     cropped[:, 0] = cropped[0, :] = cropped[-1, :] = 1.0  # a "C" along three sides: 22 of the 28 border pixels
     drawing = Image.fromarray((cropped * 255).byte().numpy())
-    with pytest.warns(InputWarning, match=r"picture\(s\) 1, 2, 3, 4, 5, … \(counting from 0\) have a light ground"):
+    with pytest.warns(InputWarning, match=r"picture\(s\) 1, 2, 3, 4, 5, \.\.\. \(counting from 0\) have a light ground"):
         images = prepare_inputs(classifier, [drawing] + [on_paper] * 6)
     torch.testing.assert_close(images[0, 0], cropped)
     torch.testing.assert_close(images[1, 0], digit, atol=1 / 255, rtol=0)

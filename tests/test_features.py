@@ -75,10 +75,10 @@ def test_a_damaged_shard_is_detected_and_rebuilt(damage, counting, images, tmp_p
     torch.testing.assert_close(rebuilt.load_all(), expert.encode(images), atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("listed", ["../../elsewhere.safetensors", "/tmp/any.safetensors", "fifo"])
+@pytest.mark.parametrize("listed", ["../../elsewhere.safetensors", "/tmp/any.safetensors", "fifo", "symlink"])
 def test_a_manifest_naming_a_file_outside_its_shards_is_not_read(listed, counting, images, tmp_path, monkeypatch):
     """The cache reads only the shards it wrote beside its manifest: one edited to list another file (one with the
-    right digest, or a FIFO that would block the read) is a stale cache, re-encoded."""
+    right digest, a link to one, or a FIFO that would block the read) is a stale cache, re-encoded."""
     monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
     expert = n2n.load_expert("digits")
     shards = cached_features(expert, images, fingerprint(images), progress=False)
@@ -86,6 +86,11 @@ def test_a_manifest_naming_a_file_outside_its_shards_is_not_read(listed, countin
     if listed == "fifo":
         os.mkfifo(shards.directory / "shard-99999.safetensors")
         manifest["shards"][0]["file"] = "shard-99999.safetensors"
+    elif listed == "symlink":
+        outside = tmp_path / "outside.safetensors"
+        shutil.copy(shards.paths[0], outside)  # same digest as the shard the link replaces
+        shards.paths[0].unlink()
+        shards.paths[0].symlink_to(outside)
     else:
         outside = tmp_path / "outside.safetensors"
         shutil.copy(shards.paths[0], outside)  # same digest as the shard it replaces

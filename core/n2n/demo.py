@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from .errors import UsageError
+from .errors import UsageError, first_few
 from .io import write_json
 from .specs import DemoSpec, summary
 
@@ -48,7 +48,7 @@ def claim_folder(out: Path, scene: str) -> None:
         raise UsageError(f"--out {out} is a file: a demo writes a folder (its bridge, samples and metrics)")
     if out.is_dir() and (held := sorted(path.name for path in out.iterdir() if not path.name.startswith("."))) and not (
             (out / MARKER).is_file() or unmarked_demo(out, held)):
-        raise UsageError(f"--out {out} holds files ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}) and no {MARKER} marker "
+        raise UsageError(f"--out {out} holds files ({first_few(held)}) and no {MARKER} marker "
                          "of a demo's folder, and a demo replaces its folder's bridge, checkpoints and samples: choose a new or empty folder")
     write_json(out / MARKER, {"scene": scene})
 

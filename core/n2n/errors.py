@@ -7,7 +7,7 @@ line and exits 1 (2 for a usage error or an unknown name, as argparse does). Any
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class N2NError(Exception):
@@ -17,6 +17,11 @@ class N2NError(Exception):
 def plural(kind: str) -> str:
     """"expert" -> "experts", "strategy" -> "strategies"."""
     return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
+def first_few(items: Sequence[object], limit: int = 3) -> str:
+    """The first `limit` items for a message, "..." marking more: "a, b, c, ..."."""
+    return ", ".join(map(str, items[:limit])) + (", ..." if len(items) > limit else "")
 
 
 class UnknownNameError(N2NError, KeyError):

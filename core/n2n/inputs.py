@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from .audio import load_audio
-from .errors import InputWarning, InvalidInputError
+from .errors import InputWarning, InvalidInputError, first_few
 from .images import pil_to_tensor
 
 if TYPE_CHECKING:
@@ -78,9 +78,8 @@ def _on_a_dark_ground(expert: Expert, pictures: torch.Tensor) -> torch.Tensor:
     border = torch.cat([pictures[..., 0, :], pictures[..., -1, :], pictures[..., 1:-1, 0], pictures[..., 1:-1, -1]], -1)
     light = (border.flatten(1).mean(1) > 0.5) & (pictures.flatten(1).mean(1) > 0.5)  # [B]
     if light.any():
-        which = light.nonzero().flatten().tolist()
-        listed = ", ".join(map(str, which[:5])) + (", …" if len(which) > 5 else "")
-        warnings.warn(f"expert {expert.name!r} reads light strokes on a dark ground; picture(s) {listed} (counting from 0) "
+        which = first_few(light.nonzero().flatten().tolist(), 5)
+        warnings.warn(f"expert {expert.name!r} reads light strokes on a dark ground; picture(s) {which} (counting from 0) "
                       "have a light ground, so they are read inverted", InputWarning, stacklevel=4)
     return torch.where(light.view(-1, 1, 1, 1), 1 - pictures, pictures)
 

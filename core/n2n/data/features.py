@@ -104,7 +104,7 @@ def _cached_locked(directory: Path, rows: int, make_shard, owner: str) -> Featur
     entries = []
     for shard_index, start in enumerate(range(0, rows, SHARD_ROWS)):
         latents = make_shard(start)
-        path = directory / f"shard-{shard_index:05d}.safetensors"  # SHARD_NAME
+        path = directory / f"shard-{shard_index:05d}.safetensors"  # the names _read_manifest accepts (SHARD_NAME)
         with atomic_path(path) as tmp:
             save_file({"latents": latents.detach().float().cpu().contiguous()}, str(tmp))
         entries.append({"file": path.name, "rows": len(latents), "sha256": _sha256(path)})
@@ -146,7 +146,8 @@ def _read_manifest(directory: Path) -> FeatureShards | None:
         manifest = json.loads((directory / MANIFEST).read_text())
         entries = manifest["shards"]
         paths = tuple(directory / entry["file"] for entry in entries)
-        if not all(SHARD_NAME.fullmatch(entry["file"]) and path.is_file() for path, entry in zip(paths, entries)):
+        if not all(SHARD_NAME.fullmatch(entry["file"]) and path.is_file() and not path.is_symlink()
+                   for path, entry in zip(paths, entries)):
             return None  # n2n writes its shards beside the manifest: a manifest naming any other file is not its own
         if any(_sha256(path) != entry["sha256"] for path, entry in zip(paths, entries)):
             return None

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ..dataset import Dataset
-from ..errors import InvalidInputError, UnknownNameError
+from ..errors import InvalidInputError, UnknownNameError, first_few
 from ..io import user_path
 from ..label import NUMBER_WORDS, digit_indices
 from ..progress import logger
@@ -171,7 +171,7 @@ def _name_indices(labels: list[str], path: Path) -> torch.Tensor:
         numbers, how = {name: index for index, name in enumerate(names)}, (
             "alphabetically (not all digits' names): a classifier that judges them must number its classes so")
         _warn_near_digits(names, path)
-    shown = ", ".join(f"{name}={numbers[name]}" for name in names[:4]) + (", ..." if len(names) > 4 else "")
+    shown = first_few([f"{name}={numbers[name]}" for name in names], 4)
     logger.info("%s: class names numbered %s: %s", path, how, shown)
     return torch.tensor([numbers[label] for label in labels])
 

@@ -25,7 +25,7 @@ import torch
 from ..bridge import Bridge
 from ..constants import TRAINING_SEED_LIMIT
 from ..data.streams import TrainingData
-from ..errors import InvalidInputError, N2NError, TrainingDivergedError
+from ..errors import InvalidInputError, N2NError, TrainingDivergedError, first_few
 from ..io import names_a_path, user_path
 from ..kinds import PRECISIONS
 from ..progress import logger, progress_bar
@@ -162,7 +162,7 @@ def run_training(
 
 def check_arguments(out: str | Path, *, steps: int, seed: int, checkpoint_every: int, precision: str, resume: bool,
                     overwrite: bool, on_step: Callable | None) -> Path:
-    """`train`'s arguments but its data, checked (`n2n.train` checks them before it builds the data); returns the
+    """`run_training`'s arguments but its data, checked (`n2n.train` checks them before it builds the data); returns the
     run folder as a path, a leading ~ expanded."""
     if not names_a_path(out):
         raise InvalidInputError(f"the run folder (out) must be a path, got {out!r}")
@@ -180,10 +180,10 @@ def check_arguments(out: str | Path, *, steps: int, seed: int, checkpoint_every:
 
 
 def check_run_folder(out: Path, *, steps: int | None, resume: bool, overwrite: bool) -> None:
-    """What `train` checks of its run folder `out` first; `n2n train` checks it before it builds the data too. A
-    file, a link where checkpoints go, a folder that cannot be made or written (said now, not at the first
-    checkpoint), a run resumed for fewer `steps` than it has (None: not yet known), or a run neither resumed nor
-    overwritten is refused."""
+    """What `run_training` checks of its run folder `out` first; `n2n train` checks it before it builds the data
+    too. A file, a link where checkpoints go, a folder that cannot be made or written (said now, not at the first
+    checkpoint), a run resumed for fewer `steps` than it has (None: not yet known), a run neither resumed nor
+    overwritten, or (not overwritten) a folder holding files of no run (the user's notes) is refused."""
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"{out} is a file: the run's folder (--out) holds its checkpoints and bridge")
     refuse_links(out)
@@ -202,7 +202,7 @@ def check_run_folder(out: Path, *, steps: int | None, resume: bool, overwrite: b
                        "(overwrite=True) to start over, or choose another --out")
     elif not overwrite and (others := sorted(path.name for path in out.iterdir()
                                              if path.name not in RUN_OUTPUTS and not path.name.startswith("."))):
-        raise N2NError(f"{out} holds files of no training run ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), "
+        raise N2NError(f"{out} holds files of no training run ({first_few(others)}), "
                        "and a run writes its checkpoints and bridge there: choose a new or empty folder (--out), or pass "
                        "--overwrite (overwrite=True) to train beside them")
 

@@ -1,5 +1,6 @@
-"""The published BigGAN-deep checkpoints, fetched once through pytorch-pretrained-biggan's own cache and
-converted to n2n's format (config.json + model.safetensors) under N2N_HOME; nothing is written elsewhere."""
+"""The published BigGAN-deep checkpoints, downloaded once by pytorch-pretrained-biggan's `cached_path` into a
+temporary folder under N2N_HOME/downloads and converted to n2n's format (config.json + model.safetensors)
+under N2N_HOME; the pickles are removed once converted, and nothing is written elsewhere."""
 
 from __future__ import annotations
 
