@@ -48,6 +48,7 @@ def exit_code(argv: list[str]) -> int:
                                   ("digits-classifier->digits", "flow", ["--dataset", "digits"]),
                                   ("digits->digits-gan", "latent-vae", []), ("label->digits-gan", "hypermod", [])]],
     (TRAIN + ["--classifier", "nope"], "unknown expert 'nope'"),  # said before training, not after
+    (TRAIN + ["--classifier", "digits-classifier", "--no-eval"], "--classifier judges the evaluation, which --no-eval skips"),
     (TRAIN + ["--set", "target_noise=-1"], "hyperparameter 'target_noise' must be at least 0, got -1.0"),
     (TRAIN + ["--set", "lr=-1"], "hyperparameter 'lr' must be at least 0, got -1.0"),
     (TRAIN + ["--set", "lr=NaN"], "hyperparameter 'lr' must be a finite number, got nan"),
@@ -65,6 +66,12 @@ def test_each_bad_value_is_a_usage_error_naming_the_valid_range(argv, message, c
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()  # nothing trained, nothing published
+
+
+def test_a_judge_that_cannot_read_the_targets_outputs_is_refused_before_the_data_is_built(capsys, monkeypatch):
+    monkeypatch.setattr("n2n.cli.commands.training_data", lambda *args, **kwargs: pytest.fail("the data was built"))
+    assert exit_code(TRAIN + ["--classifier", "timm"]) == 2
+    assert "timm cannot judge what digits makes" in capsys.readouterr().err
 
 
 def test_a_target_that_only_encodes_is_refused_when_the_bridge_is_created(capsys, monkeypatch):

@@ -33,7 +33,7 @@ from ..registry.manager import KINDS
 from ..settings import key_value
 from ..specs import StrategySpec
 from ..strategy import make_config
-from ..training.pipeline import DataSource, evaluate_bridge, publish, recipe, train, training_data
+from ..training.pipeline import DataSource, check_judge, evaluate_bridge, publish, recipe, train, training_data
 from ..training.trainer import check_run_folder, removed_if_left_empty
 
 GRID_SIDE = 256  # pixels: `n2n translate` enlarges small translations in its grid to at least this
@@ -139,6 +139,9 @@ def run_train(args: argparse.Namespace) -> None:
     auxiliary = dict(key_value("--auxiliary", text) for text in args.auxiliary)
     if args.classifier and "classifier" in strategy.roles:
         auxiliary.setdefault("classifier", args.classifier)
+    elif args.classifier and not args.evaluate:
+        raise UsageError(f"--classifier judges the evaluation, which --no-eval skips (strategy {strategy.name!r} trains "
+                         "with no classifier): drop one of them")
     for name in [args.classifier, *auxiliary.values()]:  # typos said now, not after training
         if name:
             registry.registry().get("expert", name)
@@ -155,6 +158,9 @@ def run_train(args: argparse.Namespace) -> None:
         check_run_folder(out, steps=args.steps, resume=args.resume, overwrite=args.overwrite)  # before the experts load
         source_expert = n2n.load_expert(source, checkpoint=args.source_checkpoint)
         target_expert = n2n.load_expert(target, checkpoint=args.target_checkpoint)
+        judge = _classifier(args.classifier, target_expert) if args.evaluate else None
+        if judge is not None:
+            check_judge(judge, target_expert)  # now, not after training
         bridge = n2n.create_bridge(args.strategy, source_expert, target_expert, auxiliary=auxiliary, seed=args.seed, **overrides)
         if args.generated and bridge.source.modality == "text" and hasattr(bridge.target, "describe"):
             data.describe = lambda latents, outputs: bridge.target.describe(latents)
@@ -165,7 +171,7 @@ def run_train(args: argparse.Namespace) -> None:
         train(bridge, out, items, steps=args.steps, seed=args.seed, resume=args.resume,
               overwrite=args.overwrite, checkpoint_every=args.checkpoint_every, precision=args.precision)
     try:
-        metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), seed=args.seed) if args.evaluate else {}
+        metrics = evaluate_bridge(bridge, data, judge, seed=args.seed) if args.evaluate else {}
     except Exception as exc:  # the trained bridge is kept all the same; an evaluation bug is shown with its traceback
         logger.warning("the trained bridge was not evaluated (%s); it is saved without metrics: `n2n eval` it "
                        "once that is fixed", exc if isinstance(exc, N2NError) else f"{type(exc).__name__}: {exc}, a bug?",
@@ -273,7 +279,7 @@ def run_eval(args: argparse.Namespace) -> None:
     else:
         raise UsageError("this bridge does not record what it was trained on: pass --dataset (or --source-dataset "
                          "and --target-dataset)")
-    metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge), split=args.split,
+    metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge.target), split=args.split,
                               n_samples=args.n_samples, seed=args.seed)
     if args.json:
         return print_json(metrics)
@@ -313,9 +319,9 @@ def run_zoo(args: argparse.Namespace) -> None:
                 empty="(no bridges: train one with `n2n train`, or fetch the index with `n2n zoo --refresh`)")
 
 
-def _classifier(name: str | None, bridge: n2n.Bridge) -> n2n.Expert | None:
-    """The judge --classifier names (None: `evaluate_bridge`'s default judge)."""
-    return n2n.load_expert(name, device=bridge.target.device) if name else None
+def _classifier(name: str | None, target: n2n.Expert) -> n2n.Expert | None:
+    """The judge --classifier names, beside `target` (None: `evaluate_bridge`'s default judge)."""
+    return n2n.load_expert(name, device=target.device) if name else None
 
 
 def _sample_inputs(dataset, source) -> list | None:

@@ -239,6 +239,13 @@ def training_data(bridge: Bridge, data: DataSource, *, seed: int = 0, progress: 
     return recipe(bridge.strategy.needs, data, bridge.strategy.name).build(bridge, data, seed, progress)
 
 
+def check_judge(judge: Expert, target: Expert) -> None:
+    """A classifier that cannot read what `target` makes cannot judge a bridge into it: one usage error."""
+    if mismatch := cannot_read(judge, target):
+        raise UsageError(f"{judge.name} cannot judge what {target.name} makes: {mismatch}; choose one that reads them "
+                         f"(--classifier, classifier=){f', such as {target.labeller}' if target.labeller else ''}")
+
+
 def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None = None, *, split: str | None = None,
                     n_samples: int = 8, seed: int = 0, progress: bool = True) -> dict[str, float]:
     """Every metric that applies to the bridge's kind, on `split` of `data`'s datasets: a split named here must
@@ -256,9 +263,8 @@ def evaluate_bridge(bridge: Bridge, data: DataSource, classifier: Expert | None 
             raise UsageError(f"split {split!r}: " + "; ".join(f"dataset {d.name!r} has the splits {list(d.splits)}" for d in lacking))
     trainer = bridge.auxiliary.get("classifier")
     judge = classifier or trainer or default_classifier(bridge.target)
-    if judge is not None and (mismatch := cannot_read(judge, bridge.target)):
-        raise UsageError(f"{judge.name} cannot judge what {bridge.target.name} makes: {mismatch}; choose one that "
-                         f"reads them (--classifier, classifier=){f', such as {bridge.target.labeller}' if bridge.target.labeller else ''}")
+    if judge is not None:
+        check_judge(judge, bridge.target)
     if judge is not None and trainer is not None and (judge.name, judge.checkpoint) == (trainer.name, trainer.checkpoint):
         logger.warning("%s is judged by %r, the classifier it was trained against: its accuracy flatters it; judge it "
                        "independently with another (n2n eval REF --classifier EXPERT; classifier= in Python)",
