@@ -115,14 +115,19 @@ def test_bridge_to_still_takes_what_nn_module_to_takes():
     assert bridge.to(torch.device("meta")).device.type == "meta" and bridge.target.device.type == "meta"
 
 
+PAIRS_INSTEAD = "train on a dataset of pairs instead"
+
+
 @pytest.mark.parametrize(("source", "target", "message"), [
-    ("digits", "faces", r"digits reads \[1, 8, 8\] pictures and faces makes \[3, 64, 64\]"),
-    ("bert", "faces", r"bert reads 'text' and faces makes 'image' and cannot caption its samples"),
+    ("digits", "faces", rf"digits reads \[1, 8, 8\] pictures and faces makes \[3, 64, 64\]: {PAIRS_INSTEAD}"),
+    ("bert", "faces", f"bert reads 'text' and faces makes 'image' and cannot caption its samples: {PAIRS_INSTEAD}"),
+    ("bert", "biggan", r"bert reads 'text' and biggan makes 'image': caption them first with describe= \(lambda latents, "
+                       r"outputs: biggan.describe\(latents\) names their classes\), or train on a dataset of pairs"),
 ])
 def test_generated_pairs_the_source_cannot_read_are_refused_before_any_sampling(source, target, message):
     """Drawn and decoded first, they were a shape error out of the source's input check, naming no pairs."""
     with pytest.raises(InvalidInputError, match=f"generated pairs .* are samples of {target} encoded by {source}, but "
-                                                f"{message}: train on a dataset of pairs instead"):
+                                                f"{message}"):
         generated_pairs(n2n.load_expert(source), n2n.load_expert(target), 10)
 
 

@@ -98,8 +98,14 @@ def generated_pairs(
     if n < 1:
         raise InvalidInputError(f"generated pairs: n must be at least 1, got {n}")
     if describe is None and (mismatch := cannot_read(source, target)):
+        if source.modality == "text" and hasattr(target, "describe"):
+            fix = (f"caption them first with describe= (lambda latents, outputs: {target.name}.describe(latents) names their "
+                   "classes), or train on a dataset of pairs (--dataset, dataset=)")
+        else:
+            fix = "train on a dataset of pairs instead (--dataset, dataset=)"
+            mismatch += " and cannot caption its samples" if source.modality == "text" else ""
         raise InvalidInputError(f"generated pairs (--generated, generated=) are samples of {target.name} encoded by "
-                                f"{source.name}, but {mismatch}: train on a dataset of pairs instead (--dataset, dataset=)")
+                                f"{source.name}, but {mismatch}: {fix}")
     latents = target.sample_latents(n, torch.Generator().manual_seed(seed))  # [n, *T]
     key = f"generated:{target.fingerprint()}:{n}:{seed}:{describe_key(describe)}"
     return PairedData(
@@ -112,8 +118,7 @@ def cannot_read(source: Expert, target: Expert) -> str:
     """Why `source` cannot encode what `target` decodes (another modality; pictures of other channels or size),
     or ''."""
     if source.modality != target.modality:
-        captions = " and cannot caption its samples" if source.modality == "text" else ""
-        return f"{source.name} reads {source.modality!r} and {target.name} makes {target.modality!r}{captions}"
+        return f"{source.name} reads {source.modality!r} and {target.name} makes {target.modality!r}"
     if source.modality == "image":
         made = [target.image_channels or "C", *(target.image_size or ("H", "W"))]
         read = [source.image_channels or "C", *(source.image_size or ("H", "W"))]
