@@ -78,6 +78,19 @@ def test_the_imagenet_list_without_timm_says_to_install_it(monkeypatch):
         n2n.load_expert("label", checkpoint="imagenet").load()
 
 
+def test_a_timm_that_lacks_a_module_it_needs_is_not_said_to_be_missing(monkeypatch, tmp_path):
+    pytest.importorskip("timm.data", reason="the real timm is put back after the test in its place")
+    fake = tmp_path / "timm"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "data.py").write_text("import a_module_timm_needs  # not installed\n")
+    for name in [name for name in sys.modules if name.partition(".")[0] == "timm"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="a_module_timm_needs"):
+        n2n.load_expert("label", checkpoint="imagenet").load()
+
+
 def test_imagenet_classes_come_from_timm():
     pytest.importorskip("timm", reason="the imagenet class list is timm's")
     expert = n2n.load_expert("label", checkpoint="imagenet")

@@ -208,6 +208,15 @@ def test_a_port_in_use_is_one_clear_error(tmp_path):
             serve([str(directory)], port=port, block=False)
 
 
+def test_a_python_caller_is_told_where_it_serves(tmp_path, capsys):
+    directory = n2n.create_bridge("mlp", "latent", "latent", seed=0).save_pretrained(tmp_path / "bridge")
+    app = serve([str(directory)], port=free_port(), block=False)
+    try:
+        assert capsys.readouterr().out == f"serving 1 bridge(s) at {app.local_url}\n"  # no Ctrl-C: it does not block
+    finally:
+        app.close()
+
+
 def test_the_page_shows_the_card_and_inputs_it_cannot_take_as_messages():
     bridge = n2n.create_bridge("mlp", "latent", "latent", seed=0)
     card = card_markdown(bridge)
@@ -217,7 +226,7 @@ def test_the_page_shows_the_card_and_inputs_it_cannot_take_as_messages():
 
 
 def test_the_server_says_where_it_serves_and_not_gradios_share_hint(server, home):
-    expected, deadline = f"n2n: serving 2 bridge(s) at {server} (Ctrl-C stops)", time.monotonic() + 30
+    expected, deadline = f"serving 2 bridge(s) at {server} (Ctrl-C stops)", time.monotonic() + 30
     while expected not in (output := (home / "serve.log").read_text()) and time.monotonic() < deadline:
         time.sleep(0.2)  # said once launch() returns, just after the page first answers
     assert expected in output and "share=True" not in output

@@ -31,7 +31,9 @@ def digit_classes() -> list[tuple[str, ...]]:
 def imagenet_classes() -> list[tuple[str, ...]]:
     try:
         from timm.data import ImageNetInfo  # the class list timm ships; only this checkpoint needs timm
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "timm":  # timm is there but lacks a module it needs: its error says which
+            raise
         raise InvalidInputError("expert 'label': the 'imagenet' class list is the one timm ships: pip install timm") from None
     info = ImageNetInfo()
     return [(*_names(info.index_to_description(i)), info.index_to_label_name(i)) for i in range(info.num_classes())]
@@ -111,18 +113,19 @@ class LabelExpert(Expert):
         listed = hashlib.sha256("\n".join(",".join(names) for names in self.classes).encode()).hexdigest()
         return f"{super().fingerprint()}\0{listed}"
 
-    def index_of(self, label: int | str) -> int:
-        """A class index from an index or any of the class's names; one clear error otherwise."""
+    def index_of(self, label: int | str, owner: str = "label") -> int:
+        """A class index from an index or any of the class's names; one clear error otherwise, naming the expert
+        `owner` that was given the label (biggan reads its class names from this list)."""
         self.load()
         if isinstance(label, int):
             if not 0 <= label < len(self.classes):
-                raise InvalidInputError(f"expert 'label': class index {label} is out of range 0..{len(self.classes) - 1}")
+                raise InvalidInputError(f"expert {owner!r}: class index {label} is out of range 0..{len(self.classes) - 1}")
             return label
         found = self._index.get(label.strip().casefold())
         if found is None:
             close = difflib.get_close_matches(label.strip().casefold(), self._index, n=5)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise InvalidInputError(f"expert 'label': unknown class {label!r} in the {self.checkpoint!r} class list{hint}")
+            raise InvalidInputError(f"expert {owner!r}: unknown class {label!r} in the {self.checkpoint!r} class list{hint}")
         return found
 
     def _encode(self, batch: torch.Tensor | list[int | str]) -> torch.Tensor:

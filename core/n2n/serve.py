@@ -296,7 +296,8 @@ def serve(refs: Sequence[str], host: str = "127.0.0.1", port: int | None = None,
             raise
         raise N2NError(f"cannot serve on {host}:{port or '7860 and up'}: the port is in use, or {host} is not an address "
                        "of this machine; pass another --port (or --host)") from None
-    logger.info("serving %d bridge(s) at %s (Ctrl-C stops)", len(tabs), app.local_url)
+    # printed as Gradio prints its URL, which quiet=True silenced: a Python caller sees it too, not only the CLI's log
+    print(f"serving {len(tabs)} bridge(s) at {app.local_url}" + (" (Ctrl-C stops)" if block else ""), flush=True)
     if block:
         app.block_thread()
     return app

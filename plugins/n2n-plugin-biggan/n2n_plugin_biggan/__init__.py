@@ -67,7 +67,7 @@ class BigGANExpert(ConditionalGenerator):
         return self.model.embeddings.weight.T  # [num_classes, 128]
 
     def _class_index(self, name: str) -> int:
-        return imagenet().index_of(name)  # "goldfish" -> 1, "n01443537" -> 1
+        return imagenet().index_of(name, owner=self.name)  # "goldfish" -> 1, "n01443537" -> 1
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """BigGAN's noise prior: a normal truncated to [-2, 2] (redrawn outside it, as the authors' truncnorm), times

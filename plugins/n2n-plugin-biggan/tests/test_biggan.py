@@ -37,6 +37,11 @@ class TestTinyBigGAN(ConditionalGeneratorTests):
         assert expert.latent_shape == (256,)
         assert expert.class_index("n03126707") == 517 and expert.class_index("crane") == 134  # the machine; the bird
 
+    def test_an_unknown_class_name_is_blamed_on_biggan(self, expert):
+        with pytest.raises(n2n.N2NError, match="expert 'biggan': unknown class 'goldfsh' in the 'imagenet' class list; "
+                                               "did you mean 'goldfish'"):
+            expert.class_index("goldfsh")
+
     def test_prior_samples_and_their_captions(self, expert):
         latents = expert.sample_latents(4, torch.Generator().manual_seed(0))
         assert latents.shape == (4, 256) and latents[:, :128].abs().max() <= 2 * expert.truncation
@@ -90,11 +95,6 @@ def test_unknown_config_fields_are_refused(tmp_path):
     (tmp_path / "b" / "config.json").write_text(json.dumps({**config, "evil": "__import__('os')"}))
     with pytest.raises(WeightsError, match=r"unknown BigGAN config fields \['evil'\]"):
         n2n.load_expert("biggan", checkpoint=tmp_path / "b").load()
-
-
-def test_unknown_class_name():
-    with pytest.raises(n2n.N2NError, match="unknown class 'goldfsh' in the 'imagenet' class list; did you mean 'goldfish'"):
-        imagenet().index_of("goldfsh")
 
 
 def test_the_upstream_checkpoints_are_the_libraries():
