@@ -83,6 +83,11 @@ def test_a_leading_tilde_is_the_home_folder_when_writing(bridge, tmp_path, monke
      InvalidInputError, "image 2 is 0×0 pixels"),  # said before the pictures are grouped by size (and any weights load)
     (lambda b, d: n2n.load_expert("clip-image").encode(torch.zeros(1, 3, 0, 5)), InvalidInputError,
      r"images have shape \[1, 3, 0, 5\]: an image has at least one pixel"),
+    # a name no file system takes: asking whether it exists was a raw OSError (File name too long)
+    (lambda b, d: n2n.load_bridge("a" * 300), InvalidInputError,
+     r"aaaa\.\.\.: the name a+\.\.\. is 300 bytes long, and a file or folder name has at most 255"),
+    (lambda b, d: n2n.load_expert("digits", checkpoint=d / ("é" * 128)).load(), InvalidInputError, "is 256 bytes long"),
+    (lambda b, d: b.save_pretrained(d.parent / ("a" * 256) / "bridge"), InvalidInputError, "is 256 bytes long"),
 ])
 def test_nonsense_is_one_clear_error(bridge, saved, call, error, message):
     with pytest.raises(error, match=message):

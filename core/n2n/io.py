@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from .constants import ENV_HOME
-from .errors import ReadOnlyError
+from .errors import InvalidInputError, ReadOnlyError
 
 REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
+NAME_MAX = 255  # bytes in one file or folder name (Linux, macOS; characters on Windows)
 
 
 @contextmanager
@@ -62,11 +63,20 @@ def names_a_path(value: Any) -> bool:
 
 
 def user_path(ref: str | os.PathLike) -> Path:
-    """Path(ref) with a leading ~ or ~user expanded; a ~user this system does not know is left as written."""
+    """Path(ref) with a leading ~ or ~user expanded; a ~user this system does not know is left as written. A
+    name longer than any file system takes is one clear error (asking whether it exists was a raw OSError)."""
     try:
-        return Path(ref).expanduser()
+        path = Path(ref).expanduser()
     except RuntimeError:  # "Could not determine home directory"
-        return Path(ref)
+        path = Path(ref)
+    if long := [part for part in path.parts if len(os.fsencode(part)) > NAME_MAX]:
+        raise InvalidInputError(f"{_shortened(str(ref))}: the name {_shortened(long[0])} is {len(os.fsencode(long[0]))} bytes "
+                                f"long, and a file or folder name has at most {NAME_MAX}")
+    return path
+
+
+def _shortened(text: str, keep: int = 40) -> str:
+    return text if len(text) <= keep else f"{text[:keep]}..."
 
 
 def current_umask() -> int:
