@@ -7,7 +7,7 @@ import copy
 import pytest
 from huggingface_hub import ModelCard
 
-from n2n.hub.card import is_user_card, model_card_text, write_model_card
+from n2n.hub.card import is_local_path, is_user_card, model_card_text, write_model_card
 
 LOCAL_CHECKPOINT = "/home/alice/checkpoints/digits-vae"
 CONFIG = {
@@ -143,3 +143,11 @@ def test_samples_shown_when_present(tmp_path):
 def test_a_plugin_strategy_is_in_the_install_line():
     text = model_card_text({**CONFIG, "strategy_plugin": "n2n-plugin-walk"})
     assert "Install n2n and the plugins (" in text and "`n2n-plugin-walk`" in text.split("## Use")[1]
+
+
+@pytest.mark.parametrize(("value", "local"), [("./run/bridge", True), ("~/bridge", True), ("/srv/bridge", True),
+                                              ("org/name", False), ("a" * 300, False)])
+def test_what_names_a_local_path(value, local):
+    """A checkpoint or bridge reference is a path on this machine or a Hub repo; a name longer than any file
+    system takes is neither, and asking is no error."""
+    assert is_local_path(value) is local

@@ -15,6 +15,7 @@ from huggingface_hub import EvalResult, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ..constants import CARD_NAME, SAMPLES_NAME
+from ..errors import InvalidInputError
 from ..io import atomic_path, user_path
 from .format import how_trained
 
@@ -153,7 +154,12 @@ def is_absolute_path(value: str) -> bool:
 
 def is_local_path(value: str) -> bool:
     """`value` names a file or folder on this machine (absolute, home, ./ or ../, or existing), not a Hub repo."""
-    return is_absolute_path(value) or value.startswith(".") or user_path(value).exists()
+    if is_absolute_path(value) or value.startswith("."):
+        return True
+    try:
+        return user_path(value).exists()
+    except InvalidInputError:  # a name longer than any file system takes names no file here
+        return False
 
 
 def _shown(value: Any) -> Any:
