@@ -88,6 +88,8 @@ def test_a_leading_tilde_is_the_home_folder_when_writing(bridge, tmp_path, monke
      r"aaaa\.\.\.: the name a+\.\.\. is 300 bytes long, and a file or folder name has at most 255"),
     (lambda b, d: n2n.load_expert("digits", checkpoint=d / ("é" * 128)).load(), InvalidInputError, "is 256 bytes long"),
     (lambda b, d: b.save_pretrained(d.parent / ("a" * 256) / "bridge"), InvalidInputError, "is 256 bytes long"),
+    (lambda b, d: n2n.load_bridge(("a" * 200 + "/") * 25), InvalidInputError,
+     "the path is 5024 bytes long, and a path has fewer than 4096"),  # short names, too many of them
 ])
 def test_nonsense_is_one_clear_error(bridge, saved, call, error, message):
     with pytest.raises(error, match=message):

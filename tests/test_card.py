@@ -146,8 +146,9 @@ def test_a_plugin_strategy_is_in_the_install_line():
 
 
 @pytest.mark.parametrize(("value", "local"), [("./run/bridge", True), ("~/bridge", True), ("/srv/bridge", True),
-                                              ("org/name", False), ("a" * 300, False)])
+                                              ("org/name", False), ("a" * 300, False),
+                                              (("a" * 200 + "/") * 25, False)])
 def test_what_names_a_local_path(value, local):
-    """A checkpoint or bridge reference is a path on this machine or a Hub repo; a name longer than any file
-    system takes is neither, and asking is no error."""
+    """A checkpoint or bridge reference is a path on this machine or a Hub repo; a name or a path longer than
+    any file system takes is neither, and asking is no error."""
     assert is_local_path(value) is local

@@ -202,3 +202,6 @@ def test_a_file_name_given_to_a_text_bridge_is_translated_as_text_with_a_warning
     assert "translated as the text" not in capsys.readouterr().err
     assert main(["translate", str(tmp_path / "bridge"), "seven.png", "--n", "1"]) == 0
     assert "'seven.png' is translated as the text it is: 'bert' reads texts, not files" in capsys.readouterr().err
+    long_text = "a handwritten seven, " * 13  # 273 bytes: asking whether a file has this name was a raw OSError
+    assert main(["translate", str(tmp_path / "bridge"), long_text, "--n", "1"]) == 0
+    assert "translated as the text" not in capsys.readouterr().err

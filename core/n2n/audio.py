@@ -33,7 +33,7 @@ SILENCE = 1e-4  # a file whose mono peak stays below this (-80 dBFS, three 16-bi
 def load_audio(path: str | os.PathLike, sample_rate: int) -> torch.Tensor:
     """The sound file at `path` as float32 [T] in [-1, 1] at `sample_rate` (mono); one clear error for
     a file that is missing, not sound, or empty."""
-    if not Path(path).is_file():
+    if not os.path.isfile(path):  # False for a name too long to exist
         raise InvalidInputError(f"{path}: no such audio file")
     try:
         info = soundfile.info(path)  # the header: what reading and resampling would cost, before either

@@ -520,7 +520,7 @@ def _load_expert(entry: dict[str, Any], side: str, directory: Path, device, dtyp
 def push_bridge(directory: str | os.PathLike, repo_id: str, **push_kwargs: Any) -> CommitInfo:
     """`n2n push`: upload a saved bridge directory (see `n2n.hub.transfer.push`) after checking that it
     loads: its strategy, experts and every tensor with its shape. Nothing is uploaded otherwise."""
-    if not Path(directory).is_dir():
+    if not os.path.isdir(directory):
         raise HubError(f"{directory} is not a bridge directory: save one with save_pretrained (or n2n train) first")
     try:
         Bridge.from_pretrained(Path(directory), device="cpu")

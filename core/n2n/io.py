@@ -17,7 +17,8 @@ from .constants import ENV_HOME
 from .errors import InvalidInputError, ReadOnlyError
 
 REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
-NAME_MAX = 255  # bytes in one file or folder name (Linux, macOS; characters on Windows)
+NAME_MAX = 255  # bytes in one file or folder name (Linux, macOS), UTF-16 units on Windows
+PATH_MAX = 4096  # bytes in a whole path, the terminating NUL included (Linux; macOS takes 1024, Windows 32,767)
 
 
 @contextmanager
@@ -64,15 +65,26 @@ def names_a_path(value: Any) -> bool:
 
 def user_path(ref: str | os.PathLike) -> Path:
     """Path(ref) with a leading ~ or ~user expanded; a ~user this system does not know is left as written. A
-    name longer than any file system takes is one clear error (asking whether it exists was a raw OSError)."""
+    name or a path longer than any file system takes is one clear error (asking whether it exists was a raw
+    OSError)."""
     try:
         path = Path(ref).expanduser()
     except RuntimeError:  # "Could not determine home directory"
         path = Path(ref)
-    if long := [part for part in path.parts if len(os.fsencode(part)) > NAME_MAX]:
-        raise InvalidInputError(f"{_shortened(str(ref))}: the name {_shortened(long[0])} is {len(os.fsencode(long[0]))} bytes "
-                                f"long, and a file or folder name has at most {NAME_MAX}")
+    if long := [part for part in path.parts if _length(part) > NAME_MAX]:
+        raise InvalidInputError(f"{_shortened(str(ref))}: the name {_shortened(long[0])} is {_length(long[0])} "
+                                f"{_UNITS} long, and a file or folder name has at most {NAME_MAX}")
+    if os.name != "nt" and (size := len(os.fsencode(str(path)))) >= PATH_MAX:
+        raise InvalidInputError(f"{_shortened(str(ref))}: the path is {size} bytes long, and a path has fewer than {PATH_MAX}")
     return path
+
+
+_UNITS = "characters" if os.name == "nt" else "bytes"
+
+
+def _length(name: str) -> int:
+    """How long a file system measures a name: UTF-16 units on Windows, bytes elsewhere."""
+    return len(name.encode("utf-16-le")) // 2 if os.name == "nt" else len(os.fsencode(name))
 
 
 def _shortened(text: str, keep: int = 40) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import warnings
@@ -119,7 +120,7 @@ def run_demo(args: argparse.Namespace) -> None:
 
 def _quoted(pair: str) -> str:
     """`pair`, after checking the shell did not cut it at an unquoted `>` (bert->digits became `bert-`)."""
-    if pair.endswith("-") and not Path(pair).exists():
+    if pair.endswith("-") and not os.path.exists(pair):
         raise UsageError(f"got {pair!r}: an unquoted > is a shell redirect, so the shell cut the pair there and wrote a file "
                          f"named after the target; quote the pair, e.g. '{pair}>digits', and delete that file")
     return pair
@@ -226,9 +227,9 @@ def run_translate(args: argparse.Namespace) -> None:
                              f"megapixels, more than the {MAX_PIXELS // 10**6} n2n reads back: ask for fewer")
     inputs: Any = args.inputs
     if bridge.source.modality in ("image", "audio"):
-        if absent := [path for path in inputs if not Path(path).exists()]:
+        if absent := [path for path in inputs if not os.path.exists(path)]:  # False for a name too long to exist
             raise N2NError(f"no such file: {', '.join(absent)}")
-        missing = [path for path in inputs if not Path(path).is_file()]
+        missing = [path for path in inputs if not os.path.isfile(path)]
         if missing:
             what = {"image": "images", "audio": "sound"}[bridge.source.modality]
             raise N2NError(f"{bridge.source.name!r} translates {what}, but these are not {bridge.source.modality} files: "
@@ -259,7 +260,7 @@ MEDIA_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".ti
 
 def _names_a_file(text: str) -> bool:
     """Whether a text given to a text expert looks like a file the user meant to translate instead."""
-    return Path(text).suffix.lower() in MEDIA_SUFFIXES or (len(text) < 4096 and Path(text).is_file())
+    return Path(text).suffix.lower() in MEDIA_SUFFIXES or os.path.isfile(text)  # False for a text too long to name a file
 
 
 def run_eval(args: argparse.Namespace) -> None:
