@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -93,6 +94,24 @@ def test_every_command_has_help(command, capsys):
         build_parser().parse_args([*command, "--help"])
     assert exited.value.code == 0
     assert "usage: n2n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "field"), [(["demo", "--out=~/runs/x"], "out"),
+                                             (["train", "digits->digits-gan", "--out=~/runs/x"], "out"),
+                                             (["translate", "bert->digits", "a seven", "--out=~/runs/x"], "out"),
+                                             (["push", "~/runs/x", "org/name"], "directory"),
+                                             (["pull", "org/name", "--dir=~/runs/x"], "dir")])
+def test_a_path_given_with_a_tilde_the_shell_left_is_in_the_home_folder(argv, field, monkeypatch, tmp_path):
+    """`--out=~/runs/x` reaches n2n as written: `n2n train` made an empty ./~/runs/x and trained into ~/runs/x."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert getattr(build_parser().parse_args(argv), field) == tmp_path / "runs" / "x"
+
+
+def test_a_path_longer_than_any_file_system_takes_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["train", "digits->digits-gan", "--out", "a" * 300])
+    assert exited.value.code == 2
+    assert re.search(r"argument --out: a+\.\.\.: the name a+\.\.\. is 300 bytes long", capsys.readouterr().err)
 
 
 def test_usage_error_exits_2():

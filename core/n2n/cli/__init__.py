@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..constants import SEED_LIMIT, TRAINING_SEED_LIMIT, VERSION
-from ..errors import N2NError, UnknownNameError, UsageError
+from ..errors import InvalidInputError, N2NError, UnknownNameError, UsageError
+from ..io import user_path
 from ..kinds import PRECISIONS, USAGE
 
 
@@ -86,11 +87,20 @@ def training_seed(text: str) -> int:
     return seed(text, TRAINING_SEED_LIMIT)
 
 
+def path_argument(text: str) -> Path:
+    """An argparse type: a path, with ~ expanded (a shell leaves `--out=~/runs/x` as written, and n2n made a
+    folder named ~ here); a name or path longer than any file system takes is a usage error."""
+    try:
+        return user_path(text)
+    except InvalidInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def output_folder(parser: argparse.ArgumentParser, what: str = "weights", required: bool = True) -> None:
     """A script's `--out DIR`, or `--replace-shipped` (args.out None) to write over the `what` its package ships,
     as they were made: one of the two is required, so that no run overwrites shipped files by default."""
     where = parser.add_mutually_exclusive_group(required=required)
-    where.add_argument("--out", type=Path, metavar="DIR", help=f"the folder to write the {what} to")
+    where.add_argument("--out", type=path_argument, metavar="DIR", help=f"the folder to write the {what} to")
     where.add_argument("--replace-shipped", action="store_true",
                        help=f"write over the {what} this package ships (how they were made; an editable install's are the repo's)")
 
@@ -128,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", "Train and evaluate a bridge offline; write bridge/, samples.png, metrics.json. "
                    "Scenes come from plugins: `n2n demo --list`.", json_flag=False)
     demo.add_argument("scene", nargs="?", help="the scene to run (default: the embedded default, text -> digits)")
-    demo.add_argument("--out", type=Path, help="output folder (default: the scene's, e.g. ./n2n-demo): a new or empty one, "
+    demo.add_argument("--out", type=path_argument, help="output folder (default: the scene's, e.g. ./n2n-demo): a new or empty one, "
                       "or one a demo wrote, whose bridge/, samples.png, metrics.json and checkpoints a rerun replaces")
     demo.add_argument("--list", action="store_true", help="list the installed scenes and exit")
 
@@ -156,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--steps", type=count(1), default=None,
                      help="optimiser steps (default: the strategy's, 2000 for most, 3000 for latent-vae, 200 for class-embed; closed-form "
                           "strategies: one pass over the pairs)")
-    fit.add_argument("--out", type=Path, help="run folder: checkpoints/ and bridge/ (default: runs/SOURCE-TARGET-STRATEGY)")
+    fit.add_argument("--out", type=path_argument, help="run folder: checkpoints/ and bridge/ (default: runs/SOURCE-TARGET-STRATEGY)")
     restart = fit.add_mutually_exclusive_group()
     restart.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     restart.add_argument("--overwrite", action="store_true", help="start over in a run folder that holds a run (its checkpoints are deleted)")
@@ -178,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                   "the source expert consumes")
     trans.add_argument("--n", type=count(1), default=4, help="samples per input (default: 4)")
     trans.add_argument("--seed", type=seed, default=None, help="same seed, same output (default: a fresh draw each run)")
-    trans.add_argument("--out", type=Path, default=None,
+    trans.add_argument("--out", type=path_argument, default=None,
                        help="images: the PNG grid, rows are inputs, columns samples (default: translations.png); audio: the "
                             "WAV file, numbered -INPUT-SAMPLE when there are several, beside their spectrograms, "
                             "NAME-spectrograms.png (default: translations.wav)")
@@ -202,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(flow); see `n2n strategies` (default: the values it was trained with)")
 
     up = command("push", "Upload a bridge directory to a Hugging Face Hub repo, with its model card.", json_flag=False)
-    up.add_argument("directory", metavar="DIR", type=Path, help="a saved bridge directory (e.g. n2n-demo/bridge)")
+    up.add_argument("directory", metavar="DIR", type=path_argument, help="a saved bridge directory (e.g. n2n-demo/bridge)")
     up.add_argument("repo_id", metavar="REPO_ID", help="Hub repo, e.g. my-org/bert-digits (created if missing)")
     up.add_argument("--revision", help="branch to commit to (created from main if missing)")
     up.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
@@ -213,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     down = command("pull", "Download a bridge from the Hub (repo id or zoo alias) and verify it.", json_flag=False)
     down.add_argument("ref", metavar="REF", help="Hub repo id (org/name) or zoo alias")
     down.add_argument("--revision", help="branch, tag or commit id")
-    down.add_argument("--dir", type=Path, help="copy into this folder instead of only the Hub cache")
+    down.add_argument("--dir", type=path_argument, help="copy into this folder instead of only the Hub cache")
 
     web = command("serve", "Serve bridges in the browser (a Gradio app, one tab per bridge: type, draw, upload or record an "
                   "input, get samples and the model card). Needs the extra n2n[serve].", json_flag=False)
