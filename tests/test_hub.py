@@ -128,8 +128,9 @@ def test_network_failure_is_one_clear_message(hub, monkeypatch):
         pull("org/anything")
 
 
-def test_with_no_network_the_hub_is_not_asked_five_times(hub, bridge_dir, monkeypatch, tmp_path):
-    """A host name that does not resolve is no network: huggingface_hub would retry each request for 26 s."""
+def test_with_no_network_the_hub_is_not_asked_five_times(hub, bridge_dir, monkeypatch, tmp_path, caplog):
+    """A host name that does not resolve is no network: huggingface_hub would retry each request for 26 s. The
+    fallback to the cache is logged once, where it is taken (a push or refresh, which refuses, logs none)."""
     push(bridge_dir, "org/cached")
     online = outputs(n2n.load_bridge("org/cached"))
     monkeypatch.setattr(constants, "ENDPOINT", "https://hub.invalid")  # .invalid never resolves (RFC 2606)
@@ -137,13 +138,17 @@ def test_with_no_network_the_hub_is_not_asked_five_times(hub, bridge_dir, monkey
         monkeypatch.delenv(proxy, raising=False)
     monkeypatch.setenv("NO_PROXY", "localhost")  # names hosts reached directly, not a proxy: the lookup still runs
     no_network = r"the Hub cannot be reached \(its host hub.invalid does not resolve: no network\?\)"
-    torch.testing.assert_close(outputs(n2n.load_bridge("org/cached")), online, atol=0, rtol=0)  # from the cache
-    with pytest.raises(HubError, match=f"org/uncached is not in the local Hub cache .* and {no_network}: fetch it"):
-        n2n.load_bridge("org/uncached")
-    with pytest.raises(HubError, match=f"{no_network}: push org/later where there is network"):
-        push(bridge_dir, "org/later")
-    with pytest.raises(HubError, match=f"{no_network}: n2n/zoo is fetched from the Hub itself"):
-        refresh_index()
+    with caplog.at_level(logging.INFO, logger="n2n"):
+        torch.testing.assert_close(outputs(n2n.load_bridge("org/cached")), online, atol=0, rtol=0)  # from the cache
+        with pytest.raises(HubError, match=f"org/uncached is not in the local Hub cache .* and {no_network}: fetch it"):
+            n2n.load_bridge("org/uncached")
+        assert caplog.text.count("n2n reads the local Hub cache only") == 2  # once for each bridge
+        caplog.clear()
+        with pytest.raises(HubError, match=f"{no_network}: push org/later where there is network"):
+            push(bridge_dir, "org/later")
+        with pytest.raises(HubError, match=f"{no_network}: n2n/zoo is fetched from the Hub itself"):
+            refresh_index()
+        assert "reads the local Hub cache" not in caplog.text
     with pytest.raises(n2n.N2NError, match=f"checkpoint 'org/weights' is not available locally and {no_network}"):
         n2n.load_expert("digits", checkpoint="org/weights").load()
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")  # a proxy resolves names itself: ask the client

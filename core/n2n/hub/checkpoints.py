@@ -23,7 +23,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..errors import CheckpointNotFoundError
 from ..io import user_path
-from .network import unreachable
+from .network import reading_the_cache, unreachable
 
 _HUB_OPTIONS: ContextVar[dict] = ContextVar("n2n_hub_options", default={})
 _HUB_ONLY: ContextVar[bool] = ContextVar("n2n_hub_only", default=False)
@@ -95,6 +95,8 @@ def resolve_checkpoint(
         ) from None
     cache_only = _HUB_OPTIONS.get().get("local_files_only", False)
     no_network = None if constants.HF_HUB_OFFLINE or cache_only else unreachable()  # no lookup when the Hub is not asked
+    if no_network:
+        reading_the_cache(no_network)
     try:
         patterns = list(allow_patterns) if allow_patterns else None
         options = {**_HUB_OPTIONS.get(), **({"local_files_only": True} if no_network else {})}  # the cache, at once

@@ -25,8 +25,12 @@ def unreachable() -> str | None:
     try:
         socket.getaddrinfo(host, None)
     except socket.gaierror:
-        logger.info("the Hub's host %s does not resolve: n2n reads the local Hub cache only", host)
         return f"its host {host} does not resolve: no network?"
     except (OSError, UnicodeError):  # the resolver itself failed, or a name no resolver takes: let the client say
         return None
     return None
+
+
+def reading_the_cache(why: str) -> None:
+    """Say (at INFO, once a fallback is taken, not whenever the Hub is asked about) that only the Hub cache is read."""
+    logger.info("the Hub cannot be reached (%s): n2n reads the local Hub cache only", why)

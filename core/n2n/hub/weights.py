@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.modules.module import register_module_buffer_registration_hook, register_module_parameter_registration_hook
 
 from ..constants import CONFIG_NAME, WEIGHTS_NAME, n2n_home
-from ..errors import InvalidInputError, WeightsError
+from ..errors import InvalidInputError, WeightsError, first_few
 from ..io import atomic_path, write_json, writing
 
 M = TypeVar("M", bound=nn.Module)
@@ -201,10 +201,10 @@ def load_weights(module: nn.Module, path: Path, added: Mapping[str, float | bool
     expected = module.state_dict()
     missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or extra:
-        raise WeightsError(f"{path}: tensors do not match the model (missing {missing[:5]}, unexpected {extra[:5]})")
+        raise WeightsError(f"{path}: tensors do not match the model (missing: {first_few(missing, 5) or 'none'}; unexpected: {first_few(extra, 5) or 'none'})")
     wrong = [f"{k} {list(state[k].shape)} != {list(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
     if wrong:
-        raise WeightsError(f"{path}: tensors of the wrong shape: {'; '.join(wrong[:5])}")
+        raise WeightsError(f"{path}: tensors of the wrong shape: {first_few(wrong, 5, sep='; ')}")
     if kinds := wrong_kinds(state, expected):
         raise WeightsError(f"{path}: tensors of the wrong kind: {kinds}")
     module.load_state_dict(state, strict=True)
@@ -226,7 +226,7 @@ def check_complete(path: Path, loading_info: Mapping[str, Any], unused: tuple[st
     n2n never calls) may be missing."""
     missing = sorted(name for name in loading_info.get("missing_keys", ()) if not name.startswith(unused))
     if missing:
-        raise WeightsError(f"{path}: the weights lack {missing[:5]}{' …' if len(missing) > 5 else ''}, which the model "
+        raise WeightsError(f"{path}: the weights lack {first_few(missing, 5)}, which the model "
                            "needs (loading would fill them with random numbers)")
 
 
