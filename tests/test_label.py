@@ -79,7 +79,7 @@ def test_the_imagenet_list_without_timm_says_to_install_it(monkeypatch):
 
 
 def test_a_timm_that_lacks_a_module_it_needs_is_not_said_to_be_missing(monkeypatch, tmp_path):
-    pytest.importorskip("timm.data", reason="the real timm is put back after the test in its place")
+    pytest.importorskip("timm.data", reason="needs timm: the test puts a broken one in its place, then the real one back")
     fake = tmp_path / "timm"
     fake.mkdir()
     (fake / "__init__.py").write_text("")

@@ -50,7 +50,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from n2n.batching import batchable, vmapped
-from n2n.errors import InvalidInputError, UnsupportedOperationError
+from n2n.errors import InvalidInputError, UnsupportedOperationError, first_few
 from n2n.expert import Expert
 from n2n.images import random_translations
 from n2n.progress import logger, progress_bar
@@ -205,7 +205,7 @@ class Hypermod(Strategy):
             layers.append(Layer(f"{name}.weight", tuple(module.weight.shape), bias, outputs, int(isinstance(module, TRANSPOSED))))
         if skipped:
             logger.warning("hypermod: %d layers of %s have no plain weight parameter and stay unmodulated: %s",
-                           len(skipped), target.name, ", ".join(skipped[:5]))
+                           len(skipped), target.name, first_few(skipped, 5))
         return layers
 
     # -- the modulated generator ----------------------------------------------------------------------

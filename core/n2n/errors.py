@@ -19,9 +19,9 @@ def plural(kind: str) -> str:
     return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
 
 
-def first_few(items: Sequence[object], limit: int = 3) -> str:
+def first_few(items: Sequence[object], limit: int = 3, sep: str = ", ") -> str:
     """The first `limit` items for a message, "..." marking more: "a, b, c, ..."."""
-    return ", ".join(map(str, items[:limit])) + (", ..." if len(items) > limit else "")
+    return sep.join(map(str, items[:limit])) + (f"{sep}..." if len(items) > limit else "")
 
 
 class UnknownNameError(N2NError, KeyError):

@@ -29,7 +29,7 @@ from PIL import Image
 from torch import nn
 
 from .batching import batchable, vmapped
-from .errors import InputWarning, InvalidInputError, PluginError, UnsupportedOperationError, WeightsError
+from .errors import InputWarning, InvalidInputError, PluginError, UnsupportedOperationError, WeightsError, first_few
 from .hub.checkpoints import PackagedCheckpoint, resolve_checkpoint
 from .hub.weights import unplanned
 from .inputs import check_pictures, prepare_inputs, validate_latents
@@ -268,7 +268,7 @@ class Expert:
         wrong = [f"{name} {list(tensor.shape)}" for name, tensor in parameters.items() if tensor.ndim == 0 or len(tensor) != variants]
         if wrong:
             raise InvalidInputError(f"expert {self.name!r}: decode_variants takes K={variants} variants of each tensor "
-                                    f"([K, *shape], as the latents [K, m, ...]); got {'; '.join(wrong[:3])}")
+                                    f"([K, *shape], as the latents [K, m, ...]); got {first_few(wrong, sep='; ')}")
         validate_latents(self, latents.flatten(0, 1))
         latents = latents.to(self.device, self.dtype)
         with torch.set_grad_enabled(grad), batchable(f"expert {self.name!r}'s decoder"):
@@ -288,13 +288,13 @@ class Expert:
         unknown = sorted(set(parameters) - set(known))
         if unknown:
             raise InvalidInputError(
-                f"expert {self.name!r}: the decoder has no tensors {unknown[:3]}; it has e.g. {sorted(known)[:3]}"
+                f"expert {self.name!r}: the decoder has no tensors {first_few(unknown)}; it has e.g. {first_few(sorted(known))}"
             )
         wrong = [name for name, tensor in parameters.items() if tensor.shape != known[name].shape]
         if wrong:
             raise InvalidInputError(
                 f"expert {self.name!r}: replacement tensors of the wrong shape: "
-                + "; ".join(f"{n} {list(parameters[n].shape)} != {list(known[n].shape)}" for n in wrong[:3])
+                + first_few([f"{n} {list(parameters[n].shape)} != {list(known[n].shape)}" for n in wrong], sep="; ")
             )
         call = _DecodeCall(self, decoder)
         return torch.func.functional_call(call, {f"decoder.{name}": t for name, t in parameters.items()}, (latents,))

@@ -56,7 +56,7 @@ def _as_texts(expert: Expert, inputs: Any) -> list[str]:
     if not inputs:
         raise InvalidInputError(f"expert {expert.name!r}: empty batch (no texts)")
     if blank := [i for i, text in enumerate(inputs) if not text.strip()]:
-        raise InvalidInputError(f"expert {expert.name!r}: text {', '.join(map(str, blank[:5]))} (counting from 0) "
+        raise InvalidInputError(f"expert {expert.name!r}: text {first_few(blank, 5)} (counting from 0) "
                                 f"{'is' if len(blank) == 1 else 'are'} empty: there is nothing to encode")
     return list(inputs)
 
@@ -95,7 +95,7 @@ def _as_images(expert: Expert, inputs: Any) -> torch.Tensor:
         sizes = list(dict.fromkeys(f"{im.width}×{im.height}" for im in inputs))
         if expert.image_size is None and len(sizes) > 1:
             raise InvalidInputError(
-                f"expert {expert.name!r} takes one image size per batch, got images of {len(sizes)} sizes ({', '.join(sizes[:3])}): "
+                f"expert {expert.name!r} takes one image size per batch, got images of {len(sizes)} sizes ({first_few(sizes)}): "
                 "resize them to one size, or translate them in separate calls"
             )
         inputs = torch.stack([pil_to_tensor(im, channels, expert.image_size) for im in inputs])

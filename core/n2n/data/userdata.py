@@ -182,7 +182,7 @@ def _warn_near_digits(names: list[str], path: Path) -> None:
     strangers = [name for name in names if digit_indices([name]) is None]
     if strangers and len(strangers) <= len(names) / 2:
         close = {name: difflib.get_close_matches(name.strip().casefold(), NUMBER_WORDS, n=1) for name in strangers}
-        said = ", ".join(f"{name!r}" + (f" (did you mean {close[name][0]!r}?)" if close[name] else "") for name in strangers[:4])
+        said = first_few([f"{name!r}" + (f" (did you mean {close[name][0]!r}?)" if close[name] else "") for name in strangers], 4)
         logger.warning("%s: %s %s not a digit's name, so every class is numbered alphabetically, not as digits (a digits "
                        "classifier would judge them all wrong): correct the labels if they are digits", path, said,
                        "is" if len(strangers) == 1 else "are")

@@ -19,8 +19,8 @@ weights. Every test here asserts behaviour a user relies on; none needs the netw
 """
 
 from .experts import ConditionalGeneratorTests, DefaultCheckpointTests, ExpertTests
-from .helpers import Interrupt, check_script_needs_an_output_folder, interrupt_at, modules_imported_by
+from .helpers import Interrupt, TemporaryHome, check_script_needs_an_output_folder, interrupt_at, modules_imported_by
 from .strategies import StrategyTests
 
-__all__ = ["ConditionalGeneratorTests", "DefaultCheckpointTests", "ExpertTests", "Interrupt", "StrategyTests",
+__all__ = ["ConditionalGeneratorTests", "DefaultCheckpointTests", "ExpertTests", "Interrupt", "StrategyTests", "TemporaryHome",
            "check_script_needs_an_output_folder", "interrupt_at", "modules_imported_by"]

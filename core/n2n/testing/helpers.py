@@ -49,7 +49,6 @@ class TemporaryHome:
             yield
 
 
-
 class Interrupt(Exception):
     """What `interrupt_at` raises: a training run stopped as a crash or Ctrl-C would stop it."""
 
