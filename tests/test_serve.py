@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import gradio as gr
@@ -19,9 +20,9 @@ import torch
 from PIL import Image, ImageDraw
 
 import n2n
-from n2n.errors import N2NError
+from n2n.errors import InputWarning, N2NError
 from n2n.hub.zoo import register
-from n2n.serve import Tab, build_app, card_markdown, load_tabs, read_sketch, serve, setting_widgets, translator
+from n2n.serve import Tab, build_app, card_markdown, inputs_of, load_tabs, read_sketch, serve, setting_widgets, translator
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 INSTALL = "install it with `sudo apt-get install chromium` (Debian, Ubuntu); CI installs it"
@@ -178,6 +179,20 @@ def test_a_sketch_is_read_as_the_digits_are_drawn():
     for blank in (None, Image.new("RGBA", (800, 800), (0, 0, 0, 0))):
         with pytest.raises(gr.Error, match="draw something on the pad first"):
             read_sketch({"background": None, "layers": [], "composite": blank}, (8, 8))
+
+
+def test_a_sketch_that_fills_the_pad_is_read_as_drawn_not_as_a_digit_on_paper():
+    """Ink reaching every border of the pad, read back as a picture, passed for a digit written dark on a light
+    ground: it was inverted, with a warning. The pad's ink is bright on dark by construction."""
+    bridge = n2n.create_bridge("mlp", "digits", "digits-speech", seed=0)
+    pad = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    pad.paste((0, 0, 0, 0), (24, 24, 40, 40))  # a hole in the middle of the ink
+    batch = inputs_of(bridge, {"background": None, "layers": [pad], "composite": pad})
+    assert isinstance(batch, torch.Tensor) and batch.shape == (1, 1, 8, 8)
+    assert batch[0, 0, 0, 0] == 1 and batch[0, 0, 4, 4] == 0  # the ink as drawn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        bridge.translate(batch, n_samples=1, seed=0)
 
 
 def test_a_bridge_that_does_not_load_is_a_tab_that_says_so_and_the_log_why(tmp_path, caplog):
