@@ -23,6 +23,8 @@ from n2n.label import LabelExpert
 
 from .upstream import UPSTREAM, fetch_upstream
 
+PICKLED_NAME = "pytorch_model.bin"  # the weights as pytorch-pretrained-biggan publishes them (a torch pickle)
+
 
 class BigGANExpert(ConditionalGenerator):
     """[z ‖ class embedding] (256) -> ImageNet images from BigGAN-deep (decode only)."""
@@ -51,9 +53,12 @@ class BigGANExpert(ConditionalGenerator):
         unknown = sorted(set(config) - set(vars(BigGANConfig())))
         if unknown:
             raise WeightsError(f"{path / 'config.json'}: unknown BigGAN config fields {unknown}")
-        weights = path / WEIGHTS_NAME
+        weights, pickled = path / WEIGHTS_NAME, path / PICKLED_NAME
+        if not weights.is_file() and not pickled.is_file():
+            raise WeightsError(f"{path} has no {WEIGHTS_NAME} (nor {PICKLED_NAME}, as BigGAN is published): expert "
+                               f"'biggan' loads a checkpoint directory holding {CONFIG_NAME} and one of them")
         if not weights.is_file():
-            weights = convert_pickled_weights(path / "pytorch_model.bin", f"biggan-{path.name}")
+            weights = convert_pickled_weights(pickled, f"biggan-{path.name}")
         self.model = build_checked(lambda: BigGAN(BigGANConfig.from_dict(config)), "BigGAN", weights, path / CONFIG_NAME)
         z_dim = self.model.config.z_dim
         self.latent_shape = (z_dim + self.model.embeddings.out_features,)

@@ -1,16 +1,21 @@
-"""The published BigGAN-deep checkpoints, downloaded once by pytorch-pretrained-biggan's `cached_path` into a
+"""The published BigGAN-deep checkpoints (the URLs pytorch-pretrained-biggan lists), downloaded once into a
 temporary folder under N2N_HOME/downloads and converted to n2n's format (config.json + model.safetensors)
-under N2N_HOME; the pickles are removed once converted, and nothing is written elsewhere."""
+under N2N_HOME; the pickles are removed once converted, and nothing is written elsewhere (the library's
+`cached_path` downloads into the system's temporary folder, then copies into ~/.pytorch_pretrained_biggan)."""
 
 from __future__ import annotations
 
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from n2n.constants import CONFIG_NAME, WEIGHTS_NAME, n2n_home
 from n2n.errors import CheckpointNotFoundError
 from n2n.hub.weights import converted_checkpoint, read_json_object
 from n2n.io import writing
+from n2n.progress import progress_bar
+
+TIMEOUT = 60  # seconds a download may wait for the server
 
 UPSTREAM = ("biggan-deep-128", "biggan-deep-256", "biggan-deep-512")  # pytorch-pretrained-biggan's (a test checks)
 
@@ -22,23 +27,33 @@ def fetch_upstream(name: str) -> Path:
     if (converted := _converted(name)) is not None:
         return converted
     # the library loads with the weights, not when the registry lists experts (a second at every start)
-    from pytorch_pretrained_biggan import cached_path
     from pytorch_pretrained_biggan.model import PRETRAINED_CONFIG_ARCHIVE_MAP, PRETRAINED_MODEL_ARCHIVE_MAP
 
     downloads = n2n_home() / "downloads"
     with writing(downloads, f"downloading {name}"):
         downloads.mkdir(parents=True, exist_ok=True)
-    # into N2N_HOME, not the library's ~/.pytorch_pretrained_biggan; the pickle goes once it is converted
-    with tempfile.TemporaryDirectory(prefix=f"{name}.", dir=downloads) as download:
+    with tempfile.TemporaryDirectory(prefix=f"{name}.", dir=downloads) as download:  # the pickle goes once converted
         try:
-            config = cached_path(PRETRAINED_CONFIG_ARCHIVE_MAP[name], cache_dir=download)
-            weights = cached_path(PRETRAINED_MODEL_ARCHIVE_MAP[name], cache_dir=download)
-        except (OSError, ValueError) as exc:
+            config = _download(PRETRAINED_CONFIG_ARCHIVE_MAP[name], Path(download))
+            weights = _download(PRETRAINED_MODEL_ARCHIVE_MAP[name], Path(download))
+        except (OSError, ValueError) as exc:  # urllib's HTTPError and URLError are OSErrors
             raise CheckpointNotFoundError(
                 f"expert 'biggan': {name} could not be downloaded ({type(exc).__name__}); it needs network once. "
                 "Elsewhere, pass a local directory with config.json and model.safetensors (or pytorch_model.bin)."
             ) from None
         return converted_checkpoint(weights, name, read_json_object(Path(config)))
+
+
+def _download(url: str, folder: Path) -> Path:
+    """The file at `url`, streamed into `folder` with a progress bar; an HTTP error status raises HTTPError."""
+    path = folder / url.rpartition("/")[2]
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response, path.open("wb") as file:
+        size = response.headers.get("Content-Length")
+        with progress_bar(total=int(size) if size else None, unit="B", unit_scale=True, desc=path.name) as bar:
+            while chunk := response.read(1 << 20):
+                file.write(chunk)
+                bar.update(len(chunk))
+    return path
 
 
 def _converted(name: str) -> Path | None:

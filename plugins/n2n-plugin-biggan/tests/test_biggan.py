@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
+import tempfile
 
 import pytest
-import pytorch_pretrained_biggan
 import torch
-from pytorch_pretrained_biggan.model import PRETRAINED_MODEL_ARCHIVE_MAP
+from pytorch_pretrained_biggan.model import PRETRAINED_CONFIG_ARCHIVE_MAP, PRETRAINED_MODEL_ARCHIVE_MAP
 
 import n2n
 from n2n.errors import WeightsError
@@ -97,6 +95,13 @@ def test_unknown_config_fields_are_refused(tmp_path):
         n2n.load_expert("biggan", checkpoint=tmp_path / "b").load()
 
 
+def test_a_folder_with_a_config_and_no_weights_says_what_it_lacks(tmp_path):
+    tiny = write_tiny_biggan(tmp_path / "b")
+    (tiny / "pytorch_model.bin").unlink()
+    with pytest.raises(WeightsError, match=r"has no model.safetensors \(nor pytorch_model.bin, as BigGAN is published\)"):
+        n2n.load_expert("biggan", checkpoint=tiny).load()  # was a raw FileNotFoundError
+
+
 def test_the_upstream_checkpoints_are_the_libraries():
     """UPSTREAM is written out (listing experts must not import pytorch-pretrained-biggan): it must not drift."""
     assert UPSTREAM == tuple(PRETRAINED_MODEL_ARCHIVE_MAP)
@@ -104,26 +109,29 @@ def test_the_upstream_checkpoints_are_the_libraries():
 
 def test_a_published_checkpoint_loads_offline_once_converted(tmp_path, monkeypatch):
     """pytorch-pretrained-biggan's cache asks the network at every load of a named model (a known pitfall of the
-    reference code), so a checkpoint downloaded yesterday failed to load offline today."""
-    tiny = write_tiny_biggan(tmp_path / "download")
+    reference code), so a checkpoint downloaded yesterday failed to load offline today. The download goes to
+    N2N_HOME only: the library's went through the system's temporary folder to ~/.pytorch_pretrained_biggan."""
+    tiny = write_tiny_biggan(tmp_path / "published")
     monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
-    asked = []
+    system_temporary = []  # downloads into the system's temporary folder (the library's cache downloaded there)
+    named_temporary_file = tempfile.NamedTemporaryFile
 
-    def download(url, cache_dir=None):
-        asked.append(url)
-        assert Path(cache_dir).parent == tmp_path / "home" / "downloads"  # not the library's ~/.pytorch_pretrained_biggan
-        return shutil.copy(tiny / ("config.json" if url.endswith(".json") else "pytorch_model.bin"), cache_dir)
+    def recorded(*args, **kwargs):
+        if kwargs.get("dir") is None:
+            system_temporary.append(kwargs)
+        return named_temporary_file(*args, **kwargs)
 
-    monkeypatch.setattr(pytorch_pretrained_biggan, "cached_path", download)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", recorded)
+    for archive, file in ((PRETRAINED_CONFIG_ARCHIVE_MAP, "config.json"), (PRETRAINED_MODEL_ARCHIVE_MAP, "pytorch_model.bin")):
+        monkeypatch.setitem(archive, "biggan-deep-128", (tiny / file).as_uri())  # served as the published URLs are
     latents = torch.randn(2, 256, generator=torch.Generator().manual_seed(0))
     first = n2n.load_expert("biggan", checkpoint="biggan-deep-128").decode(latents)
-    assert len(asked) == 2  # its config and weights, converted to safetensors under N2N_HOME
-    assert not any((tmp_path / "home" / "downloads").iterdir())  # the downloaded pickle is gone
+    assert not any((tmp_path / "home" / "downloads").iterdir())  # the downloaded pickle is gone, once converted
+    assert not system_temporary  # nothing written outside N2N_HOME
 
-    def offline(url, cache_dir=None):
-        raise OSError("no network")
-
-    monkeypatch.setattr(pytorch_pretrained_biggan, "cached_path", offline)
+    for archive in (PRETRAINED_CONFIG_ARCHIVE_MAP, PRETRAINED_MODEL_ARCHIVE_MAP):  # no network from now on
+        monkeypatch.setitem(archive, "biggan-deep-128", (tmp_path / "gone").as_uri())
+        monkeypatch.setitem(archive, "biggan-deep-256", (tmp_path / "gone").as_uri())
     torch.testing.assert_close(n2n.load_expert("biggan", checkpoint="biggan-deep-128").decode(latents), first, atol=0, rtol=0)
     with pytest.raises(n2n.N2NError, match="biggan-deep-256 could not be downloaded .* it needs network once"):
         n2n.load_expert("biggan", checkpoint="biggan-deep-256").load()
