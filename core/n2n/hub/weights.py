@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.modules.module import register_module_buffer_registration_hook, register_module_parameter_registration_hook
 
 from ..constants import CONFIG_NAME, WEIGHTS_NAME, n2n_home
-from ..errors import InvalidInputError, WeightsError, first_few
+from ..errors import InvalidInputError, N2NError, WeightsError, first_few
 from ..io import atomic_path, write_json, writing
 
 M = TypeVar("M", bound=nn.Module)
@@ -87,8 +87,10 @@ def build_checked(build: Callable[[], M], model: str, weights: Path, config: Pat
         raise WeightsError(f"{weights}: tensors do not match {config.name} ({differences}); nothing was built")
     try:
         module = build()
-    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:  # e.g. a negative width
-        raise WeightsError(f"{config} does not fit {model}: {exc}") from None
+    except N2NError:
+        raise
+    except Exception as exc:  # the library refusing the config its own way: a negative width, an unknown layer name
+        raise WeightsError(f"{config} does not fit {model}: {type(exc).__name__}: {exc}") from None
     load_weights(module, weights)
     return module
 

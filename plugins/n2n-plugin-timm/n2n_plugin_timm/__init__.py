@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ from n2n.constants import CONFIG_NAME, WEIGHTS_NAME
 from n2n.errors import WeightsError
 from n2n.hub.checkpoints import PackagedCheckpoint
 from n2n.hub.weights import build_checked, read_config
+from n2n.settings import is_whole
 
 from .lite0 import LITE0, lite0_checkpoint
 
@@ -63,7 +65,7 @@ class TimmExpert(Expert):
         self.model = build_checked(lambda: timm.create_model(architecture, pretrained=False, **arguments), architecture,
                                    path / WEIGHTS_NAME, path / CONFIG_NAME)
         self.model.to(memory_format=torch.channels_last)  # 2x faster convolutions on CPU
-        self.preprocessing = {**self.model.pretrained_cfg, **config.get("pretrained_cfg", {})}
+        self.preprocessing = _preprocessing(self.model.pretrained_cfg, config.get("pretrained_cfg", {}), path / CONFIG_NAME)
         self.latent_shape = (self.model.num_features,)
 
     def _encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -90,6 +92,29 @@ class TimmExpert(Expert):
         mean = torch.tensor(config["mean"], device=images.device).view(1, 3, 1, 1)
         std = torch.tensor(config["std"], device=images.device).view(1, 3, 1, 1)
         return ((images - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def _preprocessing(defaults: dict[str, Any], given: Any, config: Path) -> dict[str, Any]:
+    """timm's preprocessing for the architecture, overridden by the checkpoint's `pretrained_cfg`, checked now:
+    a value `_preprocess` cannot apply was a raw error at the first encode."""
+    if not isinstance(given, dict):
+        raise WeightsError(f"{config}: pretrained_cfg must be an object (input_size, mean, std, ...), got {given!r}")
+    merged = {**defaults, **given}
+    size = merged.get("input_size")
+    if not (isinstance(size, (list, tuple)) and len(size) == 3 and all(is_whole(n) and n > 0 for n in size)):
+        raise WeightsError(f"{config}: pretrained_cfg.input_size must be [3, H, W] in pixels, got {size!r}")
+    for key, least in (("mean", -math.inf), ("std", 0)):
+        values = merged.get(key)
+        if not (isinstance(values, (list, tuple)) and len(values) == 3 and all(_finite(v) and v > least for v in values)):
+            above = " above 0" if least == 0 else ""
+            raise WeightsError(f"{config}: pretrained_cfg.{key} must be 3 finite numbers{above} (one a colour channel), got {values!r}")
+    if not (_finite(crop := merged.get("crop_pct", 1.0)) and 0 < crop <= 1):
+        raise WeightsError(f"{config}: pretrained_cfg.crop_pct must be a number in (0, 1], got {crop!r}")
+    return merged
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @hookimpl

@@ -68,12 +68,28 @@ def test_a_config_asking_for_a_huge_model_is_refused_before_anything_is_built(tm
         n2n.load_expert("timm", checkpoint=tmp_path).load()
 
 
-@pytest.mark.parametrize("model_args", [{"in_chans": -1}, {"no_such_argument": 1}])
+@pytest.mark.parametrize("model_args", [{"in_chans": -1}, {"no_such_argument": 1}, {"global_pool": "bogus"}, {"act_layer": "nope"}])
 def test_model_args_that_do_not_fit_are_one_error(tmp_path, model_args):
     write_tiny_timm(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "model_args": model_args}))
     with pytest.raises(WeightsError, match="config.json does not fit test_efficientnet"):
+        n2n.load_expert("timm", checkpoint=tmp_path).load()
+
+
+@pytest.mark.parametrize(("preprocessing", "message"), [
+    ([], r"pretrained_cfg must be an object \(input_size, mean, std, \.\.\.\), got \[\]"),
+    ({"mean": "x"}, r"pretrained_cfg.mean must be 3 finite numbers \(one a colour channel\), got 'x'"),
+    ({"std": [0.2, 0, 0.2]}, r"pretrained_cfg.std must be 3 finite numbers above 0"),
+    ({"input_size": [3, 0, 32]}, r"pretrained_cfg.input_size must be \[3, H, W\] in pixels, got \[3, 0, 32\]"),
+    ({"crop_pct": "all"}, r"pretrained_cfg.crop_pct must be a number in \(0, 1\], got 'all'"),
+])
+def test_preprocessing_that_cannot_be_applied_is_refused_when_the_checkpoint_loads(tmp_path, preprocessing, message):
+    """A checkpoint's pretrained_cfg was a raw TypeError at load ([]) or at the first encode (a mean of "x")."""
+    write_tiny_timm(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "pretrained_cfg": preprocessing}))
+    with pytest.raises(WeightsError, match=message):
         n2n.load_expert("timm", checkpoint=tmp_path).load()
 
 
