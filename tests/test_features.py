@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import threading
 
 import pytest
 import torch
@@ -98,6 +100,27 @@ def test_a_manifest_naming_a_file_outside_its_shards_is_not_read(listed, countin
     (shards.directory / features.MANIFEST).write_text(json.dumps(manifest))
     rebuilt = cached_features(expert, images, fingerprint(images), progress=False)
     assert sum(counting) == 2 * len(images) and all(path.parent == shards.directory for path in rebuilt.paths)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_a_fifo_in_place_of_the_manifest_is_a_stale_cache_not_a_hang(counting, images, tmp_path, monkeypatch):
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    expert = n2n.load_expert("digits")
+    shards = cached_features(expert, images, fingerprint(images), progress=False)
+    fifo = shards.directory / features.MANIFEST
+    fifo.unlink()
+    os.mkfifo(fifo)
+    rebuilt = []
+    reading = threading.Thread(target=lambda: rebuilt.append(cached_features(expert, images, fingerprint(images), progress=False)))
+    reading.start()
+    reading.join(timeout=30)
+    hung = reading.is_alive()
+    while reading.is_alive():  # a writer opening and closing the FIFO releases each blocked read
+        with contextlib.suppress(OSError):  # ENXIO: no read waits at this moment
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reading.join(timeout=0.1)
+    assert not hung, "reading a FIFO in place of the manifest blocked"
+    assert sum(counting) == 2 * len(images) and (rebuilt[0].directory / features.MANIFEST).is_file()
 
 
 def test_large_columns_are_split_into_shards(images, tmp_path, monkeypatch):

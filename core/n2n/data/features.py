@@ -142,6 +142,8 @@ def _encode(expert: Expert, items: Sequence, bar: tqdm, log_variance: bool) -> t
 
 def _read_manifest(directory: Path) -> FeatureShards | None:
     """The shards listed in the manifest, if every one is present and intact; else None."""
+    if not (directory / MANIFEST).is_file() or (directory / MANIFEST).is_symlink():  # a FIFO would block the read
+        return None
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
         entries = manifest["shards"]
