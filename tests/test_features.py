@@ -10,10 +10,12 @@ import threading
 
 import pytest
 import torch
+from PIL import Image
 
 import n2n
 from n2n.data import features
 from n2n.data.features import cached_features, fingerprint
+from n2n.errors import InputWarning
 from n2n_plugin_digits.experts import DigitsExpert, vae_weights
 
 
@@ -121,6 +123,17 @@ def test_a_fifo_in_place_of_the_manifest_is_a_stale_cache_not_a_hang(counting, i
         reading.join(timeout=0.1)
     assert not hung, "reading a FIFO in place of the manifest blocked"
     assert sum(counting) == 2 * len(images) and (rebuilt[0].directory / features.MANIFEST).is_file()
+
+
+def test_a_picture_on_a_light_ground_is_named_by_its_number_in_the_column(images, tmp_path, monkeypatch):
+    """A dataset is encoded ENCODE_BATCH items at a time: the warning counted within the batch (item 280 was "24")."""
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    column = []  # an image folder's column: file paths
+    for number, digit in enumerate(images[:300, 0]):
+        column.append(tmp_path / f"{number}.png")
+        Image.fromarray(((1 - digit if number == 280 else digit) * 255).byte().numpy()).save(column[-1])  # 280: on paper
+    with pytest.warns(InputWarning, match=r"picture\(s\) 280 \(counting from 0\) have a light ground"):
+        cached_features(n2n.load_expert("digits"), column, fingerprint(column), progress=False)
 
 
 def test_large_columns_are_split_into_shards(images, tmp_path, monkeypatch):

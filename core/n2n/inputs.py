@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -70,6 +72,20 @@ def check_pictures(expert: Expert, pictures: Any) -> None:
                                     f"{pictures[empty[0]].height} pixels: an image has at least one pixel")
 
 
+_FIRST_NUMBER: ContextVar[int] = ContextVar("first_number", default=0)
+
+
+@contextmanager
+def numbered_from(first: int) -> Iterator[None]:
+    """Input warnings number the inputs of a batch from `first`: the batch is part of a longer column (a
+    dataset encoded a chunk at a time), whose numbering the user knows."""
+    token = _FIRST_NUMBER.set(first)
+    try:
+        yield
+    finally:
+        _FIRST_NUMBER.reset(token)
+
+
 def _on_a_dark_ground(expert: Expert, pictures: torch.Tensor) -> torch.Tensor:
     """Pictures [B, C, H, W] for an expert of light ink on a dark ground, those on a light ground (a digit
     written on paper: a mostly light border and mostly light overall) inverted: read as they are, they are
@@ -78,7 +94,7 @@ def _on_a_dark_ground(expert: Expert, pictures: torch.Tensor) -> torch.Tensor:
     border = torch.cat([pictures[..., 0, :], pictures[..., -1, :], pictures[..., 1:-1, 0], pictures[..., 1:-1, -1]], -1)
     light = (border.flatten(1).mean(1) > 0.5) & (pictures.flatten(1).mean(1) > 0.5)  # [B]
     if light.any():
-        which = first_few(light.nonzero().flatten().tolist(), 5)
+        which = first_few([_FIRST_NUMBER.get() + index for index in light.nonzero().flatten().tolist()], 5)
         warnings.warn(f"expert {expert.name!r} reads light strokes on a dark ground; picture(s) {which} (counting from 0) "
                       "have a light ground, so they are read inverted", InputWarning, stacklevel=4)
     return torch.where(light.view(-1, 1, 1, 1), 1 - pictures, pictures)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ..constants import n2n_home
 from ..expert import Expert
 from ..images import opened
+from ..inputs import numbered_from
 from ..io import atomic_path, write_json, writing
 from ..progress import progress_bar
 
@@ -69,7 +70,7 @@ def cached_features(
             bars.append(progress_bar(total=len(column), desc=f"encoding {description or expert.name}", unit="item",
                                      enabled=progress))
         part = column[start : start + SHARD_ROWS]
-        return torch.cat([_encode(expert, part[i : i + ENCODE_BATCH], bars[0], log_variance)
+        return torch.cat([_encode(expert, part[i : i + ENCODE_BATCH], bars[0], log_variance, start + i)
                           for i in range(0, len(part), ENCODE_BATCH)])
 
     try:
@@ -134,8 +135,10 @@ def fingerprint(column: Sequence) -> str:
     return digest.hexdigest()
 
 
-def _encode(expert: Expert, items: Sequence, bar: tqdm, log_variance: bool) -> torch.Tensor:
-    latents = expert.posterior(opened(items))[1] if log_variance else expert.encode(opened(items))
+def _encode(expert: Expert, items: Sequence, bar: tqdm, log_variance: bool, first: int) -> torch.Tensor:
+    """Latents of `items`, the column's from number `first` on (what input warnings count from)."""
+    with numbered_from(first):
+        latents = expert.posterior(opened(items))[1] if log_variance else expert.encode(opened(items))
     bar.update(len(latents))
     return latents
 
