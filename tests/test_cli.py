@@ -77,6 +77,9 @@ def test_a_strategys_hyperparameters_with_their_defaults(capsys):
     assert code == 0 and json.loads(out)["hyperparameters"]["solver"] == "midpoint"
     code, _, err = run(capsys, "strategies", "hypermd")
     assert code == 2 and "unknown strategy 'hypermd'. Did you mean 'hypermod'?" in err
+    for name in ("procrustes", "affine"):  # a fit has no learning rate to set: lr is refused, so not offered
+        code, out, _ = run(capsys, "strategies", name, "--json")
+        assert code == 0 and "lr" not in json.loads(out)["hyperparameters"] and "anchors" in json.loads(out)["hyperparameters"]
 
 
 def test_a_reader_that_stops_reading_is_no_error():

@@ -37,7 +37,7 @@ EPS = 1e-8
 class ClosedFormConfig(StrategyConfig):
     anchors: int = dataclasses.field(default=0, metadata={"minimum": 0})  # pairs the map is fitted on (0: every pair seen)
     batch_size: int = dataclasses.field(default=8192, metadata={"minimum": 2})  # pairs added per step (a feature-cache shard)
-    lr: float = 0.0  # no optimiser: nothing is learnt by gradient steps
+    lr: float = dataclasses.field(default=0.0, metadata={"fixed": True})  # no optimiser, so not listed as a setting
 
     def __post_init__(self) -> None:
         if self.lr != 0:  # a bridge's config would claim a learning rate its fit never used

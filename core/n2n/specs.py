@@ -42,7 +42,8 @@ class StrategySpec(Spec):
     needs: str  # "paired" | "unpaired" | "in_the_loop"
     roles: dict  # auxiliary experts it takes: role -> what the role does
     sampling_settings: tuple[str, ...] = ()  # Config fields a trained bridge can sample with other values of
-    hyperparameters: dict = field(default_factory=dict)  # every Config field -> its default (`--set KEY=VALUE`)
+    hyperparameters: dict = field(default_factory=dict)  # Config field -> its default (`--set KEY=VALUE`); not the
+    # fields whose metadata marks them "fixed" (a closed-form fit's lr, which stays 0)
 
 
 @dataclass(frozen=True)

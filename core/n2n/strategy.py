@@ -147,7 +147,8 @@ class Strategy(nn.Module, abc.ABC):
             raise PluginError(f"strategy {cls.name!r}: sampling_settings {unknown} are not fields of its Config")
         return StrategySpec(name=cls.name, plugin=plugin, description=summary(cls), cls=cls, needs=cls.needs,
                             roles=dict(cls.roles), sampling_settings=tuple(cls.sampling_settings),
-                            hyperparameters=config_defaults(cls.Config))
+                            hyperparameters={name: default for name, default in config_defaults(cls.Config).items()
+                                             if not cls.Config.__dataclass_fields__[name].metadata.get("fixed")})
 
     def optimizer(self) -> torch.optim.Optimizer:
         """The optimiser the trainer steps; strategies with a published recipe override it."""
