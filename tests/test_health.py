@@ -49,6 +49,16 @@ def test_samples_far_from_every_target_latent_are_flagged(trained):
             last.bias.copy_(original)
 
 
+def test_with_no_evaluation_the_nll_of_training_pairs_is_checked():
+    """`n2n train --no-eval` gives no held-out NLL: an exploded density was published unflagged when its samples
+    stayed in range."""
+    bridge = n2n.create_bridge("cinn", "digits-classifier", "digits", seed=0, blocks=1, hidden=16, depth=1, embed_dim=8)
+    pairs = training_data(bridge, DataSource(dataset="digits"), progress=False)
+    assert exploded(bridge, {}, pairs) is None  # untrained: a few nats per dimension
+    bridge.strategy.log_prob = lambda target, source: torch.full((len(target),), -1e30)
+    assert exploded(bridge, {}, pairs).startswith("its NLL on training pairs is 4.17e+28 nats per dimension")  # 1e30 over 24 dims
+
+
 def test_an_exploded_bridge_is_kept_flagged_and_neither_registered_nor_pushed(trained, tmp_path, monkeypatch):
     monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
     bridge, data, pairs = trained

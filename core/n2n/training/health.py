@@ -9,8 +9,8 @@ from collections.abc import Mapping
 
 import torch
 
-from ..bridge import Bridge
-from ..data.streams import TrainingData
+from ..bridge import Bridge, evaluating
+from ..data.streams import PairedData, TrainingData
 
 NLL_LIMIT = 1e4  # nats per dimension: N(0, 1) scores 1.42, a fitted density less; an overfit one on new pairs
 # can reach about a hundred (cinn on 2,048 face pairs: 97), an exploded one 1e26
@@ -20,13 +20,19 @@ ROWS = 512  # training sources sampled for the check
 
 @torch.no_grad()
 def exploded(bridge: Bridge, metrics: Mapping[str, float], data: TrainingData) -> str | None:
-    """Why the trained `bridge` looks exploded, or None: its NLL per dimension is not finite or above
-    NLL_LIMIT, or its samples for training sources lie far outside the target latents of `data` (when
-    the data has target latents: paired and unpaired kinds)."""
-    nll = metrics.get("nll_per_dim")
-    if nll is not None and not (math.isfinite(nll) and nll <= NLL_LIMIT):
-        return f"its NLL is {nll:.3g} nats per dimension (a fitted density scores a few, an overfit one about a hundred)"
+    """Why the trained `bridge` looks exploded, or None: its NLL per dimension (the evaluation's, else that of
+    training pairs: a run trained with --no-eval) is not finite or above NLL_LIMIT, or its samples for
+    training sources lie far outside the target latents of `data` (when the data has target latents:
+    paired and unpaired kinds)."""
     batch = next(data.batches(min(ROWS, len(data)), seed=0))
+    nll, pairs = metrics.get("nll_per_dim"), ""
+    if nll is None and isinstance(data, PairedData) and (log_prob := getattr(bridge.strategy, "log_prob", None)) is not None:
+        with evaluating(bridge.strategy):
+            log_density = log_prob(batch["target"].to(bridge.device), batch["source"].to(bridge.device))  # [N]
+        nll, pairs = -log_density.mean().item() / bridge.strategy.target_dim, " on training pairs"
+    if nll is not None and not (math.isfinite(nll) and nll <= NLL_LIMIT):
+        return (f"its NLL{pairs} is {nll:.3g} nats per dimension (a fitted density scores a few, an overfit one about "
+                "a hundred)")
     if "target" not in batch:
         return None
     target = batch["target"].flatten(1).float()  # [N, D]
