@@ -38,12 +38,19 @@ class TestTinyTimm(ExpertTests):
         torch.testing.assert_close(expert.model.get_classifier()(expert.encode(inputs)), logits, atol=1e-5, rtol=1e-5)
 
 
+def load_with_config(folder, **changes):
+    """The tiny timm checkpoint written to `folder`, its config.json's `changes` made (a value, or a function of the
+    value it had), loaded."""
+    write_tiny_timm(folder)
+    config = json.loads((folder / "config.json").read_text())
+    changed = {key: change(config[key]) if callable(change) else change for key, change in changes.items()}
+    (folder / "config.json").write_text(json.dumps({**config, **changed}))
+    n2n.load_expert("timm", checkpoint=folder).load()
+
+
 def test_an_unknown_architecture_is_a_clear_error(tmp_path):
-    write_tiny_timm(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**config, "architecture": "no_such_net"}))
     with pytest.raises(WeightsError, match="architecture 'no_such_net' is not a timm model"):
-        n2n.load_expert("timm", checkpoint=tmp_path).load()
+        load_with_config(tmp_path, architecture="no_such_net")
 
 
 @pytest.mark.parametrize(("model_args", "message"), [
@@ -53,28 +60,19 @@ def test_an_unknown_architecture_is_a_clear_error(tmp_path):
 ])
 def test_model_args_cannot_load_weights_from_elsewhere(tmp_path, model_args, message):
     """A checkpoint's config.json (it may come from the Hub) names no other file for timm to read."""
-    write_tiny_timm(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**config, "model_args": model_args}))
     with pytest.raises(WeightsError, match=message):
-        n2n.load_expert("timm", checkpoint=tmp_path).load()
+        load_with_config(tmp_path, model_args=model_args)
 
 
 def test_a_config_asking_for_a_huge_model_is_refused_before_anything_is_built(tmp_path):
-    write_tiny_timm(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**config, "model_args": {**config["model_args"], "num_classes": 10**12}}))
     with pytest.raises(WeightsError, match=r"classifier.weight: config.json builds \[1000000000000, 256\], model.safetensors holds \[1000, 256\]"):
-        n2n.load_expert("timm", checkpoint=tmp_path).load()
+        load_with_config(tmp_path, model_args=lambda given: {**given, "num_classes": 10**12})
 
 
 @pytest.mark.parametrize("model_args", [{"in_chans": -1}, {"no_such_argument": 1}, {"global_pool": "bogus"}, {"act_layer": "nope"}])
 def test_model_args_that_do_not_fit_are_one_error(tmp_path, model_args):
-    write_tiny_timm(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**config, "model_args": model_args}))
     with pytest.raises(WeightsError, match="config.json does not fit test_efficientnet"):
-        n2n.load_expert("timm", checkpoint=tmp_path).load()
+        load_with_config(tmp_path, model_args=model_args)
 
 
 @pytest.mark.parametrize(("preprocessing", "message"), [
@@ -86,11 +84,8 @@ def test_model_args_that_do_not_fit_are_one_error(tmp_path, model_args):
 ])
 def test_preprocessing_that_cannot_be_applied_is_refused_when_the_checkpoint_loads(tmp_path, preprocessing, message):
     """A checkpoint's pretrained_cfg was a raw TypeError at load ([]) or at the first encode (a mean of "x")."""
-    write_tiny_timm(tmp_path)
-    config = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**config, "pretrained_cfg": preprocessing}))
     with pytest.raises(WeightsError, match=message):
-        n2n.load_expert("timm", checkpoint=tmp_path).load()
+        load_with_config(tmp_path, pretrained_cfg=preprocessing)
 
 
 def test_a_timm_model_name_resolves_to_its_hub_repo():
