@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+from PIL import Image
 
 import n2n
 from n2n.training.metrics import class_spread, relative_diversity
@@ -13,6 +15,21 @@ def test_a_class_with_one_item_has_no_reference_spread_and_no_nan():
     images = n2n.load_dataset("digits").load("test")["image"][:5]
     spread = class_spread(digits, images, torch.tensor([0, 0, 0, 1, 2]))
     assert set(spread) == {0} and spread[0] > 0  # classes 1 and 2 have a single item
+
+
+def test_an_item_held_several_times_counts_once_in_its_class_spread(tmp_path):
+    """digits-captions holds each test digit three times (three captions): the reference spread counted the
+    distance 0 between a digit and itself, and relative diversity read about 3% high."""
+    digits = n2n.load_expert("digits")
+    split = n2n.load_dataset("digits").load("test")
+    images, labels = split["image"][:200], torch.as_tensor(split["label"][:200])
+    once = class_spread(digits, images, labels)
+    assert class_spread(digits, images.repeat_interleave(3, 0), labels.repeat_interleave(3)) == pytest.approx(once, rel=1e-5)
+    paths = [tmp_path / f"{row}.png" for row in range(len(images))]
+    for path, image in zip(paths, images):
+        Image.fromarray((image[0] * 255).round().byte().numpy()).save(path)
+    repeated = class_spread(digits, [path for path in paths for _ in range(3)], labels.repeat_interleave(3))
+    assert repeated == pytest.approx(class_spread(digits, paths, labels), rel=1e-5)
 
 
 def test_relative_diversity_uses_only_inputs_whose_class_has_a_reference():

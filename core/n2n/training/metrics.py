@@ -85,13 +85,26 @@ def pairwise_spread(outputs: torch.Tensor, n_samples: int) -> torch.Tensor:
 def class_spread(target: Expert, inputs: Sequence, labels: torch.Tensor, per_class: int = PER_CLASS) -> dict[int, float]:
     """Per class: the pairwise spread of real items of that class (`inputs`: a tensor batch, or image
     paths) as the target expert renders them — its reconstructions when it encodes and decodes, the
-    items themselves when it only decodes (a GAN) — seen as distances are measured (`distance_view`)."""
-    rows = class_rows(labels, per_class)
+    items themselves when it only decodes (a GAN) — seen as distances are measured (`distance_view`). An
+    item the dataset holds several times (an image with three captions) counts once."""
+    distinct = first_occurrences(inputs)
+    rows = distinct[class_rows(labels[distinct], per_class)]
     rendered = []
     for chunk in rows.split(per_class):  # per_class items at a time (memory stays bounded)
         items = inputs[chunk] if isinstance(inputs, torch.Tensor) else opened([inputs[i] for i in chunk.tolist()])
         rendered.append(target.decode(target.encode(items)) if target.can_encode() else prepare_inputs(target, items))
     return spread_by_class(target.distance_view(torch.cat(rendered).float().cpu()), labels[rows])
+
+
+def first_occurrences(inputs: Sequence) -> torch.Tensor:
+    """Sorted rows of `inputs` (a tensor batch, or a list of paths or tensors) that repeat no earlier row: a
+    spread over repeated items would count the distance 0 between an item and itself."""
+    keys = [row.numpy().tobytes() for row in inputs.cpu()] if isinstance(inputs, torch.Tensor) else [
+        item.cpu().numpy().tobytes() if isinstance(item, torch.Tensor) else item for item in inputs]
+    first: dict = {}
+    for row, key in enumerate(keys):
+        first.setdefault(key, row)
+    return torch.tensor(sorted(first.values()), dtype=torch.long)
 
 
 def class_rows(labels: torch.Tensor, per_class: int = PER_CLASS) -> torch.Tensor:
@@ -215,8 +228,9 @@ def evaluate(
 ) -> dict[str, float]:
     """Every metric that applies, translating the source items of `dataset[split]`: NLL per dimension
     (when the dataset also carries the target's field and the strategy has `log_prob`), transfer
-    accuracy (with a classifier) and relative diversity (against the dataset's real target items of the
-    same class), and the same on held-out probe inputs (`heldout_`)."""
+    accuracy (with a classifier) and relative diversity (against the target expert's renderings of the
+    dataset's target items of the same class: its reconstructions when it encodes), and the same on held-out
+    probe inputs (`heldout_`)."""
     columns = dataset.load(split)
     labels = torch.as_tensor(columns["label"]) if "label" in columns else None
     if (items := len(next(iter(columns.values())))) < FEW_ITEMS:
