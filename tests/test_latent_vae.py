@@ -4,6 +4,7 @@ regression tests, both directions from one bridge, and the unpaired pipeline fro
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -343,6 +344,19 @@ def test_diversity_into_a_generator_is_relative_to_all_its_draws_of_a_class(monk
     assert "surest" in target.origin and len(target.labels) < 300
     assert "surest" not in references[1].origin and len(references[1].labels) == 300
     assert len(references[0].labels) == len(source.labels)  # a dataset's items are all kept either way
+
+
+def test_the_judge_given_judges_both_directions_and_the_generators_labeller_as_judge_is_said(monkeypatch, caplog):
+    """--classifier replaced only the forward judge (the reverse and the cycle stayed with the source's default), and
+    nothing said that the default judge also labelled the GAN draws the bridge was aligned on."""
+    seen = {}
+    monkeypatch.setattr(pipeline, "transfer_report", lambda *args: seen.update(args=args) or {})
+    bridge = n2n.create_bridge("latent-vae", "digits", "digits-gan", hidden=16, depth=1)
+    judge = n2n.load_expert("digits-classifier")
+    with caplog.at_level(logging.WARNING, logger="n2n"):
+        n2n.evaluate_bridge(bridge, n2n.DataSource(generated=300), judge, progress=False)
+    assert seen["args"][3][0] is judge and seen["args"][3][1] is judge
+    assert "digits-classifier judges a bridge aligned on the generator draws it labelled itself" in caplog.text
 
 
 def test_labels_beyond_the_configured_classes_are_one_clear_error():

@@ -129,9 +129,16 @@ def _evaluate_unpaired(bridge: Bridge, data: DataSource, split: str, classifier,
                        progress: bool) -> dict[str, float]:
     sides = _domains(data)
     generated = {"generated": min(sides.get("generated", GENERATED), EVALUATION_SAMPLES)}
-    judges = (classifier, default_classifier(bridge.source))  # the target's: evaluate_bridge's judge
-    if judges[0] is None:
+    if classifier is None:
         raise UsageError(f"no classifier judges {bridge.target.name!r}'s outputs: pass one (--classifier EXPERT)")
+    # evaluate_bridge's judge of the target's outputs judges the source's too when it reads them (one judge, chosen
+    # independently, for both directions), else the source's own
+    judges = (classifier, classifier if not cannot_read(classifier, bridge.source) else default_classifier(bridge.source))
+    aligners = {expert.labeller for expert in (bridge.source, bridge.target) if not expert.can_encode()}
+    if aligned_by := sorted({judge.name for judge in judges if judge is not None} & aligners):
+        logger.warning("%s judges a bridge aligned on the generator draws it labelled itself: the accuracies favour the "
+                       "bridge; judge it independently too (n2n eval REF --classifier EXPERT; classifier= in Python)",
+                       " and ".join(aligned_by))
 
     def side(expert: Expert, name: str, keep: float) -> Domain:
         return domain(expert, sides[f"{name}_dataset"], split, **generated, seed=seed, keep=keep, progress=progress)
