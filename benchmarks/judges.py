@@ -13,6 +13,7 @@ class PixelSVM:
     """The judge, with an n2n classifier expert's `classify`: images [B, 1, 8, 8] in [0, 1] -> one-hot logits."""
 
     name = "an RBF SVM on pixels"
+    modality, image_channels, image_size = "image", 1, (8, 8)  # what it reads, as `check_judge` asks of a judge
 
     def __init__(self) -> None:
         from sklearn.svm import SVC
