@@ -74,6 +74,15 @@ def test_training_counts_are_not_metrics():
     assert not any(key in table for key in ("train_steps", "train_pairs", "dataset", "converged", "_seconds"))
 
 
+def test_a_card_says_when_the_texts_evaluated_were_seen_in_training():
+    """digits-captions' test split reuses the training phrasings: its transfer accuracy measures fit, not
+    generalisation, and the card says so beside the numbers."""
+    said = "100% of the texts evaluated were seen in training (new items, the same words)"
+    assert said in model_card_text(with_changes(metrics__inputs_seen_in_training=1.0))
+    assert "seen in training (" not in model_card_text(with_changes(metrics__inputs_seen_in_training=0.0))
+    assert "seen in training (" not in model_card_text(CONFIG)
+
+
 def test_the_citation_when_a_paper_is_given():
     text = model_card_text(CONFIG)
     citation = text.split("## Citation")[1]

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 import n2n
-from n2n.training.metrics import class_spread, relative_diversity
+from n2n.training.metrics import class_spread, relative_diversity, seen_in_training
 
 
 def test_a_class_with_one_item_has_no_reference_spread_and_no_nan():
@@ -30,6 +30,12 @@ def test_an_item_held_several_times_counts_once_in_its_class_spread(tmp_path):
         Image.fromarray((image[0] * 255).round().byte().numpy()).save(path)
     repeated = class_spread(digits, [path for path in paths for _ in range(3)], labels.repeat_interleave(3))
     assert repeated == pytest.approx(class_spread(digits, paths, labels), rel=1e-5)
+
+
+def test_the_share_of_evaluated_texts_seen_in_training():
+    assert seen_in_training(["a one", "a two", "a one", "a six"], ["a one", "a two", "a three"]) == 0.75
+    split = n2n.load_dataset("digits-captions")
+    assert seen_in_training(split.load("test")["text"], split.load("train")["text"]) == 1.0  # new digits, the same words
 
 
 def test_relative_diversity_uses_only_inputs_whose_class_has_a_reference():

@@ -93,6 +93,10 @@ def model_card_text(config: dict[str, Any], repo_id: str | None = None, license:
         lines += [f"Unless evaluated with another classifier, accuracies and FIDs are judged by "
                   f"`{auxiliary['classifier']['expert']}`, the classifier this bridge was trained against: they flatter it. "
                   "`n2n eval --classifier EXPERT` judges it with another.", ""]
+    if (seen := numbers.get("inputs_seen_in_training", 0)) >= 0.5:
+        lines += [f"{seen:.0%} of the texts evaluated were seen in training (new items, the same words): `transfer_accuracy` "
+                  "measures how well the bridge fits its training phrasings; the `heldout_` metrics, on phrasings kept out "
+                  "of training, measure how it generalises.", ""]
     if numbers:
         lines += ["| metric | value |", "| --- | --- |",
                   *[f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in numbers.items()], ""]

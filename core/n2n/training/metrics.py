@@ -167,6 +167,14 @@ def translation_report(
     return report
 
 
+def seen_in_training(texts: Sequence[str], training: Sequence[str]) -> float:
+    """The share of evaluated `texts` that the `training` texts hold too. A caption dataset whose test split
+    reuses the training phrasings (new images, the same words) measures how well a text bridge fits them,
+    not how it generalises: the bridge reads only the text."""
+    seen = set(training)
+    return sum(text in seen for text in texts) / len(texts)
+
+
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """Fréchet distance between Gaussians fitted to features a [N, F] and b [M, F]:
     |μa - μb|² + Tr(Σa + Σb - 2 (Σa^½ Σb Σa^½)^½), in float64."""
@@ -249,6 +257,9 @@ def evaluate(
         reference = class_spread(bridge.target, columns[target_field], labels)
     if labels is not None:
         metrics.update(translation_report(bridge, source_latents, labels, classifier, reference, n_samples, seed))
+    if bridge.source.modality == "text" and split != "train" and "train" in dataset.splits:
+        field = field_for(bridge.source, dataset)
+        metrics["inputs_seen_in_training"] = seen_in_training(columns[field], dataset.load("train")[field])
     probe = dataset.probe()
     if probe is not None and (field := field_for(bridge.source, dataset)) in probe:  # held-out inputs of the source's kind
         probe_latents = bridge.source.encode(probe[field])
