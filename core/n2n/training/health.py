@@ -9,8 +9,9 @@ from collections.abc import Mapping
 
 import torch
 
-from ..bridge import Bridge, evaluating
+from ..bridge import Bridge
 from ..data.streams import PairedData, TrainingData
+from .metrics import latents_nll
 
 NLL_LIMIT = 1e4  # nats per dimension: N(0, 1) scores 1.42, a fitted density less; an overfit one on new pairs
 # can reach about a hundred (cinn on 2,048 face pairs: 97), an exploded one 1e26
@@ -26,10 +27,8 @@ def exploded(bridge: Bridge, metrics: Mapping[str, float], data: TrainingData) -
     paired and unpaired kinds)."""
     batch = next(data.batches(min(ROWS, len(data)), seed=0))
     nll, pairs = metrics.get("nll_per_dim"), ""
-    if nll is None and isinstance(data, PairedData) and (log_prob := getattr(bridge.strategy, "log_prob", None)) is not None:
-        with evaluating(bridge.strategy):
-            log_density = log_prob(batch["target"].to(bridge.device), batch["source"].to(bridge.device))  # [N]
-        nll, pairs = -log_density.mean().item() / bridge.strategy.target_dim, " on training pairs"
+    if nll is None and isinstance(data, PairedData) and (nll := latents_nll(bridge, batch["source"], batch["target"])) is not None:
+        pairs = " on training pairs"
     if nll is not None and not (math.isfinite(nll) and nll <= NLL_LIMIT):
         return (f"its NLL{pairs} is {nll:.3g} nats per dimension (a fitted density scores a few, an overfit one about "
                 "a hundred)")

@@ -133,13 +133,19 @@ def relative_diversity(outputs: torch.Tensor, labels: torch.Tensor, reference: d
     return (spread[known] / torch.tensor([reference[label] for label in labels[known].tolist()])).mean().item()
 
 
-@torch.no_grad()
 def nll_per_dim(bridge: Bridge, data: PairedData, batch_size: int = 1024) -> float | None:
     """Mean negative log-likelihood of the target latents given the source latents, nats per dimension."""
+    return latents_nll(bridge, data.source.load_all(), data.target.load_all(), batch_size)
+
+
+@torch.no_grad()
+def latents_nll(bridge: Bridge, source: torch.Tensor, target: torch.Tensor, batch_size: int = 1024) -> float | None:
+    """Mean negative log-likelihood of target latents [N, ...] given source latents [N, ...], nats per
+    dimension; None for a strategy without `log_prob`."""
     log_prob = getattr(bridge.strategy, "log_prob", None)
     if log_prob is None:
         return None
-    source, target = data.source.load_all().to(bridge.device), data.target.load_all().to(bridge.device)
+    source, target = source.to(bridge.device), target.to(bridge.device)
     with evaluating(bridge.strategy):
         total = sum(log_prob(target[i : i + batch_size], source[i : i + batch_size]).sum().item()
                     for i in range(0, len(source), batch_size))
