@@ -310,7 +310,7 @@ def test_the_hub_options_a_bridge_is_loaded_with_hold_for_its_experts(saved, tmp
         raise LocalEntryNotFoundError("not in the cache")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
-    monkeypatch.setattr(n2n.hub.checkpoints, "unreachable", lambda: None)  # as where the Hub resolves (not here: no network)
+    monkeypatch.setattr(n2n.hub.checkpoints, "cache_instead", lambda: None)  # as where the Hub resolves (not here: no network)
     with pytest.raises(n2n.N2NError, match="'someorg/my-vae' is not available locally and the bridge is loaded with local_files_only"):
         n2n.Bridge.from_pretrained(saved, local_files_only=True, token="hf_x", cache_dir=tmp_path / "cache")
     assert asked == [("someorg/my-vae", {"allow_patterns": None, "token": "hf_x", "cache_dir": tmp_path / "cache",

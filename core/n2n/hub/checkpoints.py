@@ -23,7 +23,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..errors import CheckpointNotFoundError
 from ..io import user_path
-from .network import reading_the_cache, unreachable
+from .network import cache_instead
 
 _HUB_OPTIONS: ContextVar[dict] = ContextVar("n2n_hub_options", default={})
 _HUB_ONLY: ContextVar[bool] = ContextVar("n2n_hub_only", default=False)
@@ -94,9 +94,7 @@ def resolve_checkpoint(
             f"expert {expert!r}: checkpoint {ref!r} is neither an existing directory nor a Hugging Face Hub id."
         ) from None
     cache_only = _HUB_OPTIONS.get().get("local_files_only", False)
-    no_network = None if constants.HF_HUB_OFFLINE or cache_only else unreachable()  # no lookup when the Hub is not asked
-    if no_network:
-        reading_the_cache(no_network)
+    no_network = None if constants.HF_HUB_OFFLINE or cache_only else cache_instead()  # no lookup when the Hub is not asked
     try:
         patterns = list(allow_patterns) if allow_patterns else None
         options = {**_HUB_OPTIONS.get(), **({"local_files_only": True} if no_network else {})}  # the cache, at once

@@ -31,6 +31,8 @@ def unreachable() -> str | None:
     return None
 
 
-def reading_the_cache(why: str) -> None:
-    """Say (at INFO, once a fallback is taken, not whenever the Hub is asked about) that only the Hub cache is read."""
-    logger.info("the Hub cannot be reached (%s): n2n reads the local Hub cache only", why)
+def cache_instead() -> str | None:
+    """`unreachable()` for a caller that then reads the Hub cache instead, which it says (at INFO) when it does."""
+    if why := unreachable():
+        logger.info("the Hub cannot be reached (%s): n2n reads the local Hub cache only", why)
+    return why
