@@ -440,3 +440,33 @@ def test_beta_isometry_pulls_the_shared_codes_towards_the_outputs_distances():
 def test_beta_isometry_needs_experts_that_decode():
     with pytest.raises(n2n.N2NError, match="beta_isometry compares the outputs of both experts, but 'digits-classifier' does not decode"):
         n2n.create_bridge("latent-vae", "digits-classifier", "digits-gan", beta_isometry=1.0)
+
+
+def test_training_draws_its_inputs_from_the_experts_posterior(monkeypatch):
+    """The reference encoded the source expert's posterior means; a batch carrying the expert's log-variances
+    is resampled from that posterior in training (fresh draws each step), and read as given otherwise."""
+    strategy = small_strategy()
+    rows, generator = 256, torch.Generator().manual_seed(0)
+    batch = {"source": torch.randn(rows, strategy.source_dim, generator=generator),
+             "source_logvar": torch.full((rows, strategy.source_dim), 2 * torch.tensor(0.5).log().item()),  # std 0.5
+             "target": torch.randn(rows, strategy.target_dim, generator=generator),
+             "source_label": torch.zeros(rows, dtype=torch.long), "target_label": torch.zeros(rows, dtype=torch.long)}
+    encoded, encode = [], strategy.encode
+
+    def recording(x, domain):
+        if domain == 0:
+            encoded.append(x)
+        return encode(x, domain)
+
+    def source_inputs(strategy, batch):
+        """What the step encoded of the source [rows, source_dim]."""
+        strategy.training_step(batch)
+        return encoded.pop()
+
+    monkeypatch.setattr(strategy, "encode", recording)
+
+    first, second = source_inputs(strategy.train(), batch), source_inputs(strategy, batch)
+    assert 0.45 < (first - batch["source"]).std() < 0.55 and not torch.equal(first, second)
+    assert torch.equal(source_inputs(strategy.eval(), batch), batch["source"])
+    without = {key: value for key, value in batch.items() if key != "source_logvar"}
+    assert torch.equal(source_inputs(strategy.train(), without), batch["source"])
