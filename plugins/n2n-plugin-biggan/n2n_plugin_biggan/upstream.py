@@ -5,6 +5,7 @@ under N2N_HOME; the pickles are removed once converted, and nothing is written e
 
 from __future__ import annotations
 
+import http.client
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -36,16 +37,18 @@ def fetch_upstream(name: str) -> Path:
         try:
             config = _download(PRETRAINED_CONFIG_ARCHIVE_MAP[name], Path(download))
             weights = _download(PRETRAINED_MODEL_ARCHIVE_MAP[name], Path(download))
-        except (OSError, ValueError) as exc:  # urllib's HTTPError and URLError are OSErrors
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # urllib's HTTPError and URLError are OSErrors
             raise CheckpointNotFoundError(
-                f"expert 'biggan': {name} could not be downloaded ({type(exc).__name__}); it needs network once. "
+                f"expert 'biggan': {name} could not be downloaded ({type(exc).__name__}: {exc}); it needs network once. "
                 "Elsewhere, pass a local directory with config.json and model.safetensors (or pytorch_model.bin)."
             ) from None
         return converted_checkpoint(weights, name, read_json_object(Path(config)))
 
 
 def _download(url: str, folder: Path) -> Path:
-    """The file at `url`, streamed into `folder` with a progress bar; an HTTP error status raises HTTPError."""
+    """The file at `url`, streamed into `folder` with a progress bar; an HTTP error status raises HTTPError, and
+    a connection that closes before the Content-Length it announced raises ConnectionError (urllib reads such a
+    cut-short body as a complete one)."""
     path = folder / url.rpartition("/")[2]
     with urllib.request.urlopen(url, timeout=TIMEOUT) as response, path.open("wb") as file:
         size = response.headers.get("Content-Length")
@@ -53,6 +56,8 @@ def _download(url: str, folder: Path) -> Path:
             while chunk := response.read(1 << 20):
                 file.write(chunk)
                 bar.update(len(chunk))
+    if size and path.stat().st_size != int(size):
+        raise ConnectionError(f"the connection closed after {path.stat().st_size:,} of {int(size):,} bytes of {path.name}")
     return path
 
 

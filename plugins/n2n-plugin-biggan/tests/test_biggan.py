@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import tempfile
+import threading
 
 import pytest
 import torch
@@ -135,3 +137,38 @@ def test_a_published_checkpoint_loads_offline_once_converted(tmp_path, monkeypat
     torch.testing.assert_close(n2n.load_expert("biggan", checkpoint="biggan-deep-128").decode(latents), first, atol=0, rtol=0)
     with pytest.raises(n2n.N2NError, match="biggan-deep-256 could not be downloaded .* it needs network once"):
         n2n.load_expert("biggan", checkpoint="biggan-deep-256").load()
+
+
+class CutShort(http.server.BaseHTTPRequestHandler):
+    """Serves a file's first half under its whole Content-Length, then closes: a download cut short."""
+
+    served: bytes = b""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.served)))
+        self.end_headers()
+        self.wfile.write(self.served[: len(self.served) // 2])
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_download_cut_short_is_said_and_leaves_nothing(tmp_path, monkeypatch):
+    """urllib reads a body that ends before its Content-Length as complete: the half pickle used to reach the
+    converter, which blamed the weights."""
+    tiny = write_tiny_biggan(tmp_path / "published")
+    monkeypatch.setenv("N2N_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(CutShort, "served", (tiny / "pytorch_model.bin").read_bytes())
+    server = http.server.HTTPServer(("127.0.0.1", 0), CutShort)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setitem(PRETRAINED_CONFIG_ARCHIVE_MAP, "biggan-deep-128", (tiny / "config.json").as_uri())
+        monkeypatch.setitem(PRETRAINED_MODEL_ARCHIVE_MAP, "biggan-deep-128", f"http://127.0.0.1:{server.server_port}/pytorch_model.bin")
+        with pytest.raises(n2n.N2NError, match=r"could not be downloaded \(ConnectionError: the connection closed after "
+                                               rf"{len(CutShort.served) // 2:,} of {len(CutShort.served):,} bytes of pytorch_model.bin\)"):
+            n2n.load_expert("biggan", checkpoint="biggan-deep-128").load()
+    finally:
+        server.shutdown()
+    assert not any((tmp_path / "home" / "downloads").iterdir()) and not (tmp_path / "home" / "converted").exists()
