@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 import n2n
 import n2n.hub.checkpoints
-from n2n.errors import BridgeConfigError, InvalidInputError, PluginError, WeightsError
+from n2n.errors import BridgeConfigError, HubError, InvalidInputError, PluginError, WeightsError
 
 
 @pytest.fixture(scope="module")
@@ -197,8 +197,29 @@ def test_missing_tensor(saved):
 
 
 def test_not_a_bridge_directory(tmp_path):
-    with pytest.raises(n2n.N2NError, match=r"is not a bridge directory \(no config.json\)"):
+    with pytest.raises(n2n.N2NError, match=r"is not a bridge directory \(no config.json\)$"):
         n2n.load_bridge(tmp_path)
+
+
+def test_a_training_run_given_for_its_bridge_names_the_bridge(saved):
+    """`n2n train --out RUN` saves the bridge into RUN/bridge; RUN itself used to be only "not a bridge directory"."""
+    with pytest.raises(n2n.N2NError, match=rf"no config.json\): it is a training run, whose bridge is {re.escape(str(saved))}$"):
+        n2n.load_bridge(saved.parent)
+
+
+@pytest.mark.parametrize("typo", ["my-bridgee", "runs/bert-digitz"])
+def test_a_mistyped_folder_is_said_to_be_no_folder_before_it_is_looked_up_on_the_hub(typo, tmp_path, monkeypatch):
+    """A name that is no folder here is read as a Hub repo id; for a bare name, or one under a folder that exists,
+    the error used to speak only of the Hub cache, as if the folder were not meant."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(HubError, match=rf"^no folder {typo} here \({re.escape(str(tmp_path))}\) and no zoo alias of that "
+                                       rf"name; as a Hub repo id: {typo} is not in the local Hub cache"):
+        n2n.load_bridge(typo)
+    with pytest.raises(HubError, match="^my-org/bridge is not in the local Hub cache"):  # a repo id, as it looks
+        n2n.load_bridge("my-org/bridge")
 
 
 @pytest.mark.parametrize("ref", [None, 3, "", "  "])
@@ -310,7 +331,7 @@ def test_the_hub_options_a_bridge_is_loaded_with_hold_for_its_experts(saved, tmp
         raise LocalEntryNotFoundError("not in the cache")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
-    monkeypatch.setattr(n2n.hub.checkpoints, "cache_instead", lambda: None)  # as where the Hub resolves (not here: no network)
+    monkeypatch.setattr(n2n.hub.checkpoints, "unreachable", lambda: None)  # as where the Hub resolves (not here: no network)
     with pytest.raises(n2n.N2NError, match="'someorg/my-vae' is not available locally and the bridge is loaded with local_files_only"):
         n2n.Bridge.from_pretrained(saved, local_files_only=True, token="hf_x", cache_dir=tmp_path / "cache")
     assert asked == [("someorg/my-vae", {"allow_patterns": None, "token": "hf_x", "cache_dir": tmp_path / "cache",

@@ -452,7 +452,9 @@ def load_bridge(
     path = user_path(ref)
     if path.is_dir():
         if not (path / CONFIG_NAME).is_file():
-            raise N2NError(f"{ref} is not a bridge directory (no {CONFIG_NAME})")
+            run = (path / "bridge" / CONFIG_NAME).is_file()  # `n2n train --out` writes the bridge into bridge/
+            raise N2NError(f"{ref} is not a bridge directory (no {CONFIG_NAME})"
+                           + (f": it is a training run, whose bridge is {Path(ref) / 'bridge'}" if run else ""))
         return Bridge.from_pretrained(path, device=device, dtype=dtype, **hub)
     ref = str(ref)
     if zoo.parse_alias(ref):
@@ -463,7 +465,18 @@ def load_bridge(
             _check_alias_names(ref)
             raise zoo.missing(ref)
         return Bridge._from_hub(repo, revision, force_download, device, dtype, hub)  # never a folder of its name
-    return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, force_download=force_download, **hub)
+    try:
+        return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, force_download=force_download, **hub)
+    except HubError as exc:
+        if not _looks_local(ref):
+            raise
+        raise HubError(f"no folder {ref} here ({Path.cwd()}) and no zoo alias of that name; as a Hub repo id: {exc}") from None
+
+
+def _looks_local(ref: str) -> bool:
+    """Whether a name that is not a folder here was likely meant as one (a typo): a bare name (bridges on the Hub
+    are 'org/name'), or a path under a folder that exists here ("runs/bert-digitz")."""
+    return "/" not in ref or user_path(ref.split("/")[0]).is_dir()
 
 
 def _placement(device: Any, dtype: Any, caller: str) -> torch.dtype | None:

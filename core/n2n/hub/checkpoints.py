@@ -23,7 +23,7 @@ from huggingface_hub.utils import validate_repo_id
 
 from ..errors import CheckpointNotFoundError
 from ..io import user_path
-from .network import cache_instead
+from .network import read_from_cache, unreachable
 
 _HUB_OPTIONS: ContextVar[dict] = ContextVar("n2n_hub_options", default={})
 _HUB_ONLY: ContextVar[bool] = ContextVar("n2n_hub_only", default=False)
@@ -94,11 +94,11 @@ def resolve_checkpoint(
             f"expert {expert!r}: checkpoint {ref!r} is neither an existing directory nor a Hugging Face Hub id."
         ) from None
     cache_only = _HUB_OPTIONS.get().get("local_files_only", False)
-    no_network = None if constants.HF_HUB_OFFLINE or cache_only else cache_instead()  # no lookup when the Hub is not asked
+    no_network = None if constants.HF_HUB_OFFLINE or cache_only else unreachable()  # no lookup when the Hub is not asked
     try:
         patterns = list(allow_patterns) if allow_patterns else None
         options = {**_HUB_OPTIONS.get(), **({"local_files_only": True} if no_network else {})}  # the cache, at once
-        return Path(huggingface_hub.snapshot_download(ref, allow_patterns=patterns, **options))
+        path = Path(huggingface_hub.snapshot_download(ref, allow_patterns=patterns, **options))
     except RepositoryNotFoundError:
         raise CheckpointNotFoundError(
             f"expert {expert!r}: the Hub has no repository {ref!r} (or it is private: log in with `hf auth login`)."
@@ -115,3 +115,6 @@ def resolve_checkpoint(
             f"expert {expert!r}: checkpoint {ref!r} is not available locally and {reason}. To fix: "
             + "; or ".join(how) + "."
         ) from None
+    if no_network:
+        read_from_cache(no_network)
+    return path

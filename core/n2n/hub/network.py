@@ -31,8 +31,7 @@ def unreachable() -> str | None:
     return None
 
 
-def cache_instead() -> str | None:
-    """`unreachable()` for a caller that then reads the Hub cache instead, which it says (at INFO) when it does."""
-    if why := unreachable():
-        logger.info("the Hub cannot be reached (%s): n2n reads the local Hub cache only", why)
-    return why
+def read_from_cache(why: str) -> None:
+    """Says (at INFO) that what was just loaded came from the Hub cache because the Hub cannot be reached (`why`):
+    it may be older than the Hub's. A read that fails says why in its error instead."""
+    logger.info("the Hub cannot be reached (%s): n2n read the local Hub cache only", why)

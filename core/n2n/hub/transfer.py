@@ -31,7 +31,7 @@ from ..constants import BRIDGE_FILES, CARD_NAME, CONFIG_NAME, SAMPLES_NAME, WEIG
 from ..errors import HubError, N2NError
 from .card import is_local_path, is_user_card, model_card_text
 from .format import read_bridge_config, sides
-from .network import cache_instead, unreachable
+from .network import read_from_cache, unreachable
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitInfo, HfApi
@@ -105,10 +105,13 @@ def pull(
 ) -> Path:
     """Download a bridge repo (into the Hub cache, or `local_dir`) and verify it; returns its directory."""
     download = dict(revision=revision, allow_patterns=list(BRIDGE_FILES), cache_dir=cache_dir, local_dir=local_dir, token=token)
-    if local_files_only or constants.is_offline_mode() or cache_instead():
+    cache_only = local_files_only or constants.is_offline_mode()
+    if cache_only or (no_network := unreachable()):
         with explained(repo_id, revision, local_files_only=local_files_only):
             path = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, **download))
         _verify_cached(repo_id, path)
+        if not cache_only:
+            read_from_cache(no_network)
         return path
     api = huggingface_hub.HfApi(token=token)
     with explained(repo_id, revision):
