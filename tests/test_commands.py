@@ -140,6 +140,22 @@ def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):
     assert config["target"]["checkpoint"] == str(vae_weights())
 
 
+def test_eval_takes_generated_samples_as_train_does(tmp_path, capsys):
+    """Its error for a bridge that records no data suggested --generated N, which eval did not take."""
+    assert main(["train", "digits->digits-gan", "--strategy", "latent-vae", "--generated", "400", "--steps", "5",
+                 "--out", str(tmp_path), "--set", "batch_size=32", "--set", "hidden=16", "--no-eval"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "bridge"), "--generated", "300", "--json", "--n-samples", "2"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["reverse_transfer_accuracy"] <= 1
+
+
+def test_translate_from_a_generator_says_the_bridge_takes_its_latents(tmp_path, capsys):
+    saved = n2n.create_bridge("mlp", "digits-gan", "digits", seed=0).save_pretrained(tmp_path / "bridge")
+    assert main(["translate", str(saved), "seven.png"]) == 2
+    err = capsys.readouterr().err
+    assert "'digits-gan' only decodes, so the bridge translates its latents" in err and "bridge.sample(z" in err
+
+
 def test_train_without_steps_takes_the_strategy_s_default(tmp_path, monkeypatch, capsys):
     """class-embed's is the paper's 200, where most strategies take 2000; --help names each that differs (it
     cannot import the strategies to ask)."""

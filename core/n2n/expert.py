@@ -214,7 +214,7 @@ class Expert:
         if not self.can_encode():
             raise UnsupportedOperationError(
                 f"expert {self.name!r} cannot encode: it only decodes latents to {self.modality}. "
-                "Use it as a bridge target, not a source."
+                "A bridge from it translates its latents (Bridge.sample), not inputs."
             )
         if self.modality == "image":
             check_pictures(self, inputs)  # before pictures are grouped by size: the index is the caller's

@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("ref", metavar="REF", help="a bridge: local-zoo alias, directory or Hub repo id")
     ev.add_argument("--dataset", help="dataset to evaluate on (default: the data it was trained on; a bridge trained on "
                                       "no dataset: its judge's labelled dataset)")
+    ev.add_argument("--generated", type=count(2), metavar="N",
+                    help="unpaired bridges: a generator's domain is N fresh samples of its prior, labelled by its classifier "
+                         "(default: as many as it was trained on; evaluation caps either)")
     ev.add_argument("--source-dataset", metavar="D", help="unpaired bridges: the source domain's dataset")
     ev.add_argument("--target-dataset", metavar="D", help="unpaired bridges: the target domain's dataset")
     ev.add_argument("--classifier", metavar="EXPERT", help="the judge of transfer accuracy (default: the bridge's "

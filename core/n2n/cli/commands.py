@@ -207,6 +207,10 @@ def run_translate(args: argparse.Namespace) -> None:
         raise UsageError(f"--out {args.out}: translations are written as PNG (images) or WAV (sound), so its name must end "
                          "in .png or .wav")
     bridge = _sampling_bridge(args)
+    if not bridge.source.can_encode():
+        raise UsageError(f"{args.ref}: {bridge.source.name!r} only decodes, so the bridge translates its latents, which "
+                         "n2n translate does not take; in Python: z = bridge.source.sample_latents(8), then "
+                         "bridge.decode(bridge.sample(z, n_samples=4), z)")
     if args.out is not None and bridge.target.modality not in ("image", "audio"):  # not ignored, with the JSON printed
         raise UsageError(f"--out {args.out}: {bridge.target.name!r} gives {bridge.target.modality} outputs, which n2n translate "
                          "prints as JSON; --out writes images and sound: redirect the JSON instead (> translations.json)")
@@ -265,7 +269,8 @@ def _names_a_file(text: str) -> bool:
 
 def run_eval(args: argparse.Namespace) -> None:
     bridge = _sampling_bridge(args)
-    given = {"dataset": args.dataset, "source_dataset": args.source_dataset, "target_dataset": args.target_dataset}
+    given = {"dataset": args.dataset, "generated": args.generated, "source_dataset": args.source_dataset,
+             "target_dataset": args.target_dataset}
     if any(given.values()):
         data = DataSource(**{k: v for k, v in given.items() if v})
     elif "data" in bridge.metrics or bridge.metrics.get("dataset"):  # what it was trained on, as `n2n train` recorded it
@@ -278,8 +283,8 @@ def run_eval(args: argparse.Namespace) -> None:
                 raise UsageError(f"{args.ref} was trained on {name!r}, a path relative to where it was trained, and "
                                  "there is no such file or folder here: run n2n eval from there, or pass --dataset PATH")
     else:
-        raise UsageError("this bridge does not record what it was trained on: pass --dataset (or --source-dataset "
-                         "and --target-dataset)")
+        raise UsageError("this bridge does not record what it was trained on: pass --dataset, --generated N, or "
+                         "--source-dataset and --target-dataset")
     metrics = evaluate_bridge(bridge, data, _classifier(args.classifier, bridge.target), split=args.split,
                               n_samples=args.n_samples, seed=args.seed)
     if args.json:
