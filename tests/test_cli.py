@@ -117,6 +117,15 @@ def test_a_path_longer_than_any_file_system_takes_is_a_usage_error(capsys):
     assert re.search(r"argument --out: a+\.\.\.: the name a+\.\.\. is 300 bytes long", capsys.readouterr().err)
 
 
+def test_a_flag_the_command_does_not_take_is_said_with_that_command_s_usage(capsys):
+    """argparse's own error showed the top level's usage (`usage: n2n [-h] [--version] ...`), not translate's."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["translate", "bert->digits", "a seven", "--samples", "8"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.startswith("usage: n2n translate") and "--n N" in err
+    assert err.endswith("n2n translate: error: unrecognized arguments: --samples 8\n")
+
+
 def test_usage_error_exits_2():
     done = subprocess.run([sys.executable, "-m", "n2n.cli", "no-such-command"], capture_output=True, text=True)
     assert done.returncode == 2 and "invalid choice" in done.stderr

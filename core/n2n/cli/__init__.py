@@ -111,8 +111,23 @@ def run_settings(args: argparse.Namespace, *besides: str) -> dict[str, Any]:
     return {key: value for key, value in vars(args).items() if key not in ("out", "replace_shipped", *besides)}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class CommandParser(argparse.ArgumentParser):
+    """A parser of commands (`commands`: each one's own parser): an argument the command given does not take is
+    said with that command's usage, not the top level's (argparse's own says `usage: n2n [-h] ... COMMAND`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.commands.get(getattr(parsed, "command", None), self).error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="n2n",
         description="Reuse pretrained experts without fine-tuning them: learn small bridges between their latent spaces.",
     )
@@ -122,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, help: str, json_flag: bool = True) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
+        sub = parser.commands[name] = commands.add_parser(name, help=help, description=help)
         sub.set_defaults(command=name)
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
         if json_flag:
