@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -181,6 +182,21 @@ def test_offline_uses_the_cache_and_explains_what_is_missing(hub, bridge_dir, mo
     with pytest.raises(HubError, match=r"\(HF_HUB_OFFLINE=1\): n2n/zoo is fetched from the Hub itself, not the cache; try "
                                        "where there is network$"):
         refresh_index()  # the index is not a bridge: no local copy of one to load
+
+
+def test_offline_a_folder_that_holds_no_pull_is_said_so(hub, bridge_dir, monkeypatch, tmp_path):
+    """Offline, huggingface_hub returns any folder given as local_dir that holds files: pulling into one with a
+    user's notes said only that its config.json was missing."""
+    push(bridge_dir, "org/cached")
+    pull("org/cached", local_dir=tmp_path / "pulled")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert (pull("org/cached", local_dir=tmp_path / "pulled") / "config.json").is_file()  # pulled there before: read again
+    with pytest.raises(HubError, match=rf"^{re.escape(str(tmp_path / 'mine'))} holds no pull of org/cached \(no config.json\) and "
+                                       r"the Hub cannot be reached \(HF_HUB_OFFLINE=1\): pull it where there is network$"):
+        pull("org/cached", local_dir=tmp_path / "mine")
+    assert [path.name for path in (tmp_path / "mine").iterdir()] == ["notes.txt"]
 
 
 def test_local_files_only_says_so_when_the_cache_lacks_the_bridge(hub):

@@ -107,8 +107,11 @@ def pull(
     download = dict(revision=revision, allow_patterns=list(BRIDGE_FILES), cache_dir=cache_dir, local_dir=local_dir, token=token)
     cache_only = local_files_only or constants.is_offline_mode()
     if cache_only or (no_network := unreachable()):
-        with explained(repo_id, revision, local_files_only=local_files_only):
+        with explained(repo_id, revision, local_files_only=local_files_only) as hub:
             path = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, **download))
+            if local_dir is not None and not (path / CONFIG_NAME).is_file():  # the client returns any folder that holds files
+                raise HubError(f"{local_dir} holds no pull of {repo_id} (no {CONFIG_NAME}) and {hub.cache_only()}: pull "
+                               "it where there is network")
         _verify_cached(repo_id, path)
         if not cache_only:
             read_from_cache(no_network)
@@ -189,11 +192,11 @@ class explained:
         self.online, self.local_files_only = online, local_files_only
 
     def __enter__(self):
-        if (self.writing or self.online) and (why := self._cache_only()):
+        if (self.writing or self.online) and (why := self.cache_only()):
             raise HubError(self._offline(why))
         return self
 
-    def _cache_only(self) -> str | None:
+    def cache_only(self) -> str | None:
         """Why only the cache is read ("the Hub cannot be reached (HF_HUB_OFFLINE=1)"), or None."""
         if constants.is_offline_mode():
             return "the Hub cannot be reached (HF_HUB_OFFLINE=1)"
@@ -225,7 +228,7 @@ class explained:
             message = (f"{repo} was not found on {endpoint}, or it is private: check the name, and log in "
                        "(`hf auth login` or HF_TOKEN)" + (" with a token that can write to it" if self.writing else ""))
         elif isinstance(exc, (OfflineModeIsEnabled, LocalEntryNotFoundError)):
-            message = self._offline(self._cache_only() or "the Hub could not be reached")
+            message = self._offline(self.cache_only() or "the Hub could not be reached")
         elif isinstance(exc, HfHubHTTPError) and status is not None and status >= 500:
             message = (f"the Hub at {endpoint} had a server error (HTTP {status}) on {repo}: nothing is wrong on this side; "
                        "try again later, or use the Hub cache meanwhile (HF_HUB_OFFLINE=1)")
