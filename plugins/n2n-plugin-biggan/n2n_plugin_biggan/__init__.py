@@ -17,8 +17,9 @@ import torch
 
 from n2n import ConditionalGenerator, hookimpl
 from n2n.constants import CONFIG_NAME, WEIGHTS_NAME
-from n2n.errors import InvalidInputError, WeightsError
+from n2n.errors import CheckpointNotFoundError, InvalidInputError, WeightsError
 from n2n.hub.weights import build_checked, convert_pickled_weights, read_config
+from n2n.io import user_path
 from n2n.label import LabelExpert
 
 from .upstream import UPSTREAM, fetch_upstream
@@ -44,7 +45,13 @@ class BigGANExpert(ConditionalGenerator):
             raise InvalidInputError(f"biggan: truncation must be in (0, 1], got {self.truncation}")
 
     def _locate(self) -> Path:
-        return fetch_upstream(self.checkpoint) if self.checkpoint in UPSTREAM else super()._locate()
+        if self.checkpoint in UPSTREAM:
+            return fetch_upstream(self.checkpoint)
+        if "/" not in self.checkpoint and not user_path(self.checkpoint).is_dir():  # a typo of a published name: it would be
+            # looked up as a Hub repo, and the error would suggest downloading it
+            raise CheckpointNotFoundError(f"expert 'biggan': checkpoint {self.checkpoint!r} is neither a published BigGAN-deep "
+                                          f"({', '.join(UPSTREAM)}), nor a folder here, nor a Hub repo id ('org/name')")
+        return super()._locate()
 
     def _load(self, path: Path) -> None:
         from pytorch_pretrained_biggan import BigGAN, BigGANConfig  # with the weights, not when experts are listed

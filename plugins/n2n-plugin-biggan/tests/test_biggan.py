@@ -104,6 +104,16 @@ def test_a_folder_with_a_config_and_no_weights_says_what_it_lacks(tmp_path):
         n2n.load_expert("biggan", checkpoint=tiny).load()  # was a raw FileNotFoundError
 
 
+def test_a_mistyped_published_name_lists_the_published_ones(tmp_path, monkeypatch):
+    """It was looked up as a Hub repo, and the error suggested `hf download biggan-deep-265`."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(n2n.N2NError, match=r"'biggan-deep-265' is neither a published BigGAN-deep \(biggan-deep-128, "
+                                           r"biggan-deep-256, biggan-deep-512\), nor a folder here, nor a Hub repo id"):
+        n2n.load_expert("biggan", checkpoint="biggan-deep-265").load()
+    write_tiny_biggan(tmp_path / "biggan-deep-265")  # a folder of that name is the checkpoint
+    assert n2n.load_expert("biggan", checkpoint="biggan-deep-265").decode(torch.randn(1, 256)).shape[0] == 1
+
+
 def test_the_upstream_checkpoints_are_the_libraries():
     """UPSTREAM is written out (listing experts must not import pytorch-pretrained-biggan): it must not drift."""
     assert UPSTREAM == tuple(PRETRAINED_MODEL_ARCHIVE_MAP)
