@@ -140,6 +140,13 @@ def test_train_on_generated_samples_with_explicit_checkpoints(tmp_path):
     assert config["target"]["checkpoint"] == str(vae_weights())
 
 
+def test_an_auxiliary_role_the_strategy_lacks_is_a_usage_error(tmp_path, capsys):
+    """It was an InvalidInputError from the strategy (exit 1), after the experts had loaded."""
+    assert main(["train", "digits-classifier->digits", "--strategy", "mlp", "--dataset", "digits", "--out", str(tmp_path / "run"),
+                 "--auxiliary", "judge=digits-classifier"]) == 2
+    assert "--auxiliary judge=...: strategy 'mlp' has no role 'judge' (its roles: none)" in capsys.readouterr().err
+
+
 def test_eval_takes_generated_samples_as_train_does(tmp_path, capsys):
     """Its error for a bridge that records no data suggested --generated N, which eval did not take."""
     assert main(["train", "digits->digits-gan", "--strategy", "latent-vae", "--generated", "400", "--steps", "5",

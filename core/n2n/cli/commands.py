@@ -146,6 +146,9 @@ def run_train(args: argparse.Namespace) -> None:
     for name in [args.classifier, *auxiliary.values()]:  # typos said now, not after training
         if name:
             registry.registry().get("expert", name)
+    if unknown := sorted(set(auxiliary) - set(strategy.roles)):
+        roles = ", ".join(strategy.roles) or "none"
+        raise UsageError(f"--auxiliary {unknown[0]}=...: strategy {strategy.name!r} has no role {unknown[0]!r} (its roles: {roles})")
     if missing := sorted(set(strategy.roles) - set(auxiliary)):
         flags = " ".join("--classifier EXPERT" if role == "classifier" else f"--auxiliary {role}=EXPERT" for role in missing)
         raise UsageError(f"strategy {strategy.name!r} needs the auxiliary experts {missing}: give {flags}")
