@@ -72,7 +72,7 @@ class HypermodConfig(LoopConfig):
     # default modulates every layer: the digits and faces GANs have neither, their last convolution draws the image)
     code_dim: int = 64  # the class code (the paper: 64)
     hidden: int = 256  # width of the hypernetwork (ours)
-    depth: int = 4  # hidden layers of the hypernetwork, so 5 linear layers (the paper: "a 4-layer MLP", which may count 4)
+    depth: int = 4  # hidden layers of the hypernetwork, so 5 linear layers (the paper: "a 4-layer MLP"; if it counts linear layers, that is depth=3)
     lr: float = 2e-4  # hypernetwork (the paper: 0.002; measured on digits: 0.002 collapses every class onto one)
     code_lr: float = 2e-3  # class codes (the paper: far lower than the hypernetwork's; measured on digits: ten
     # times higher separates the classes, which all start from the one aligned code, within 1,000 steps)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 from packaging.version import InvalidVersion, Version
 from torch import nn
@@ -468,9 +468,9 @@ def load_bridge(
     try:
         return Bridge.from_pretrained(ref, revision=revision, device=device, dtype=dtype, force_download=force_download, **hub)
     except HubError as exc:
-        if not _looks_local(ref):
+        if not (isinstance(exc.__cause__, (RepositoryNotFoundError, LocalEntryNotFoundError)) and _looks_local(ref)):
             raise
-        raise HubError(f"no folder {ref} here ({Path.cwd()}) and no zoo alias of that name; as a Hub repo id: {exc}") from None
+        raise HubError(f"{exc} (nor is there a folder {ref} in {Path.cwd()})") from exc
 
 
 def _looks_local(ref: str) -> bool:

@@ -15,6 +15,7 @@ BRIDGE_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, SAMPLES_NAME)  # all a bri
 
 SEED_LIMIT = 2**63  # seeds are 0 <= seed < SEED_LIMIT: what torch.Generator.manual_seed accepts
 TRAINING_SEED_LIMIT = 2**32  # a training run's seed also seeds NumPy's generator, which takes 0 <= seed < 2**32
+EVALUATION_SAMPLES = 2000  # prior samples of a generator's held-out domain, at most (the evaluation's)
 
 ENV_HOME = "N2N_HOME"  # feature cache, local zoo, converted upstream weights (default ~/.cache/n2n)
 ENV_LOAD_PLUGINS = "N2N_LOAD_PLUGINS"  # a,b: load only these entry-point plugins (set but empty: none)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..constants import SEED_LIMIT, TRAINING_SEED_LIMIT, VERSION
+from ..constants import EVALUATION_SAMPLES, SEED_LIMIT, TRAINING_SEED_LIMIT, VERSION
 from ..errors import InvalidInputError, N2NError, UnknownNameError, UsageError
 from ..io import user_path
 from ..kinds import PRECISIONS, USAGE
@@ -122,7 +122,7 @@ class CommandParser(argparse.ArgumentParser):
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
         parsed, unknown = self.parse_known_args(args, namespace)
         if unknown:
-            self.commands.get(getattr(parsed, "command", None), self).error(f"unrecognized arguments: {' '.join(unknown)}")
+            self.commands.get(parsed.command, self).error(f"unrecognized arguments: {' '.join(unknown)}")
         return parsed
 
 
@@ -134,7 +134,7 @@ def build_parser() -> CommandParser:
     parser.add_argument("--version", action="version", version=f"n2n {VERSION}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     parser.set_defaults(command=None)
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=argparse.ArgumentParser)
 
     def command(name: str, help: str, json_flag: bool = True) -> argparse.ArgumentParser:
         sub = parser.commands[name] = commands.add_parser(name, help=help, description=help)
@@ -214,7 +214,7 @@ def build_parser() -> CommandParser:
                                       "no dataset: its judge's labelled dataset)")
     ev.add_argument("--generated", type=count(2), metavar="N",
                     help="unpaired bridges: a generator's domain is N fresh samples of its prior, labelled by its classifier "
-                         "(default: as many as it was trained on; evaluation caps either)")
+                         f"(default: as many as it was trained on; at most {EVALUATION_SAMPLES:,} are evaluated)")
     ev.add_argument("--source-dataset", metavar="D", help="unpaired bridges: the source domain's dataset")
     ev.add_argument("--target-dataset", metavar="D", help="unpaired bridges: the target domain's dataset")
     ev.add_argument("--classifier", metavar="EXPERT", help="the judge of transfer accuracy (default: the bridge's "

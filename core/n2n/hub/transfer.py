@@ -110,8 +110,8 @@ def pull(
         with explained(repo_id, revision, local_files_only=local_files_only) as hub:
             path = Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, **download))
             if local_dir is not None and not (path / CONFIG_NAME).is_file():  # the client returns any folder that holds files
-                raise HubError(f"{local_dir} holds no pull of {repo_id} (no {CONFIG_NAME}) and {hub.cache_only()}: pull "
-                               "it where there is network")
+                how = "pull it without local_files_only" if local_files_only else "pull it where there is network"
+                raise HubError(f"{local_dir} holds no pull of {repo_id} (no {CONFIG_NAME}) and {hub.cache_only()}: {how}")
         _verify_cached(repo_id, path)
         if not cache_only:
             read_from_cache(no_network)

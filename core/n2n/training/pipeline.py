@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bridge import Bridge
+from ..constants import EVALUATION_SAMPLES
 from ..data.build import (
     GENERATED,
     KEEP,
@@ -213,7 +214,6 @@ def _subsets(*names: str) -> tuple[frozenset[str], ...]:
     return tuple(frozenset(c) for r in range(len(names) + 1) for c in itertools.combinations(names, r))
 
 
-EVALUATION_SAMPLES = 2000  # prior samples of a generator's held-out domain
 CLASS_SAMPLES = 1000  # samples per class of a bridge from labels
 
 RECIPES: dict[str, Recipe] = {
