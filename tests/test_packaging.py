@@ -26,7 +26,8 @@ def test_every_package_of_the_repository_is_checked():
 def test_third_party_dependencies_have_no_upper_bound(pyproject):
     project = tomllib.loads(pyproject.read_text())["project"]
     optional = itertools.chain.from_iterable(project.get("optional-dependencies", {}).values())
-    capped = [text for text in (*project["dependencies"], *optional)
-              if canonicalize_name(Requirement(text).name) != "n2n"  # a plugin's bound on n2n's API: n2n<0.2
-              and any(spec.operator in CAPS for spec in Requirement(text).specifier)]
+    requirements = {text: Requirement(text) for text in (*project["dependencies"], *optional)}  # as written -> parsed
+    capped = [text for text, requirement in requirements.items()
+              if canonicalize_name(requirement.name) != "n2n"  # a plugin's bound on n2n's API: n2n<0.2
+              and any(spec.operator in CAPS for spec in requirement.specifier)]
     assert not capped, f"{pyproject.relative_to(ROOT)} caps {capped}: ask for a lower bound, or none"
